@@ -1,0 +1,35 @@
+/**
+ * The envelope as it travels between parts (workflow history, API, files). Only ciphertext and
+ * routing metadata: the binding here is a clear copy for routing and auditing, authenticated as
+ * the JWE protected header; the authoritative copy is signed by the sender inside the ciphertext.
+ */
+import type { OrgId } from './ids.ts';
+
+/** Where a message belongs: opening it anywhere else is an error. */
+export interface EnvelopeBinding {
+  runId: string;
+  step: string;
+  from: OrgId;
+  /** Every recipient, sorted; each can open it with its own receive key. */
+  to: OrgId[];
+  /** The sender's sequence number within the run, from 0, without gaps. */
+  seq: number;
+}
+
+/** A JWE in General JSON serialisation (RFC 7516 §7.2.1). */
+export interface GeneralJwe {
+  protected: string;
+  unprotected?: Record<string, unknown>;
+  recipients: Array<{ header?: Record<string, unknown>; encrypted_key?: string }>;
+  iv: string;
+  ciphertext: string;
+  tag: string;
+  aad?: string;
+}
+
+/** A sealed message: a compact JWS by the sender nested in a JWE for the recipients. */
+export interface Envelope {
+  v: 1;
+  binding: EnvelopeBinding;
+  jwe: GeneralJwe;
+}

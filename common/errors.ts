@@ -1,0 +1,61 @@
+/**
+ * Parley's error vocabulary. Every error a person or another part may act on is a ParleyError
+ * with a stable `code`; the ids involved travel as fields so logs and the API can use them
+ * without parsing messages. Messages say what happened, why, and what to do.
+ */
+
+/** The closed set of error codes; switch on `err.code` to narrow. */
+export const ErrorCode = {
+  /** An envelope failed decryption or its signature did not verify (deliberately vague). */
+  EnvelopeTampered: 'ERR_ENVELOPE_TAMPERED',
+  /** An envelope was opened by an organisation it was not sealed for. */
+  EnvelopeRecipient: 'ERR_ENVELOPE_RECIPIENT',
+  /** An envelope's signed run or step differs from where it is being opened. */
+  EnvelopeBinding: 'ERR_ENVELOPE_BINDING',
+  /** An envelope's (run, sender, sequence) was already opened for another envelope or step. */
+  EnvelopeReplayed: 'ERR_ENVELOPE_REPLAYED',
+  /** An envelope names a sender whose signing key is not known. */
+  UnknownSender: 'ERR_UNKNOWN_SENDER',
+  /** A key file or JWK is malformed, of the wrong kind, or readable by others. */
+  KeyInvalid: 'ERR_KEY_INVALID',
+  /** An organisation's published key differs from the one pinned at first use. */
+  KeyChanged: 'ERR_KEY_CHANGED',
+  /** A step asked for an image that is not on the site's allow-list (by name and digest). */
+  ImageNotAllowed: 'ERR_IMAGE_NOT_ALLOWED',
+  /** A step asked for a dataset the site does not have. */
+  DatasetUnknown: 'ERR_DATASET_UNKNOWN',
+  /** The algorithm exited non-zero; carries its last log lines. */
+  StepFailed: 'ERR_STEP_FAILED',
+  /** The algorithm ran past its wall-clock timeout and was killed. */
+  StepTimeout: 'ERR_STEP_TIMEOUT',
+  /** The algorithm talked to the node socket in a way the contract does not allow. */
+  StepProtocol: 'ERR_STEP_PROTOCOL',
+  /** Input from a person or a file does not validate. */
+  InvalidInput: 'ERR_INVALID_INPUT',
+  /** Something Parley needs on this machine (Docker, Temporal CLI, an image) is missing. */
+  Prerequisite: 'ERR_PREREQUISITE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base of every Parley error: a stable code, a message for people, and the ids involved. */
+export class ParleyError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, string | number | boolean | undefined>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, string | number | boolean | undefined> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ParleyError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** True for a ParleyError, optionally of one code. */
+export function isParleyError(err: unknown, code?: ErrorCode): err is ParleyError {
+  return err instanceof ParleyError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests start real parts (Temporal dev server, Docker engine, PostgreSQL), so each file
+// runs in its own forked process and the timeouts are those of real work, not of units.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'bench/**'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});
