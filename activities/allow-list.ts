@@ -1,0 +1,41 @@
+/**
+ * A site runs only images its operator allowed, by name AND digest: a tag can be moved to other
+ * code, a digest cannot.
+ */
+import type Docker from 'dockerode';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import type { ImageRef } from './types.ts';
+
+/**
+ * Resolves the image to run for a step: the local image whose content digest the operator
+ * allowed. Returns the image id to start (never the tag, so a re-tag cannot swap the code in
+ * between). Throws ImageNotAllowed.
+ */
+export async function resolveAllowedImage(
+  docker: Docker,
+  allowed: readonly ImageRef[],
+  requested: ImageRef,
+  where: { org: string; step: string },
+): Promise<string> {
+  const refused = (why: string): never => {
+    throw new ParleyError(
+      ErrorCode.ImageNotAllowed,
+      `Step "${where.step}" did not run: image ${requested.name}@${requested.digest} ${why}. ` +
+        `Ask ${where.org}'s operator to allow it by name and digest, or choose an allowed image.`,
+      { org: where.org, step: where.step, image: requested.name, digest: requested.digest },
+    );
+  };
+  if (!allowed.some((a) => a.name === requested.name && a.digest === requested.digest)) {
+    refused(`is not on site "${where.org}"'s allow-list`);
+  }
+  let info: Docker.ImageInspectInfo;
+  try {
+    info = await docker.getImage(requested.digest).inspect();
+  } catch {
+    return refused(`is allowed but not present at site "${where.org}"`);
+  }
+  const repo = requested.name.replace(/:[^/:]+$/, '');
+  const matches = info.Id === requested.digest || (info.RepoDigests ?? []).includes(`${repo}@${requested.digest}`);
+  if (!matches) refused(`does not have the allowed digest at site "${where.org}"`);
+  return info.Id;
+}

@@ -1,0 +1,188 @@
+/**
+ * What a site does for a run: open the step's inputs, run the allowed image in the sandbox,
+ * seal what the algorithm sent, and clean up. The keys stay in this process; the container
+ * sees only opened inputs, its datasets and its run volume.
+ */
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type Docker from 'dockerode';
+import type { Envelope } from '../common/envelope.ts';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import type { OrgId } from '../common/ids.ts';
+import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
+import { resolveAllowedImage } from './allow-list.ts';
+import type { KeyDirectory } from './key-directory.ts';
+import type { RunLedger } from './run-ledger.ts';
+import { startNodeSocket } from './sandbox/node-socket.ts';
+import { runSandboxed, type ContainerLimits } from './sandbox/run-container.ts';
+import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
+import { createStepWorkspace, type OpenedInput } from './step-workspace.ts';
+import type { ImageRef, RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
+
+export interface SiteDeps {
+  org: OrgId;
+  keys: OrgKeys;
+  docker: Docker;
+  directory: KeyDirectory;
+  /** Dataset name → host path (file or directory), mounted read-only at /data/<name>. */
+  datasets: Readonly<Record<string, string>>;
+  allowedImages: readonly ImageRef[];
+  /** The site's private state: step workspaces and the run ledger. */
+  stateDir: string;
+  ledger: RunLedger;
+  limits?: Partial<ContainerLimits>;
+}
+
+/** Largest message an algorithm may send through the node socket. */
+const MAX_MESSAGE_BYTES = 1 << 20;
+
+/** Builds the site's activities over its injected dependencies. */
+export function createSiteActivities(deps: SiteDeps): SiteActivities {
+  return {
+    async runStep(request) {
+      try {
+        return await runStep(deps, request);
+      } catch (err) {
+        throw asActivityFailure(err);
+      }
+    },
+    async endRun(runId) {
+      try {
+        return await endRun(deps, runId);
+      } catch (err) {
+        throw asActivityFailure(err);
+      }
+    },
+  };
+}
+
+async function runStep(deps: SiteDeps, request: StepRequest): Promise<StepOutcome> {
+  const started = performance.now();
+  const { runId, step, org } = request;
+  const log = Context.current().log;
+  if (org !== deps.org) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
+  }
+  const imageId = await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step });
+  const datasets: Record<string, string> = {};
+  for (const name of request.datasets) {
+    const path = deps.datasets[name];
+    if (!path) {
+      throw new ParleyError(ErrorCode.DatasetUnknown, `Step "${step}" asked for dataset "${name}", which site "${org}" does not have. Ask its operator to configure it, or fix the step.`, { runId, step, org, dataset: name });
+    }
+    datasets[name] = path;
+  }
+
+  const opened = await openInputs(deps, request);
+  const openMs = performance.now() - started;
+
+  const workspace = await createStepWorkspace(join(deps.stateDir, 'steps'), opened);
+  const recipients = [...request.participants.filter((p) => p !== org), request.requester];
+  const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: recipients, maxBodyBytes: MAX_MESSAGE_BYTES });
+  let containerMs = 0;
+  try {
+    const volume = await ensureRunVolume(deps.docker, runId, org);
+    log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
+    const ran = await runSandboxed(
+      deps.docker,
+      {
+        image: imageId,
+        imageName: request.image.name,
+        runId, step, org,
+        participants: request.participants,
+        args: request.args,
+        datasets,
+        volumeName: volume,
+        inputDir: workspace.inputDir,
+        socketPath: workspace.socketPath,
+        timeoutMs: request.timeoutMs,
+        limits: deps.limits,
+      },
+      { signal: Context.current().cancellationSignal, onHeartbeat: () => Context.current().heartbeat() },
+    );
+    containerMs = ran.durationMs;
+    if (ran.exitCode !== 0) {
+      throw new ParleyError(
+        ErrorCode.StepFailed,
+        `Step "${step}" failed at site "${org}": the algorithm exited with code ${ran.exitCode}. Its last log lines:\n${ran.logTail.join('\n')}`,
+        { runId, step, org, exitCode: ran.exitCode },
+      );
+    }
+    const violations = socket.violations();
+    if (violations.length > 0) {
+      throw new ParleyError(ErrorCode.StepProtocol, `Step "${step}" at site "${org}" broke the node-socket contract: ${violations.join('; ')}`, { runId, step, org });
+    }
+  } finally {
+    await socket.close();
+    await workspace.dispose();
+  }
+
+  const sealStarted = performance.now();
+  let seq = request.seqStart;
+  const envelopes: Envelope[] = [];
+  for (const message of socket.messages()) {
+    envelopes.push(await sealFor(deps, request, [message.to], seq++, message.content));
+  }
+  const outputContent = socket.output();
+  const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, outputContent);
+  const sealMs = performance.now() - sealStarted;
+  const totalMs = performance.now() - started;
+  log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
+  // Whole milliseconds: enough for reports, and no stray digits in the history.
+  const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs) };
+  return { step, org, envelopes, ...(output ? { output } : {}), timings };
+}
+
+async function openInputs(deps: SiteDeps, request: StepRequest): Promise<OpenedInput[]> {
+  const opened: OpenedInput[] = [];
+  for (const input of request.inputs) {
+    const { binding, body } = await openEnvelope(input.envelope, {
+      expect: { runId: request.runId, step: input.fromStep, recipient: deps.org },
+      receiveKey: deps.keys.receive.privateJwk,
+      senderSigningKey: async (org) => (await deps.directory.publicKeys(org))?.sign.jwk,
+      replayGuard: deps.ledger,
+    });
+    if (binding.from !== input.from) {
+      throw new ParleyError(ErrorCode.EnvelopeBinding, `An input of step "${request.step}" was not sent by the organisation the run says it came from.`, { runId: request.runId, step: request.step });
+    }
+    opened.push({ from: binding.from, step: binding.step, seq: binding.seq, body });
+  }
+  return opened;
+}
+
+async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: number, content: unknown): Promise<Envelope> {
+  const recipients = [];
+  for (const org of to) {
+    const keys = await deps.directory.publicKeys(org);
+    if (!keys) {
+      throw new ParleyError(ErrorCode.UnknownSender, `Site "${deps.org}" cannot seal for "${org}": no public key is published for it.`, { runId: request.runId, step: request.step, org });
+    }
+    recipients.push({ org, receiveJwk: keys.receive.jwk });
+  }
+  return sealEnvelope({
+    binding: { runId: request.runId, step: request.step, from: deps.org, to: [...to].sort(), seq },
+    body: new TextEncoder().encode(JSON.stringify(content)),
+    sender: deps.keys,
+    recipients,
+  });
+}
+
+async function endRun(deps: SiteDeps, runId: string): Promise<RunCleanup> {
+  const removed = await removeRunVolumes(deps.docker, { runId, org: deps.org });
+  await deps.ledger.forget(runId);
+  Context.current().log.info('run ended at site', { runId, org: deps.org, ...removed });
+  return removed;
+}
+
+/**
+ * Turns a ParleyError into a non-retryable failure typed by its code; anything else stays
+ * retryable (a transient fault). Envelope errors keep their vague message.
+ */
+function asActivityFailure(err: unknown): unknown {
+  if (err instanceof ParleyError) {
+    return ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true });
+  }
+  return err;
+}

@@ -1,0 +1,76 @@
+/**
+ * The site activities' contract, as types only: workflows import this file and nothing else
+ * from activities/, so no implementation (Docker, keys) can leak into the workflow bundle.
+ */
+import type { Envelope } from '../common/envelope.ts';
+import type { OrgId } from '../common/ids.ts';
+
+/** An algorithm image as a site allow-lists it: by name and by content digest. */
+export interface ImageRef {
+  name: string;
+  /** `sha256:…`: the image id, or a registry digest when the image came from a registry. */
+  digest: string;
+}
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** An envelope a step consumes, with where the orchestration says it came from. */
+export interface StepInputEnvelope {
+  envelope: Envelope;
+  /** The step that produced it: the envelope's signed binding must name this step. */
+  fromStep: string;
+  from: OrgId;
+}
+
+/** One step at one site: run this image on these datasets with these opened inputs. */
+export interface StepRequest {
+  runId: string;
+  step: string;
+  /** The site that must run it; a worker refuses requests addressed to another organisation. */
+  org: OrgId;
+  image: ImageRef;
+  datasets: string[];
+  args: { [key: string]: JsonValue };
+  participants: OrgId[];
+  /** Who receives the step's output (`/v1/output`), sealed for them. */
+  requester: OrgId;
+  inputs: StepInputEnvelope[];
+  /** The sequence number of this site's first envelope in this step (per sender, per run). */
+  seqStart: number;
+  /** Wall-clock limit for the container. */
+  timeoutMs: number;
+}
+
+export interface StepTimings {
+  /** Opening (decrypting, verifying) the inputs. */
+  openMs: number;
+  /** The container, from create to removal. */
+  containerMs: number;
+  /** Sealing what the algorithm sent. */
+  sealMs: number;
+  /** The whole activity at the site. */
+  totalMs: number;
+}
+
+export interface StepOutcome {
+  step: string;
+  org: OrgId;
+  /** Messages to other organisations, sealed by this site, in the order the algorithm sent them. */
+  envelopes: Envelope[];
+  /** The step's output, sealed for the requester, when the algorithm wrote one. */
+  output?: Envelope;
+  timings: StepTimings;
+}
+
+export interface RunCleanup {
+  volumesRemoved: number;
+  containersRemoved: number;
+}
+
+/** What a site worker offers on its task queue `site.<org>`. */
+export interface SiteActivities {
+  /** Runs one allowed image at this site; the failure type is a ParleyError code. */
+  runStep(request: StepRequest): Promise<StepOutcome>;
+  /** Removes the run's volume, containers and ledger at this site; idempotent. */
+  endRun(runId: string): Promise<RunCleanup>;
+}

@@ -1,0 +1,93 @@
+/**
+ * The baseline for the ring secure sum: the same containers, run sequentially by hand with the
+ * Docker API — same image, same sandbox settings and mounts, a plain socket server that only
+ * collects messages — with no Temporal, no envelopes and no site workers. What Parley adds on
+ * top of this is its own cost.
+ */
+import { createServer } from 'node:http';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type Docker from 'dockerode';
+
+interface Site {
+  org: string;
+  datasetDir: string;
+}
+
+/** Runs the ring by hand; returns the total and the wall time in ms. */
+export async function ringByHand(docker: Docker, image: string, sites: Site[], modulus: string): Promise<{ total: bigint; ms: number }> {
+  const started = performance.now();
+  const runId = `baseline-${Date.now()}`;
+  const work = await mkdtemp(join(tmpdir(), 'parley-baseline-'));
+  const volumes = new Map<string, string>();
+  try {
+    let partial: unknown;
+    let total: bigint | undefined;
+    const n = sites.length;
+    for (let i = 0; i <= n; i++) {
+      const site = sites[i % n]!;
+      const role = i === 0 ? 'start' : i < n ? 'add' : 'finish';
+      const args = { role, dataset: 'registry', modulus, ...(i < n ? { next: sites[(i + 1) % n]!.org } : {}) };
+      if (!volumes.has(site.org)) {
+        const volume = await docker.createVolume({ Name: `${runId}-${site.org}`, Labels: { 'parley.run': runId, 'parley.site': site.org } });
+        volumes.set(site.org, volume.Name);
+      }
+      const stepDir = join(work, `step-${i}`);
+      const inputDir = join(stepDir, 'input');
+      await mkdir(inputDir, { recursive: true, mode: 0o755 });
+      const inputs = partial === undefined ? [] : [{ file: 'in.json', from: sites[(i - 1 + n) % n]!.org, step: `s${i - 1}`, seq: 0 }];
+      if (partial !== undefined) await writeFile(join(inputDir, 'in.json'), JSON.stringify(partial));
+      await writeFile(join(inputDir, 'index.json'), JSON.stringify(inputs));
+      const socketPath = join(stepDir, 'node.sock');
+      const sent: unknown[] = [];
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        req.on('end', () => {
+          const parsed = JSON.parse(body) as { content: unknown };
+          sent.push(parsed.content);
+          res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      await chmod(socketPath, 0o666);
+      const container = await docker.createContainer({
+        Image: image,
+        User: '10001:10001',
+        Env: [`PARLEY_RUN_ID=${runId}`, `PARLEY_STEP=s${i}`, `PARLEY_ORG=${site.org}`, `PARLEY_PARTICIPANTS=${sites.map((s) => s.org).join(',')}`, `PARLEY_ARGS=${JSON.stringify(args)}`],
+        Labels: { 'parley.run': runId, 'parley.site': site.org },
+        NetworkDisabled: true,
+        HostConfig: {
+          NetworkMode: 'none',
+          ReadonlyRootfs: true,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          Memory: 512 * 1024 * 1024,
+          NanoCpus: 1e9,
+          PidsLimit: 128,
+          Tmpfs: { '/tmp': 'rw,noexec,nosuid,size=64m,mode=1777' },
+          Mounts: [
+            { Type: 'bind', Source: site.datasetDir, Target: '/data/registry', ReadOnly: true },
+            { Type: 'volume', Source: volumes.get(site.org)!, Target: '/run/parley/volume' },
+            { Type: 'bind', Source: inputDir, Target: '/run/parley/input', ReadOnly: true },
+            { Type: 'bind', Source: socketPath, Target: '/run/parley/node.sock' },
+          ],
+        },
+      });
+      await container.start();
+      const exit = (await container.wait()) as { StatusCode: number };
+      await container.remove({ force: true });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (exit.StatusCode !== 0) throw new Error(`baseline step ${i} exited ${exit.StatusCode}`);
+      if (role === 'finish') total = BigInt((sent[0] as { total: string }).total);
+      else partial = sent[0];
+    }
+    if (total === undefined) throw new Error('baseline produced no total');
+    for (const name of volumes.values()) await docker.getVolume(name).remove();
+    return { total, ms: performance.now() - started };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

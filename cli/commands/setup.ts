@@ -1,0 +1,32 @@
+/** `parley setup`: provisions this machine for the one-machine setup, idempotently. */
+import { parseArgs } from 'node:util';
+import { prepareMachine } from '../../workers/provision/prepare-machine.ts';
+import { UsageError, type Command } from '../command.ts';
+
+export const setupCommand: Command = {
+  name: 'setup',
+  summary: 'Provision this machine: Docker engine, Temporal CLI, base and example images',
+  usage: [
+    'Usage: parley setup [--quiet]',
+    '',
+    'Makes sure a Docker engine answers (installing and starting one when run as root on Debian),',
+    'finds or builds the Temporal CLI (skipped when TEMPORAL_ADDRESS is set), and builds the base and',
+    'example algorithm images. Safe to run again: each step does nothing when already done.',
+    '',
+    '  --quiet   print only the steps that do something',
+  ].join('\n'),
+  async run(argv, io) {
+    let values;
+    try {
+      ({ values } = parseArgs({ args: argv, options: { quiet: { type: 'boolean', default: false } }, strict: true }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const progress = (line: string) => {
+      if (!values.quiet || !line.startsWith('✓')) io.err(line);
+    };
+    await prepareMachine(progress, io.env);
+    if (!values.quiet) io.err('Machine ready.');
+    return 0;
+  },
+};

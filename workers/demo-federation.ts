@@ -1,0 +1,81 @@
+/**
+ * The demo's organisations on one machine: each with its own key file (0600), its own dataset
+ * and its own state directory, and a shared directory of public keys standing in for what the
+ * Parley API publishes in a deployment.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import type { OrgId } from '../common/ids.ts';
+import { generateOrgKeys, publicKeysOf, type OrgKeys } from '../crypto/index.ts';
+import { fileKeyDirectory, publishPublicKeys, type KeyDirectory } from '../activities/key-directory.ts';
+import { writeKeyFile } from '../activities/key-file.ts';
+import { createRunLedger } from '../activities/run-ledger.ts';
+import type { SiteDeps } from '../activities/site-activities.ts';
+import type { ImageRef } from '../activities/types.ts';
+
+export interface FederationMember {
+  org: OrgId;
+  keys: OrgKeys;
+  keyFile: string;
+  stateDir: string;
+}
+
+export interface FederationSite extends FederationMember {
+  /** Dataset name → host path. */
+  datasets: Record<string, string>;
+}
+
+export interface Federation {
+  sites: FederationSite[];
+  requester: FederationMember;
+  directoryDir: string;
+  directory: KeyDirectory;
+}
+
+/** The dataset every demo site holds: a directory with one `count` file. */
+export const COUNT_DATASET = 'registry';
+
+async function createMember(stateDir: string, org: OrgId): Promise<FederationMember> {
+  const memberDir = join(stateDir, 'orgs', org);
+  await mkdir(memberDir, { recursive: true, mode: 0o700 });
+  const keys = await generateOrgKeys(org);
+  const keyFile = join(memberDir, 'keys.json');
+  await writeKeyFile(keyFile, keys);
+  return { org, keys, keyFile, stateDir: memberDir };
+}
+
+/** Creates the organisations, their keys and datasets under `stateDir`, and publishes public keys. */
+export async function createFederation(options: {
+  stateDir: string;
+  counts: ReadonlyMap<OrgId, bigint>;
+  requester: OrgId;
+}): Promise<Federation> {
+  const directoryDir = join(options.stateDir, 'directory');
+  const sites: FederationSite[] = [];
+  for (const [org, count] of options.counts) {
+    const member = await createMember(options.stateDir, org);
+    const datasetDir = join(member.stateDir, 'data', COUNT_DATASET);
+    await mkdir(datasetDir, { recursive: true, mode: 0o755 });
+    await writeFile(join(datasetDir, 'count'), `${count}\n`, { mode: 0o644 });
+    await publishPublicKeys(directoryDir, publicKeysOf(member.keys));
+    sites.push({ ...member, datasets: { [COUNT_DATASET]: datasetDir } });
+  }
+  const requester = await createMember(options.stateDir, options.requester);
+  await publishPublicKeys(directoryDir, publicKeysOf(requester.keys));
+  return { sites, requester, directoryDir, directory: fileKeyDirectory(directoryDir) };
+}
+
+/** The dependencies of one site's worker in the federation. */
+export function siteDepsOf(site: FederationSite, federation: Federation, docker: Docker, allowedImages: ImageRef[]): SiteDeps {
+  return {
+    org: site.org,
+    keys: site.keys,
+    docker,
+    directory: federation.directory,
+    datasets: site.datasets,
+    allowedImages,
+    stateDir: site.stateDir,
+    ledger: createRunLedger(join(site.stateDir, 'runs')),
+  };
+}

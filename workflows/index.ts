@@ -1,0 +1,3 @@
+/** Every workflow the coordinator runs; the bundle entry point. */
+export { secureSumRingWorkflow } from './secure-sum-ring.ts';
+export type { SecureSumInput, SecureSumResult, StepReport } from './secure-sum-ring.ts';

@@ -1,0 +1,55 @@
+/**
+ * Activity stubs routed to one site's task queue. Every call at a site goes to `site.<org>`,
+ * so only that organisation's worker — holding its keys and data — can pick it up.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { SiteActivities } from '../activities/types.ts';
+import { ErrorCode } from '../common/errors.ts';
+import { siteTaskQueue, type OrgId } from '../common/ids.ts';
+
+/** Failures that retrying cannot fix: the algorithm, the allow-list, the envelopes. */
+const NON_RETRYABLE: string[] = [
+  ErrorCode.StepFailed,
+  ErrorCode.StepTimeout,
+  ErrorCode.StepProtocol,
+  ErrorCode.ImageNotAllowed,
+  ErrorCode.DatasetUnknown,
+  ErrorCode.EnvelopeTampered,
+  ErrorCode.EnvelopeRecipient,
+  ErrorCode.EnvelopeBinding,
+  ErrorCode.EnvelopeReplayed,
+  ErrorCode.UnknownSender,
+  ErrorCode.KeyChanged,
+  ErrorCode.KeyInvalid,
+  ErrorCode.InvalidInput,
+];
+
+/** The stubs for one site; `stepTimeoutMs` is the container's own wall-clock limit. */
+export function siteActivities(org: OrgId, stepTimeoutMs: number): SiteActivities {
+  return proxyActivities<SiteActivities>({
+    taskQueue: siteTaskQueue(org),
+    // The site kills the container at its own timeout; this bound only adds the site's
+    // overhead (opening, sealing, image checks) so a lost worker is noticed, not waited on.
+    startToCloseTimeout: stepTimeoutMs + 60_000,
+    // Steps heartbeat while their container runs: a crashed site worker is detected in
+    // seconds and the step retried elsewhere on the same queue (another replica of that site).
+    heartbeatTimeout: '20 seconds',
+    retry: {
+      initialInterval: '1 second',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
+  });
+}
+
+/** Cleanup is short and must survive the run's cancellation; it is idempotent. */
+export function cleanupActivities(org: OrgId): Pick<SiteActivities, 'endRun'> {
+  return proxyActivities<SiteActivities>({
+    taskQueue: siteTaskQueue(org),
+    startToCloseTimeout: '1 minute',
+    // A site that is down stays down for a while; the worker's start-up sweep removes what
+    // this call could not, so the run does not wait on it for long.
+    scheduleToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+}
