@@ -31,8 +31,9 @@ export async function ringByHand(docker: Docker, image: string, sites: Site[], m
       const role = i === 0 ? 'start' : i < n ? 'add' : 'finish';
       const args = { role, dataset: 'registry', modulus, ...(i < n ? { next: sites[(i + 1) % n]!.org } : {}) };
       if (!volumes.has(site.org)) {
-        const volume = await docker.createVolume({ Name: `${runId}-${site.org}`, Labels: { 'parley.run': runId, 'parley.site': site.org } });
-        volumes.set(site.org, volume.Name);
+        const name = `${runId}-${site.org}`;
+        await docker.createVolume({ Name: name, Labels: { 'parley.run': runId, 'parley.site': site.org } });
+        volumes.set(site.org, name);
       }
       const stepDir = join(work, `step-${i}`);
       const inputDir = join(stepDir, 'input');

@@ -3,7 +3,7 @@
  * decoded (payload data is base64 in JSON, so a plaintext number would hide there).
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 
 /** The history's JSON text followed by every payload's decoded data. */
 export async function historyText(handle: WorkflowHandle): Promise<string> {

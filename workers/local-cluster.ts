@@ -34,7 +34,16 @@ let runtimeInstalled = false;
 export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(process.env.PARLEY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+  const level = process.env.PARLEY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN';
+  // A coordinator has no activities and a site no workflows, by design: not worth a warning.
+  const expected = /^No (activities|workflows) registered/;
+  const logger = new DefaultLogger(level, (entry) => {
+    if (expected.test(entry.message)) return;
+    // Task tokens are Temporal's capability to complete a task: keep them out of logs.
+    const { taskToken: _taskToken, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
+    process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message} ${JSON.stringify(meta)}\n`);
+  });
+  Runtime.install({ logger });
 }
 
 /** Starts the whole one-machine cluster; on failure, stops whatever it had started. */
