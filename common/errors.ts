@@ -32,8 +32,24 @@ export const ErrorCode = {
   StepProtocol: 'ERR_STEP_PROTOCOL',
   /** Input from a person or a file does not validate. */
   InvalidInput: 'ERR_INVALID_INPUT',
+  /** A base or algorithm image could not be built (the engine refused its context or a step failed). */
+  ImageBuild: 'ERR_IMAGE_BUILD',
   /** Something Parley needs on this machine (Docker, Temporal CLI, an image) is missing. */
   Prerequisite: 'ERR_PREREQUISITE',
+  /** The API request carried no valid access token or site credential (HTTP 401). */
+  Unauthenticated: 'ERR_UNAUTHENTICATED',
+  /** The caller is known but its role or organisation may not do this (HTTP 403). */
+  Forbidden: 'ERR_FORBIDDEN',
+  /** The id named in an API request does not exist, or is not visible to the caller (HTTP 404). */
+  NotFound: 'ERR_NOT_FOUND',
+  /** The request clashes with what exists: a duplicate name, a revoked site, an unfinished run (HTTP 409). */
+  Conflict: 'ERR_CONFLICT',
+  /** The request body is larger than the API accepts (HTTP 413). */
+  PayloadTooLarge: 'ERR_PAYLOAD_TOO_LARGE',
+  /** Too many attempts, e.g. failed logins; retry after the time given (HTTP 429). */
+  RateLimited: 'ERR_RATE_LIMITED',
+  /** A service the API depends on (Temporal, the database) is unreachable (HTTP 503). */
+  Unavailable: 'ERR_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,0 +1,90 @@
+import { request } from 'node:http';
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { scratchDir } from '../../test/docker-sandbox.ts';
+import { startNodeSocket, type NodeSocket } from './node-socket.ts';
+
+let scratch: Awaited<ReturnType<typeof scratchDir>>;
+let socket: NodeSocket | undefined;
+
+beforeAll(async () => {
+  scratch = await scratchDir();
+});
+afterEach(async () => {
+  await socket?.close();
+  socket = undefined;
+});
+afterAll(async () => {
+  await scratch?.dispose();
+});
+
+async function start(name: string): Promise<NodeSocket> {
+  socket = await startNodeSocket({ socketPath: join(scratch.dir, name, 'node.sock'), allowedRecipients: ['east', 'researcher'], maxBodyBytes: 1024 });
+  return socket;
+}
+
+/** What the container library does: one request over the Unix socket. */
+function call(s: NodeSocket, method: string, path: string, body?: string): Promise<{ status: number; json: { ok?: boolean; error?: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: s.socketPath, method, path, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') as { ok?: boolean; error?: string } }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('node socket', () => {
+  it('collects messages in arrival order and the one output, and nothing more', async () => {
+    const s = await start('collects');
+    expect((await call(s, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: { partial: '1' } }))).status).toBe(200);
+    expect((await call(s, 'POST', '/v1/messages', JSON.stringify({ to: 'researcher', content: [2] }))).status).toBe(200);
+    expect((await call(s, 'POST', '/v1/output', JSON.stringify({ content: { total: '3' } }))).status).toBe(200);
+    expect(s.messages()).toEqual([
+      { to: 'east', content: { partial: '1' } },
+      { to: 'researcher', content: [2] },
+    ]);
+    expect(s.output()).toEqual({ total: '3' });
+    expect(s.violations()).toEqual([]);
+  });
+
+  it('refuses a recipient the step may not address, with a clear error, and records the violation', async () => {
+    const s = await start('recipient');
+    const answer = await call(s, 'POST', '/v1/messages', JSON.stringify({ to: 'mallory', content: 'secret' }));
+    expect(answer.status).toBe(400);
+    expect(answer.json.error).toBe('Recipient "mallory" is not one this step may send to (allowed: east, researcher).');
+    expect(s.messages()).toEqual([]);
+    expect(s.violations()).toEqual(['POST /v1/messages: Recipient "mallory" is not one this step may send to (allowed: east, researcher).']);
+    expect(s.violations().join()).not.toContain('secret');
+  });
+
+  it('answers 413 to a body over the limit, 404 to unknown paths, 405 to other methods, 409 to a second output', async () => {
+    const s = await start('limits');
+    expect((await call(s, 'POST', '/v1/output', JSON.stringify({ content: 'x'.repeat(2000) }))).status).toBe(413);
+    expect((await call(s, 'POST', '/v1/keys', '{}')).status).toBe(404);
+    expect((await call(s, 'GET', '/v1/messages')).status).toBe(405);
+    expect((await call(s, 'POST', '/v1/output', 'not json')).status).toBe(400);
+    expect((await call(s, 'POST', '/v1/output', JSON.stringify({ content: 1 }))).status).toBe(200);
+    expect((await call(s, 'POST', '/v1/output', JSON.stringify({ content: 2 }))).status).toBe(409);
+    expect(s.output()).toBe(1);
+    expect(s.violations()).toHaveLength(5);
+  });
+
+  it('is reachable by the sandbox user (0666) inside a private directory, and gone after close', async () => {
+    const s = await start('modes');
+    expect((await stat(s.socketPath)).mode & 0o777).toBe(0o666);
+    expect((await stat(join(scratch.dir, 'modes'))).mode & 0o777).toBe(0o700);
+    await s.close();
+    await expect(stat(s.socketPath)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses to listen in a directory other users can enter', async () => {
+    const shared = join(scratch.dir, 'shared');
+    await mkdir(shared);
+    await chmod(shared, 0o755);
+    await expect(startNodeSocket({ socketPath: join(shared, 'node.sock'), allowedRecipients: [], maxBodyBytes: 1024 })).rejects.toThrow(/must be a private directory/);
+  });
+});

@@ -1,0 +1,192 @@
+/**
+ * Builds an algorithm's image FROM the base with the engine's build API and an in-memory context:
+ * a generated Dockerfile, the algorithm's files and the container library under /app. The tag is
+ * a hash of everything that goes in, so an image is built once and rebuilt only when its sources
+ * (or its base) change. With no registry, the image id is the content address a site allow-lists.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type Docker from 'dockerode';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { ContainerPath, Label, SANDBOX_USER } from '../activities/sandbox/contract.ts';
+import type { BaseImage } from './base-image.ts';
+import { readProgress, type OnProgress } from './docker-progress.ts';
+import { packToBuffer, type TarEntry } from './tar-pack.ts';
+
+export interface EnsureAlgorithmImageOptions {
+  /** The image's repository name, e.g. `parley/secure-sum`. */
+  name: string;
+  /** The algorithm's folder; it must hold `main.js`. */
+  sourceDir: string;
+  /**
+   * What to build FROM: ensureBaseImage's result, or an image reference. A reference is
+   * inspected: an image labelled `parley.role=base` is used as is; any other is prepared with
+   * a RUN step, so it needs a POSIX shell with grep, mkdir, chown and chmod (and `node` on PATH).
+   */
+  base: BaseImage | string;
+  onProgress?: OnProgress;
+}
+
+/** A built algorithm image. */
+export interface AlgorithmImage {
+  name: string;
+  /** `<name>:<content hash>`. */
+  ref: string;
+  /** The image id (`sha256:…`): what a site allow-lists alongside the name. */
+  digest: string;
+}
+
+const LIBRARY = fileURLToPath(new URL('./lib/parley.js', import.meta.url));
+const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+// Test files and dotfiles stay out of the image; everything else in the folder goes in.
+const EXCLUDED = /(^\.|\.test\.[a-z]+$)/;
+
+/** /app/package.json: ESM, and `#parley` resolves to the library as it does in the repository. */
+const PACKAGE_JSON = `${JSON.stringify({ name: 'parley-algorithm', private: true, type: 'module', imports: { '#parley': './lib/parley.js' } }, null, 2)}\n`;
+
+/** The folder's regular files, relative and sorted; dotfiles, dot-folders and tests are left out. */
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    if (EXCLUDED.test(entry.name)) continue;
+    const rel = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) found.push(...(await listFiles(dir, rel)));
+    else if (entry.isFile()) found.push(rel);
+  }
+  return found.sort();
+}
+
+/**
+ * Steps that make an ordinary image (a site's PARLEY_BASE_IMAGE) meet the contract: the
+ * sandbox user and the directories Parley's own base already has.
+ */
+function prepareSteps(): string[] {
+  const { uid, gid, name } = SANDBOX_USER;
+  const dirs = ['/tmp', ContainerPath.Data, ContainerPath.Input, ContainerPath.Volume, ContainerPath.App].join(' ');
+  return [
+    'USER 0:0',
+    'RUN set -eu; ' +
+      `grep -q '^${name}:' /etc/group || echo '${name}:x:${gid}:' >> /etc/group; ` +
+      `grep -q '^${name}:' /etc/passwd || echo '${name}:x:${uid}:${gid}:Parley algorithm:${ContainerPath.App}:/sbin/nologin' >> /etc/passwd; ` +
+      `mkdir -p ${dirs}; chown ${uid}:${gid} ${ContainerPath.Volume}; chmod 0700 ${ContainerPath.Volume}; chmod 1777 /tmp`,
+  ];
+}
+
+function dockerfile(name: string, base: BaseImage): string {
+  return [
+    `FROM ${base.ref}`,
+    ...(base.prepared ? [] : prepareSteps()),
+    `COPY app/ ${ContainerPath.App}/`,
+    `USER ${SANDBOX_USER.uid}:${SANDBOX_USER.gid}`,
+    `WORKDIR ${ContainerPath.App}`,
+    `LABEL ${Label.Role}=algorithm ${Label.Algorithm}=${name}`,
+    `ENTRYPOINT ["node", "${ContainerPath.App}/main.js"]`,
+    '',
+  ].join('\n');
+}
+
+async function contextEntries(name: string, sourceDir: string, base: BaseImage): Promise<TarEntry[]> {
+  const files = await listFiles(sourceDir);
+  if (!files.includes('main.js')) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Algorithm ${name} has no main.js in ${sourceDir}: the image's entry point is /app/main.js.`, { image: name });
+  }
+  for (const reserved of ['package.json', 'lib/parley.js']) {
+    if (files.includes(reserved)) {
+      throw new ParleyError(
+        ErrorCode.InvalidInput,
+        `Algorithm ${name} has its own ${reserved} in ${sourceDir}; Parley generates /app/${reserved}. Remove or rename it.`,
+        { image: name },
+      );
+    }
+  }
+  const root = { uid: 0, gid: 0 };
+  const file = (path: string, content: Buffer): TarEntry => ({ path, type: 'file', mode: 0o644, ...root, content });
+  const entries: TarEntry[] = [
+    file('Dockerfile', Buffer.from(dockerfile(name, base))),
+    { path: 'app', type: 'directory', mode: 0o755, ...root },
+    file('app/package.json', Buffer.from(PACKAGE_JSON)),
+    { path: 'app/lib', type: 'directory', mode: 0o755, ...root },
+    file('app/lib/parley.js', await readFile(LIBRARY)),
+  ];
+  const dirs = new Set(['app', 'app/lib']);
+  for (const rel of files) {
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = `app/${parts.slice(0, i).join('/')}`;
+      if (!dirs.has(dir)) entries.push({ path: dir, type: 'directory', mode: 0o755, ...root });
+      dirs.add(dir);
+    }
+    entries.push(file(`app/${rel}`, await readFile(join(sourceDir, rel))));
+  }
+  return entries;
+}
+
+function contentHash(entries: TarEntry[], base: BaseImage): string {
+  const hash = createHash('sha256').update(`base ${base.id}\n`);
+  for (const e of entries) {
+    hash.update(`${e.type} ${e.path} ${e.mode.toString(8)} ${e.content ? createHash('sha256').update(e.content).digest('hex') : ''}\n`);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(ref).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
+async function resolveBase(docker: Docker, base: BaseImage | string): Promise<BaseImage> {
+  const ref = typeof base === 'string' ? base : base.ref;
+  // It becomes the Dockerfile's FROM line: one token, or it could smuggle in instructions.
+  if (!/^\S+$/.test(ref)) throw new TypeError(`"${ref}" is not an image reference.`);
+  if (typeof base !== 'string') return base;
+  const info = await inspectImage(docker, base);
+  if (!info) {
+    throw new ParleyError(ErrorCode.Prerequisite, `Base image ${base} is not on this Docker engine. Build it with ensureBaseImage, or pull it first.`, { image: base });
+  }
+  return { ref: base, id: info.Id, prepared: info.Config?.Labels?.[Label.Role] === 'base' };
+}
+
+/**
+ * Returns the algorithm's image, building it when no image with its content hash exists.
+ * Build output goes to `onProgress`.
+ *
+ * Throws TypeError for a name that is not a Docker repository name; ParleyError InvalidInput when
+ * the folder has no main.js or has a file Parley generates; ParleyError Prerequisite when a base
+ * given by reference is not on the engine; ParleyError ImageBuild, naming the
+ * image and the engine's error line, when the build fails.
+ */
+export async function ensureAlgorithmImage(docker: Docker, options: EnsureAlgorithmImageOptions): Promise<AlgorithmImage> {
+  const { name, sourceDir, onProgress } = options;
+  if (!REPOSITORY.test(name)) throw new TypeError(`"${name}" is not a Docker repository name (lowercase, digits, ".", "_", "-", "/").`);
+  const base = await resolveBase(docker, options.base);
+  const entries = await contextEntries(name, sourceDir, base);
+  const ref = `${name}:${contentHash(entries, base)}`;
+  const existing = await inspectImage(docker, ref);
+  if (existing) return { name, ref, digest: existing.Id };
+
+  onProgress?.(`Building ${ref} FROM ${base.ref}`);
+  try {
+    // No network during the build: nothing in it should fetch anything (and there may be no registry).
+    const context = Readable.from([await packToBuffer(entries)]);
+    const stream = await docker.buildImage(context, { t: ref, rm: true, forcerm: true, networkmode: 'none' });
+    await readProgress(stream, onProgress);
+  } catch (err) {
+    throw new ParleyError(
+      ErrorCode.ImageBuild,
+      `Could not build algorithm image ${ref} from ${sourceDir}: ${(err as Error).message}. ` +
+        `Check the algorithm's files, and that base image ${base.ref} is on this engine${base.prepared ? '' : ' and has a POSIX shell (an ordinary base is prepared with a RUN step)'}.`,
+      { image: ref, base: base.ref },
+      { cause: err },
+    );
+  }
+  const digest = (await inspectImage(docker, ref))?.Id;
+  if (digest === undefined) throw new ParleyError(ErrorCode.ImageBuild, `The engine built ${ref} but does not list it.`, { image: ref });
+  return { name, ref, digest };
+}

@@ -1,0 +1,77 @@
+/**
+ * A test algorithm that probes its own sandbox, so the sandbox tests run against a real image
+ * through the real library. Not for production allow-lists. Args: { action, ... }:
+ *
+ * - `probe`: reports what the container can see and do (uid, network interfaces, the run
+ *   volume's files, which paths are writable, the environment, its inputs) as its output.
+ * - `send`: sends `args.content` to each of `args.to` (a list) and reports which were refused.
+ * - `fail`: writes `args.stdout` numbered lines to stdout, then `args.stderr` more to stderr,
+ *   and exits with `args.exitCode`.
+ * - `hang`: never exits (for the timeout and cancel tests).
+ */
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { args, dataPath, fail, org, output, participants, readInputs, runId, send, step, volumePath } from '#parley';
+
+function tryWrite(path) {
+  try {
+    writeFileSync(path, 'probe');
+    return 'ok';
+  } catch (err) {
+    return err.code ?? 'error';
+  }
+}
+
+/** The run volume's files with their modes, as found before the probe writes anything. */
+function volumeListing() {
+  return Object.fromEntries(readdirSync(volumePath).sort().map((name) => [name, (statSync(join(volumePath, name)).mode & 0o777).toString(8)]));
+}
+
+async function probe() {
+  const datasets = args.datasets ?? [];
+  const volume = volumeListing();
+  await output({
+    volume,
+    uid: process.getuid(),
+    gid: process.getgid(),
+    interfaces: Object.keys(networkInterfaces()).sort(),
+    writes: {
+      rootfs: tryWrite('/app/probe'),
+      etc: tryWrite('/etc/probe'),
+      tmp: tryWrite('/tmp/probe'),
+      volume: tryWrite(join(volumePath, 'probe')),
+      input: tryWrite('/run/parley/input/probe'),
+      ...Object.fromEntries(datasets.map((d) => [`data:${d}`, tryWrite(join(dataPath(d), 'probe'))])),
+    },
+    datasets: Object.fromEntries(datasets.map((d) => [d, readdirSync(dataPath(d)).sort()])),
+    env: { runId, step, org, participants },
+    inputs: readInputs(),
+  });
+}
+
+async function sendAll() {
+  const refused = [];
+  for (const to of args.to ?? []) {
+    try {
+      await send(to, args.content);
+    } catch {
+      refused.push(to);
+    }
+  }
+  await output({ refused });
+}
+
+async function failLoudly() {
+  const { stdout = 0, stderr = 0 } = args;
+  for (let i = 1; i <= stdout; i++) process.stdout.write(`line ${i}\n`);
+  // stdout and stderr reach the engine through separate pipes: a pause keeps their order in the log.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  for (let i = stdout + 1; i <= stdout + stderr; i++) process.stderr.write(`line ${i}\n`);
+  process.exit(args.exitCode ?? 1);
+}
+
+const actions = { probe, send: sendAll, fail: failLoudly, hang: () => setInterval(() => {}, 60_000) };
+const action = actions[args.action];
+if (!action) fail(`args.action must be one of ${Object.keys(actions).join(', ')}.`);
+else Promise.resolve(action()).catch((err) => fail(`probe failed: ${err.message}`));
