@@ -43,7 +43,9 @@ export function installQuietRuntime(): void {
     const { taskToken: _taskToken, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
     process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message} ${JSON.stringify(meta)}\n`);
   });
-  Runtime.install({ logger });
+  // Signals are the command's to handle: on Ctrl-C the run is cancelled and its cleanup needs
+  // the workers still running, so the SDK must not shut them down by itself.
+  Runtime.install({ logger, shutdownSignals: [] });
 }
 
 /** Starts the whole one-machine cluster; on failure, stops whatever it had started. */

@@ -41,7 +41,9 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   if (options.ui) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
 
-  const child = spawn(options.executable, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a terminal's Ctrl-C goes to our group, and the server must outlive it
+  // long enough for the cancelled run to clean up; we stop it ourselves afterwards.
+  const child = spawn(options.executable, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {

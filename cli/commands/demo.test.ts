@@ -1,0 +1,87 @@
+/**
+ * `parley demo` as a user runs it: the real command in a child process, against the test run's
+ * Temporal server and the real Docker engine.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+import { describe, expect, inject, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function parley(args: string[], options: { onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      options.onStderr?.(stderr, child);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function parleyLeftovers(workflowId: string): Promise<number> {
+  const docker = new Docker();
+  const filters = JSON.stringify({ label: [`parley.run=${workflowId}`] });
+  const containers = await docker.listContainers({ all: true, filters });
+  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
+  return containers.length + volumes.length;
+}
+
+describe('parley demo', () => {
+  it('prints the sum of the given counts and ends with one JSON line', async () => {
+    const ran = await parley(['demo', '--counts', '120,45,310', '--json']);
+    expect(ran.code, ran.stderr).toBe(0);
+    const last = JSON.parse(ran.stdout.trim().split('\n').at(-1)!) as { result: number; workflowId: string; sites: string[]; match: boolean };
+    expect(last.result).toBe(475);
+    expect(last.match).toBe(true);
+    expect(last.sites).toEqual(['registry-a', 'registry-b', 'registry-c']);
+    expect(last.workflowId).toMatch(/^secure-sum-/);
+    expect(ran.stderr).toMatch(/ring\.3\.finish/);
+    expect(await parleyLeftovers(last.workflowId)).toBe(0);
+  });
+
+  it('refuses bad usage with exit code 2 and says what is wrong', async () => {
+    const tooFew = await parley(['demo', '--counts', '1,2']);
+    expect(tooFew.code).toBe(2);
+    expect(tooFew.stderr).toMatch(/--counts needs at least 3 counts/);
+    const notANumber = await parley(['demo', '--counts', '1,x,3']);
+    expect(notANumber.code).toBe(2);
+    expect(notANumber.stderr).toMatch(/item 2 \("x"\) is not a non-negative whole number/);
+    const unknown = await parley(['demo', '--frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Usage: parley demo/);
+  });
+
+  it('stops cleanly on Ctrl-C: the run is cancelled and nothing it created remains', async () => {
+    let workflowId = '';
+    let interrupted = false;
+    const ran = await parley(['demo', '--sites', '3'], {
+      onStderr(text, child) {
+        const started = /Ring secure sum started: workflow (\S+)/.exec(text);
+        if (started && !interrupted) {
+          interrupted = true;
+          workflowId = started[1]!;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(interrupted).toBe(true);
+    expect(ran.code).toBe(130);
+    expect(ran.stderr).toMatch(/run was cancelled/);
+    expect(await parleyLeftovers(workflowId)).toBe(0);
+  });
+});
