@@ -1,0 +1,103 @@
+/**
+ * The envelope's wire format, shared by seal, inspect and open (internal to crypto/).
+ *
+ * Envelope = { v: 1, binding, jwe } where jwe is a General JSON JWE (RFC 7516 §7.2.1):
+ * - protected header: { enc: "A256GCM", cty: "parley+jws", skid, parley: binding } (+ "epk" when
+ *   there is one recipient, as jose places it). A256GCM authenticates it, so the clear binding
+ *   cannot be changed without the decryption failing.
+ * - one recipient per receiver: header { alg: "ECDH-ES+A256KW", kid: receive thumbprint } (+ "epk").
+ * - plaintext: a compact JWS (RFC 7515), header { alg, kid: signing thumbprint, typ: "parley+jws" },
+ *   payload the UTF-8 JSON claims { runId, step, from, to, seq, iat, body } (body base64url).
+ */
+import type { EnvelopeBinding } from '../common/envelope.ts';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
+
+export const CONTENT_ENC = 'A256GCM';
+/** `typ` of the inner JWS and `cty` of the JWE: a JWS made for anything else is never accepted here. */
+export const SIGNED_TYPE = 'parley+jws';
+export const ENVELOPE_VERSION = 1;
+
+/** The protected JWE header as sealed. */
+export interface EnvelopeProtectedHeader {
+  enc: typeof CONTENT_ENC;
+  cty: typeof SIGNED_TYPE;
+  /** The sender's signing-key thumbprint, so auditors see which key signed without opening. */
+  skid: string;
+  parley: EnvelopeBinding;
+}
+
+/** What the sender signs: the binding, when, and the body. */
+export interface SignedClaims extends EnvelopeBinding {
+  /** Seconds since the epoch at sealing. Informational: histories are replayed long after. */
+  iat: number;
+  /** The body, base64url. */
+  body: string;
+}
+
+const BINDING_MEMBERS = new Set(['runId', 'step', 'from', 'to', 'seq']);
+
+/** What is wrong with `value` as a binding, or undefined when it is one. */
+export function bindingProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object';
+  const b = value as Record<string, unknown>;
+  for (const [member, inner] of Object.entries(b)) {
+    if (inner !== undefined && !BINDING_MEMBERS.has(member)) return 'has an unexpected member';
+  }
+  if (!isRunId(b.runId)) return 'runId must be a run id';
+  if (!isStepId(b.step)) return 'step must be a step id';
+  if (!isOrgId(b.from)) return 'from must be an organisation id';
+  if (!Array.isArray(b.to) || b.to.length === 0) return 'to must be a non-empty array of organisation ids';
+  for (let i = 0; i < b.to.length; i++) {
+    if (!isOrgId(b.to[i])) return 'to must contain organisation ids only';
+    if (i > 0 && !((b.to[i - 1] as string) < (b.to[i] as string))) return 'to must be sorted, without duplicates';
+  }
+  if (!isSeq(b.seq)) return 'seq must be a non-negative safe integer';
+  return undefined;
+}
+
+export function isSeq(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** A copy holding the binding's members only. */
+export function copyBinding(b: EnvelopeBinding): EnvelopeBinding {
+  return { runId: b.runId, step: b.step, from: b.from, to: [...b.to], seq: b.seq };
+}
+
+export function sameBinding(a: EnvelopeBinding, b: EnvelopeBinding): boolean {
+  return (
+    a.runId === b.runId &&
+    a.step === b.step &&
+    a.from === b.from &&
+    a.seq === b.seq &&
+    a.to.length === b.to.length &&
+    a.to.every((org, i) => org === b.to[i])
+  );
+}
+
+/** Why an envelope was refused as tampered; for the site's log only (ParleyError.details.reason). */
+export type TamperReason =
+  | 'malformed'
+  | 'clear-binding-mismatch'
+  | 'decryption-failed'
+  | 'signature-invalid'
+  | 'signer-key-mismatch'
+  | 'claims-malformed'
+  | 'signed-binding-mismatch';
+
+/**
+ * The one message for every tampered envelope: like jose's "decryption operation failed", it does
+ * not say which check failed, so whoever altered it learns nothing from the refusal.
+ */
+export const TAMPERED_MESSAGE =
+  'Envelope refused: it did not decrypt and verify as sealed by its sender, so it was altered or forged. ' +
+  'Nothing in it was used; ask the sender to seal it again, and see this site\'s log for details.';
+
+/**
+ * A ParleyError EnvelopeTampered. `details` must only hold safe values: ids, public thumbprints,
+ * jose error codes — never key material or plaintext.
+ */
+export function tampered(reason: TamperReason, details: Record<string, string | number | boolean | undefined> = {}): ParleyError {
+  return new ParleyError(ErrorCode.EnvelopeTampered, TAMPERED_MESSAGE, { reason, ...details });
+}

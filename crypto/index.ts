@@ -1,0 +1,18 @@
+/**
+ * crypto/: organisations' key pairs, their thumbprints, and the envelope every message between
+ * sites travels in (a sender-signed compact JWS inside a JWE for its recipients). Pure functions
+ * over jose; no file, network or environment access.
+ */
+export { generateOrgKeys, parseOrgKeys, parseOrgPublicKeys, publicKeysOf } from './org-keys.ts';
+export type { KeyPair, OrgKeys, OrgPublicKeys, PrivateJwk, PublicJwk, PublishedKey } from './org-keys.ts';
+export { fingerprint, isThumbprint, jwkThumbprint, jwkThumbprintSync } from './thumbprint.ts';
+export { sealEnvelope } from './seal-envelope.ts';
+export type { SealInput, SealRecipient, SealSender } from './seal-envelope.ts';
+export { openEnvelope } from './open-envelope.ts';
+export type { OpenExpectation, OpenOptions, OpenedEnvelope } from './open-envelope.ts';
+export { inspectEnvelope } from './inspect-envelope.ts';
+export type { EnvelopeInfo } from './inspect-envelope.ts';
+export { TAMPERED_MESSAGE } from './envelope-format.ts';
+export type { TamperReason } from './envelope-format.ts';
+export { createMemoryReplayGuard, envelopeDigest } from './replay-guard.ts';
+export type { MemoryReplayGuard, ReplayGuard } from './replay-guard.ts';

@@ -1,0 +1,105 @@
+/**
+ * Sealing: the sender signs the body and its binding as a compact JWS, then encrypts that JWS
+ * for every recipient as one General JSON JWE (ECDH-ES+A256KW per recipient, A256GCM content).
+ * Sign-then-encrypt means only recipients learn who said what; the clear binding in the
+ * protected header lets the relay route and auditors read metadata, but it is authenticated by
+ * A256GCM and must equal the signed claims when opened. See envelope-format.ts for the layout.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7516#section-7.2.1 (General JWE JSON)
+ * @see https://www.rfc-editor.org/rfc/rfc7518#section-4.6 (ECDH-ES+A256KW)
+ */
+import { CompactSign, GeneralEncrypt } from 'jose';
+import type { JWK } from 'jose';
+import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
+import { isOrgId } from '../common/ids.ts';
+import type { OrgId } from '../common/ids.ts';
+import { encodeBase64url } from './base64url.ts';
+import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, isSeq } from './envelope-format.ts';
+import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
+import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
+
+/** The sender: its id and its private signing key. An OrgKeys fits. */
+export interface SealSender {
+  org: OrgId;
+  sign: { privateJwk: JWK };
+}
+
+/** One receiver: its id and its published public receive key. */
+export interface SealRecipient {
+  org: OrgId;
+  receiveJwk: JWK;
+}
+
+export interface SealInput {
+  /** Where the message belongs. `to` must name exactly the recipients' orgs (any order; sealed sorted). */
+  binding: EnvelopeBinding;
+  body: Uint8Array;
+  sender: SealSender;
+  recipients: SealRecipient[];
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Signs `body` with its binding as the sender and encrypts it for every recipient.
+ *
+ * @throws TypeError on a programmer error: an invalid id or seq, no or duplicate recipients,
+ *   `binding.from` not the sender, `binding.to` not the recipients, or a key of the wrong kind.
+ * @example
+ * const envelope = await sealEnvelope({
+ *   binding: { runId, step: 'sum', from: 'north', to: ['south'], seq: 0 },
+ *   body, sender: northKeys, recipients: [{ org: 'south', receiveJwk: south.receive.jwk }],
+ * });
+ */
+export async function sealEnvelope(input: SealInput): Promise<Envelope> {
+  const { binding, body, sender, recipients } = checkInput(input);
+  const senderKind = kindOf(sender.sign.privateJwk, 'sign');
+  const skid = keyThumbprint(sender.sign.privateJwk);
+
+  const claims: SignedClaims = { ...binding, iat: Math.floor(Date.now() / 1000), body: encodeBase64url(body) };
+  const jws = await new CompactSign(encoder.encode(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: senderKind.alg, kid: skid, typ: SIGNED_TYPE })
+    .sign(sender.sign.privateJwk);
+
+  const header: EnvelopeProtectedHeader = { enc: CONTENT_ENC, cty: SIGNED_TYPE, skid, parley: binding };
+  const jwe = new GeneralEncrypt(encoder.encode(jws)).setProtectedHeader({ ...header });
+  for (const recipient of recipients) {
+    jwe.addRecipient(recipient.receiveJwk).setUnprotectedHeader({ alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) });
+  }
+  // jose's GeneralJWE types every member optional; ours fixes the ones A256GCM always yields.
+  return { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe: (await jwe.encrypt()) as GeneralJwe };
+}
+
+// Programmer errors surface here, before any key is used, as TypeErrors (STYLE.md).
+function checkInput(input: SealInput): SealInput {
+  if (typeof input !== 'object' || input === null) throw new TypeError('sealEnvelope(input): input must be an object');
+  const { binding, body, sender, recipients } = input;
+  if (typeof binding !== 'object' || binding === null) throw new TypeError('sealEnvelope: binding must be an object');
+  if (!isSeq(binding.seq)) throw new TypeError('sealEnvelope: binding.seq must be a non-negative safe integer');
+  if (!(body instanceof Uint8Array)) throw new TypeError('sealEnvelope: body must be a Uint8Array');
+  if (typeof sender !== 'object' || sender === null || !isOrgId(sender.org)) throw new TypeError('sealEnvelope: sender.org must be an organisation id');
+  if (binding.from !== sender.org) throw new TypeError(`sealEnvelope: binding.from must be the sender "${sender.org}"`);
+  const signProblem = jwkProblem(sender.sign?.privateJwk, { role: 'sign', visibility: 'private', strict: false });
+  if (signProblem !== undefined) throw new TypeError(`sealEnvelope: sender.sign.privateJwk ${signProblem}`);
+
+  if (!Array.isArray(recipients) || recipients.length === 0) throw new TypeError('sealEnvelope: recipients must be a non-empty array');
+  const sorted = [...recipients].sort((a, b) => (a.org < b.org ? -1 : a.org > b.org ? 1 : 0));
+  sorted.forEach((recipient, i) => {
+    if (typeof recipient !== 'object' || recipient === null || !isOrgId(recipient.org)) {
+      throw new TypeError('sealEnvelope: every recipient needs an organisation id as org');
+    }
+    if (i > 0 && sorted[i - 1]!.org === recipient.org) throw new TypeError(`sealEnvelope: recipient "${recipient.org}" is listed twice`);
+    const problem = jwkProblem(recipient.receiveJwk, { role: 'receive', visibility: 'public', strict: false });
+    if (problem !== undefined) throw new TypeError(`sealEnvelope: receiveJwk of recipient "${recipient.org}" ${problem}`);
+  });
+
+  const to = sorted.map((r) => r.org);
+  const givenTo: unknown = binding.to;
+  if (!Array.isArray(givenTo) || givenTo.length !== to.length || [...givenTo].sort().some((org, i) => org !== to[i])) {
+    throw new TypeError(`sealEnvelope: binding.to must name exactly the recipients (${to.join(', ')})`);
+  }
+  const sealed: EnvelopeBinding = { runId: binding.runId, step: binding.step, from: binding.from, to, seq: binding.seq };
+  const problem = bindingProblem(sealed);
+  if (problem !== undefined) throw new TypeError(`sealEnvelope: binding.${problem}`);
+  return { binding: sealed, body, sender, recipients: sorted };
+}
