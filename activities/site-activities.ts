@@ -40,16 +40,18 @@ const MAX_MESSAGE_BYTES = 1 << 20;
 
 /** Builds the site's activities over its injected dependencies. */
 export function createSiteActivities(deps: SiteDeps): SiteActivities {
+  const memo: SiteMemo = { imageIds: new Map(), volumes: new Map() };
   return {
     async runStep(request) {
       try {
-        return await runStep(deps, request);
+        return await runStep(deps, memo, request);
       } catch (err) {
         throw asActivityFailure(err);
       }
     },
     async endRun(runId) {
       try {
+        memo.volumes.delete(runId);
         return await endRun(deps, runId);
       } catch (err) {
         throw asActivityFailure(err);
@@ -58,14 +60,28 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   };
 }
 
-async function runStep(deps: SiteDeps, request: StepRequest): Promise<StepOutcome> {
+/**
+ * What a worker remembers between steps to keep its own cost per step to milliseconds: image ids
+ * already resolved (a digest names one content forever) and run volumes already created.
+ */
+interface SiteMemo {
+  imageIds: Map<string, string>;
+  volumes: Map<string, Promise<string>>;
+}
+
+async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const started = performance.now();
   const { runId, step, org } = request;
   const log = Context.current().log;
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
-  const imageId = await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step });
+  if (!deps.allowedImages.some((a) => a.name === request.image.name && a.digest === request.image.digest)) {
+    // Checked first and every time, memo or not: the allow-list decides, not what ran before.
+    await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step });
+  }
+  const imageId = memo.imageIds.get(request.image.digest) ?? (await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step }));
+  memo.imageIds.set(request.image.digest, imageId);
   const datasets: Record<string, string> = {};
   for (const name of request.datasets) {
     const path = deps.datasets[name];
@@ -75,6 +91,13 @@ async function runStep(deps: SiteDeps, request: StepRequest): Promise<StepOutcom
     datasets[name] = path;
   }
 
+  // The volume is created while the inputs are opened: independent, and both on the critical path.
+  let volume = memo.volumes.get(runId);
+  if (!volume) {
+    volume = ensureRunVolume(deps.docker, runId, org);
+    memo.volumes.set(runId, volume);
+    volume.catch(() => memo.volumes.delete(runId));
+  }
   const opened = await openInputs(deps, request);
   const openMs = performance.now() - started;
 
@@ -83,7 +106,7 @@ async function runStep(deps: SiteDeps, request: StepRequest): Promise<StepOutcom
   const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: recipients, maxBodyBytes: MAX_MESSAGE_BYTES });
   let containerMs = 0;
   try {
-    const volume = await ensureRunVolume(deps.docker, runId, org);
+    const volumeName = await volume;
     log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
     const ran = await runSandboxed(
       deps.docker,
@@ -94,13 +117,13 @@ async function runStep(deps: SiteDeps, request: StepRequest): Promise<StepOutcom
         participants: request.participants,
         args: request.args,
         datasets,
-        volumeName: volume,
+        volumeName,
         inputDir: workspace.inputDir,
         socketPath: workspace.socketPath,
         timeoutMs: request.timeoutMs,
         limits: deps.limits,
       },
-      { signal: Context.current().cancellationSignal, onHeartbeat: () => Context.current().heartbeat() },
+      { signal: Context.current().cancellationSignal, onHeartbeat: () => Context.current().heartbeat(), heartbeatMs: 1000 },
     );
     containerMs = ran.durationMs;
     if (ran.exitCode !== 0) {

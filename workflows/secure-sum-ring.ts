@@ -71,6 +71,14 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
     return outcome;
   };
 
+  // Each site's cleanup starts as soon as the ring has passed it for good, so that by the end
+  // only the initiator's is left to wait for. Outside the run's cancellation scope: volumes hold
+  // masks and partial state and must go whether the run succeeds, fails or is cancelled.
+  const cleanups = new Map<string, Promise<void>>();
+  const release = (org: string) => {
+    if (!cleanups.has(org)) cleanups.set(org, CancellationScope.nonCancellable(() => endRunAt(runId, org)));
+  };
+
   try {
     let step = 'ring.0.start';
     let outcome = await runAt(initiator, step, { role: 'start', next: participants[1]! }, []);
@@ -82,15 +90,15 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
       step = i < n ? `ring.${i}.add` : `ring.${i}.finish`;
       const args: Record<string, string> = i < n ? { role: 'add', next: participants[(i + 1) % n]! } : { role: 'finish' };
       outcome = await runAt(org, step, args, [{ envelope, fromStep: previous, from }]);
+      if (i < n) release(org);
     }
     if (!outcome.output) {
       throw ApplicationFailure.nonRetryable(`Step "${step}" at "${initiator}" ended without sealing a result for "${requester}".`, 'ERR_STEP_PROTOCOL');
     }
     return { runId, protocol: 'ring', result: outcome.output, resultStep: step, steps: reports };
   } finally {
-    // Volumes hold masks and partial state: remove them at every site whether the run
-    // succeeded, failed or was cancelled, hence outside the run's cancellation scope.
-    await CancellationScope.nonCancellable(() => endRunEverywhere(runId, participants));
+    participants.forEach(release);
+    await Promise.all(cleanups.values());
   }
 }
 
@@ -105,9 +113,10 @@ function onlyEnvelopeFor(outcome: StepOutcome, org: string): Envelope {
   return matching[0]!;
 }
 
-async function endRunEverywhere(runId: string, participants: string[]): Promise<void> {
-  const results = await Promise.allSettled(participants.map((org) => cleanupActivities(org).endRun(runId)));
-  results.forEach((result, i) => {
-    if (result.status === 'rejected') log.warn('cleanup failed; the site sweeps it at its next start', { runId, org: participants[i] });
-  });
+async function endRunAt(runId: string, org: string): Promise<void> {
+  try {
+    await cleanupActivities(org).endRun(runId);
+  } catch {
+    log.warn('cleanup failed; the site sweeps it at its next start', { runId, org });
+  }
 }

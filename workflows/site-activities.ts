@@ -2,7 +2,7 @@
  * Activity stubs routed to one site's task queue. Every call at a site goes to `site.<org>`,
  * so only that organisation's worker — holding its keys and data — can pick it up.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { SiteActivities } from '../activities/types.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { siteTaskQueue, type OrgId } from '../common/ids.ts';
@@ -32,8 +32,12 @@ export function siteActivities(org: OrgId, stepTimeoutMs: number): SiteActivitie
     // overhead (opening, sealing, image checks) so a lost worker is noticed, not waited on.
     startToCloseTimeout: stepTimeoutMs + 60_000,
     // Steps heartbeat while their container runs: a crashed site worker is detected in
-    // seconds and the step retried elsewhere on the same queue (another replica of that site).
-    heartbeatTimeout: '20 seconds',
+    // seconds and the step retried on the same queue (by that site's restarted worker).
+    heartbeatTimeout: '5 seconds',
+    // On cancel, wait until the site has killed its container: only then may cleanup remove the
+    // run volume, or a step still starting could create resources after the cleanup ran.
+    // (Cancellation reaches the site with its next heartbeat, sent at most every ~4 s.)
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
       initialInterval: '1 second',
       maximumAttempts: 3,

@@ -1,7 +1,7 @@
 /** `parley demo`: the whole system on one machine, in one command. */
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { runDemo, type DemoReport } from '../../workers/run-demo.ts';
+import type { DemoReport } from '../../workers/run-demo.ts';
 import { UsageError, type Command } from '../command.ts';
 
 const usage = [
@@ -90,6 +90,8 @@ export const demoCommand: Command = {
   async run(argv, io) {
     const options = parseOptions(argv);
     io.err(`Parley demo: ring secure sum across ${options.counts.length} registries`);
+    // Loaded only now: the workers pull in Temporal's native runtime, which bad usage never needs.
+    const { runDemo } = await import('../../workers/run-demo.ts');
     const report = await runDemo({
       counts: options.counts,
       signal: io.signal,

@@ -1,6 +1,5 @@
 /** `parley setup`: provisions this machine for the one-machine setup, idempotently. */
 import { parseArgs } from 'node:util';
-import { prepareMachine } from '../../workers/provision/prepare-machine.ts';
 import { UsageError, type Command } from '../command.ts';
 
 export const setupCommand: Command = {
@@ -25,6 +24,7 @@ export const setupCommand: Command = {
     const progress = (line: string) => {
       if (!values.quiet || !line.startsWith('✓')) io.err(line);
     };
+    const { prepareMachine } = await import('../../workers/provision/prepare-machine.ts');
     await prepareMachine(progress, io.env);
     if (!values.quiet) io.err('Machine ready.');
     return 0;
