@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword } from './password.ts';
+
+describe('password hashing', () => {
+  it('hashes with scrypt at N = 2^17, r = 8, p = 1 by default, and verifies', async () => {
+    const stored = await hashPassword('correct horse battery staple');
+    expect(DEFAULT_SCRYPT_COST).toEqual({ log2N: 17, r: 8, p: 1 });
+    expect(stored).toMatch(/^scrypt\$17\$8\$1\$[\w-]{22}\$[\w-]{43}$/);
+    expect(await verifyPassword('correct horse battery staple', stored)).toBe(true);
+    expect(await verifyPassword('correct horse battery stapler', stored)).toBe(false);
+  });
+
+  it('salts every hash, so equal passwords hash differently', async () => {
+    const cost = { log2N: 10, r: 8, p: 1 };
+    expect(await hashPassword('same', cost)).not.toBe(await hashPassword('same', cost));
+  });
+
+  it('verifies with the parameters stored in the hash, not the current default', async () => {
+    const stored = await hashPassword('older', { log2N: 12, r: 4, p: 2 });
+    expect(stored.startsWith('scrypt$12$4$2$')).toBe(true);
+    expect(await verifyPassword('older', stored)).toBe(true);
+  });
+
+  it('never matches a malformed or out-of-bounds stored form', async () => {
+    for (const stored of ['', 'plain', 'scrypt$17$8$1$salt', 'bcrypt$10$8$1$c2FsdA$aGFzaA', 'scrypt$40$8$1$c2FsdA$aGFzaA', `scrypt$10$8$1$c2FsdA$${'A'.repeat(10)}`]) {
+      expect(await verifyPassword('anything', stored)).toBe(false);
+    }
+  });
+});

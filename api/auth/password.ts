@@ -1,0 +1,53 @@
+/**
+ * Password hashing with scrypt (RFC 7914), a memory-hard KDF in node:crypto. The stored form
+ * carries its own parameters and salt — `scrypt$<log2 N>$<r>$<p>$<salt>$<hash>` — so the cost
+ * can be raised later without invalidating existing hashes.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7914
+ */
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+
+/** scrypt's cost: N = 2^log2N, block size r, parallelism p. Memory is about 128·N·r bytes. */
+export interface ScryptCost {
+  log2N: number;
+  r: number;
+  p: number;
+}
+
+/** OWASP's recommended minimum (N = 2^17, r = 8, p = 1): 128 MiB and ~0.2 s per hash. */
+export const DEFAULT_SCRYPT_COST: ScryptCost = { log2N: 17, r: 8, p: 1 };
+
+const KEY_BYTES = 32;
+const SALT_BYTES = 16;
+
+function derive(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
+  const N = 2 ** cost.log2N;
+  // maxmem must exceed 128·N·r or node refuses; leave headroom.
+  const maxmem = 256 * N * cost.r + 32 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFC'), salt, KEY_BYTES, { N, r: cost.r, p: cost.p, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+/** Hashes a password with a fresh salt; returns the self-describing stored form. */
+export async function hashPassword(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const key = await derive(password, salt, cost);
+  return ['scrypt', cost.log2N, cost.r, cost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+/**
+ * True when `password` matches `stored`. A malformed stored form, or one with parameters outside
+ * sane bounds, never matches (it cannot come from hashPassword).
+ */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [log2N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
+  if (![log2N, r, p].every(Number.isInteger) || log2N < 10 || log2N > 22 || r < 1 || r > 32 || p < 1 || p > 16) return false;
+  const salt = Buffer.from(parts[4]!, 'base64url');
+  const expected = Buffer.from(parts[5]!, 'base64url');
+  if (expected.length !== KEY_BYTES) return false;
+  const actual = await derive(password, salt, { log2N, r, p });
+  return timingSafeEqual(actual, expected);
+}

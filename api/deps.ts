@@ -1,0 +1,70 @@
+/**
+ * What the API needs from outside, injected by whoever builds it (the central process, tests),
+ * and the defaults that make the one-machine setup work.
+ */
+import type { Database } from '../db/client.ts';
+import type { ScryptCost } from './auth/password.ts';
+import { DEFAULT_SCRYPT_COST } from './auth/password.ts';
+import type { AttemptLimiter, RateLimit } from './auth/rate-limit.ts';
+import { createAttemptLimiter } from './auth/rate-limit.ts';
+import type { TokenService } from './auth/tokens.ts';
+import { createTokenService } from './auth/tokens.ts';
+import type { Logger } from './logger.ts';
+import { createJsonLogger } from './logger.ts';
+import type { RunLauncher } from './runs/launcher.ts';
+
+/** Everything createApp needs. Only db, tokenSecret and runs are required. */
+export interface AppDeps {
+  /** The migrated database (db/client.ts openDatabase). */
+  db: Database;
+  /** HS256 key for access tokens: at least 32 random bytes. Tokens die with it. */
+  tokenSecret: Uint8Array;
+  /** Starts and describes run workflows (createTemporalRunLauncher over a @temporalio/client Client). */
+  runs: RunLauncher;
+  /** The clock; tests move it. Default: the system clock. */
+  now?: () => Date;
+  /** Default: JSON lines on stderr. */
+  logger?: Logger;
+  /** Access-token lifetime. Default 900 s (15 minutes). */
+  accessTokenTtlSeconds?: number;
+  /** scrypt cost for new password hashes. Default N = 2^17, r = 8, p = 1. */
+  passwordCost?: ScryptCost;
+  /** Login attempts per (username, client address). Default 5 per 300 s. */
+  loginLimit?: RateLimit;
+  /** Largest request body accepted. Default 64 KiB. */
+  maxBodyBytes?: number;
+}
+
+/** The resolved dependencies every sub-app is built with. */
+export interface Services {
+  db: Database;
+  runs: RunLauncher;
+  tokens: TokenService;
+  now: () => Date;
+  logger: Logger;
+  passwordCost: ScryptCost;
+  loginLimiter: AttemptLimiter;
+  maxBodyBytes: number;
+}
+
+/**
+ * Fills in the defaults.
+ *
+ * @throws TypeError when a dependency is missing or out of range (a programming mistake).
+ */
+export function resolveServices(deps: AppDeps): Services {
+  if (deps.db === undefined || deps.runs === undefined) throw new TypeError('createApp needs db and runs');
+  const now = deps.now ?? (() => new Date());
+  const ttl = deps.accessTokenTtlSeconds ?? 900;
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400) throw new TypeError('accessTokenTtlSeconds must be 1..86400');
+  return {
+    db: deps.db,
+    runs: deps.runs,
+    tokens: createTokenService(deps.tokenSecret, ttl, now),
+    now,
+    logger: deps.logger ?? createJsonLogger(),
+    passwordCost: deps.passwordCost ?? DEFAULT_SCRYPT_COST,
+    loginLimiter: createAttemptLimiter(deps.loginLimit ?? { max: 5, windowSeconds: 300 }),
+    maxBodyBytes: deps.maxBodyBytes ?? 64 * 1024,
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * How the API starts and follows runs: a small interface, and its implementation over a
+ * @temporalio/client Client. The central process builds the Client (it owns the connection);
+ * the API only calls these three methods.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { ErrorCode } from '../../common/errors.ts';
+import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import { RunStatus } from '../../db/schema.ts';
+import { ApiError } from '../errors.ts';
+
+/** The ring secure sum's workflow type, run by the coordinator. */
+export const SECURE_SUM_RING_WORKFLOW = 'secureSumRingWorkflow';
+
+/** The workflow's argument: ids, public parameters and the image — never data or keys. */
+export interface RingRunInput {
+  /** Also the workflow id. */
+  runId: string;
+  /** Ring order; the first initiates. */
+  participants: string[];
+  /** The organisation the total is sealed for. */
+  requester: string;
+  /** Public modulus, decimal. */
+  modulus: string;
+  dataset: string;
+  image: { name: string; digest: string };
+}
+
+/** Starts run workflows and reports on them. */
+export interface RunLauncher {
+  /**
+   * Starts the workflow with id `input.runId`.
+   * @throws ApiError Conflict when that id is already taken; Unavailable when Temporal is unreachable.
+   */
+  startRing(input: RingRunInput): Promise<void>;
+  /** The run's status as Temporal sees it. @throws ApiError NotFound / Unavailable. */
+  status(runId: string): Promise<RunStatus>;
+  /** What a completed workflow returned. @throws ApiError Unavailable. */
+  result(runId: string): Promise<unknown>;
+}
+
+const STATUS_BY_TEMPORAL: Record<string, RunStatus> = {
+  RUNNING: RunStatus.Running,
+  // A continued-as-new run is still running under the same workflow id.
+  CONTINUED_AS_NEW: RunStatus.Running,
+  COMPLETED: RunStatus.Completed,
+  FAILED: RunStatus.Failed,
+  CANCELLED: RunStatus.Cancelled,
+  TERMINATED: RunStatus.Terminated,
+  TIMED_OUT: RunStatus.TimedOut,
+};
+
+function unavailable(err: unknown): ApiError {
+  return new ApiError(ErrorCode.Unavailable, 'Temporal, which runs the workflows, did not answer. Try again shortly; if it persists, ask the server admin to check the Temporal service.', { cause: err });
+}
+
+function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'WorkflowNotFoundError';
+}
+
+/** Options of the Temporal launcher. */
+export interface TemporalRunLauncherOptions {
+  /**
+   * Deadline of each call to Temporal. Without one, the client keeps retrying an unreachable
+   * server for about 20 s while the HTTP request waits. Default 10 s.
+   */
+  callTimeoutMs?: number;
+}
+
+/** A RunLauncher over a Temporal client: task queue `parley.coordinator`, workflow id = run id. */
+export function createTemporalRunLauncher(client: Client, options: TemporalRunLauncherOptions = {}): RunLauncher {
+  const timeout = options.callTimeoutMs ?? 10_000;
+  const bounded = <T>(fn: () => Promise<T>) => client.withDeadline(Date.now() + timeout, fn);
+  return {
+    async startRing(input) {
+      try {
+        await bounded(() => client.workflow.start(SECURE_SUM_RING_WORKFLOW, {
+          taskQueue: COORDINATOR_TASK_QUEUE,
+          workflowId: input.runId,
+          args: [input],
+        }));
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new ApiError(ErrorCode.Conflict, `A workflow with id ${input.runId} already exists. Start the run again; it gets a new id.`, { cause: err });
+        }
+        throw unavailable(err);
+      }
+    },
+    async status(runId) {
+      try {
+        const description = await bounded(() => client.workflow.getHandle(runId).describe());
+        return STATUS_BY_TEMPORAL[description.status.name] ?? RunStatus.Running;
+      } catch (err) {
+        if (isNotFound(err)) throw new ApiError(ErrorCode.NotFound, `Temporal has no workflow for run ${runId}; it may have been removed by retention.`, { cause: err });
+        throw unavailable(err);
+      }
+    },
+    async result(runId) {
+      try {
+        return await bounded(() => client.workflow.getHandle(runId).result());
+      } catch (err) {
+        throw unavailable(err);
+      }
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Sites: registered by their organisation's operator with a credential shown once, usable by the
+ * site worker for reading keys only, revoked for good.
+ */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../common/errors.ts';
+import { UserRole } from '../../db/schema.ts';
+import { createCollaboration, createFederation, createOrg, createUser, registerSite } from '../testing/fixtures.ts';
+import type { Harness } from '../testing/harness.ts';
+import { call, expectProblem } from '../testing/http.ts';
+
+export function sitesSuite(h: () => Harness): void {
+  describe('/v1/sites', () => {
+    it('registers a site for the operator\'s organisation and shows its credential exactly once', async () => {
+      const org = await createOrg(h());
+      const operator = await createUser(h(), org.id, UserRole.SiteOperator);
+      const collab = await createCollaboration(h(), [org.id]);
+      const res = await call(h().app, 'POST', '/v1/sites', { token: operator.token, body: { collaborationId: collab.id, orgId: org.id } });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.body).toMatchObject({ site: { collaborationId: collab.id, orgId: org.id, revokedAt: null }, credential: expect.stringMatching(/^pst_[\w-]{43}$/) });
+      const { credential } = res.body;
+      for (const path of ['/v1/sites', `/v1/sites/${res.body.site.id}`]) {
+        const again = await call(h().app, 'GET', path, { token: operator.token });
+        expect(again.status).toBe(200);
+        expect(again.text).not.toContain(credential);
+      }
+      const audit = await call(h().app, 'GET', `/v1/audit?targetId=${res.body.site.id}`, { token: h().adminToken });
+      expect(audit.body.events).toMatchObject([{ action: 'site.register', details: { orgId: org.id } }]);
+      expect(JSON.stringify(audit.body)).not.toContain(credential);
+      const stored = await h().database.db.query.sites.findFirst({ where: (s, { eq }) => eq(s.id, res.body.site.id) });
+      expect(JSON.stringify(stored)).not.toContain(credential);
+    });
+
+    it('lets a site credential read organisations, keys and its own site, and nothing else', async () => {
+      const fed = await createFederation(h());
+      const token = fed.credentials[0]!;
+      expect((await call(h().app, 'GET', `/v1/organisations/${fed.sites[1]!.id}/keys`, { token })).status).toBe(200);
+      const me = await call(h().app, 'GET', '/v1/sites/me', { token });
+      expect(me.body).toMatchObject({ id: fed.siteIds[0], orgId: fed.sites[0]!.id });
+      expect((await call(h().app, 'GET', `/v1/sites/${fed.siteIds[0]}`, { token })).status).toBe(200);
+      expectProblem(await call(h().app, 'GET', `/v1/sites/${fed.siteIds[1]}`, { token }), 404, ErrorCode.NotFound);
+      expectProblem(await call(h().app, 'GET', '/v1/runs', { token }), 403, ErrorCode.Forbidden);
+      expectProblem(await call(h().app, 'GET', '/v1/sites', { token }), 403, ErrorCode.Forbidden);
+      expectProblem(await call(h().app, 'GET', '/v1/audit', { token }), 403, ErrorCode.Forbidden);
+      expectProblem(await call(h().app, 'POST', '/v1/sites', { token, body: { collaborationId: fed.collaboration.id, orgId: fed.sites[0]!.id } }), 403, ErrorCode.Forbidden);
+      expectProblem(await call(h().app, 'GET', '/v1/sites/me', { token: fed.researcher.token }), 403, ErrorCode.Forbidden);
+    });
+
+    it('lets an operator act only for their own organisation; a server admin for any', async () => {
+      const fed = await createFederation(h());
+      const extra = await createOrg(h());
+      await call(h().app, 'POST', `/v1/collaborations/${fed.collaboration.id}/members`, { token: h().adminToken, body: { orgId: extra.id } });
+      const body = { collaborationId: fed.collaboration.id, orgId: extra.id };
+      expectProblem(await call(h().app, 'POST', '/v1/sites', { token: fed.operators[0]!.token, body }), 403, ErrorCode.Forbidden);
+      expectProblem(await call(h().app, 'POST', '/v1/sites', { token: fed.researcher.token, body }), 403, ErrorCode.Forbidden);
+      const auditor = await createUser(h(), extra.id, UserRole.Auditor);
+      expectProblem(await call(h().app, 'POST', '/v1/sites', { token: auditor.token, body }), 403, ErrorCode.Forbidden);
+      expect((await call(h().app, 'POST', '/v1/sites', { token: h().adminToken, body })).status).toBe(201);
+      expectProblem(await call(h().app, 'POST', `/v1/sites/${fed.siteIds[1]}/revoke`, { token: fed.operators[0]!.token }), 404, ErrorCode.NotFound);
+    });
+
+    it('refuses a second live site (409), a non-member organisation (409), an unknown collaboration (404)', async () => {
+      const fed = await createFederation(h());
+      const outsider = await createOrg(h());
+      const operator = await createUser(h(), outsider.id, UserRole.SiteOperator);
+      const again = await call(h().app, 'POST', '/v1/sites', { token: fed.operators[0]!.token, body: { collaborationId: fed.collaboration.id, orgId: fed.sites[0]!.id } });
+      expectProblem(again, 409, ErrorCode.Conflict);
+      expect(again.body.detail).toMatch(/Revoke it first/);
+      const notMember = await call(h().app, 'POST', '/v1/sites', { token: operator.token, body: { collaborationId: fed.collaboration.id, orgId: outsider.id } });
+      expectProblem(notMember, 409, ErrorCode.Conflict);
+      expect(notMember.body.detail).toMatch(/not a member/);
+      expectProblem(await call(h().app, 'POST', '/v1/sites', { token: operator.token, body: { collaborationId: crypto.randomUUID(), orgId: outsider.id } }), 404, ErrorCode.NotFound);
+      const list = await call(h().app, 'GET', '/v1/sites', { token: operator.token });
+      expect(list.body.sites).toEqual([]);
+    });
+
+    it('revokes a site: its credential stops working at once, and a new site may replace it', async () => {
+      const fed = await createFederation(h());
+      const token = fed.operators[0]!.token;
+      const res = await call(h().app, 'POST', `/v1/sites/${fed.siteIds[0]}/revoke`, { token });
+      expect(res.status).toBe(200);
+      expect(res.body.revokedAt).toEqual(expect.any(String));
+      expectProblem(await call(h().app, 'GET', `/v1/organisations/${fed.lab.id}/keys`, { token: fed.credentials[0] }), 401, ErrorCode.Unauthenticated);
+      expectProblem(await call(h().app, 'POST', `/v1/sites/${fed.siteIds[0]}/revoke`, { token }), 409, ErrorCode.Conflict);
+      const replacement = await registerSite(h(), token, fed.collaboration.id, fed.sites[0]!.id);
+      expect((await call(h().app, 'GET', '/v1/sites/me', { token: replacement.credential })).status).toBe(200);
+      const audit = await call(h().app, 'GET', `/v1/audit?targetId=${fed.siteIds[0]}`, { token: h().adminToken });
+      expect(audit.body.events.map((e: { action: string }) => e.action)).toEqual(['site.register', 'site.revoke']);
+    });
+
+    it('lists an operator\'s own sites, and every site for an auditor', async () => {
+      const fed = await createFederation(h());
+      const auditor = await createUser(h(), fed.lab.id, UserRole.Auditor);
+      const own = await call(h().app, 'GET', '/v1/sites', { token: fed.operators[1]!.token });
+      expect(own.body.sites.map((s: { id: string }) => s.id)).toEqual([fed.siteIds[1]]);
+      const all = await call(h().app, 'GET', '/v1/sites', { token: auditor.token });
+      expect(all.body.sites.map((s: { id: string }) => s.id)).toEqual(expect.arrayContaining(fed.siteIds));
+      expectProblem(await call(h().app, 'GET', '/v1/sites/not-a-uuid', { token: auditor.token }), 400, ErrorCode.InvalidInput);
+      expectProblem(await call(h().app, 'GET', `/v1/sites/${crypto.randomUUID()}`, { token: auditor.token }), 404, ErrorCode.NotFound);
+    });
+  });
+}
