@@ -1,0 +1,108 @@
+/**
+ * A small typed client of the Parley API, over fetch. Site workers, the CLI and the demo reach
+ * the central server only through it (workers never import api/). Failures become ApiClientError
+ * carrying the problem document's status, code and detail — never the credential.
+ */
+import type { Envelope } from '../common/envelope.ts';
+import type { OrgId } from '../common/ids.ts';
+import type { OrgPublicKeys } from '../crypto/index.ts';
+
+/** The API answered with an RFC 9457 problem document (or could not be reached: status 0). */
+export class ApiClientError extends Error {
+  readonly status: number;
+  readonly code: string | undefined;
+  constructor(status: number, message: string, code?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ApiClientError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export type Role = 'admin' | 'researcher' | 'site_operator' | 'auditor';
+
+export interface RunView {
+  id: string;
+  collaborationId: string;
+  protocol: string;
+  participants: OrgId[];
+  status: 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out' | string;
+  hasResult: boolean;
+  image: { name: string; digest: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface StartRunRequest {
+  collaborationId: string;
+  participants?: OrgId[];
+  modulus: string;
+  dataset: string;
+  image: { name: string; digest: string };
+}
+
+export interface ApiClient {
+  readonly baseUrl: string;
+  /** A copy of this client that sends `token` as its bearer credential. */
+  withToken(token: string): ApiClient;
+  login(username: string, password: string): Promise<{ accessToken: string; expiresAt: string; user: { id: string; username: string; orgId: OrgId; role: Role } }>;
+  createOrganisation(body: { id: OrgId; name: string; keys?: OrgPublicKeys }): Promise<unknown>;
+  publishKeys(org: OrgId, keys: OrgPublicKeys): Promise<unknown>;
+  organisationKeys(org: OrgId): Promise<OrgPublicKeys>;
+  createUser(body: { username: string; password: string; orgId: OrgId; role: Role }): Promise<{ id: string }>;
+  createCollaboration(body: { name: string; members: OrgId[] }): Promise<{ id: string; name: string }>;
+  addMember(collaborationId: string, orgId: OrgId): Promise<unknown>;
+  registerSite(body: { collaborationId: string; orgId: OrgId }): Promise<{ site: { id: string }; credential: string }>;
+  startRun(body: StartRunRequest): Promise<RunView>;
+  run(runId: string, options?: { waitSeconds?: number }): Promise<RunView>;
+  runResult(runId: string): Promise<{ runId: string; envelope: Envelope }>;
+}
+
+/** Creates a client for the API at `baseUrl` (e.g. http://127.0.0.1:8620). */
+export function createApiClient(baseUrl: string, token?: string): ApiClient {
+  const base = baseUrl.replace(/\/+$/, '');
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new ApiClientError(0, `The Parley API at ${base} did not answer (${(err as Error).message}). Is the server running? (parley server start)`, undefined, { cause: err });
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) {
+      const problem = (parsed ?? {}) as { title?: string; detail?: string; code?: string };
+      throw new ApiClientError(response.status, `${method} ${path}: ${problem.detail ?? problem.title ?? `HTTP ${response.status}`}`, problem.code);
+    }
+    return parsed as T;
+  };
+  const enc = encodeURIComponent;
+  return {
+    baseUrl: base,
+    withToken: (next) => createApiClient(base, next),
+    login: (username, password) => call('POST', '/v1/login', { username, password }),
+    createOrganisation: (body) => call('POST', '/v1/organisations', body),
+    publishKeys: (org, keys) => call('POST', `/v1/organisations/${enc(org)}/keys`, keys),
+    organisationKeys: (org) => call('GET', `/v1/organisations/${enc(org)}/keys`),
+    createUser: (body) => call('POST', '/v1/users', body),
+    createCollaboration: (body) => call('POST', '/v1/collaborations', body),
+    addMember: (collaborationId, orgId) => call('POST', `/v1/collaborations/${enc(collaborationId)}/members`, { orgId }),
+    registerSite: (body) => call('POST', '/v1/sites', body),
+    startRun: (body) => call('POST', '/v1/runs', body),
+    run: (runId, options) => call('GET', `/v1/runs/${enc(runId)}${options?.waitSeconds ? `?wait=${options.waitSeconds}` : ''}`),
+    runResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
+  };
+}
