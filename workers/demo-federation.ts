@@ -67,12 +67,12 @@ export async function createFederation(options: {
 }
 
 /** The dependencies of one site's worker in the federation. */
-export function siteDepsOf(site: FederationSite, federation: Federation, docker: Docker, allowedImages: ImageRef[]): SiteDeps {
+export function siteDepsOf(site: FederationSite, federation: Federation, docker: Docker, allowedImages: ImageRef[], directory: KeyDirectory = federation.directory): SiteDeps {
   return {
     org: site.org,
     keys: site.keys,
     docker,
-    directory: federation.directory,
+    directory,
     datasets: site.datasets,
     allowedImages,
     stateDir: site.stateDir,

@@ -49,7 +49,7 @@ describe('parley demo', () => {
     expect(last.result).toBe(475);
     expect(last.match).toBe(true);
     expect(last.sites).toEqual(['registry-a', 'registry-b', 'registry-c']);
-    expect(last.workflowId).toMatch(/^secure-sum-/);
+    expect(last.workflowId).toMatch(/^run-/);
     expect(ran.stderr).toMatch(/ring\.3\.finish/);
     expect(await parleyLeftovers(last.workflowId)).toBe(0);
   });
@@ -71,7 +71,7 @@ describe('parley demo', () => {
     let interrupted = false;
     const ran = await parley(['demo', '--sites', '3'], {
       onStderr(text, child) {
-        const started = /Ring secure sum started: workflow (\S+)/.exec(text);
+        const started = /Ring secure sum started[^:]*: workflow (\S+)/.exec(text);
         if (started && !interrupted) {
           interrupted = true;
           workflowId = started[1]!;

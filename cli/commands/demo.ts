@@ -71,7 +71,7 @@ function formatReport(report: DemoReport): string[] {
   const lines = [
     '',
     `Result: ${report.result}  (${ok ? 'matches' : 'DOES NOT MATCH'} the plain sum ${report.plainSum}, computed here only as a check)`,
-    `Workflow: ${report.workflowId}`,
+    `Workflow: ${report.workflowId}${report.apiUrl ? ` (started and read through the Parley API at ${report.apiUrl})` : ''}`,
     `Sites: ${report.sites.join(' → ')} → ${report.sites[0]}; result sealed for ${report.requester}`,
     'Steps:',
   ];
