@@ -151,6 +151,10 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   const outputContent = socket.output();
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, outputContent);
   const sealMs = performance.now() - sealStarted;
+  if (request.releaseAtEnd) {
+    memo.volumes.delete(runId);
+    await endRun(deps, runId);
+  }
   const totalMs = performance.now() - started;
   log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
   // Whole milliseconds: enough for reports, and no stray digits in the history.

@@ -39,6 +39,12 @@ export interface StepRequest {
   seqStart: number;
   /** Wall-clock limit for the container. */
   timeoutMs: number;
+  /**
+   * This is the site's last step in the run: remove its run volume and ledger as soon as the
+   * container is done, saving the run a separate cleanup round trip. The workflow still cleans
+   * up every site itself when the run fails or is cancelled.
+   */
+  releaseAtEnd?: boolean;
 }
 
 export interface StepTimings {

@@ -59,10 +59,11 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
     step: string,
     args: Record<string, string>,
     inputs: StepInputEnvelope[],
+    releaseAtEnd = false,
   ): Promise<StepOutcome> => {
     const outcome = await siteActivities(org, timeoutMs).runStep({
       runId, step, org, image, datasets: [dataset], args: { ...args, dataset, modulus },
-      participants, requester, inputs, seqStart: seq.peek(org), timeoutMs,
+      participants, requester, inputs, seqStart: seq.peek(org), timeoutMs, releaseAtEnd,
     });
     const sealed = outcome.envelopes.length + (outcome.output ? 1 : 0);
     seq.advance(org, sealed);
@@ -89,8 +90,11 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
       const previous = step;
       step = i < n ? `ring.${i}.add` : `ring.${i}.finish`;
       const args: Record<string, string> = i < n ? { role: 'add', next: participants[(i + 1) % n]! } : { role: 'finish' };
-      outcome = await runAt(org, step, args, [{ envelope, fromStep: previous, from }]);
+      // The initiator's finish is its last step: it removes its own volume as it ends, so the
+      // run's end does not wait for another round trip to it.
+      outcome = await runAt(org, step, args, [{ envelope, fromStep: previous, from }], i === n);
       if (i < n) release(org);
+      else cleanups.set(org, Promise.resolve());
     }
     if (!outcome.output) {
       throw ApplicationFailure.nonRetryable(`Step "${step}" at "${initiator}" ended without sealing a result for "${requester}".`, 'ERR_STEP_PROTOCOL');
