@@ -1,52 +1,145 @@
 /**
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
+ *
+ * PARLEY_BENCH picks a subset (a comma list of envelope, ring, api, demo; default all). The
+ * results of benchmarks not run this time are kept from the previous latest.json, marked with
+ * the date they were measured, so a partial run never drops the others.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { prepareMachine } from '../workers/provision/prepare-machine.ts';
-import { benchEnvelope } from './envelope.bench.ts';
-import { benchRing } from './ring.bench.ts';
+import { ensureTemporalCli } from '../workers/provision/temporal-cli.ts';
+import { benchApiLatency, type ApiLatencyBench, type LatencyResult } from './api-latency.bench.ts';
+import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
+import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
+import { benchRing, type RingBench } from './ring.bench.ts';
+
+const BENCHMARKS = ['envelope', 'ring', 'api', 'demo'] as const;
+type BenchmarkName = (typeof BENCHMARKS)[number];
+
+interface Report {
+  date: string;
+  machine: { cpus: number; cpu: string | undefined; node: string };
+  /** Benchmarks run this time. */
+  benchmarks: BenchmarkName[];
+  /** Benchmarks not run this time, kept from an earlier report: name → when they were measured. */
+  carriedOver?: Partial<Record<BenchmarkName, string>>;
+  envelope?: EnvelopeBench;
+  ring?: RingBench[];
+  api?: ApiLatencyBench;
+  demo?: DemoApiBench;
+}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const runs = Number(process.env.PARLEY_BENCH_RUNS ?? 5);
+const selected = selection(process.env.PARLEY_BENCH);
+const temporalAddress = process.env.TEMPORAL_ADDRESS || undefined;
 
-const machine = await prepareMachine(() => {});
-log('envelope seal+open…');
-const envelope = await benchEnvelope();
-log(`  median ${envelope.sealOpenMedianMs} ms`);
-log('ring secure sum, Parley vs by hand…');
-const ring = await benchRing({
-  docker: machine.docker,
-  ...(machine.temporalAddress ? { temporalAddress: machine.temporalAddress } : {}),
-  ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
-  image: machine.images.secureSum,
-  siteCounts: [3, 10],
-  runs,
-  log,
-});
-
-const report = {
+const report: Report = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
-  envelope,
-  ring,
+  benchmarks: selected,
 };
+if (selected.includes('envelope')) {
+  log('envelope seal+open…');
+  report.envelope = await benchEnvelope();
+  log(`  median ${report.envelope.sealOpenMedianMs} ms`);
+}
+if (selected.includes('ring')) {
+  const machine = await prepareMachine(() => {});
+  log('ring secure sum, Parley vs by hand…');
+  report.ring = await benchRing({
+    docker: machine.docker,
+    ...(machine.temporalAddress ? { temporalAddress: machine.temporalAddress } : {}),
+    ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
+    image: machine.images.secureSum,
+    siteCounts: [3, 10],
+    runs,
+    log,
+  });
+}
+if (selected.includes('api')) {
+  log('API latency over loopback HTTP…');
+  report.api = await benchApiLatency({
+    ...(temporalAddress ? { temporalAddress } : { temporalCli: await ensureTemporalCli(log) }),
+    log,
+  });
+  for (const r of [report.api.keyLookup, report.api.runCreation]) log(`  ${r.name}: median ${r.medianMs} ms, p99 ${r.p99Ms} ms`);
+}
+if (selected.includes('demo')) {
+  log('demo with and without the API…');
+  report.demo = await benchDemoApi({ runs, log });
+  log(`  run median ${report.demo.viaApiRunMedianMs} ms via the API, ${report.demo.directRunMedianMs} ms without (ratio ${report.demo.ratio})`);
+}
+
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
+carryOver(report, await previousReport(`${dir}latest.json`));
 await writeFile(`${dir}latest.json`, `${JSON.stringify(report, null, 2)}\n`);
-const md = [
-  `# Parley benchmarks (${report.date})`,
-  '',
-  `Machine: ${report.machine.cpus} cores, ${report.machine.cpu}, Node ${report.machine.node}.`,
-  '',
-  '| benchmark | Parley | baseline | ratio | goal |',
-  '| --- | --- | --- | --- | --- |',
-  ...ring.map((r) => `| ${r.name} (median of ${r.runs}) | ${r.parleyMedianMs} ms | ${r.baselineMedianMs} ms (same containers by hand) | ${r.ratio} | ≤ ${r.goalRatio} ${r.ratio <= r.goalRatio ? '✓' : '✗'} |`),
-  `| ${envelope.name} (median of ${envelope.iterations}) | ${envelope.sealOpenMedianMs} ms (p99 ${envelope.sealOpenP99Ms} ms) | — | — | ≤ ${envelope.goalMs} ms ${envelope.sealOpenMedianMs <= envelope.goalMs ? '✓' : '✗'} |`,
-  '',
-].join('\n');
+const md = markdown(report);
 await writeFile(`${dir}latest.md`, md);
 process.stdout.write(md);
 process.exit(0);
+
+/** Parses PARLEY_BENCH; exits 2 naming the valid names when one is unknown. */
+function selection(value: string | undefined): BenchmarkName[] {
+  if (!value?.trim()) return [...BENCHMARKS];
+  const names = [...new Set(value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean))];
+  const unknown = names.filter((name) => !(BENCHMARKS as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    process.stderr.write(`PARLEY_BENCH=${value} names no benchmark Parley has (${unknown.join(', ') || 'empty'}).\nUse a comma list of ${BENCHMARKS.join(', ')}, e.g. PARLEY_BENCH=api,demo npm run bench, or leave it unset to run them all.\n`);
+    process.exit(2);
+  }
+  return names as BenchmarkName[];
+}
+
+async function previousReport(file: string): Promise<Partial<Report> | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Partial<Report>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Copies into `report` the previous report's results of benchmarks not run this time. */
+function carryOver(report: Report, previous: Partial<Report> | undefined): void {
+  if (!previous) return;
+  const carried: Partial<Record<BenchmarkName, string>> = {};
+  for (const name of BENCHMARKS) {
+    if (report.benchmarks.includes(name) || previous[name] === undefined) continue;
+    (report as unknown as Record<BenchmarkName, unknown>)[name] = previous[name];
+    carried[name] = previous.carriedOver?.[name] ?? previous.date ?? 'an earlier run';
+  }
+  if (Object.keys(carried).length > 0) report.carriedOver = carried;
+}
+
+function markdown(report: Report): string {
+  const mark = (name: BenchmarkName) => (report.carriedOver?.[name] ? ' †' : '');
+  const goal = (ok: boolean) => (ok ? '✓' : '✗');
+  const latency = (r: LatencyResult) => `| ${r.name} (median of ${r.requests})${mark('api')} | ${r.medianMs} ms (p99 ${r.p99Ms} ms) | — | — | — |`;
+  const rows = [
+    ...(report.ring ?? []).map((r) => `| ${r.name} (median of ${r.runs})${mark('ring')} | ${r.parleyMedianMs} ms | ${r.baselineMedianMs} ms (same containers by hand) | ${r.ratio} | ≤ ${r.goalRatio} ${goal(r.ratio <= r.goalRatio)} |`),
+    ...(report.envelope ? [`| ${report.envelope.name} (median of ${report.envelope.iterations})${mark('envelope')} | ${report.envelope.sealOpenMedianMs} ms (p99 ${report.envelope.sealOpenP99Ms} ms) | — | — | ≤ ${report.envelope.goalMs} ms ${goal(report.envelope.sealOpenMedianMs <= report.envelope.goalMs)} |`] : []),
+    ...(report.api ? [latency(report.api.keyLookup), latency(report.api.runCreation)] : []),
+    ...(report.demo
+      ? [
+          `| ${report.demo.name}: run start to opened result (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiRunMedianMs} ms | ${report.demo.directRunMedianMs} ms (without the API) | ${report.demo.ratio} | ≤ ${report.demo.goalRatio} ${goal(report.demo.ratio <= report.demo.goalRatio)} |`,
+          `| ${report.demo.name}: whole demo (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiTotalMedianMs} ms | ${report.demo.directTotalMedianMs} ms (without the API) | ${report.demo.totalRatio} | — |`,
+        ]
+      : []),
+  ];
+  const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
+  return [
+    `# Parley benchmarks (${report.date})`,
+    '',
+    `Machine: ${report.machine.cpus} cores, ${report.machine.cpu}, Node ${report.machine.node}.`,
+    '',
+    '| benchmark | Parley | baseline | ratio | goal |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    ...(carried.length > 0 ? [`† Not run this time; kept from an earlier run: ${carried.join(', ')}.`, ''] : []),
+  ].join('\n');
+}
