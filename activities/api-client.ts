@@ -52,6 +52,8 @@ export interface ApiClient {
   createUser(body: { username: string; password: string; orgId: OrgId; role: Role }): Promise<{ id: string }>;
   createCollaboration(body: { name: string; members: OrgId[] }): Promise<{ id: string; name: string }>;
   addMember(collaborationId: string, orgId: OrgId): Promise<unknown>;
+  /** Collaborations the caller takes part in (all of them, for a server admin or auditor). */
+  collaborations(): Promise<{ collaborations: Array<{ id: string; name: string; members: Array<{ orgId: OrgId }> }> }>;
   registerSite(body: { collaborationId: string; orgId: OrgId }): Promise<{ site: { id: string }; credential: string }>;
   startRun(body: StartRunRequest): Promise<RunView>;
   run(runId: string, options?: { waitSeconds?: number }): Promise<RunView>;
@@ -100,6 +102,7 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     createUser: (body) => call('POST', '/v1/users', body),
     createCollaboration: (body) => call('POST', '/v1/collaborations', body),
     addMember: (collaborationId, orgId) => call('POST', `/v1/collaborations/${enc(collaborationId)}/members`, { orgId }),
+    collaborations: () => call('GET', '/v1/collaborations'),
     registerSite: (body) => call('POST', '/v1/sites', body),
     startRun: (body) => call('POST', '/v1/runs', body),
     run: (runId, options) => call('GET', `/v1/runs/${enc(runId)}${options?.waitSeconds ? `?wait=${options.waitSeconds}` : ''}`),

@@ -4,10 +4,16 @@
  */
 import { isParleyError } from '../common/errors.ts';
 import { UsageError, type Command } from './command.ts';
+import { collabCommand } from './commands/collab.ts';
 import { demoCommand } from './commands/demo.ts';
+import { loginCommand } from './commands/login.ts';
+import { orgCommand } from './commands/org.ts';
+import { serverCommand } from './commands/server.ts';
 import { setupCommand } from './commands/setup.ts';
+import { siteCommand } from './commands/site.ts';
+import { userCommand } from './commands/user.ts';
 
-const commands: Command[] = [demoCommand, setupCommand];
+const commands: Command[] = [demoCommand, setupCommand, serverCommand, loginCommand, orgCommand, userCommand, collabCommand, siteCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,8 +1,9 @@
 /**
  * How the API starts and follows runs: a small interface, and its implementation over a
  * @temporalio/client Client. The central process builds the Client (it owns the connection);
- * the API only calls these three methods.
+ * the API only calls these methods.
  */
+import { setMaxListeners } from 'node:events';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ErrorCode } from '../../common/errors.ts';
@@ -38,6 +39,11 @@ export interface RunLauncher {
   status(runId: string): Promise<RunStatus>;
   /** What a completed workflow returned. @throws ApiError Unavailable. */
   result(runId: string): Promise<unknown>;
+  /**
+   * Resolves once the run's workflow has closed, however it ended, or after `timeoutMs`, or when
+   * `signal` aborts — whichever comes first. Never throws: the caller reads the status next.
+   */
+  waitForClose(runId: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
 const STATUS_BY_TEMPORAL: Record<string, RunStatus> = {
@@ -101,6 +107,26 @@ export function createTemporalRunLauncher(client: Client, options: TemporalRunLa
         return await bounded(() => client.workflow.getHandle(runId).result());
       } catch (err) {
         throw unavailable(err);
+      }
+    },
+    async waitForClose(runId, timeoutMs, signal) {
+      // result() is Temporal's long poll for the close event: the server answers the moment the
+      // workflow ends, so no polling loop here. It stops at the timeout, or when the HTTP client
+      // goes away. A controller of its own: the SDK adds an abort listener per RPC and never
+      // removes it, which must not pile up on the request's signal.
+      if (signal?.aborted) return;
+      const controller = new AbortController();
+      setMaxListeners(0, controller.signal);
+      const stop = () => controller.abort();
+      const timer = setTimeout(stop, timeoutMs);
+      signal?.addEventListener('abort', stop, { once: true });
+      try {
+        await client.withAbortSignal(controller.signal, () => client.workflow.getHandle(runId).result());
+      } catch {
+        // Timed out, aborted, failed or unreachable: the status read that follows tells which.
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
       }
     },
   };

@@ -1,6 +1,7 @@
 /**
  * /v1/runs: a researcher starts a secure sum in a collaboration their organisation belongs to;
- * the run's id is its workflow's id. Status comes from Temporal; the result is the envelope the
+ * the run's id is its workflow's id. Status comes from Temporal (GET with `?wait=N` holds the
+ * answer until the run ends or N seconds pass); the result is the envelope the
  * workflow sealed for the requesting organisation, kept once fetched. A run belongs to the
  * requester's organisation: nobody else reads it (they get a 404, as for an unknown id).
  */
@@ -49,6 +50,19 @@ const Params = z.object({
   runId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'must be a run id as returned when the run started' })
     .openapi({ param: { name: 'runId', in: 'path' } }),
 });
+// Bounded so a request never outlives proxies' idle timeouts (commonly 60 s or more).
+const MAX_WAIT_SECONDS = 60;
+const WaitQuery = z.strictObject({
+  wait: z.string()
+    .regex(/^[0-9]{1,2}$/, { error: `must be a whole number of seconds from 0 to ${MAX_WAIT_SECONDS}` })
+    .transform(Number)
+    .refine((n) => n <= MAX_WAIT_SECONDS, { error: `must be at most ${MAX_WAIT_SECONDS} seconds` })
+    .optional()
+    .openapi({
+      param: { name: 'wait', in: 'query' }, type: 'integer', minimum: 0, maximum: MAX_WAIT_SECONDS,
+      description: 'While the run is running, wait up to this many seconds for it to end before answering. Default 0: answer at once.',
+    }),
+});
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const members = allow({ users: 'any' });
 
@@ -66,7 +80,7 @@ const routes = {
   }),
   get: createRoute({
     method: 'get', path: '/{runId}', tags: ['runs'], security: bearer, middleware: [members] as const,
-    summary: 'A run and its current status', request: { params: Params },
+    summary: 'A run and its current status; with ?wait=N, once it ends or N seconds pass', request: { params: Params, query: WaitQuery },
     responses: { 200: json(RunSchema, 'The run.'), ...problemResponses(400, 401, 403, 404) },
   }),
   result: createRoute({
@@ -144,7 +158,15 @@ export function createRunsApp(services: Services) {
       return c.json({ runs: rows.map(view) }, 200);
     })
     .openapi(routes.get, async (c) => {
-      const run = await refresh(await load(userOf(c).orgId, c.req.valid('param').runId));
+      const { orgId } = userOf(c);
+      const { runId } = c.req.valid('param');
+      const { wait = 0 } = c.req.valid('query');
+      let run = await refresh(await load(orgId, runId));
+      if (run.status === RunStatus.Running && wait > 0) {
+        await services.runs.waitForClose(run.id, wait * 1000, c.req.raw.signal);
+        // Loaded again: another request may have recorded the new status meanwhile.
+        run = await refresh(await load(orgId, runId));
+      }
       return c.json(view(run), 200);
     })
     .openapi(routes.result, async (c) => {

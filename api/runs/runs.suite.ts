@@ -119,6 +119,40 @@ export function runsSuite(h: () => Harness): void {
       expect(audit.body.events.map((e: { action: string }) => e.action)).toEqual(['run.start', 'run.status', 'run.result-store']);
     });
 
+    it('holds GET /v1/runs/{runId}?wait=N until the run ends, and answers at once without it', async () => {
+      const fed = await createFederation(h());
+      const { body: run } = await start(h(), fed);
+      const get = (query: string) => call(h().app, 'GET', `/v1/runs/${run.id}${query}`, { token: fed.researcher.token });
+      for (const query of ['', '?wait=0']) {
+        const began = Date.now();
+        expect((await get(query)).body.status).toBe('running');
+        expect(Date.now() - began).toBeLessThan(1500);
+      }
+      const bounded = Date.now();
+      expect((await get('?wait=1')).body.status).toBe('running');
+      expect(Date.now() - bounded).toBeGreaterThanOrEqual(900);
+
+      let answered = false;
+      const began = Date.now();
+      const waiting = get('?wait=30').finally(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(answered).toBe(false);
+      await finish(run.id, { result: await sealTotal(fed, run.id, '7') });
+      const res = await waiting;
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('completed');
+      expect(Date.now() - began).toBeLessThan(10_000);
+    });
+
+    it('refuses a wait that is not 0 to 60 whole seconds with a 400 naming wait', async () => {
+      const fed = await createFederation(h());
+      for (const wait of ['61', '-1', '1.5', 'abc', '', '1e1']) {
+        const res = await call(h().app, 'GET', `/v1/runs/run-unknown?wait=${wait}`, { token: fed.researcher.token });
+        expectProblem(res, 400, ErrorCode.InvalidInput);
+        expect(res.body.errors).toEqual([expect.objectContaining({ in: 'query', field: 'wait' })]);
+      }
+    });
+
     it('reports a failed run, whose result is a 409', async () => {
       const fed = await createFederation(h());
       const { body: run } = await start(h(), fed);

@@ -1,0 +1,72 @@
+/** `parley login`: signs in to a central server and keeps the access token for the other commands. */
+import { parseArgs } from 'node:util';
+import { UsageError, type Command } from '../command.ts';
+import { apiFailure, apiUrl, required } from './session.ts';
+
+const usage = [
+  'Usage: parley login --api URL --username NAME [--password-stdin] [--json]',
+  '',
+  'Signs in to the Parley API at URL and stores the short-lived access token (never the password) in',
+  '$PARLEY_CONFIG_DIR/credentials.json, else $XDG_CONFIG_HOME/parley/credentials.json or',
+  '~/.config/parley/credentials.json, readable only by you. The other commands use it until it expires.',
+  'The password is read from stdin, never from the command line: typed without echo at a terminal,',
+  'else the first line piped in.',
+  '',
+  '  --api URL         the server, e.g. http://127.0.0.1:8620 (default: the one you last logged in to)',
+  '  --username NAME   who you are',
+  '  --password-stdin  read the password from stdin without prompting (for scripts)',
+  '  --json            print one JSON line: {"api", "username", "orgId", "role", "expiresAt", "credentialsFile"}',
+].join('\n');
+
+export const loginCommand: Command = {
+  name: 'login',
+  summary: 'Sign in to a central server; later commands use the stored token',
+  usage,
+  async run(argv, io) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          api: { type: 'string' },
+          username: { type: 'string' },
+          'password-stdin': { type: 'boolean', default: false },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+        allowPositionals: false,
+      }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const username = required(values.username, '--username');
+    const { credentialsFile, loadLogin, saveLogin } = await import('../config-store.ts');
+    const file = credentialsFile(io.env);
+    let api = values.api === undefined ? undefined : apiUrl(values.api);
+    if (api === undefined) {
+      // A stored login that cannot be read still leaves --api as a way forward.
+      const previous = await loadLogin(file).catch(() => undefined);
+      if (previous === undefined) throw new UsageError('--api is required: no earlier login says which server to use.');
+      api = previous.api;
+    }
+    const { readSecret } = await import('./secret-input.ts');
+    const password = await readSecret(`Password for ${username} at ${api}: `, 'password');
+    const { ApiClientError, createApiClient } = await import('../../activities/api-client.ts');
+    let session;
+    try {
+      session = await createApiClient(api).login(username, password);
+    } catch (err) {
+      if (!(err instanceof ApiClientError)) throw err;
+      throw apiFailure(err, `Login to ${api} as ${username}`);
+    }
+    const { user } = session;
+    await saveLogin(file, { api, token: session.accessToken, expiresAt: session.expiresAt, username: user.username, orgId: user.orgId, role: user.role });
+    if (values.json) {
+      io.out(JSON.stringify({ api, username: user.username, orgId: user.orgId, role: user.role, expiresAt: session.expiresAt, credentialsFile: file }));
+    } else {
+      io.out(`Logged in to ${api} as ${user.username} (${user.role} of "${user.orgId}") until ${session.expiresAt}.`);
+      io.err(`Token stored in ${file} (readable only by you). Run \`parley login\` again once it expires.`);
+    }
+    return 0;
+  },
+};
