@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts += 1;
     if (interrupts === 1) {
-      process.stderr.write(`\n${signal}: stopping cleanly (removing what this command created)… press Ctrl-C again to force.\n`);
+      process.stderr.write(`\n${signal}: stopping cleanly… press Ctrl-C again to force.\n`);
       controller.abort(new Error(signal));
     } else {
       process.stderr.write('Forced exit: some containers or volumes may remain; `parley demo` sweeps them next time.\n');

@@ -16,6 +16,8 @@ export interface CentralServerOptions {
   stateDir: string;
   /** PostgreSQL via postgres.js when set; PGlite under stateDir otherwise. */
   databaseUrl?: string;
+  /** PGlite in memory, for a server whose state is thrown away anyway (the demo's). */
+  inMemory?: boolean;
   temporal: Client;
   port?: number;
   hostname?: string;
@@ -66,7 +68,9 @@ async function tokenSecret(stateDir: string): Promise<Uint8Array> {
 /** Starts the API; on failure, closes whatever it had opened. */
 export async function startCentralServer(options: CentralServerOptions): Promise<CentralServer> {
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
-  const database = await openDatabase(options.databaseUrl ? { url: options.databaseUrl } : { dataDir: join(options.stateDir, 'db') });
+  const database = await openDatabase(
+    options.databaseUrl ? { url: options.databaseUrl } : options.inMemory ? {} : { dataDir: join(options.stateDir, 'db') },
+  );
   try {
     const generated = options.adminPassword ? undefined : randomBytes(18).toString('base64url');
     const password = options.adminPassword ?? generated!;

@@ -92,10 +92,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     let registered: Awaited<ReturnType<typeof registerFederation>> | undefined;
     let apiUrl: string | undefined;
     if (viaApi) {
-      const central = await startCentralServer({ stateDir: join(stateDir, 'server'), temporal, quiet: true });
+      // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
+      // more); with --state-dir it is kept there, as `parley server start` keeps it.
+      const central = await startCentralServer({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true });
       cleanups.unshift(() => central.close());
       apiUrl = central.url;
-      progress(`Parley API at ${central.url} (PGlite in ${join(stateDir, 'server')})`);
+      progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
       registered = await registerFederation(central.url, { username: central.admin.username, password: central.admin.password! }, federation);
       progress('Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
     }
