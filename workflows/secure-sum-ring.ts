@@ -34,8 +34,8 @@ export interface StepReport {
 
 export interface SecureSumResult {
   runId: string;
-  protocol: 'ring';
-  /** The total, sealed by the initiator for the requester. */
+  protocol: 'ring' | 'additive';
+  /** The total, sealed by the initiator (the additive protocol's aggregator) for the requester. */
   result: Envelope;
   resultStep: string;
   steps: StepReport[];

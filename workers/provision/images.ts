@@ -13,13 +13,21 @@ import type { Progress } from './temporal-cli.ts';
 export interface ExampleImages {
   base: string;
   secureSum: ImageRef;
+  /** The secure sum by additive shares (workflows/secure-sum-additive.ts). */
+  additiveSum: ImageRef;
 }
 
 const SECURE_SUM_DIR = fileURLToPath(new URL('../../algorithms/secure-sum', import.meta.url));
+const ADDITIVE_SUM_DIR = fileURLToPath(new URL('../../algorithms/additive-sum', import.meta.url));
 
 /** Builds (or finds) the base and example algorithm images. */
 export async function ensureExampleImages(docker: Docker, progress: Progress, baseImage?: string): Promise<ExampleImages> {
   const base = await ensureBaseImage(docker, { onProgress: progress, ...(baseImage ? { baseImage } : {}) });
   const secureSum = await ensureAlgorithmImage(docker, { name: 'parley/secure-sum', sourceDir: SECURE_SUM_DIR, base: base.ref, onProgress: progress });
-  return { base: base.ref, secureSum: { name: secureSum.ref, digest: secureSum.digest } };
+  const additiveSum = await ensureAlgorithmImage(docker, { name: 'parley/additive-sum', sourceDir: ADDITIVE_SUM_DIR, base: base.ref, onProgress: progress });
+  return {
+    base: base.ref,
+    secureSum: { name: secureSum.ref, digest: secureSum.digest },
+    additiveSum: { name: additiveSum.ref, digest: additiveSum.digest },
+  };
 }
