@@ -1,0 +1,261 @@
+/**
+ * A site operator's commands against real parts: the API (startCentralServer over PGlite in a
+ * temporary directory), the test run's Temporal server and the local Docker engine. Each command
+ * runs as the real `parley` in a child process.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { parseDocument } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApiClient, type ApiClient } from '../../activities/api-client.ts';
+import { readKeyFile } from '../../activities/key-file.ts';
+import { readPins } from '../../activities/pinned-key-directory.ts';
+import { fingerprint, generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
+import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
+import { ensureOrdinaryNodeImage, testDocker, testImages } from '../../test/docker-images.ts';
+import { createCoordinatorWorker } from '../../workers/coordinator.ts';
+import { installQuietRuntime } from '../../workers/local-cluster.ts';
+import { DEFAULT_MODULUS, startSecureSum } from '../../workers/researcher.ts';
+import { startCentralServer, type CentralServer } from '../../workers/central-server.ts';
+import { loadSiteConfig } from '../../workers/site-config.ts';
+import { saveLogin } from '../config-store.ts';
+
+const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+const PASSWORD = 'an operator passphrase';
+const FAST = { log2N: 10, r: 8, p: 1 };
+
+let root: string;
+let env: NodeJS.ProcessEnv;
+let connection: Connection;
+let server: CentralServer;
+let admin: ApiClient;
+let collabId: string;
+// A name of this test's own: a site worker removes every container of its organisation at
+// start-up, and other test files run sites called "north" on the same engine.
+const ORG = `op-${randomInt(1e9)}`;
+const siteDir = () => join(root, ORG);
+const configFile = () => join(siteDir(), 'site.yaml');
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function parley(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: options.env ?? env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function loginAs(username: string, configDir: string): Promise<ApiClient> {
+  const session = await createApiClient(server.url).login(username, PASSWORD);
+  await saveLogin(join(configDir, 'credentials.json'), {
+    api: server.url, token: session.accessToken, expiresAt: session.expiresAt, username, orgId: session.user.orgId, role: session.user.role,
+  });
+  return createApiClient(server.url, session.accessToken);
+}
+
+/** `parley site start` in a child process, resolved once its worker runs. */
+async function startSite(): Promise<{ child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; stderr: () => string }> {
+  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile(), '--json-logs'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      if (stderr.includes('"message":"site worker started"')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`site start exited (${code}):\n${stderr}`)));
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'parley-site-cli-'));
+  connection = await Connection.connect({ address: inject('temporalAddress') });
+  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection }), adminPassword: PASSWORD, quiet: true, passwordCost: FAST });
+  admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  await admin.createOrganisation({ id: ORG, name: 'North registry' });
+  await admin.createOrganisation({ id: 'south', name: 'South registry', keys: publicKeysOf(await generateOrgKeys('south')) });
+  await admin.createUser({ username: 'olive', password: PASSWORD, orgId: ORG, role: 'site_operator' });
+  await admin.createUser({ username: 'sam', password: PASSWORD, orgId: 'south', role: 'site_operator' });
+  collabId = (await admin.createCollaboration({ name: 'Registries', members: [ORG, 'south'] })).id;
+  env = { ...process.env, PARLEY_CONFIG_DIR: join(root, 'olive') };
+  await loginAs('olive', join(root, 'olive'));
+});
+
+afterAll(async () => {
+  await server?.close();
+  await connection?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('parley site (operator commands)', () => {
+  it('init writes a commented configuration and a 0600 key file, and publishes the keys', async () => {
+    const ran = await parley(['site', 'init', '--org', ORG, '--api', server.url, '--dir', siteDir(), '--temporal', inject('temporalAddress')]);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(new RegExp(`parley site register --collab COLLAB --org ${ORG}`));
+    const config = await loadSiteConfig(configFile());
+    expect(config).toMatchObject({ organisation: ORG, api: { url: server.url }, temporal: { address: inject('temporalAddress') } });
+    expect(await readFile(configFile(), 'utf8')).toMatch(/# The organisation's private keys/);
+    expect((await stat(config.keyFile)).mode & 0o777).toBe(0o600);
+    const keys = await readKeyFile(config.keyFile);
+    const published = await admin.organisationKeys(ORG);
+    expect([published.receive.thumbprint, published.sign.thumbprint]).toEqual([keys.receive.publicJwk.kid, keys.sign.publicJwk.kid]);
+    expect(ran.stdout).toContain(fingerprint(keys.sign.publicJwk.kid));
+
+    const [again, wrongOrg] = await Promise.all([
+      parley(['site', 'init', '--org', ORG, '--api', server.url, '--dir', siteDir()]),
+      parley(['site', 'init', '--org', 'south', '--api', server.url, '--dir', join(root, 'south')]),
+    ]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/site\.yaml already exists; `parley site init` never overwrites/);
+    expect(wrongOrg.code).toBe(1);
+    expect(wrongOrg.stderr).toMatch(`logged in as olive, site_operator of "${ORG}"; publishing "south"'s keys takes a site operator of "south"`);
+
+    // The site's credential, stored as the next steps say.
+    const { credential } = await admin.registerSite({ collaborationId: collabId, orgId: ORG });
+    await writeFile(config.api.credentialFile, `${credential}\n`, { mode: 0o600 });
+  });
+
+  it('allow pins the digest of a real local image and refuses an unknown one', async () => {
+    const docker = testDocker();
+    const ref = await ensureOrdinaryNodeImage(docker);
+    const { Id } = await docker.getImage(ref).inspect();
+    const [ran, unknown] = await Promise.all([
+      parley(['site', 'allow', ref, '--config', configFile()]),
+      parley(['site', 'allow', 'parley-test/no-such-image:1', '--config', configFile()]),
+    ]);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toContain(`pinned at ${Id}`);
+    expect((await loadSiteConfig(configFile())).allowedImages).toEqual([{ name: 'parley-test/ordinary-node', digest: Id }]);
+    expect(await readFile(configFile(), 'utf8')).toMatch(/# Add one with `parley site allow <image>`/);
+
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/No image "parley-test\/no-such-image:1" on this machine's Docker engine/);
+  });
+
+  it('trust pins on first use, shows "unchanged", and after a rotation shows old and new and accepts with --yes', async () => {
+    const trust = (...extra: string[]) => parley(['site', 'trust', 'south', '--config', configFile(), ...extra]);
+    const pinFile = join(siteDir(), 'state', 'pins.json');
+    expect((await trust('--yes')).code).toBe(0);
+    const pinned = (await readPins(pinFile)).south!;
+    const unchanged = await trust();
+    expect(unchanged.code, unchanged.stderr).toBe(0);
+    expect(unchanged.stdout).toMatch(/Keys of "south": unchanged/);
+
+    const sam = await loginAs('sam', join(root, 'sam'));
+    const rotated = publicKeysOf(await generateOrgKeys('south'));
+    await sam.publishKeys('south', rotated);
+    const refused = await trust();
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/Keys of "south": CHANGED/);
+    expect(refused.stdout).toContain(`pinned ${fingerprint(pinned.sign)}  published ${fingerprint(rotated.sign.thumbprint)}  <- changed`);
+    expect(refused.stdout).toMatch(/Not accepted\. .*parley site trust south --yes/);
+    expect((await readPins(pinFile)).south!.sign).toBe(pinned.sign);
+
+    const accepted = await trust('--yes');
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(accepted.stdout).toMatch(/Accepted: south's keys are pinned/);
+    expect((await readPins(pinFile)).south).toMatchObject({ receive: rotated.receive.thumbprint, sign: rotated.sign.thumbprint });
+  });
+
+  it('start comes up, status sees it healthy, and SIGTERM ends it promptly with exit 0', async () => {
+    const { child, exited, stderr: logs } = await startSite();
+    try {
+      const status = await parley(['site', 'status', '--config', configFile(), '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        organisation: ORG,
+        temporal: { reachable: true },
+        api: { reachable: true, site: { orgId: ORG, collaborationId: collabId } },
+        pins: { south: { sign: expect.any(String) } },
+        allowedImages: [{ name: 'parley-test/ordinary-node' }],
+      });
+    } finally {
+      const stopping = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(15_000);
+    }
+    const stderr = logs();
+    // Every log line is JSON; the one other line is the command's own notice of the signal.
+    const lines = stderr.split('\n').filter((l) => l !== '' && !l.startsWith('SIGTERM: stopping cleanly'));
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(['site worker started', 'site worker stopping', 'site worker stopped']));
+    const credential = (await readFile(join(siteDir(), 'site-credential'), 'utf8')).trim();
+    expect(stderr).not.toContain(credential);
+  });
+
+  it('after a SIGKILL mid-step the restarted worker removes the stranded container; SIGTERM mid-step cancels after the grace period, exit 0', async () => {
+    const docker = testDocker();
+    const { hang } = await testImages(docker, { hang: 'test-fixtures/hang' });
+    expect((await parley(['site', 'allow', hang.ref, '--config', configFile()])).code).toBe(0);
+    const dataset = join(root, 'count.csv');
+    await writeFile(dataset, '7\n');
+    const doc = parseDocument(await readFile(configFile(), 'utf8'));
+    doc.set('shutdownGraceSeconds', 2);
+    doc.setIn(['datasets', 'count'], dataset);
+    await writeFile(configFile(), doc.toString());
+
+    installQuietRuntime();
+    const native = await NativeConnection.connect({ address: inject('temporalAddress') });
+    const coordinator = await createCoordinatorWorker({ connection: native });
+    const coordinating = coordinator.run();
+    const runId = `site-sigterm-${randomInt(1e9)}`;
+    let site = await startSite();
+    const handle = await startSecureSum(new Client({ connection }), {
+      participants: [ORG, 'south', 'east'], requester: 'west', dataset: 'count', modulus: DEFAULT_MODULUS,
+      image: { name: hang.name, digest: hang.digest }, stepTimeoutMs: 120_000,
+    }, runId);
+    const stepContainers = () => docker.listContainers({ all: true, filters: { label: [`parley.run=${runId}`, `parley.site=${ORG}`] } });
+    const runningStep = async (except?: string) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const running = (await stepContainers()).find((c) => c.State === 'running' && c.Id !== except);
+        if (running) return running.Id;
+        if (Date.now() > deadline) throw new Error(`the step never started:\n${site.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    try {
+      // A crash: nothing stops the container, and the run is still live.
+      const stranded = await runningStep();
+      site.child.kill('SIGKILL');
+      await site.exited;
+      expect((await stepContainers()).map((c) => c.Id)).toContain(stranded);
+      site = await startSite();
+      expect((await stepContainers()).map((c) => c.Id)).not.toContain(stranded);
+
+      // The step is retried at the restarted worker (after its heartbeat times out); stop it mid-step.
+      await runningStep(stranded);
+      const stopping = Date.now();
+      site.child.kill('SIGTERM');
+      expect(await site.exited, site.stderr()).toBe(0);
+      const took = Date.now() - stopping;
+      expect(took).toBeGreaterThanOrEqual(2_000);
+      expect(took).toBeLessThan(20_000);
+      expect(await stepContainers()).toEqual([]);
+    } finally {
+      if (site.child.exitCode === null) site.child.kill('SIGKILL');
+      await handle.terminate('test over').catch(() => undefined);
+      coordinator.shutdown();
+      await coordinating;
+      await native.close();
+      await removeRunVolumes(docker, { runId, org: ORG });
+    }
+  });
+});
