@@ -1,0 +1,55 @@
+/**
+ * Recorded histories replayed against the current workflow code: a change to a workflow that
+ * would break replay of past runs fails here. To re-record after an intentional, incompatible
+ * change, see the README's "Auditing" section and test/golden/record.ts.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseOrgPublicKeys } from '../crypto/index.ts';
+import { AUDIT_BUNDLE_FORMAT, type AuditBundle } from '../workers/audit/audit-bundle.ts';
+import { readHistoryFile, type HistorySource } from '../workers/audit/read-history-file.ts';
+import { replayHistories } from '../workers/audit/replay-histories.ts';
+import { installReplayRuntime } from '../workers/audit/replay-runtime.ts';
+import { workflowBundle } from '../workers/workflow-bundle.ts';
+import { bundleModifiedWorkflows } from './modified-workflow-bundle.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('./golden/', import.meta.url));
+const RING = join(GOLDEN_DIR, 'secure-sum-ring-3.json');
+
+let goldenFiles: string[];
+
+beforeAll(async () => {
+  installReplayRuntime();
+  goldenFiles = (await readdir(GOLDEN_DIR)).filter((name) => name.endsWith('.json')).sort().map((name) => join(GOLDEN_DIR, name));
+});
+
+describe('golden histories', () => {
+  it('every recorded history replays against the current workflow code', async () => {
+    expect(goldenFiles).toContain(RING);
+    const sources: HistorySource[] = [];
+    for (const file of goldenFiles) sources.push(...(await readHistoryFile(file)));
+    const outcomes = await replayHistories(sources, await workflowBundle());
+    expect(outcomes.filter((o) => o.problem)).toEqual([]);
+    expect(outcomes).toHaveLength(sources.length);
+  });
+
+  it('are audit bundles holding public keys only', async () => {
+    for (const file of goldenFiles) {
+      const text = await readFile(file, 'utf8');
+      const bundle = JSON.parse(text) as AuditBundle;
+      expect(bundle.format).toBe(AUDIT_BUNDLE_FORMAT);
+      for (const [org, keys] of Object.entries(bundle.publicKeys)) expect(parseOrgPublicKeys(keys).org).toBe(org);
+      expect(text).not.toMatch(/"(d|privateJwk)"\s*:/);
+    }
+  });
+
+  it('catches a change that schedules an extra activity before the ring starts, naming the event', async () => {
+    const changed = await bundleModifiedWorkflows('secure-sum-ring.ts', (source) =>
+      source.replace("    let step = 'ring.0.start';", "    await cleanupActivities(initiator).endRun(runId);\n    let step = 'ring.0.start';"));
+    const [outcome] = await replayHistories(await readHistoryFile(RING), changed);
+    expect(outcome?.problem).toMatchObject({ kind: 'nondeterminism', eventId: 5, eventType: 'ActivityTaskScheduled' });
+    expect(outcome?.problem?.detail).toMatch(/'runStep' does not match .* 'endRun'/);
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * Records the golden history of the ring secure sum (three sites) with the current workflow
+ * code: `npx tsx test/golden/record.ts` (uses TEMPORAL_ADDRESS, else starts a dev server; needs
+ * Docker). Re-record only when a workflow change is intentionally incompatible with past runs —
+ * see the README's "Auditing" section. Refuses to write a history that holds any count or the
+ * total, or that does not replay against the code that just made it.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fileKeyDirectory } from '../../activities/key-directory.ts';
+import { bundleText, exportAuditBundle, writeFileAtomically } from '../../workers/audit/export-bundle.ts';
+import { replayHistories } from '../../workers/audit/replay-histories.ts';
+import { startTemporalDevServer } from '../../workers/dev/temporal-dev-server.ts';
+import { ensureTemporalCli } from '../../workers/provision/temporal-cli.ts';
+import { workflowBundle } from '../../workers/workflow-bundle.ts';
+import { startRingFederation } from '../audit-ring-run.ts';
+import { historyText, plaintextFound } from '../history-scan.ts';
+
+const GOLDEN_DIR = fileURLToPath(new URL('.', import.meta.url));
+const OUTPUT = join(GOLDEN_DIR, 'secure-sum-ring-3.json');
+
+async function run(): Promise<void> {
+  let stopServer = async () => {};
+  let address = process.env.TEMPORAL_ADDRESS;
+  if (!address) {
+    const server = await startTemporalDevServer({ executable: await ensureTemporalCli((line) => console.error(line)) });
+    stopServer = () => server.stop();
+    address = server.address;
+  }
+  const ring = await startRingFederation(address).catch(async (err: unknown) => {
+    await stopServer();
+    throw err;
+  });
+  try {
+    const run = await ring.run('golden-secure-sum-ring-3');
+    const { bundle, census } = await exportAuditBundle({
+      client: ring.cluster.client,
+      workflowId: run.workflowId,
+      keys: { directory: fileKeyDirectory(ring.federation.directoryDir), source: 'the federation\'s key directory' },
+    });
+    const text = bundleText(bundle);
+    const leaked = [...plaintextFound(await historyText(run.handle), run.secrets), ...plaintextFound(text, run.secrets)];
+    if (leaked.length > 0) throw new Error(`The history holds plaintext (${leaked.length} value(s)); not writing it.`);
+    const sources = bundle.histories.map((h) => ({ file: OUTPUT, ...h }));
+    const failed = (await replayHistories(sources, await workflowBundle())).filter((o) => o.problem);
+    if (failed.length > 0) throw new Error(`The fresh history does not replay: ${failed[0]!.problem!.detail}`);
+    await writeFileAtomically(OUTPUT, text);
+    console.error(`Wrote ${OUTPUT}: ${bundle.histories[0]!.history.events.length} events, ${census.envelopes} envelopes, keys of ${census.orgs.join(', ')}.`);
+  } finally {
+    await ring.shutdown();
+    await stopServer();
+  }
+}
+
+run().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
