@@ -39,13 +39,15 @@ export interface AlgorithmImage {
   digest: string;
 }
 
-const LIBRARY = fileURLToPath(new URL('./lib/parley.js', import.meta.url));
+/** The in-container library, shipped in every image under /app/lib. */
+const LIBRARY_FILES = ['parley.js', 'modular.js'];
+const LIBRARY_DIR = fileURLToPath(new URL('./lib/', import.meta.url));
 const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 // Test files and dotfiles stay out of the image; everything else in the folder goes in.
 const EXCLUDED = /(^\.|\.test\.[a-z]+$)/;
 
 /** /app/package.json: ESM, and `#parley` resolves to the library as it does in the repository. */
-const PACKAGE_JSON = `${JSON.stringify({ name: 'parley-algorithm', private: true, type: 'module', imports: { '#parley': './lib/parley.js' } }, null, 2)}\n`;
+const PACKAGE_JSON = `${JSON.stringify({ name: 'parley-algorithm', private: true, type: 'module', imports: { '#parley': './lib/parley.js', '#parley/modular': './lib/modular.js' } }, null, 2)}\n`;
 
 /** The folder's regular files, relative and sorted; dotfiles, dot-folders and tests are left out. */
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -93,7 +95,7 @@ async function contextEntries(name: string, sourceDir: string, base: BaseImage):
   if (!files.includes('main.js')) {
     throw new ParleyError(ErrorCode.InvalidInput, `Algorithm ${name} has no main.js in ${sourceDir}: the image's entry point is /app/main.js.`, { image: name });
   }
-  for (const reserved of ['package.json', 'lib/parley.js']) {
+  for (const reserved of ['package.json', ...LIBRARY_FILES.map((f) => `lib/${f}`)]) {
     if (files.includes(reserved)) {
       throw new ParleyError(
         ErrorCode.InvalidInput,
@@ -109,7 +111,7 @@ async function contextEntries(name: string, sourceDir: string, base: BaseImage):
     { path: 'app', type: 'directory', mode: 0o755, ...root },
     file('app/package.json', Buffer.from(PACKAGE_JSON)),
     { path: 'app/lib', type: 'directory', mode: 0o755, ...root },
-    file('app/lib/parley.js', await readFile(LIBRARY)),
+    ...(await Promise.all(LIBRARY_FILES.map(async (f) => file(`app/lib/${f}`, await readFile(join(LIBRARY_DIR, f)))))),
   ];
   const dirs = new Set(['app', 'app/lib']);
   for (const rel of files) {

@@ -41,10 +41,13 @@ export async function registerFederation(apiUrl: string, admin: { username: stri
     siteDirectories.set(site.org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
   }
   const researcher = anonymous.withToken((await anonymous.login(researcherName, researcherPassword)).accessToken);
-  return {
-    collaborationId: collaboration.id,
-    researcher,
-    researcherDirectory: pinnedKeyDirectory({ api: researcher, pinFile: join(federation.requester.stateDir, 'pinned-keys.json') }),
-    siteDirectories,
-  };
+  const researcherDirectory = pinnedKeyDirectory({ api: researcher, pinFile: join(federation.requester.stateDir, 'pinned-keys.json') });
+  // Each party fetches and pins the others' keys now, as a long-running site has long since done,
+  // so the run itself does not wait on first fetches.
+  const everyone = [...federation.sites.map((s) => s.org), federation.requester.org];
+  await Promise.all([
+    ...[...siteDirectories.values()].map((directory) => Promise.all(everyone.map((org) => directory.publicKeys(org)))),
+    ...federation.sites.map((s) => researcherDirectory.publicKeys(s.org)),
+  ]);
+  return { collaborationId: collaboration.id, researcher, researcherDirectory, siteDirectories };
 }

@@ -16,7 +16,7 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { args, dataPath, fail, org, output, participants, readInputs, send, volumePath } from '#parley';
-import { parseModulus, parseResidue, splitIntoShares, sumMod } from './shares.js';
+import { parseModulus, parseResidue, splitIntoShares, sumMod } from '#parley/modular';
 
 const OWN_SHARE_FILE = join(volumePath, 'additive-own-share');
 const OWN_PARTIAL_FILE = join(volumePath, 'additive-own-partial');

@@ -11,7 +11,7 @@
 import { readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { args, dataPath, fail, output, readInputs, send, volumePath } from '#parley';
-import { mod, parseModulus, parseResidue, randomBelow } from './modular.js';
+import { mod, parseModulus, parseResidue, randomBelow } from '#parley/modular';
 
 const MASK_FILE = join(volumePath, 'ring-mask');
 const ROLES = ['start', 'add', 'finish'];

@@ -1,6 +1,7 @@
 /**
- * Arithmetic modulo a public modulus M for the ring secure sum: parsing values without echoing
- * them, and drawing a uniform mask.
+ * Arithmetic modulo a public modulus M for the secure-sum algorithms (`#parley/modular` in every
+ * image): parsing values without echoing them, drawing uniform masks and shares, and splitting a
+ * value into shares that sum back to it.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -37,8 +38,8 @@ export function parseModulus(text) {
 /**
  * A uniform random integer in [0, modulus) from node:crypto, by rejection sampling: draw as
  * many bits as the modulus has and retry when the draw is too large. Reducing a wider draw
- * modulo M instead would favour small values, and a biased mask leaks about the sum it hides.
- * Each draw is accepted with probability above 1/2.
+ * modulo M instead would favour small values, and a biased mask or share leaks about the
+ * value it hides. Each draw is accepted with probability above 1/2.
  * @param {bigint} modulus
  * @returns {bigint}
  */
@@ -59,4 +60,35 @@ export function randomBelow(modulus) {
  */
 export function mod(a, m) {
   return ((a % m) + m) % m;
+}
+
+/**
+ * Splits `value` into `count` additive shares modulo `modulus`: the first `count - 1` uniform
+ * and independent, the last `value - Σ others mod M`. Any `count - 1` of them are uniform and
+ * independent of `value`; all `count` sum to it.
+ * @param {bigint} value in [0, modulus)
+ * @param {number} count at least 2
+ * @param {bigint} modulus
+ * @returns {bigint[]}
+ */
+export function splitIntoShares(value, count, modulus) {
+  if (!Number.isInteger(count) || count < 2) throw new TypeError('splitIntoShares: count must be an integer of at least 2.');
+  const shares = [];
+  let drawn = 0n;
+  for (let i = 0; i < count - 1; i++) {
+    const share = randomBelow(modulus);
+    shares.push(share);
+    drawn += share;
+  }
+  shares.push(mod(value - drawn, modulus));
+  return shares;
+}
+
+/**
+ * Σ values mod M.
+ * @param {bigint[]} values
+ * @param {bigint} modulus
+ */
+export function sumMod(values, modulus) {
+  return mod(values.reduce((a, b) => a + b, 0n), modulus);
 }
