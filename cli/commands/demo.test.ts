@@ -15,10 +15,10 @@ interface Ran {
   stderr: string;
 }
 
-function parley(args: string[], options: { onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Ran> {
+function parley(args: string[], options: { onStderr?: (text: string, child: ReturnType<typeof spawn>) => void; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') },
+      env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -64,6 +64,12 @@ describe('parley demo', () => {
     const unknown = await parley(['demo', '--frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/Usage: parley demo/);
+  });
+
+  it('uses the engine DOCKER_HOST names, and says so when none answers there', async () => {
+    const ran = await parley(['demo', '--counts', '1,2,3'], { env: { DOCKER_HOST: 'tcp://127.0.0.1:9' } });
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toMatch(/No Docker engine answers at DOCKER_HOST=tcp:\/\/127\.0\.0\.1:9\. Start that engine, or unset DOCKER_HOST/);
   });
 
   it('stops cleanly on Ctrl-C: the run is cancelled and nothing it created remains', async () => {
