@@ -6,6 +6,22 @@ import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { ImageRef } from './types.ts';
 
+function refusal(requested: ImageRef, where: { org: string; step: string }, why: string): ParleyError {
+  return new ParleyError(
+    ErrorCode.ImageNotAllowed,
+    `Step "${where.step}" did not run: image ${requested.name}@${requested.digest} ${why}. ` +
+      `Ask ${where.org}'s operator to allow it by name and digest, or choose an allowed image.`,
+    { org: where.org, step: where.step, image: requested.name, digest: requested.digest },
+  );
+}
+
+/** Throws ImageNotAllowed unless the operator allowed this exact name and digest. */
+export function assertAllowed(allowed: readonly ImageRef[], requested: ImageRef, where: { org: string; step: string }): void {
+  if (!allowed.some((a) => a.name === requested.name && a.digest === requested.digest)) {
+    throw refusal(requested, where, `is not on site "${where.org}"'s allow-list`);
+  }
+}
+
 /**
  * Resolves the image to run for a step: the local image whose content digest the operator
  * allowed. Returns the image id to start (never the tag, so a re-tag cannot swap the code in
@@ -18,16 +34,9 @@ export async function resolveAllowedImage(
   where: { org: string; step: string },
 ): Promise<string> {
   const refused = (why: string): never => {
-    throw new ParleyError(
-      ErrorCode.ImageNotAllowed,
-      `Step "${where.step}" did not run: image ${requested.name}@${requested.digest} ${why}. ` +
-        `Ask ${where.org}'s operator to allow it by name and digest, or choose an allowed image.`,
-      { org: where.org, step: where.step, image: requested.name, digest: requested.digest },
-    );
+    throw refusal(requested, where, why);
   };
-  if (!allowed.some((a) => a.name === requested.name && a.digest === requested.digest)) {
-    refused(`is not on site "${where.org}"'s allow-list`);
-  }
+  assertAllowed(allowed, requested, where);
   let info: Docker.ImageInspectInfo;
   try {
     info = await docker.getImage(requested.digest).inspect();

@@ -12,7 +12,7 @@ import type { Envelope } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
-import { resolveAllowedImage } from './allow-list.ts';
+import { assertAllowed, resolveAllowedImage } from './allow-list.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
 import { startNodeSocket } from './sandbox/node-socket.ts';
@@ -76,10 +76,8 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
-  if (!deps.allowedImages.some((a) => a.name === request.image.name && a.digest === request.image.digest)) {
-    // Checked first and every time, memo or not: the allow-list decides, not what ran before.
-    await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step });
-  }
+  // Checked every time, memo or not: the allow-list decides, not what ran before.
+  assertAllowed(deps.allowedImages, request.image, { org, step });
   const imageId = memo.imageIds.get(request.image.digest) ?? (await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step }));
   memo.imageIds.set(request.image.digest, imageId);
   const datasets: Record<string, string> = {};
