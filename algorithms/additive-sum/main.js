@@ -15,26 +15,14 @@
  */
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { args, dataPath, fail, org, output, participants, readInputs, send, volumePath } from '#parley';
+import { args, fail, org, output, participants, readInputs, send, volumePath } from '#parley';
 import { parseModulus, parseResidue, splitIntoShares, sumMod } from '#parley/modular';
+import { readCount } from '#parley/count';
 
 const OWN_SHARE_FILE = join(volumePath, 'additive-own-share');
 const OWN_PARTIAL_FILE = join(volumePath, 'additive-own-partial');
 const ROLES = ['share', 'sum', 'combine'];
 
-function readCount(dataset, modulus) {
-  let text;
-  try {
-    text = readFileSync(join(dataPath(dataset), 'count'), 'utf8');
-  } catch {
-    return fail(`Dataset "${dataset}" has no readable count file (expected /data/${dataset}/count).`);
-  }
-  const count = parseResidue(text, modulus);
-  if (count === undefined) {
-    return fail(`Dataset "${dataset}": the count is not a non-negative integer below the modulus. Check the count file (one decimal integer).`);
-  }
-  return count;
-}
 
 /** Writes a residue to the run volume, readable by the sandbox user only. */
 function keep(file, value) {

@@ -10,25 +10,13 @@
  */
 import { readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { args, dataPath, fail, output, readInputs, send, volumePath } from '#parley';
+import { args, fail, output, readInputs, send, volumePath } from '#parley';
 import { mod, parseModulus, parseResidue, randomBelow } from '#parley/modular';
+import { readCount } from '#parley/count';
 
 const MASK_FILE = join(volumePath, 'ring-mask');
 const ROLES = ['start', 'add', 'finish'];
 
-function readCount(dataset, modulus) {
-  let text;
-  try {
-    text = readFileSync(join(dataPath(dataset), 'count'), 'utf8');
-  } catch {
-    return fail(`Dataset "${dataset}" has no readable count file (expected /data/${dataset}/count).`);
-  }
-  const count = parseResidue(text, modulus);
-  if (count === undefined) {
-    return fail(`Dataset "${dataset}": the count is not a non-negative integer below the modulus. Check the count file (one decimal integer).`);
-  }
-  return count;
-}
 
 function readPartial(modulus) {
   const inputs = readInputs();
