@@ -11,7 +11,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
@@ -70,10 +72,24 @@ const IMAGE_CHANGES = [
   `LABEL ${Label.Role}=base`,
 ];
 
-// Hashing the 100 MB Node binary takes a few hundred ms; within one process it is done once per file version.
+// Hashing the 100 MB Node binary takes a few hundred ms: each file version (path, inode, size,
+// mtime) is hashed once per machine, and the digest kept in Parley's cache across processes.
 const fileHashes = new Map<string, string>();
+const HASH_CACHE = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'parley', 'file-hashes.json');
+let cacheLoaded: Promise<void> | undefined;
+
+async function loadHashCache(): Promise<void> {
+  try {
+    const saved = JSON.parse(await readFile(HASH_CACHE, 'utf8')) as Record<string, string>;
+    for (const [key, digest] of Object.entries(saved)) if (/^[0-9a-f]{64}$/.test(digest)) fileHashes.set(key, digest);
+  } catch {
+    // no cache yet, or unreadable: hash afresh
+  }
+}
 
 async function hashFile(path: string): Promise<string> {
+  cacheLoaded ??= loadHashCache();
+  await cacheLoaded;
   const info = await stat(path);
   const key = `${path} ${info.dev}:${info.ino} ${info.size} ${info.mtimeMs}`;
   const known = fileHashes.get(key);
@@ -82,6 +98,14 @@ async function hashFile(path: string): Promise<string> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   const digest = hash.digest('hex');
   fileHashes.set(key, digest);
+  try {
+    await mkdir(dirname(HASH_CACHE), { recursive: true });
+    const staging = `${HASH_CACHE}.${process.pid}.tmp`;
+    await writeFile(staging, JSON.stringify(Object.fromEntries(fileHashes)));
+    await rename(staging, HASH_CACHE);
+  } catch {
+    // a cache that cannot be written only costs the next process a re-hash
+  }
   return digest;
 }
 
