@@ -6,18 +6,19 @@ export const setupCommand: Command = {
   name: 'setup',
   summary: 'Provision this machine: Docker engine, Temporal CLI, base and example images',
   usage: [
-    'Usage: parley setup [--quiet]',
+    'Usage: parley setup [--quiet] [--with-postgres]',
     '',
     'Makes sure a Docker engine answers (installing and starting one when run as root on Debian),',
     'finds or builds the Temporal CLI (skipped when TEMPORAL_ADDRESS is set), and builds the base and',
     'example algorithm images. Safe to run again: each step does nothing when already done.',
     '',
-    '  --quiet   print only the steps that do something',
+    '  --quiet          print only the steps that do something',
+    '  --with-postgres  also make sure PostgreSQL 15\'s binaries are installed (the test suite needs them)',
   ].join('\n'),
   async run(argv, io) {
     let values;
     try {
-      ({ values } = parseArgs({ args: argv, options: { quiet: { type: 'boolean', default: false } }, strict: true }));
+      ({ values } = parseArgs({ args: argv, options: { quiet: { type: 'boolean', default: false }, 'with-postgres': { type: 'boolean', default: false } }, strict: true }));
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
@@ -26,6 +27,11 @@ export const setupCommand: Command = {
     };
     const { prepareMachine } = await import('../../workers/provision/prepare-machine.ts');
     await prepareMachine(progress, io.env);
+    if (values['with-postgres']) {
+      const { ensurePostgresBinaries } = await import('../../workers/provision/postgres.ts');
+      await ensurePostgresBinaries(progress, io.env);
+      progress('✓ PostgreSQL 15 binaries');
+    }
     if (!values.quiet) io.err('Machine ready.');
     return 0;
   },
