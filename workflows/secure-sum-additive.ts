@@ -31,11 +31,10 @@ import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { StepInputEnvelope, StepOutcome } from '../activities/types.ts';
 import type { SecureSumInput, SecureSumResult, StepReport } from './secure-sum-ring.ts';
-import { cleanupActivities, siteActivities } from './site-activities.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activities.ts';
 import { SequenceCounter } from './sequence-counter.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 
-const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
 
 const Step = {
   Share: 'additive.0.share',
@@ -155,10 +154,3 @@ function protocolError(outcome: StepOutcome, what: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`Step "${outcome.step}" at "${outcome.org}" ${what}.`, 'ERR_STEP_PROTOCOL');
 }
 
-async function endRunAt(runId: string, org: OrgId): Promise<void> {
-  try {
-    await cleanupActivities(org).endRun(runId);
-  } catch {
-    log.warn('cleanup failed; the site sweeps it at its next start', { runId, org });
-  }
-}

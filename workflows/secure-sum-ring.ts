@@ -10,7 +10,7 @@
 import { ApplicationFailure, CancellationScope, log, workflowInfo } from '@temporalio/workflow';
 import type { Envelope } from '../common/envelope.ts';
 import type { ImageRef, StepInputEnvelope, StepOutcome, StepTimings } from '../activities/types.ts';
-import { cleanupActivities, siteActivities } from './site-activities.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activities.ts';
 import { SequenceCounter } from './sequence-counter.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 
@@ -41,7 +41,6 @@ export interface SecureSumResult {
   steps: StepReport[];
 }
 
-const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
 
 /** Runs the ring secure sum over ≥ 3 participants; the first participant initiates. */
 export async function secureSumRingWorkflow(input: SecureSumInput): Promise<SecureSumResult> {
@@ -117,10 +116,3 @@ function onlyEnvelopeFor(outcome: StepOutcome, org: string): Envelope {
   return matching[0]!;
 }
 
-async function endRunAt(runId: string, org: string): Promise<void> {
-  try {
-    await cleanupActivities(org).endRun(runId);
-  } catch {
-    log.warn('cleanup failed; the site sweeps it at its next start', { runId, org });
-  }
-}

@@ -2,7 +2,7 @@
  * Activity stubs routed to one site's task queue. Every call at a site goes to `site.<org>`,
  * so only that organisation's worker — holding its keys and data — can pick it up.
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, log, proxyActivities } from '@temporalio/workflow';
 import type { SiteActivities } from '../activities/types.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { siteTaskQueue, type OrgId } from '../common/ids.ts';
@@ -56,4 +56,19 @@ export function cleanupActivities(org: OrgId): Pick<SiteActivities, 'endRun'> {
     scheduleToCloseTimeout: '10 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
+}
+
+/** A step's container limit when the run does not set one. */
+export const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Removes the run's volume, containers and ledger at one site. A failure is logged, not thrown:
+ * the run's outcome stands, and the site sweeps what is left at its next start.
+ */
+export async function endRunAt(runId: string, org: OrgId): Promise<void> {
+  try {
+    await cleanupActivities(org).endRun(runId);
+  } catch {
+    log.warn('cleanup failed; the site sweeps it at its next start', { runId, org });
+  }
 }
