@@ -7,6 +7,7 @@ import { openSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
+import { aptInstall } from './apt.ts';
 import type { Progress } from './temporal-cli.ts';
 
 /** A Docker client honouring DOCKER_HOST (dockerode reads it). */
@@ -33,20 +34,6 @@ async function onPath(name: string): Promise<string | undefined> {
     }
   }
   return undefined;
-}
-
-function run(command: string, args: string[], progress: Progress): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        for (const line of chunk.split('\n')) if (line.startsWith('Setting up') || line.startsWith('E:')) progress(`  ${line}`);
-      });
-    }
-    child.on('error', () => resolve(127));
-    child.on('close', (code) => resolve(code ?? 1));
-  });
 }
 
 /** Waits until the engine answers a ping; dockerd takes a second or two to open its socket. */
@@ -84,11 +71,8 @@ export async function ensureDockerEngine(progress: Progress): Promise<Docker> {
       );
     }
     progress('Installing the Docker engine (apt-get install docker.io)…');
-    if ((await run('apt-get', ['install', '-y', '-q', 'docker.io'], progress)) !== 0) {
-      await run('apt-get', ['update', '-q'], progress);
-      if ((await run('apt-get', ['install', '-y', '-q', 'docker.io'], progress)) !== 0) {
-        throw new ParleyError(ErrorCode.Prerequisite, 'apt-get install docker.io failed. Run it yourself to see why, then run this again.');
-      }
+    if (!(await aptInstall(['docker.io'], progress))) {
+      throw new ParleyError(ErrorCode.Prerequisite, 'apt-get install docker.io failed. Run it yourself to see why, then run this again.');
     }
     dockerd = await onPath('dockerd');
   }
