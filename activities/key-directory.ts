@@ -2,9 +2,10 @@
  * Where a site finds other organisations' public keys. The one-machine setup publishes them as
  * files in a shared directory; a deployment fetches them from the Parley API.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOrgId, type OrgId } from '../common/ids.ts';
+import { writeFileAtomically } from '../common/write-file-atomically.ts';
 import { parseOrgPublicKeys, type OrgPublicKeys } from '../crypto/index.ts';
 
 export interface KeyDirectory {
@@ -37,6 +38,5 @@ export function fileKeyDirectory(dir: string): KeyDirectory {
 export async function publishPublicKeys(dir: string, keys: OrgPublicKeys): Promise<void> {
   await mkdir(dir, { recursive: true });
   const target = join(dir, `${keys.org}.json`);
-  await writeFile(`${target}.tmp`, `${JSON.stringify(keys, null, 2)}\n`);
-  await rename(`${target}.tmp`, target);
+  await writeFileAtomically(target, `${JSON.stringify(keys, null, 2)}\n`);
 }

@@ -4,9 +4,10 @@
  * ERR_KEY_CHANGED until the site's operator accepts it — so a compromised or mistaken server
  * cannot swap in a key of its own and read or forge what sites send each other.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { writeFileAtomically } from '../common/write-file-atomically.ts';
 import type { OrgId } from '../common/ids.ts';
 import { fingerprint, jwkThumbprint, parseOrgPublicKeys, type OrgPublicKeys } from '../crypto/index.ts';
 import { ApiClientError, type ApiClient } from './api-client.ts';
@@ -32,9 +33,7 @@ export async function readPins(file: string): Promise<PinFile> {
 
 async function writePins(file: string, pins: PinFile): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(`${file}.tmp`, `${JSON.stringify(pins, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
-  await chmod(file, 0o600);
+  await writeFileAtomically(file, `${JSON.stringify(pins, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Pins `keys` for their organisation, replacing any earlier pin: the operator's acceptance. */

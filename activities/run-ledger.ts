@@ -3,9 +3,10 @@
  * be fed to it twice. Kept in the site's state directory (never in the run volume, which the
  * algorithm can write) and removed when the run ends.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EnvelopeBinding } from '../common/envelope.ts';
+import { writeFileAtomically } from '../common/write-file-atomically.ts';
 import type { ReplayGuard } from '../crypto/index.ts';
 
 type Entries = Record<string, { step: string; digest: string }>;
@@ -41,8 +42,7 @@ export function createRunLedger(dir: string): RunLedger {
         if (seen) return seen.step === binding.step && seen.digest === digest;
         entries[key] = { step: binding.step, digest };
         await mkdir(join(dir, encodeURIComponent(binding.runId)), { recursive: true, mode: 0o700 });
-        await writeFile(`${file}.tmp`, JSON.stringify(entries));
-        await rename(`${file}.tmp`, file);
+        await writeFileAtomically(file, JSON.stringify(entries));
         return true;
       });
     },

@@ -11,12 +11,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { writeFileAtomically } from '../common/write-file-atomically.ts';
 import { ContainerPath, Label, SANDBOX_USER } from '../activities/sandbox/contract.ts';
 import { readProgress, type OnProgress } from './docker-progress.ts';
 import { hostBinaryEntries, withParentDirectories } from './host-runtime.ts';
@@ -100,9 +101,7 @@ async function hashFile(path: string): Promise<string> {
   fileHashes.set(key, digest);
   try {
     await mkdir(dirname(HASH_CACHE), { recursive: true });
-    const staging = `${HASH_CACHE}.${process.pid}.tmp`;
-    await writeFile(staging, JSON.stringify(Object.fromEntries(fileHashes)));
-    await rename(staging, HASH_CACHE);
+    await writeFileAtomically(HASH_CACHE, JSON.stringify(Object.fromEntries(fileHashes)));
   } catch {
     // a cache that cannot be written only costs the next process a re-hash
   }

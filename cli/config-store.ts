@@ -4,11 +4,11 @@
  * `~/.config/parley/…`. Written atomically (a private temporary file renamed over the old one), so
  * a reader never sees half a file and the token is never readable by others, not even briefly.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { writeFileAtomically } from '../common/write-file-atomically.ts';
 
 /** What `parley login` keeps. The token is a bearer credential: never print or log it. */
 export interface StoredLogin {
@@ -30,22 +30,7 @@ export function credentialsFile(env: NodeJS.ProcessEnv): string {
 /** Writes the login atomically with mode 0600 (its directory 0700 when created). */
 export async function saveLogin(file: string, login: StoredLogin): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temporary, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(login, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    // The umask can only narrow 0600; this makes sure nothing else widened it.
-    await chmod(temporary, 0o600);
-    await rename(temporary, file);
-  } catch (err) {
-    await rm(temporary, { force: true });
-    throw err;
-  }
+  await writeFileAtomically(file, `${JSON.stringify(login, null, 2)}\n`, { mode: 0o600 });
 }
 
 function isStoredLogin(value: unknown): value is StoredLogin {

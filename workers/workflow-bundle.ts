@@ -3,11 +3,12 @@
  * in Parley's cache: bundling takes seconds, loading a cached bundle milliseconds.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { writeFileAtomically } from '../common/write-file-atomically.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** Everything the bundle is made of: workflows and the shared types/ids/errors they import. */
@@ -48,7 +49,6 @@ async function loadOrBuild(cacheDir: string): Promise<WorkflowBundle> {
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
   });
   await mkdir(cacheDir, { recursive: true });
-  await writeFile(`${file}.${process.pid}.tmp`, bundle.code);
-  await rename(`${file}.${process.pid}.tmp`, file);
+  await writeFileAtomically(file, bundle.code);
   return { code: bundle.code };
 }

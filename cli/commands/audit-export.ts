@@ -61,7 +61,8 @@ export async function runAuditExport(argv: string[], io: CommandIo): Promise<num
   // Loaded only now: the Temporal client and the bundle code are not needed for bad usage.
   const { Client, Connection } = await import('@temporalio/client');
   const { fileKeyDirectory } = await import('../../activities/key-directory.ts');
-  const { bundleText, exportAuditBundle, writeFileAtomically } = await import('../../workers/audit/export-bundle.ts');
+  const { bundleText, exportAuditBundle } = await import('../../workers/audit/export-bundle.ts');
+  const { writeFileAtomically } = await import('../../common/write-file-atomically.ts');
   let keys;
   if (options.keysDir !== undefined) {
     keys = { directory: fileKeyDirectory(options.keysDir), source: `--keys-dir ${options.keysDir}` };

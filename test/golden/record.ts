@@ -8,7 +8,8 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileKeyDirectory } from '../../activities/key-directory.ts';
-import { bundleText, exportAuditBundle, writeFileAtomically } from '../../workers/audit/export-bundle.ts';
+import { writeFileAtomically } from '../../common/write-file-atomically.ts';
+import { bundleText, exportAuditBundle } from '../../workers/audit/export-bundle.ts';
 import { replayHistories } from '../../workers/audit/replay-histories.ts';
 import { startTemporalDevServer } from '../../workers/dev/temporal-dev-server.ts';
 import { ensureTemporalCli } from '../../workers/provision/temporal-cli.ts';

@@ -2,8 +2,6 @@
  * Builds an audit bundle from a live Temporal namespace, and writes it atomically: a reader
  * sees the previous file or the whole new one, never half a bundle.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { KeyDirectory } from '../../activities/key-directory.ts';
 import { AUDIT_BUNDLE_FORMAT, type AuditBundle } from './audit-bundle.ts';
@@ -42,20 +40,3 @@ export function bundleText(bundle: AuditBundle): string {
   return `${JSON.stringify(bundle, null, 2)}\n`;
 }
 
-/** Writes `text` to `file` through a private temporary file renamed over it. */
-export async function writeFileAtomically(file: string, text: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temporary, 'wx', 0o644);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-  } catch (err) {
-    await rm(temporary, { force: true });
-    throw err;
-  }
-}
