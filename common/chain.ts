@@ -1,0 +1,114 @@
+/**
+ * A chain as the chain workflow receives it: parsed from YAML or JSON, validated, and with every
+ * image pinned by digest. Types only (and two constants): the workflow, the API, the CLI and the
+ * chain-file parser all share this contract, and none of it holds data or keys.
+ *
+ * A chain file is written in terms a data scientist knows (image names, "all sites"); the
+ * parser (cli side) turns it into a ChainSpec: images resolved to digests, defaults filled in.
+ */
+import type { Envelope } from './envelope.ts';
+import type { OrgId } from './ids.ts';
+
+/** An image pinned by name and content digest (`sha256:…`), as sites allow-list it. */
+export interface PinnedImage {
+  name: string;
+  digest: string;
+}
+
+export type ChainJson = string | number | boolean | null | ChainJson[] | { [key: string]: ChainJson };
+
+/**
+ * A step that runs one image at some sites, in parallel. It may read, at each site, what earlier
+ * steps left in that site's run volume (`after`), and the messages earlier steps at other sites
+ * sent to it (`inputs`: envelopes, opened by the receiving site). What it writes with
+ * `output()` is sealed for the requester.
+ */
+export interface ContainerStep {
+  kind: 'container';
+  /** `[a-z][a-z0-9-]{0,31}`, unique in the chain. */
+  id: string;
+  image: PinnedImage;
+  /** The sites that run it; absent means every participant of the run. */
+  at?: OrgId[];
+  /** Datasets mounted at /data/<name>, read-only; every site that runs the step must have them. */
+  datasets: string[];
+  args: { [key: string]: ChainJson };
+  /** Steps that must have finished first (their run-volume files are then in place). */
+  after: string[];
+  /** Earlier container steps whose messages addressed to this step's sites it reads. */
+  inputs: string[];
+  /** This step's container limit; the run's default when absent. */
+  timeoutMs?: number;
+}
+
+/** The secure-sum protocols a chain can aggregate with. */
+export const SECURE_SUM_PROTOCOLS = ['ring', 'additive'] as const;
+export type SecureSumProtocol = (typeof SECURE_SUM_PROTOCOLS)[number];
+
+/**
+ * A secure sum over every participant of the run of the integer vector each site's earlier step
+ * wrote to its run volume (`values`, a file name there). Only the total reaches the requester.
+ */
+export interface SecureSumStep {
+  kind: 'secure-sum';
+  id: string;
+  /** `additive` unless the chain says otherwise. */
+  protocol: SecureSumProtocol;
+  /** The protocol's image (parley/additive-sum or parley/secure-sum, or the chain's own). */
+  image: PinnedImage;
+  /** The file in each site's run volume holding `{ layout, values }` (see algorithms/analyse). */
+  values: string;
+  /** Public modulus, decimal. */
+  modulus: string;
+  after: string[];
+  timeoutMs?: number;
+}
+
+export type ChainStep = ContainerStep | SecureSumStep;
+
+export interface ChainSpec {
+  /** `[a-z][a-z0-9-]{0,63}`: the chain's name, for people. */
+  name: string;
+  description?: string;
+  steps: ChainStep[];
+}
+
+/** The chain workflow's argument. The workflow id is the run id. */
+export interface ChainRunInput {
+  chain: ChainSpec;
+  /** Every site taking part; `at` lists and secure sums refer to these. */
+  participants: OrgId[];
+  /** Who every output is sealed for. Never a participant. */
+  requester: OrgId;
+  /** A step's container limit when the step does not set one. */
+  stepTimeoutMs?: number;
+}
+
+/** One output sealed for the requester. */
+export interface ChainOutput {
+  /** The chain step it belongs to. */
+  step: string;
+  /** The step id the envelope is bound to (a secure sum's last protocol step, say). */
+  boundStep: string;
+  org: OrgId;
+  envelope: Envelope;
+}
+
+/** How one activity went, for reports and benchmarks; never a value. */
+export interface ChainStepReport {
+  /** The chain step. */
+  chainStep: string;
+  /** The step id the site ran (protocol steps have their own ids under the chain step's). */
+  step: string;
+  org: OrgId;
+  envelopes: number;
+  timings: { openMs: number; containerMs: number; sealMs: number; totalMs: number };
+}
+
+export interface ChainResult {
+  runId: string;
+  chain: string;
+  /** Every output sealed for the requester, in chain-step order, then by site. */
+  outputs: ChainOutput[];
+  steps: ChainStepReport[];
+}
