@@ -47,7 +47,7 @@ describe('golden histories', () => {
 
   it('catches a change that schedules an extra activity before the ring starts, naming the event', async () => {
     const changed = await bundleModifiedWorkflows('secure-sum-ring.ts', (source) =>
-      source.replace("    let step = 'ring.0.start';", "    await cleanupActivities(initiator).endRun(runId);\n    let step = 'ring.0.start';"));
+      source.replace('    const total = await runRingProtocol(', '    await endRunAt(runId, participants[0]!);\n    const total = await runRingProtocol('));
     const [outcome] = await replayHistories(await readHistoryFile(RING), changed);
     expect(outcome?.problem).toMatchObject({ kind: 'nondeterminism', eventId: 5, eventType: 'ActivityTaskScheduled' });
     expect(outcome?.problem?.detail).toMatch(/'runStep' does not match .* 'endRun'/);
