@@ -2,6 +2,8 @@
  * The envelope as it travels between parts (workflow history, API, files). Only ciphertext and
  * routing metadata: the binding here is a clear copy for routing and auditing, authenticated as
  * the JWE protected header; the authoritative copy is signed by the sender inside the ciphertext.
+ * The sender also signs the whole envelope as it travels (`sig`), so anyone holding its public
+ * key — an auditor with no private key — can tell an altered or forged envelope from a genuine one.
  */
 import type { OrgId } from './ids.ts';
 
@@ -29,7 +31,13 @@ export interface GeneralJwe {
 
 /** A sealed message: a compact JWS by the sender nested in a JWE for the recipients. */
 export interface Envelope {
-  v: 1;
+  /** 2: with the outer signature `sig` (version 1 had none, and is no longer accepted). */
+  v: 2;
   binding: EnvelopeBinding;
   jwe: GeneralJwe;
+  /**
+   * The sender's detached compact JWS (RFC 7515 Appendix F, `<header>..<signature>`) over the
+   * canonical JSON of `{ v, binding, jwe }`: every byte of the envelope but this one.
+   */
+  sig: string;
 }

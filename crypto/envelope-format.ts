@@ -1,22 +1,34 @@
 /**
  * The envelope's wire format, shared by seal, inspect and open (internal to crypto/).
  *
- * Envelope = { v: 1, binding, jwe } where jwe is a General JSON JWE (RFC 7516 §7.2.1):
+ * Envelope = { v: 2, binding, jwe, sig } where jwe is a General JSON JWE (RFC 7516 §7.2.1):
  * - protected header: { enc: "A256GCM", cty: "parley+jws", skid, parley: binding } (+ "epk" when
  *   there is one recipient, as jose places it). A256GCM authenticates it, so the clear binding
  *   cannot be changed without the decryption failing.
  * - one recipient per receiver: header { alg: "ECDH-ES+A256KW", kid: receive thumbprint } (+ "epk").
  * - plaintext: a compact JWS (RFC 7515), header { alg, kid: signing thumbprint, typ: "parley+jws" },
  *   payload the UTF-8 JSON claims { runId, step, from, to, seq, iat, body } (body base64url).
+ * - sig: the sender's detached compact JWS `<header>..<signature>`, header { alg, kid: signing
+ *   thumbprint, typ: "parley+envelope" }, over the canonical JSON of { v, binding, jwe }
+ *   (envelope-signature.ts): verifiable by anyone with the sender's public key.
  */
 import type { EnvelopeBinding } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
+import { isBase64url } from './base64url.ts';
 
 export const CONTENT_ENC = 'A256GCM';
 /** `typ` of the inner JWS and `cty` of the JWE: a JWS made for anything else is never accepted here. */
 export const SIGNED_TYPE = 'parley+jws';
-export const ENVELOPE_VERSION = 1;
+/** 2 since the outer signature; a version-1 envelope (no `sig`) is refused as malformed. */
+export const ENVELOPE_VERSION = 2;
+/** `typ` of the outer JWS: a JWS the sender made for anything else never verifies as one. */
+export const ENVELOPE_SIG_TYPE = 'parley+envelope';
+
+// Ed25519 and ES256 (raw r‖s) signatures are both 64 bytes.
+const SIGNATURE_BYTES = 64;
+const SIG_HEADER_MEMBERS = ['alg', 'kid', 'typ'];
+
 
 /** The protected JWE header as sealed. */
 export interface EnvelopeProtectedHeader {
@@ -81,6 +93,7 @@ export type TamperReason =
   | 'malformed'
   | 'clear-binding-mismatch'
   | 'decryption-failed'
+  | 'envelope-signature-invalid'
   | 'signature-invalid'
   | 'signer-key-mismatch'
   | 'claims-malformed'
@@ -100,4 +113,25 @@ export const TAMPERED_MESSAGE =
  */
 export function tampered(reason: TamperReason, details: Record<string, string | number | boolean | undefined> = {}): ParleyError {
   return new ParleyError(ErrorCode.EnvelopeTampered, TAMPERED_MESSAGE, { reason, ...details });
+}
+
+/** The parts of a `sig` member, or undefined when it is not a detached compact JWS of our shape. */
+export function sigParts(sig: unknown): { protected: string; signature: string } | undefined {
+  if (typeof sig !== 'string') return undefined;
+  const parts = sig.split('.');
+  if (parts.length !== 3 || parts[1] !== '') return undefined;
+  const [header, , signature] = parts as [string, string, string];
+  if (!isBase64url(header) || header.length === 0 || !isBase64url(signature, SIGNATURE_BYTES)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const members = Object.keys(parsed);
+  if (members.length !== SIG_HEADER_MEMBERS.length || !SIG_HEADER_MEMBERS.every((m) => members.includes(m))) return undefined;
+  const { typ, kid } = parsed as Record<string, unknown>;
+  if (typ !== ENVELOPE_SIG_TYPE || typeof kid !== 'string') return undefined;
+  return { protected: header, signature };
 }

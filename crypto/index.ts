@@ -11,6 +11,7 @@ export type { SealInput, SealRecipient, SealSender } from './seal-envelope.ts';
 export { openEnvelope } from './open-envelope.ts';
 export type { OpenExpectation, OpenOptions, OpenedEnvelope } from './open-envelope.ts';
 export { inspectEnvelope } from './inspect-envelope.ts';
+export { verifyEnvelopeSignature } from './verify-envelope.ts';
 export type { EnvelopeInfo } from './inspect-envelope.ts';
 export { TAMPERED_MESSAGE } from './envelope-format.ts';
 export type { TamperReason } from './envelope-format.ts';

@@ -28,6 +28,7 @@ beforeAll(async () => {
 interface EditableEnvelope {
   v: number;
   extra?: boolean;
+  sig: string;
   binding: { seq: number; to: string[] };
   jwe: {
     aad?: string;
@@ -77,7 +78,9 @@ describe('inspectEnvelope', () => {
 
   it('refuses malformed envelopes, naming the field in details only', () => {
     expectTampered(null, 'malformed', 'envelope');
-    expectTampered(edited((e) => (e.v = 2)), 'malformed', 'v');
+    expectTampered(edited((e) => (e.v = 1)), 'malformed', 'v');
+    expectTampered(edited((e) => (e.sig = 'AAAA')), 'malformed', 'sig');
+    expectTampered(edited((e) => (e.sig = `${e.sig.split('.')[0]}.e30.${e.sig.split('.')[2]}`)), 'malformed', 'sig');
     expectTampered(edited((e) => (e.extra = true)), 'malformed', 'envelope');
     expectTampered(edited((e) => (e.binding.seq = -1)), 'malformed', 'binding');
     expectTampered(edited((e) => (e.jwe.aad = 'AAAA')), 'malformed', 'jwe');

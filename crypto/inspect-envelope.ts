@@ -5,7 +5,7 @@
  */
 import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
 import { decodedLength, isBase64url } from './base64url.ts';
-import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, sameBinding, tampered } from './envelope-format.ts';
+import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, sameBinding, sigParts, tampered } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader } from './envelope-format.ts';
 import { RECEIVE_ALG, epkProblem } from './jwk-kinds.ts';
 import { isThumbprint } from './thumbprint.ts';
@@ -26,6 +26,8 @@ export interface CheckedEnvelope {
   envelope: Envelope;
   header: EnvelopeProtectedHeader;
   recipientKids: string[];
+  /** The outer signature's parts (not yet verified). */
+  sig: { protected: string; signature: string };
 }
 
 // 96-bit IV and 128-bit tag for A256GCM; AES key wrap of a 256-bit key adds 64 bits.
@@ -60,8 +62,9 @@ export function checkEnvelope(value: unknown): CheckedEnvelope {
     throw tampered('malformed', { field });
   };
   const envelope = record(value) ?? malformed('envelope');
-  if (!onlyMembers(envelope, ['v', 'binding', 'jwe'])) malformed('envelope');
+  if (!onlyMembers(envelope, ['v', 'binding', 'jwe', 'sig'])) malformed('envelope');
   if (envelope.v !== ENVELOPE_VERSION) malformed('v');
+  const sig = sigParts(envelope.sig) ?? malformed('sig');
   if (bindingProblem(envelope.binding) !== undefined) malformed('binding');
   const binding = envelope.binding as EnvelopeBinding;
 
@@ -104,9 +107,10 @@ export function checkEnvelope(value: unknown): CheckedEnvelope {
   if (!sameBinding(header.parley as EnvelopeBinding, binding)) throw tampered('clear-binding-mismatch');
 
   return {
-    envelope: { v: ENVELOPE_VERSION, binding, jwe: jwe as unknown as GeneralJwe },
+    envelope: { v: ENVELOPE_VERSION, binding, jwe: jwe as unknown as GeneralJwe, sig: envelope.sig as string },
     header: header as unknown as EnvelopeProtectedHeader,
     recipientKids,
+    sig,
   };
 }
 

@@ -12,6 +12,7 @@ import { createMemoryReplayGuard, envelopeDigest } from './replay-guard.ts';
 import { jwkThumbprint } from './thumbprint.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import { sealEnvelope } from './seal-envelope.ts';
+import { signEnvelope } from './envelope-signature.ts';
 
 const ORGS = ['north', 'south', 'east', 'west', 'mallory'] as const;
 type Org = (typeof ORGS)[number];
@@ -99,16 +100,18 @@ function withJwe(envelope: Envelope, edit: (jwe: GeneralJwe) => void): Envelope 
 
 /**
  * Builds an envelope the way sealEnvelope does, but with every part chosen by the caller: what a
- * recipient that holds the content key, or a forger, could make.
+ * recipient that holds the content key, or a forger, could make. The outer signature is made with
+ * `outerSignWith` (default `signWith`), under `skid`.
  */
-async function forge(parts: { clear: EnvelopeBinding; claims: Record<string, unknown>; signWith: JWK; kid: string; skid: string; recipient: Org; typ?: string }): Promise<Envelope> {
+async function forge(parts: { clear: EnvelopeBinding; claims: Record<string, unknown>; signWith: JWK; kid: string; skid: string; recipient: Org; typ?: string; outerSignWith?: JWK }): Promise<Envelope> {
   const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(parts.claims)))
     .setProtectedHeader({ alg: 'Ed25519', kid: parts.kid, typ: parts.typ ?? 'parley+jws' })
     .sign(parts.signWith);
   const jwe = new GeneralEncrypt(new TextEncoder().encode(jws)).setProtectedHeader({ enc: 'A256GCM', cty: 'parley+jws', skid: parts.skid, parley: parts.clear });
   const receive = keys[parts.recipient].receive.publicJwk;
   jwe.addRecipient(receive).setUnprotectedHeader({ alg: 'ECDH-ES+A256KW', kid: receive.kid });
-  return { v: 1, binding: parts.clear, jwe: (await jwe.encrypt()) as GeneralJwe };
+  const unsigned = { v: 2, binding: parts.clear, jwe: (await jwe.encrypt()) as GeneralJwe } as const;
+  return { ...unsigned, sig: await signEnvelope(unsigned, parts.outerSignWith ?? parts.signWith, parts.skid) };
 }
 
 const claimsOf = (b: EnvelopeBinding) => ({ ...b, iat: Math.floor(Date.now() / 1000), body: Buffer.from(body).toString('base64url') });
@@ -238,6 +241,33 @@ describe('openEnvelope', () => {
       });
     }
 
+    it('refuses an envelope with any single character of its outer signature changed, before decrypting', async () => {
+      const envelope = await seal();
+      const guard = countingGuard();
+      const [header, , signature] = envelope.sig.split('.') as [string, string, string];
+      for (let i = 0; i < header.length; i++) {
+        await tamperedRefusal(openEnvelope({ ...envelope, sig: `${flip(header, i)}..${signature}` }, options('south', { replayGuard: guard })));
+      }
+      for (let i = 0; i < signature.length; i++) {
+        const err = await tamperedRefusal(openEnvelope({ ...envelope, sig: `${header}..${flip(signature, i)}` }, options('south', { replayGuard: guard })));
+        // The last character carries spare bits: most of its changes are no longer canonical.
+        expect(['envelope-signature-invalid', 'malformed']).toContain(err.details.reason);
+      }
+      expect(guard.calls).toBe(0);
+    });
+
+    it('refuses an envelope whose outer signature is missing, or is that of another envelope', async () => {
+      const [first, second] = await Promise.all([seal(binding({ seq: 0 })), seal(binding({ seq: 1 }))]);
+      const { sig: _sig, ...unsigned } = first;
+      expect((await tamperedRefusal(openEnvelope(unsigned, options()))).details).toMatchObject({ reason: 'malformed', field: 'sig' });
+      expect((await tamperedRefusal(openEnvelope({ ...first, sig: second.sig }, options()))).details.reason).toBe('envelope-signature-invalid');
+    });
+
+    it('refuses an envelope of the previous format, without an outer signature', async () => {
+      const { sig: _sig, ...unsigned } = await seal();
+      expect((await tamperedRefusal(openEnvelope({ ...unsigned, v: 1 }, options()))).details).toMatchObject({ reason: 'malformed', field: 'v' });
+    });
+
     it('refuses an envelope with any single character of its encrypted_key changed', async () => {
       const envelope = await seal(binding({ to: ['east', 'south', 'west'] }));
       const entry = envelope.jwe.recipients.findIndex((r) => r.header?.kid === keys.south.receive.publicJwk.kid);
@@ -257,13 +287,14 @@ describe('openEnvelope', () => {
       }
     });
 
-    it('still opens for a recipient when another recipient entry was altered', async () => {
-      // Each recipient's wrapped key is its own; the content and its signature are shared.
+    it('refuses, at every recipient, an envelope whose other recipient entry was altered', async () => {
+      // Each recipient's wrapped key is its own, but the outer signature covers every entry: an
+      // envelope altered anywhere is refused everywhere, as an auditor would find it.
       const envelope = await seal(binding({ to: ['east', 'south'] }));
       const east = envelope.jwe.recipients.findIndex((r) => r.header?.kid === keys.east.receive.publicJwk.kid);
       const changed = withJwe(envelope, (jwe) => (jwe.recipients[east]!.encrypted_key = flip(jwe.recipients[east]!.encrypted_key!, 3)));
-      await tamperedRefusal(openEnvelope(changed, options('east')));
-      expect((await openEnvelope(changed, options('south'))).body).toEqual(body);
+      expect((await tamperedRefusal(openEnvelope(changed, options('east')))).details.reason).toBe('envelope-signature-invalid');
+      expect((await tamperedRefusal(openEnvelope(changed, options('south')))).details.reason).toBe('envelope-signature-invalid');
     });
 
     it('refuses an envelope whose clear binding was swapped for another', async () => {
@@ -276,7 +307,7 @@ describe('openEnvelope', () => {
       const [first, second] = await Promise.all([seal(binding({ seq: 0 })), seal(binding({ seq: 1 }))]);
       const swapped = { ...first, binding: second.binding, jwe: { ...first.jwe, protected: second.jwe.protected } };
       const err = await tamperedRefusal(openEnvelope(swapped, options()));
-      expect(err.details.reason).toBe('decryption-failed');
+      expect(err.details.reason).toBe('envelope-signature-invalid');
     });
 
     it('refuses an envelope re-signed by another organisation claiming to be the sender', async () => {
@@ -288,7 +319,11 @@ describe('openEnvelope', () => {
 
       const northKid = keys.north.sign.publicJwk.kid;
       const claimingNorth = await forge({ clear: b, claims: claimsOf(b), signWith: keys.mallory.sign.privateJwk, kid: northKid, skid: northKid, recipient: 'south' });
-      expect((await tamperedRefusal(openEnvelope(claimingNorth, options()))).details.reason).toBe('signature-invalid');
+      expect((await tamperedRefusal(openEnvelope(claimingNorth, options()))).details.reason).toBe('envelope-signature-invalid');
+
+      // Even were the outer signature north's (it cannot be), the inner one would still be mallory's.
+      const innerOnly = await forge({ clear: b, claims: claimsOf(b), signWith: keys.mallory.sign.privateJwk, kid: northKid, skid: northKid, recipient: 'south', outerSignWith: keys.north.sign.privateJwk });
+      expect((await tamperedRefusal(openEnvelope(innerOnly, options()))).details.reason).toBe('signature-invalid');
     });
 
     it('refuses an envelope sealed with the sender key of another organisation', async () => {

@@ -11,7 +11,8 @@
  *    of our receive key → EnvelopeRecipient
  * 3. place: the binding's run and step are `expect`'s → EnvelopeBinding
  * 4. sender: `senderSigningKey(binding.from)` knows a key → UnknownSender (KeyInvalid if malformed);
- *    the protected header's `skid` is that key's thumbprint → EnvelopeTampered
+ *    the protected header's `skid` is that key's thumbprint, and the outer signature over the whole
+ *    envelope verifies with it (envelope-signature.ts) → EnvelopeTampered
  * 5. decrypt our recipient entry only (ECDH-ES+A256KW, A256GCM), which authenticates the protected
  *    header and so the clear binding → EnvelopeTampered
  * 6. verify the inner JWS with the sender's key, its `kid` and `typ` → EnvelopeTampered
@@ -19,7 +20,7 @@
  *    steps 2–3 again → EnvelopeRecipient / EnvelopeBinding
  * 8. the replay guard admits (run, from, seq) for this envelope's digest at this step → EnvelopeReplayed
  *
- * Steps 1–4 read metadata that is authenticated only at step 5, so under attack their error code
+ * Steps 1–3 read metadata that is authenticated only at step 4, so under attack their error code
  * may name the wrong cause; it is still a refusal, and step 7 holds the rule on signed data.
  * Every EnvelopeTampered carries the same vague message; `details.reason` tells the site's log why.
  */
@@ -31,6 +32,7 @@ import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { decodeBase64url, isBase64url } from './base64url.ts';
 import { CONTENT_ENC, SIGNED_TYPE, bindingProblem, sameBinding, tampered } from './envelope-format.ts';
+import { verifyCheckedSignature } from './envelope-signature.ts';
 import { checkEnvelope } from './inspect-envelope.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
 import { envelopeDigest } from './replay-guard.ts';
@@ -96,7 +98,8 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
     throw new ParleyError(ErrorCode.KeyInvalid, `The signing key known for "${clear.from}" is invalid: it ${keyProblem}. Fetch its published keys again.`, { ...ids, field: 'senderSigningKey' });
   }
   const senderKid = keyThumbprint(senderJwk);
-  if (checked.header.skid !== senderKid) throw tampered('signer-key-mismatch', { ...ids, signerKid: checked.header.skid, knownKid: senderKid });
+  // Before decrypting: an envelope altered anywhere is refused without touching our private key.
+  await verifyCheckedSignature(checked, senderJwk);
 
   // 5. decrypt
   let jws: Uint8Array;

@@ -45,9 +45,10 @@ describe('createMemoryReplayGuard', () => {
 
 describe('envelopeDigest', () => {
   const envelope: Envelope = {
-    v: 1,
+    v: 2,
     binding,
     jwe: { protected: 'eyJ9', recipients: [{ header: { alg: 'ECDH-ES+A256KW', kid: 'k' }, encrypted_key: 'AAAA' }], iv: 'AAAA', ciphertext: 'AAAA', tag: 'AAAA' },
+    sig: 'eyJ9..AAAA',
   };
 
   it('is a base64url SHA-256', () => {
@@ -55,7 +56,7 @@ describe('envelopeDigest', () => {
   });
 
   it('does not depend on member order or on members set to undefined', () => {
-    const reordered = JSON.parse(JSON.stringify({ jwe: { ...envelope.jwe, aad: undefined }, binding: envelope.binding, v: 1 })) as Envelope;
+    const reordered = JSON.parse(JSON.stringify({ jwe: { ...envelope.jwe, aad: undefined }, binding: envelope.binding, v: 2, sig: envelope.sig })) as Envelope;
     expect(envelopeDigest(reordered)).toBe(envelopeDigest(envelope));
     expect(envelopeDigest({ ...envelope, jwe: { ...envelope.jwe, unprotected: undefined } })).toBe(envelopeDigest(envelope));
   });
@@ -64,6 +65,7 @@ describe('envelopeDigest', () => {
     const base = envelopeDigest(envelope);
     expect(envelopeDigest({ ...envelope, binding: { ...binding, seq: 1 } })).not.toBe(base);
     expect(envelopeDigest({ ...envelope, jwe: { ...envelope.jwe, tag: 'AAAB' } })).not.toBe(base);
+    expect(envelopeDigest({ ...envelope, sig: 'eyJ9..AAAB' })).not.toBe(base);
     expect(envelopeDigest({ ...envelope, jwe: { ...envelope.jwe, recipients: [{ header: { alg: 'ECDH-ES+A256KW', kid: 'l' }, encrypted_key: 'AAAA' }] } })).not.toBe(base);
   });
 });

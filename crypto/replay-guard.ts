@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Envelope, EnvelopeBinding } from '../common/envelope.ts';
+import { canonicalJson } from './canonical-json.ts';
 
 /** Decides whether an envelope that verified may be used. Persistent guards live in activities/. */
 export interface ReplayGuard {
@@ -44,26 +45,10 @@ export function createMemoryReplayGuard(): MemoryReplayGuard {
 }
 
 /**
- * The SHA-256 (base64url) of an envelope's canonical JSON: object members sorted by name,
- * members set to undefined left out, no whitespace. Equal for the same envelope however its JSON
- * was spelled or its object members ordered in transit; different when any value differs.
+ * The SHA-256 (base64url) of an envelope's canonical JSON (canonical-json.ts), outer signature
+ * included. Equal for the same envelope however its JSON was spelled or its object members
+ * ordered in transit; different when any value differs.
  */
 export function envelopeDigest(envelope: Envelope): string {
   return createHash('sha256').update(canonicalJson(envelope), 'utf8').digest('base64url');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const members = Object.keys(value)
-      .filter((name) => (value as Record<string, unknown>)[name] !== undefined)
-      .sort()
-      .map((name) => `${JSON.stringify(name)}:${canonicalJson((value as Record<string, unknown>)[name])}`);
-    return `{${members.join(',')}}`;
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('envelopeDigest: an envelope holds finite numbers only');
-  if (value === undefined || typeof value === 'function' || typeof value === 'bigint' || typeof value === 'symbol') {
-    throw new TypeError('envelopeDigest: an envelope holds JSON values only');
-  }
-  return JSON.stringify(value);
 }

@@ -3,6 +3,7 @@ import type { EnvelopeBinding } from '../common/envelope.ts';
 import { generateOrgKeys, publicKeysOf } from './org-keys.ts';
 import type { OrgKeys } from './org-keys.ts';
 import { sealEnvelope } from './seal-envelope.ts';
+import { verifyEnvelopeSignature } from './verify-envelope.ts';
 import type { SealInput } from './seal-envelope.ts';
 
 let north: OrgKeys;
@@ -35,7 +36,7 @@ function decodeProtected(value: string): Record<string, unknown> {
 describe('sealEnvelope', () => {
   it('carries the binding in clear and in the authenticated protected header', async () => {
     const envelope = await sealEnvelope(input());
-    expect(envelope.v).toBe(1);
+    expect(envelope.v).toBe(2);
     expect(envelope.binding).toEqual(binding);
     expect(decodeProtected(envelope.jwe.protected)).toMatchObject({
       enc: 'A256GCM',
@@ -43,6 +44,15 @@ describe('sealEnvelope', () => {
       skid: north.sign.publicJwk.kid,
       parley: binding,
     });
+  });
+
+  it('signs the whole envelope as the sender, in a detached JWS anyone with its public key can check', async () => {
+    const envelope = await sealEnvelope(input());
+    const [header, payload, signature] = envelope.sig.split('.');
+    expect(payload).toBe('');
+    expect(signature).toMatch(/^[\w-]{86}$/);
+    expect(decodeProtected(header!)).toEqual({ alg: 'Ed25519', kid: north.sign.publicJwk.kid, typ: 'parley+envelope' });
+    await expect(verifyEnvelopeSignature(envelope, publicKeysOf(north).sign.jwk)).resolves.toMatchObject({ binding });
   });
 
   it('makes one entry per recipient, sorted by org, each named by its receive-key thumbprint', async () => {

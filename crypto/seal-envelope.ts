@@ -3,7 +3,9 @@
  * for every recipient as one General JSON JWE (ECDH-ES+A256KW per recipient, A256GCM content).
  * Sign-then-encrypt means only recipients learn who said what; the clear binding in the
  * protected header lets the relay route and auditors read metadata, but it is authenticated by
- * A256GCM and must equal the signed claims when opened. See envelope-format.ts for the layout.
+ * A256GCM and must equal the signed claims when opened. Last, the sender signs the envelope as it
+ * travels (envelope-signature.ts), so anyone with its public key can check it was not altered.
+ * See envelope-format.ts for the layout.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7516#section-7.2.1 (General JWE JSON)
  * @see https://www.rfc-editor.org/rfc/rfc7518#section-4.6 (ECDH-ES+A256KW)
@@ -14,6 +16,7 @@ import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.t
 import { isOrgId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { encodeBase64url } from './base64url.ts';
+import { signEnvelope } from './envelope-signature.ts';
 import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, isSeq } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
@@ -67,7 +70,8 @@ export async function sealEnvelope(input: SealInput): Promise<Envelope> {
     jwe.addRecipient(recipient.receiveJwk).setUnprotectedHeader({ alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) });
   }
   // jose's GeneralJWE types every member optional; ours fixes the ones A256GCM always yields.
-  return { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe: (await jwe.encrypt()) as GeneralJwe };
+  const unsigned = { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe: (await jwe.encrypt()) as GeneralJwe } as const;
+  return { ...unsigned, sig: await signEnvelope(unsigned, sender.sign.privateJwk, skid) };
 }
 
 // Programmer errors surface here, before any key is used, as TypeErrors (STYLE.md).
