@@ -1,0 +1,102 @@
+/**
+ * The chain file as a data scientist writes it (YAML or JSON), as a zod schema: the one source of
+ * the file's TypeScript types, of its validation (parse-chain-file.ts) and of the published JSON
+ * Schema (chain.schema.json, written by generate-schema.ts). Rules that span steps — references
+ * to earlier steps, sites — are in chain-rules.ts, since a JSON Schema cannot say them.
+ */
+import { z } from 'zod';
+import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
+
+/** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
+export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+/** `[a-z][a-z0-9-]{0,31}`: a step's id, unique in its chain. */
+export const STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
+/** An organisation id (common/ids.ts). */
+export const SITE_ID = /^[a-z][a-z0-9-]{0,39}$/;
+/** A dataset name, as site.yaml names its datasets. */
+export const DATASET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** An image name without a digest: `parley/preprocess`, `registry:5000/sum:1`. */
+export const IMAGE_NAME = /^[a-z0-9][A-Za-z0-9._/:-]{0,254}$/;
+/** An image reference: a name, optionally pinned as `name@sha256:<64 hex>`. */
+export const IMAGE_REF = /^[a-z0-9][A-Za-z0-9._/:-]{0,254}(@sha256:[0-9a-f]{64})?$/;
+/** A file name in the run volume: no directories, so a step cannot reach outside it. */
+export const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** A public modulus: a decimal integer from 100 to 78 digits (up to ~2^256), as a string. */
+export const MODULUS = /^[1-9][0-9]{2,77}$/;
+/** 2^64: comfortably above any count or sum a registry releases. */
+export const DEFAULT_MODULUS = (1n << 64n).toString();
+/** The longest a step's container may run: a day. */
+export const MAX_TIMEOUT_SECONDS = 86_400;
+export const MAX_STEPS = 64;
+export const MAX_SITES = 100;
+
+const unique = <T>(items: T[]) => new Set(items).size === items.length;
+
+const stepId = z.string().regex(STEP_ID, { error: 'must be a step id: a lowercase letter, then lowercase letters, digits or "-", at most 32 characters' });
+const stepRefs = (what: string) => z.array(stepId).max(MAX_STEPS)
+  .refine(unique, { error: `must not name a step twice` })
+  .describe(what);
+const siteId = z.string().regex(SITE_ID, { error: 'must be an organisation id: a lowercase letter, then lowercase letters, digits or "-", at most 40 characters' });
+const siteList = z.array(siteId).min(1, { error: 'must list at least one site' }).max(MAX_SITES)
+  .refine(unique, { error: 'must not list a site twice' });
+const timeoutSeconds = z.number().int({ error: 'must be a whole number of seconds' })
+  .min(1, { error: 'must be at least 1 second' }).max(MAX_TIMEOUT_SECONDS, { error: `must be at most ${MAX_TIMEOUT_SECONDS} seconds (a day)` })
+  .describe('The step\'s container time limit in seconds; the run\'s default when absent.');
+const imageRef = z.string().regex(IMAGE_REF, { error: 'must be an image name such as parley/preprocess, or one pinned by digest: parley/preprocess@sha256:<64 lowercase hex digits>' });
+
+/** A step that runs one image at some sites, in parallel. */
+export const ContainerStepFileSchema = z.strictObject({
+  id: stepId.describe('The step\'s id, unique in the chain.'),
+  image: imageRef.describe('The image to run: a name (pinned by digest when the run starts) or name@sha256:<digest>.'),
+  at: z.union([z.literal('all'), siteList], { error: 'must be "all" or a list of sites such as [registry-a, registry-b]' }).optional()
+    .describe('Where it runs: "all" (the default) or a list of the chain\'s sites.'),
+  datasets: z.array(z.string().regex(DATASET, { error: 'must be a dataset name: letters, digits, ".", "_" or "-", at most 64 characters' }))
+    .max(32).refine(unique, { error: 'must not list a dataset twice' }).optional()
+    .describe('Datasets mounted read-only at /data/<name>; every site that runs the step must have them.'),
+  args: z.record(z.string(), z.json()).optional().describe('Arguments for the image, as JSON (PARLEY_ARGS).'),
+  after: stepRefs('Earlier steps that must have finished first; at each site, what they wrote in the run volume is there.').optional(),
+  inputs: stepRefs('Earlier container steps whose messages to this step\'s sites it reads (opened by each site).').optional(),
+  timeoutSeconds: timeoutSeconds.optional(),
+}).describe('A container step: one image, run at some sites in parallel.');
+
+export const SecureSumFileSchema = z.strictObject({
+  protocol: z.enum(SECURE_SUM_PROTOCOLS, { error: `must be one of: ${SECURE_SUM_PROTOCOLS.join(', ')}` }).optional()
+    .describe('ring (cheap; two neighbours together learn the site between them) or additive (the default: no coalition short of all other sites learns a value).'),
+  values: z.string().regex(VOLUME_FILE, { error: 'must be a file name in the run volume (no directories), such as statistics.json' })
+    .describe('The file in each site\'s run volume, written by an earlier step, holding the vector to sum.'),
+  modulus: z.string({ error: 'must be a decimal integer written as a string (quote it), e.g. "18446744073709551616"' })
+    .regex(MODULUS, { error: 'must be a decimal integer from 100 to 78 digits, as a string, e.g. "18446744073709551616"' }).optional()
+    .describe(`Public modulus, decimal; default 2^64 (${DEFAULT_MODULUS}).`),
+  image: imageRef.optional().describe('The protocol\'s image; default parley/additive-sum (additive) or parley/secure-sum (ring).'),
+});
+
+/** A step that sums, over every site of the run, a vector each site's earlier step wrote. */
+export const SecureSumStepFileSchema = z.strictObject({
+  id: stepId.describe('The step\'s id, unique in the chain.'),
+  secureSum: SecureSumFileSchema,
+  after: stepRefs('Earlier steps that must have finished first; one of them must run at every site and write the values file.'),
+  timeoutSeconds: timeoutSeconds.optional(),
+}).describe('A secure-sum step: only the total reaches the requester.');
+
+export const ChainStepFileSchema = z.union([ContainerStepFileSchema, SecureSumStepFileSchema]);
+
+export const ChainFileSchema = z.strictObject({
+  $schema: z.string().optional().describe('The JSON Schema this file follows (for editors).'),
+  version: z.literal(1, { error: 'must be 1, the only chain file version' }).describe('The chain file format version: 1.'),
+  name: z.string().regex(CHAIN_NAME, { error: 'must be a chain name: a lowercase letter, then lowercase letters, digits or "-", at most 64 characters' })
+    .describe('The chain\'s name, for people.'),
+  description: z.string().max(500, { error: 'must be at most 500 characters' }).optional(),
+  sites: siteList.optional().describe('The sites taking part; default: every site in the collaboration but yours.'),
+  steps: z.array(ChainStepFileSchema).min(1, { error: 'must list at least one step' }).max(MAX_STEPS, { error: `must list at most ${MAX_STEPS} steps` })
+    .describe('The steps, in order: each may only refer to steps before it.'),
+}).describe('A Parley chain: steps run at the sites of a collaboration, in order where they depend on each other.');
+
+export type ChainFile = z.infer<typeof ChainFileSchema>;
+export type ContainerStepFile = z.infer<typeof ContainerStepFileSchema>;
+export type SecureSumStepFile = z.infer<typeof SecureSumStepFileSchema>;
+export type ChainStepFile = z.infer<typeof ChainStepFileSchema>;
+
+/** Whether a step of the file is a secure sum (else it runs an image). */
+export function isSecureSumStepFile(step: ChainStepFile): step is SecureSumStepFile {
+  return 'secureSum' in step;
+}

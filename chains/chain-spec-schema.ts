@@ -1,0 +1,72 @@
+/**
+ * The zod schema of a resolved ChainSpec (common/chain.ts): what the API accepts in a chain run
+ * request. A spec may be built by hand rather than by resolveChain, so it is held to the same
+ * rules as a file — the same patterns, limits and cross-step rules — plus pinned images.
+ */
+import { z } from 'zod';
+import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
+import type { ChainSpec } from '../common/chain.ts';
+import { CHAIN_NAME, DATASET, IMAGE_NAME, MAX_SITES, MAX_STEPS, MAX_TIMEOUT_SECONDS, MODULUS, SITE_ID, STEP_ID, VOLUME_FILE } from './chain-file-schema.ts';
+import { checkChainRules } from './chain-rules.ts';
+import { parsePath } from './describe-issue.ts';
+import type { StepShape } from './chain-rules.ts';
+
+const unique = <T>(items: T[]) => new Set(items).size === items.length;
+const stepId = z.string().regex(STEP_ID, { error: 'must be a step id: a lowercase letter, then lowercase letters, digits or "-", at most 32 characters' });
+const refs = z.array(stepId).max(MAX_STEPS).refine(unique, { error: 'must not name a step twice' });
+const timeoutMs = z.number().int({ error: 'must be a whole number of milliseconds' }).min(1000, { error: 'must be at least 1000 ms' })
+  .max(MAX_TIMEOUT_SECONDS * 1000, { error: `must be at most ${MAX_TIMEOUT_SECONDS * 1000} ms (a day)` });
+
+export const PinnedImageSchema = z.strictObject({
+  name: z.string().regex(IMAGE_NAME, { error: 'must be an image name such as parley/analyse (no digest here: it goes in digest)' }),
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" and 64 lowercase hex digits' }),
+});
+
+export const ContainerStepSpecSchema = z.strictObject({
+  kind: z.literal('container'),
+  id: stepId,
+  image: PinnedImageSchema,
+  at: z.array(z.string().regex(SITE_ID, { error: 'must be an organisation id' })).min(1, { error: 'must list at least one site, or be left out for every site' })
+    .max(MAX_SITES).refine(unique, { error: 'must not list a site twice' }).optional(),
+  datasets: z.array(z.string().regex(DATASET, { error: 'must be a dataset name: letters, digits, ".", "_" or "-", at most 64 characters' })).max(32)
+    .refine(unique, { error: 'must not list a dataset twice' }),
+  args: z.record(z.string(), z.json()),
+  after: refs,
+  inputs: refs,
+  timeoutMs: timeoutMs.optional(),
+});
+
+export const SecureSumStepSpecSchema = z.strictObject({
+  kind: z.literal('secure-sum'),
+  id: stepId,
+  protocol: z.enum(SECURE_SUM_PROTOCOLS, { error: `must be one of: ${SECURE_SUM_PROTOCOLS.join(', ')}` }),
+  image: PinnedImageSchema,
+  values: z.string().regex(VOLUME_FILE, { error: 'must be a file name in the run volume (no directories), such as statistics.json' }),
+  modulus: z.string().regex(MODULUS, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }),
+  after: refs,
+  timeoutMs: timeoutMs.optional(),
+});
+
+/** The steps' shapes, for the cross-step rules (and for checking `at` against participants). */
+export function specStepShapes(spec: Pick<ChainSpec, 'steps'>): StepShape[] {
+  return spec.steps.map((s) => (s.kind === 'container'
+    ? { id: s.id, kind: s.kind, at: s.at, after: s.after, inputs: s.inputs }
+    : { id: s.id, kind: s.kind, after: s.after, inputs: [] }));
+}
+
+/** A resolved chain, as the API accepts it: the ChainSpec contract, checked field by field and across steps. */
+export const ChainSpecSchema = z.strictObject({
+  name: z.string().regex(CHAIN_NAME, { error: 'must be a chain name: a lowercase letter, then lowercase letters, digits or "-", at most 64 characters' }),
+  description: z.string().max(500, { error: 'must be at most 500 characters' }).optional(),
+  steps: z.array(z.discriminatedUnion('kind', [ContainerStepSpecSchema, SecureSumStepSpecSchema], { error: 'must have kind "container" or "secure-sum"' }))
+    .min(1, { error: 'must list at least one step' }).max(MAX_STEPS, { error: `must list at most ${MAX_STEPS} steps` }),
+}).superRefine((spec, ctx) => {
+  for (const problem of checkChainRules(specStepShapes(spec))) {
+    ctx.addIssue({ code: 'custom', path: parsePath(problem.path), message: problem.message });
+  }
+});
+
+// The schema must not drift from the contract: this stops compiling if what it accepts is no
+// longer a ChainSpec.
+const acceptsOnlyChainSpecs: (spec: z.infer<typeof ChainSpecSchema>) => ChainSpec = (spec) => spec;
+void acceptsOnlyChainSpecs;
