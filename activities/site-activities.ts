@@ -13,6 +13,7 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
 import { assertAllowed, resolveAllowedImage } from './allow-list.ts';
+import { attestStep } from './attest-step.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
 import { startNodeSocket } from './sandbox/node-socket.ts';
@@ -33,6 +34,8 @@ export interface SiteDeps {
   stateDir: string;
   ledger: RunLedger;
   limits?: Partial<ContainerLimits>;
+  /** The fewest rows a released aggregate may rest on (default 10); containers get it as PARLEY_MIN_ROWS. */
+  disclosureThreshold?: number;
 }
 
 /** Largest message an algorithm may send through the node socket. */
@@ -120,6 +123,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
         socketPath: workspace.socketPath,
         timeoutMs: request.timeoutMs,
         limits: deps.limits,
+        ...(deps.disclosureThreshold !== undefined ? { minRows: deps.disclosureThreshold } : {}),
       },
       { signal: Context.current().cancellationSignal, onHeartbeat: () => Context.current().heartbeat(), heartbeatMs: 1000 },
     );
@@ -148,6 +152,8 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   }
   const outputContent = socket.output();
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, outputContent);
+  // What ran and what was sealed, signed: the history then records it for auditors.
+  const attestation = await attestStep(deps.keys, request, request.image, imageId, output ? [...envelopes, output] : envelopes);
   const sealMs = performance.now() - sealStarted;
   if (request.releaseAtEnd) {
     memo.volumes.delete(runId);
@@ -157,7 +163,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
   // Whole milliseconds: enough for reports, and no stray digits in the history.
   const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs) };
-  return { step, org, envelopes, ...(output ? { output } : {}), timings };
+  return { step, org, envelopes, ...(output ? { output } : {}), timings, attestation };
 }
 
 async function openInputs(deps: SiteDeps, request: StepRequest): Promise<OpenedInput[]> {

@@ -66,6 +66,11 @@ export interface StepOutcome {
   /** The step's output, sealed for the requester, when the algorithm wrote one. */
   output?: Envelope;
   timings: StepTimings;
+  /**
+   * The site's signed statement of what it ran and sealed (common/attestation.ts): a compact JWS
+   * by its signing key, checked by `parley audit verify` against this step's request.
+   */
+  attestation: string;
 }
 
 export interface RunCleanup {

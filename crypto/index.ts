@@ -17,3 +17,5 @@ export { TAMPERED_MESSAGE } from './envelope-format.ts';
 export type { TamperReason } from './envelope-format.ts';
 export { createMemoryReplayGuard, envelopeDigest } from './replay-guard.ts';
 export type { MemoryReplayGuard, ReplayGuard } from './replay-guard.ts';
+export { allowListEntryDigest, signStepAttestation, verifyStepAttestation } from './step-attestation.ts';
+export type { AttestationVerdict } from './step-attestation.ts';

@@ -1,0 +1,29 @@
+/**
+ * What a site signs about a step it ran (common/attestation.ts): the image it matched on its
+ * allow-list and the image id it started, and the digests of the envelopes it sealed. Returned in
+ * the step's outcome, so the run's history holds it for `parley audit verify`.
+ */
+import type { Envelope } from '../common/envelope.ts';
+import { allowListEntryDigest, envelopeDigest, signStepAttestation, type OrgKeys } from '../crypto/index.ts';
+import type { ImageRef, StepRequest } from './types.ts';
+
+/**
+ * The site's signed attestation for `request`, run as `imageId`, having sealed `sealed` (the
+ * envelopes in the order returned, the output last). `allowed` is the allow-list entry the
+ * request matched (assertAllowed requires an entry equal to `request.image` by name and digest).
+ */
+export function attestStep(keys: OrgKeys, request: StepRequest, allowed: ImageRef, imageId: string, sealed: Envelope[]): Promise<string> {
+  return signStepAttestation(
+    {
+      runId: request.runId,
+      step: request.step,
+      org: keys.org,
+      image: { name: allowed.name, digest: allowed.digest },
+      ran: imageId,
+      allowListEntry: allowListEntryDigest(allowed),
+      sealed: sealed.map(envelopeDigest),
+      iat: Math.floor(Date.now() / 1000),
+    },
+    keys.sign.privateJwk,
+  );
+}
