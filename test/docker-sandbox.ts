@@ -27,6 +27,8 @@ export interface TestStep {
   allowedRecipients?: OrgId[];
   timeoutMs?: number;
   limits?: SandboxSpec['limits'];
+  /** The site's disclosure threshold, passed as PARLEY_MIN_ROWS (the sandbox's default of 10 when absent). */
+  minRows?: number;
 }
 
 export interface TestStepResult extends SandboxResult {
@@ -80,6 +82,7 @@ export async function runTestStep(docker: Docker, root: string, step: TestStep, 
         socketPath: workspace.socketPath,
         timeoutMs: step.timeoutMs ?? 60_000,
         ...(step.limits ? { limits: step.limits } : {}),
+        ...(step.minRows !== undefined ? { minRows: step.minRows } : {}),
       },
       options,
     );

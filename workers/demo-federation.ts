@@ -24,6 +24,8 @@ export interface FederationMember {
 export interface FederationSite extends FederationMember {
   /** Dataset name → host path. */
   datasets: Record<string, string>;
+  /** The site's disclosure threshold (SiteDeps.disclosureThreshold); the sandbox's default of 10 when absent. */
+  disclosureThreshold?: number;
 }
 
 export interface Federation {
@@ -77,5 +79,6 @@ export function siteDepsOf(site: FederationSite, federation: Federation, docker:
     allowedImages,
     stateDir: site.stateDir,
     ledger: createRunLedger(join(site.stateDir, 'runs')),
+    ...(site.disclosureThreshold !== undefined ? { disclosureThreshold: site.disclosureThreshold } : {}),
   };
 }

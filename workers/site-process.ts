@@ -118,6 +118,7 @@ export async function siteDepsOf(config: SiteConfig, credential: string, docker:
     allowedImages: config.allowedImages,
     stateDir: config.stateDir,
     ledger: createRunLedger(join(config.stateDir, 'ledger')),
+    disclosureThreshold: config.disclosureThreshold,
     limits: {
       ...(memoryMb ? { memoryBytes: memoryMb * 1024 * 1024 } : {}),
       ...(cpus ? { cpus } : {}),

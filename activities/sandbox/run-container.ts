@@ -27,6 +27,8 @@ export interface ContainerLimits {
 export const DEFAULT_LIMITS: Readonly<ContainerLimits> = { memoryBytes: 512 * 1024 * 1024, cpus: 1, pids: 128 };
 /** The wall-clock timeout when a spec gives none. */
 export const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+/** The disclosure threshold when a spec gives none: as a site configuration's default. */
+export const DEFAULT_MIN_ROWS = 10;
 
 /** What a step runs and what it is given. Host paths are absolute. */
 export interface SandboxSpec {
@@ -51,6 +53,11 @@ export interface SandboxSpec {
   /** Wall-clock time from start to exit, ms (default 10 minutes). */
   timeoutMs?: number;
   limits?: Partial<ContainerLimits>;
+  /**
+   * The site's disclosure threshold (default 10), passed as PARLEY_MIN_ROWS: an algorithm must not
+   * release an aggregate resting on fewer rows. The site decides it, never the step's arguments.
+   */
+  minRows?: number;
 }
 
 export interface RunSandboxedOptions {
@@ -82,6 +89,9 @@ function check(spec: SandboxSpec): void {
   for (const p of spec.participants) if (!isOrgId(p)) throw new TypeError(`Participant "${p}" is not an organisation id.`);
   for (const [what, path] of [['inputDir', spec.inputDir], ['socketPath', spec.socketPath], ...Object.entries(spec.datasets ?? {})]) {
     if (!isAbsolute(path ?? '')) throw new TypeError(`${what}: host path "${path}" must be absolute.`);
+  }
+  if (spec.minRows !== undefined && (!Number.isInteger(spec.minRows) || spec.minRows < 1)) {
+    throw new TypeError(`minRows must be a whole number of at least 1 (the site's disclosure threshold), not ${spec.minRows}.`);
   }
   for (const name of Object.keys(spec.datasets ?? {})) {
     // The name becomes a path under /data: one plain segment, so a step cannot mount over /data's neighbours.
@@ -118,6 +128,7 @@ export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOption
       `PARLEY_ORG=${spec.org}`,
       `PARLEY_PARTICIPANTS=${spec.participants.join(',')}`,
       `PARLEY_ARGS=${JSON.stringify(spec.args ?? {})}`,
+      `PARLEY_MIN_ROWS=${spec.minRows ?? DEFAULT_MIN_ROWS}`,
     ],
     Labels: { [Label.Run]: spec.runId, [Label.Site]: spec.org, [Label.Step]: spec.step },
     // No network at all: with NetworkDisabled the engine sets up no network sandbox (only the
