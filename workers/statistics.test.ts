@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { decodeStatistics } from './statistics.ts';
+
+const M = (1n << 127n) - 1n;
+const layout = { kind: 'statistics', column: 'lab_value', decimals: 1, bins: [5, 6.5, 8] };
+
+/** What the analysis step and a secure sum give for `xs` (each with one decimal), as residues. */
+function totalsOf(xs: number[], bins = layout.bins, decimals = 1): string[] {
+  const scaled = xs.map((x) => BigInt(Math.round(x * 10 ** decimals)));
+  const cells = new Array<bigint>(bins.length + 1).fill(0n);
+  for (const x of xs) cells[bins.filter((e) => x >= e).length]! += 1n;
+  const values = [BigInt(xs.length), scaled.reduce((a, b) => a + b, 0n), scaled.reduce((a, b) => a + b * b, 0n), ...cells];
+  return values.map((v) => ((v % M) + M) % M).map(String);
+}
+
+function refusal(run: () => unknown): ParleyError {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ParleyError);
+    expect((err as ParleyError).code).toBe(ErrorCode.StepProtocol);
+    return err as ParleyError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('decodeStatistics', () => {
+  it('gives count, mean, sample variance, sd and the histogram of the values', () => {
+    const xs = [4.2, 5.0, 5.9, 6.5, 7.1, 7.9, 8.0, 12.3];
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
+    const stats = decodeStatistics({ totals: totalsOf(xs), layout }, M);
+    expect(stats.count).toBe(8);
+    expect(stats.mean).toBeCloseTo(mean, 12);
+    expect(stats.variance).toBeCloseTo(variance, 12);
+    expect(stats.sd).toBeCloseTo(Math.sqrt(variance), 12);
+    expect(stats.histogram).toEqual([
+      { from: null, to: 5, count: 1 },
+      { from: 5, to: 6.5, count: 2 },
+      { from: 6.5, to: 8, count: 3 },
+      { from: 8, to: null, count: 2 },
+    ]);
+  });
+
+  it('decodes residues above M/2 as negative values', () => {
+    const xs = [-3.5, -1.25, 2.0];
+    const bins = [-2, 0];
+    const stats = decodeStatistics({ totals: totalsOf(xs, bins, 2), layout: { ...layout, decimals: 2, bins } }, M.toString());
+    expect(stats.mean).toBeCloseTo((-3.5 - 1.25 + 2) / 3, 12);
+    expect(stats.histogram.map((c) => c.count)).toEqual([1, 1, 1]);
+  });
+
+  it('keeps full precision where doubles would not: sums beyond 2^53', () => {
+    // 10^6 values of 123456789.123456 at 6 decimals: Σx² is ~1.5e34 in fixed point.
+    const n = 1_000_000n;
+    const x = 123456789123456n;
+    const totals = [n, n * x, n * x * x, 0n, 0n, n].map(String);
+    const stats = decodeStatistics({ totals, layout: { kind: 'statistics', column: 'v', decimals: 6, bins: [0, 1] } }, M);
+    expect(stats.mean).toBe(123456789.123456);
+    expect(stats.variance).toBe(0);
+  });
+
+  it('gives NaN variance for a single value, and NaN mean for none', () => {
+    expect(Number.isNaN(decodeStatistics({ totals: totalsOf([7]), layout }, M).variance)).toBe(true);
+    expect(Number.isNaN(decodeStatistics({ totals: totalsOf([]), layout }, M).mean)).toBe(true);
+  });
+
+  it('refuses a layout that is not a statistics layout, naming what is wrong', () => {
+    expect(refusal(() => decodeStatistics({ totals: totalsOf([1]), layout: { ...layout, kind: 'other' } }, M)).message).toMatch(/not a statistics layout/);
+    expect(refusal(() => decodeStatistics({ totals: totalsOf([1]), layout: { ...layout, bins: [3, 3] } }, M)).message).toMatch(/strictly increasing/);
+    expect(refusal(() => decodeStatistics({ totals: totalsOf([1]), layout: { ...layout, decimals: 7 } }, M)).message).toMatch(/decimals/);
+  });
+
+  it('refuses totals whose length does not match the layout', () => {
+    const totals = totalsOf([1, 2, 3]);
+    expect(refusal(() => decodeStatistics({ totals: totals.slice(1), layout }, M)).message).toMatch(/has 6 totals, but its layout \(3 bin edges\) needs 7/);
+  });
+
+  it('refuses totals that are not residues below the modulus, or whose histogram disagrees with the count', () => {
+    const totals = totalsOf([5.5, 6.0]);
+    expect(refusal(() => decodeStatistics({ totals: totals.map((t, i) => (i === 1 ? M.toString() : t)), layout }, M)).message).toMatch(/Total 1 .* not below the modulus/);
+    expect(refusal(() => decodeStatistics({ totals: totals.map((t, i) => (i === 0 ? '3' : t)), layout }, M)).message).toMatch(/do not add up to the count/);
+  });
+});
