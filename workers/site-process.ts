@@ -20,6 +20,7 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { siteTaskQueue } from '../common/ids.ts';
 import type { SiteConfig } from './site-config.ts';
 import type { SiteLog } from './site-process-log.ts';
+import { temporalConnectionError } from './temporal-connection-error.ts';
 
 /** Where the site keeps other organisations' pinned key thumbprints. */
 export function pinFileOf(config: SiteConfig): string {
@@ -92,15 +93,6 @@ export async function temporalConnectionOptions(config: SiteConfig) {
   };
 }
 
-function temporalUnreachable(config: SiteConfig, err: unknown): ParleyError {
-  return new ParleyError(
-    ErrorCode.Unavailable,
-    `Temporal did not answer at ${config.temporal.address} (temporal.address in ${config.file}): ${(err as Error).message}. Check the address, the TLS settings and that the cluster is up.`,
-    { address: config.temporal.address },
-    { cause: err },
-  );
-}
-
 /** Builds the site's activity dependencies from its configuration. */
 export async function siteDepsOf(config: SiteConfig, credential: string, docker: Docker): Promise<SiteDeps> {
   await checkDatasets(config);
@@ -155,9 +147,9 @@ export async function startSiteProcess(config: SiteConfig, log: SiteLog): Promis
     for (const close of closers.reverse()) await close().catch(() => undefined);
   };
   try {
-    const native = await NativeConnection.connect(options).catch((err: unknown) => Promise.reject(temporalUnreachable(config, err)));
+    const native = await NativeConnection.connect(options).catch((err: unknown) => Promise.reject(temporalConnectionError(config, err)));
     closers.push(() => native.close());
-    const connection = await Connection.connect({ ...options, connectTimeout: '10s' }).catch((err: unknown) => Promise.reject(temporalUnreachable(config, err)));
+    const connection = await Connection.connect({ ...options, connectTimeout: '10s' }).catch((err: unknown) => Promise.reject(temporalConnectionError(config, err)));
     closers.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
     // An orphan is a volume or container of a run Temporal no longer runs: a crash's leftovers.
