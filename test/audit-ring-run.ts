@@ -1,7 +1,7 @@
 /**
- * A three-site ring secure sum on real parts, for the audit tests and the golden-history
- * recorder: a federation with six-digit counts, a coordinator and site workers on a given
- * Temporal server, real sandboxed containers.
+ * A three-site secure sum (ring, or additive shares) on real parts, for the audit tests and the
+ * golden-history recorder: a federation with six-digit counts, a coordinator and site workers on
+ * a given Temporal server, real sandboxed containers.
  */
 import { randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '..
 import { startLocalCluster, type LocalCluster } from '../workers/local-cluster.ts';
 import { createDockerClient } from '../workers/provision/docker-engine.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../workers/researcher.ts';
+import { COORDINATOR_TASK_QUEUE } from '../common/ids.ts';
 import type { SecureSumResult } from '../workflows/index.ts';
 
 // Names of this file's own: test files share one Temporal server, and a worker polls `site.<org>`.
@@ -31,8 +32,8 @@ export interface RingRun {
 export interface RingFederation {
   cluster: LocalCluster;
   federation: Federation;
-  /** Runs one ring secure sum to its opened result. */
-  run(workflowId?: string): Promise<RingRun>;
+  /** Runs one secure sum (the ring unless told) to its opened result. */
+  run(workflowId?: string, protocol?: 'ring' | 'additive'): Promise<RingRun>;
   shutdown(): Promise<void>;
 }
 
@@ -46,20 +47,29 @@ export async function startRingFederation(temporalAddress: string): Promise<Ring
     base: base.ref,
   });
   const secureSum = { name: image.ref, digest: image.digest };
+  const additive = await ensureAlgorithmImage(docker, {
+    name: 'parley/additive-sum',
+    sourceDir: fileURLToPath(new URL('../algorithms/additive-sum', import.meta.url)),
+    base: base.ref,
+  });
+  const additiveSum = { name: additive.ref, digest: additive.digest };
   // Six-digit counts: a whole-number match in a history cannot be a coincidence.
   const counts = new Map(RING_SITES.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
   const stateDir = await mkdtemp(join(tmpdir(), 'parley-audit-'));
   const federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   const cluster = await startLocalCluster({
     temporalAddress,
-    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [secureSum])),
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [secureSum, additiveSum])),
   });
   return {
     cluster,
     federation,
-    async run(workflowId = `test-audit-${randomInt(1e9)}`) {
-      const input = { participants: RING_SITES, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum };
-      const handle = await startSecureSum(cluster.client, input, workflowId);
+    async run(workflowId = `test-audit-${randomInt(1e9)}`, protocol = 'ring') {
+      const input = { participants: RING_SITES, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: protocol === 'ring' ? secureSum : additiveSum };
+      const handle =
+        protocol === 'ring'
+          ? await startSecureSum(cluster.client, input, workflowId)
+          : await cluster.client.workflow.start('secureSumAdditiveWorkflow', { taskQueue: COORDINATOR_TASK_QUEUE, workflowId, args: [input], workflowExecutionTimeout: '10 minutes' });
       const result = (await handle.result()) as SecureSumResult;
       const total = await openSecureSumResult(result, federation.requester, federation.directory, RING_SITES[0]!);
       return { workflowId, handle, total, secrets: [...counts.values(), total] };

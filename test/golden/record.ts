@@ -1,6 +1,6 @@
 /**
- * Records the golden history of the ring secure sum (three sites) with the current workflow
- * code: `npx tsx test/golden/record.ts` (uses TEMPORAL_ADDRESS, else starts a dev server; needs
+ * Records the golden histories of the ring and the additive secure sum (three sites each) with
+ * the current workflow code: `npx tsx test/golden/record.ts` (uses TEMPORAL_ADDRESS, else starts a dev server; needs
  * Docker). Re-record only when a workflow change is intentionally incompatible with past runs —
  * see the README's "Auditing" section. Refuses to write a history that holds any count or the
  * total, or that does not replay against the code that just made it.
@@ -18,7 +18,10 @@ import { startRingFederation } from '../audit-ring-run.ts';
 import { historyText, plaintextFound } from '../history-scan.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('.', import.meta.url));
-const OUTPUT = join(GOLDEN_DIR, 'secure-sum-ring-3.json');
+const RUNS = [
+  { workflowId: 'golden-secure-sum-ring-3', protocol: 'ring', file: 'secure-sum-ring-3.json' },
+  { workflowId: 'golden-secure-sum-additive-3', protocol: 'additive', file: 'secure-sum-additive-3.json' },
+] as const;
 
 async function run(): Promise<void> {
   let stopServer = async () => {};
@@ -33,20 +36,28 @@ async function run(): Promise<void> {
     throw err;
   });
   try {
-    const run = await ring.run('golden-secure-sum-ring-3');
-    const { bundle, census } = await exportAuditBundle({
-      client: ring.cluster.client,
-      workflowId: run.workflowId,
-      keys: { directory: fileKeyDirectory(ring.federation.directoryDir), source: 'the federation\'s key directory' },
-    });
-    const text = bundleText(bundle);
-    const leaked = [...plaintextFound(await historyText(run.handle), run.secrets), ...plaintextFound(text, run.secrets)];
-    if (leaked.length > 0) throw new Error(`The history holds plaintext (${leaked.length} value(s)); not writing it.`);
-    const sources = bundle.histories.map((h) => ({ file: OUTPUT, ...h }));
-    const failed = (await replayHistories(sources, await workflowBundle())).filter((o) => o.problem);
-    if (failed.length > 0) throw new Error(`The fresh history does not replay: ${failed[0]!.problem!.detail}`);
-    await writeFileAtomically(OUTPUT, text);
-    console.error(`Wrote ${OUTPUT}: ${bundle.histories[0]!.history.events.length} events, ${census.envelopes} envelopes, keys of ${census.orgs.join(', ')}.`);
+    // Both are recorded before either is written: a partial set of golden files never lands.
+    const recorded: Array<{ file: string; text: string; summary: string }> = [];
+    for (const { workflowId, protocol, file } of RUNS) {
+      const output = join(GOLDEN_DIR, file);
+      const run = await ring.run(workflowId, protocol);
+      const { bundle, census } = await exportAuditBundle({
+        client: ring.cluster.client,
+        workflowId: run.workflowId,
+        keys: { directory: fileKeyDirectory(ring.federation.directoryDir), source: 'the federation\'s key directory' },
+      });
+      const text = bundleText(bundle);
+      const leaked = [...plaintextFound(await historyText(run.handle), run.secrets), ...plaintextFound(text, run.secrets)];
+      if (leaked.length > 0) throw new Error(`The ${protocol} history holds plaintext (${leaked.length} value(s)); not writing it.`);
+      const sources = bundle.histories.map((h) => ({ file: output, ...h }));
+      const failed = (await replayHistories(sources, await workflowBundle())).filter((o) => o.problem);
+      if (failed.length > 0) throw new Error(`The fresh ${protocol} history does not replay: ${failed[0]!.problem!.detail}`);
+      recorded.push({ file: output, text, summary: `${bundle.histories[0]!.history.events.length} events, ${census.envelopes} envelopes, keys of ${census.orgs.join(', ')}` });
+    }
+    for (const { file, text, summary } of recorded) {
+      await writeFileAtomically(file, text);
+      console.error(`Wrote ${file}: ${summary}.`);
+    }
   } finally {
     await ring.shutdown();
     await stopServer();
