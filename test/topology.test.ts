@@ -1,0 +1,210 @@
+/**
+ * A real deployment's topology on one machine, every part its own process, set up only through
+ * the `parley` command as a server admin and three site operators would: PostgreSQL 15 (a
+ * throwaway cluster) under `parley server start`, a Temporal dev server of this file's own,
+ * `parley coordinator start`, and three `parley site start --config <file>` workers, each with its
+ * own state directory, keys and site.yaml. A researcher then runs a secure sum through the API and
+ * opens the right total. Everything is stopped with SIGTERM and must exit 0, leaving no
+ * container, volume or process. docker-compose.yml describes the same topology for machines with
+ * a registry.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiClient } from '../activities/api-client.ts';
+import { fileKeyDirectory, publishPublicKeys } from '../activities/key-directory.ts';
+import type { Envelope } from '../common/envelope.ts';
+import { generateOrgKeys, publicKeysOf, type OrgKeys } from '../crypto/index.ts';
+import { startTemporalDevServer, type TemporalDevServer } from '../workers/dev/temporal-dev-server.ts';
+import { createDockerClient } from '../workers/provision/docker-engine.ts';
+import { ensureExampleImages } from '../workers/provision/images.ts';
+import { ensureTemporalCli } from '../workers/provision/temporal-cli.ts';
+import { DEFAULT_MODULUS, openSecureSumResult } from '../workers/researcher.ts';
+import { startTestPostgres, type TestPostgres } from './postgres-server.ts';
+
+const bin = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
+const ADMIN_PASSWORD = 'a topology admin passphrase';
+const USER_PASSWORD = 'a topology user passphrase';
+// Organisations of this file's own (sweeps and task queues are per organisation).
+const SITES = ['topo-a', 'topo-b', 'topo-c'];
+const RESEARCHER_ORG = 'topo-researcher';
+const COLLAB = 'topology-study';
+const DATASET = 'registry';
+// Six-digit counts: a total that is right cannot be a coincidence.
+const counts = new Map(SITES.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
+
+/** A long-running `parley` process: its output so far, and its exit. */
+interface Daemon {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+let root: string;
+let postgres: TestPostgres;
+let temporal: TemporalDevServer;
+let apiUrl: string;
+const daemons: Daemon[] = [];
+
+/** Starts `parley <args>` and resolves once `ready` matches its stdout or stderr. */
+async function startDaemon(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Daemon> {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const daemon: Daemon = { name, child, exited, output: () => output };
+  daemons.push(daemon);
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (ready.test(output)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => reject(new Error(`${name} exited (${code}) before it was ready:\n${output}`)));
+  });
+  return daemon;
+}
+
+/** Stops a daemon as an init system would: SIGTERM, then waits. Resolves its exit code. */
+async function stopDaemon(daemon: Daemon): Promise<number | null> {
+  if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGTERM');
+  return daemon.exited;
+}
+
+/** One `parley` command, as an operator types it; `input` is piped to stdin (passwords). */
+function parley(args: string[], configDir: string, input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, PARLEY_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** `parley …` that must succeed; its stdout. */
+async function ok(args: string[], configDir: string, input = ''): Promise<string> {
+  const ran = await parley(args, configDir, input);
+  if (ran.code !== 0) throw new Error(`parley ${args.join(' ')} exited ${ran.code}:\n${ran.stderr}`);
+  return ran.stdout;
+}
+
+async function leftovers(): Promise<{ containers: string[]; volumes: string[] }> {
+  const docker = createDockerClient();
+  const found = await Promise.all(SITES.map(async (org) => {
+    const filters = JSON.stringify({ label: [`parley.site=${org}`] });
+    return {
+      containers: (await docker.listContainers({ all: true, filters })).map((c) => c.Id),
+      volumes: ((await docker.listVolumes({ filters })).Volumes ?? []).map((v) => v.Name),
+    };
+  }));
+  return { containers: found.flatMap((f) => f.containers), volumes: found.flatMap((f) => f.volumes) };
+}
+
+let imageForRuns: { name: string; digest: string };
+let researcherKeys: OrgKeys;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'parley-topology-'));
+  const docker = createDockerClient();
+  const images = await ensureExampleImages(docker, () => {});
+  imageForRuns = { name: images.secureSum.name.replace(/:[^/:]+$/, ''), digest: images.secureSum.digest };
+
+  // The central machine: PostgreSQL, Temporal, the API on PostgreSQL, the coordinator.
+  postgres = await startTestPostgres();
+  const databaseUrl = await postgres.createDatabase();
+  temporal = await startTemporalDevServer({ executable: await ensureTemporalCli(() => {}) });
+  const server = await startDaemon('parley server start', ['server', 'start', '--port', '0', '--json', '--state-dir', join(root, 'server')], {
+    DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporal.address, PARLEY_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  }, /"url":"http[^"]+"/);
+  apiUrl = (JSON.parse(server.output().split('\n').find((l) => l.startsWith('{"url"'))!) as { url: string }).url;
+  await startDaemon('parley coordinator start', ['coordinator', 'start'], { TEMPORAL_ADDRESS: temporal.address }, /Coordinator running/);
+
+  // The server admin registers the organisations, their operators, the researcher, the collaboration.
+  const adminCli = join(root, 'admin-cli');
+  await ok(['login', '--api', apiUrl, '--username', 'admin', '--password-stdin'], adminCli, `${ADMIN_PASSWORD}\n`);
+  researcherKeys = await generateOrgKeys(RESEARCHER_ORG);
+  const researcherPublic = join(root, 'researcher.public.json');
+  await writeFile(researcherPublic, JSON.stringify(publicKeysOf(researcherKeys)));
+  await ok(['org', 'create', RESEARCHER_ORG, '--name', 'Topology researcher', '--keys', researcherPublic], adminCli);
+  await ok(['user', 'create', 'rita', '--org', RESEARCHER_ORG, '--role', 'researcher', '--password-stdin'], adminCli, `${USER_PASSWORD}\n`);
+  await Promise.all(SITES.map(async (org) => {
+    await ok(['org', 'create', org, '--name', `Registry ${org}`], adminCli);
+    await ok(['user', 'create', `op-${org}`, '--org', org, '--role', 'site_operator', '--password-stdin'], adminCli, `${USER_PASSWORD}\n`);
+  }));
+  await ok(['collab', 'create', COLLAB, '--members', [...SITES, RESEARCHER_ORG].join(',')], adminCli);
+
+  // Each site operator, on "their own machine" (a directory of their own): init, register, store
+  // the credential, add the dataset, allow the image, start the worker.
+  await Promise.all(SITES.map(async (org) => {
+    const cli = join(root, `cli-${org}`);
+    const dir = join(root, 'sites', org);
+    await ok(['login', '--api', apiUrl, '--username', `op-${org}`, '--password-stdin'], cli, `${USER_PASSWORD}\n`);
+    await ok(['site', 'init', '--org', org, '--api', apiUrl, '--dir', dir, '--temporal', temporal.address], cli);
+    const { credential } = JSON.parse(await ok(['site', 'register', '--collab', COLLAB, '--org', org, '--json'], cli)) as { credential: string };
+    await writeFile(join(dir, 'site-credential'), `${credential}\n`, { mode: 0o600 });
+    const data = join(dir, 'data', DATASET);
+    await mkdir(data, { recursive: true });
+    await writeFile(join(data, 'count'), `${counts.get(org)}\n`);
+    const config = join(dir, 'site.yaml');
+    const doc = parseDocument(await readFile(config, 'utf8'));
+    doc.setIn(['datasets', DATASET], data);
+    doc.set('shutdownGraceSeconds', 10);
+    await writeFile(config, doc.toString());
+    await ok(['site', 'allow', images.secureSum.name, '--config', config], cli);
+  }));
+  await Promise.all(SITES.map((org) =>
+    startDaemon(`parley site start (${org})`, ['site', 'start', '--config', join(root, 'sites', org, 'site.yaml'), '--json-logs'], {}, /"message":"site worker started"/)));
+  // Some twenty `parley` processes in a row, each loading TypeScript: minutes on a busy 2-core machine.
+}, 600_000);
+
+afterAll(async () => {
+  // Whatever a failed test left running: stopped the same way, then the central services.
+  await Promise.all(daemons.map(stopDaemon));
+  await temporal?.stop();
+  await postgres?.stop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('the deployment topology, one process per part', () => {
+  it('runs a secure sum started by a researcher through the API, and the total is right', async () => {
+    const anonymous = createApiClient(apiUrl);
+    const researcher = anonymous.withToken((await anonymous.login('rita', USER_PASSWORD)).accessToken);
+    const { collaborations } = await researcher.collaborations();
+    const collaborationId = collaborations.find((c) => c.name === COLLAB)!.id;
+    const run = await researcher.startRun({ collaborationId, participants: SITES, modulus: DEFAULT_MODULUS, dataset: DATASET, image: imageForRuns });
+    let view = run;
+    for (let polls = 0; view.status === 'running' && polls < 10; polls++) view = await researcher.run(run.id, { waitSeconds: 30 });
+    expect(view.status).toBe('completed');
+    const { envelope } = await researcher.runResult(run.id);
+    // The researcher checks the sender against the keys it was given out of band (here: the API's).
+    const directoryDir = join(root, 'researcher-directory');
+    for (const org of SITES) await publishPublicKeys(directoryDir, await researcher.organisationKeys(org));
+    const total = await openSecureSumResult(
+      { runId: run.id, protocol: 'ring', result: envelope as Envelope, resultStep: `ring.${SITES.length}.finish`, steps: [] },
+      { org: RESEARCHER_ORG, keys: researcherKeys },
+      fileKeyDirectory(directoryDir),
+      SITES[0]!,
+    );
+    expect(total).toBe([...counts.values()].reduce((a, b) => a + b, 0n));
+  });
+
+  // The example chain (`parley run examples/chains/cohort-mean.yaml`) joins here once chains land.
+
+  it('stops every process with SIGTERM (exit 0) and leaves no container or volume', async () => {
+    // Sites first (they finish their steps), then the coordinator, then the API.
+    const order = [...daemons.filter((d) => d.name.startsWith('parley site')), ...daemons.filter((d) => !d.name.startsWith('parley site'))];
+    for (const daemon of order) expect(await stopDaemon(daemon), `${daemon.name}:\n${daemon.output()}`).toBe(0);
+    expect(daemons.every((d) => d.child.exitCode !== null)).toBe(true);
+    expect(await leftovers()).toEqual({ containers: [], volumes: [] });
+  });
+});
