@@ -9,7 +9,7 @@
  * Nothing here logs a value: an algorithm's log lines go back to the requester with a failure,
  * so they must not carry data. Write what went wrong, never what a value was.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { basename, join } from 'node:path';
 
@@ -42,6 +42,26 @@ function parseArgs(raw) {
   } catch {
     return fail('PARLEY_ARGS is not valid JSON: the site worker passes the step\'s arguments there.');
   }
+}
+
+/** The disclosure threshold when the site worker passes none. */
+const DEFAULT_MIN_ROWS = 10;
+
+/**
+ * The site operator's disclosure threshold: the fewest rows an aggregate this step releases may
+ * rest on (PARLEY_MIN_ROWS, a positive decimal integer the site worker sets from its
+ * configuration's `disclosureThreshold`; 10 when absent). An algorithm that releases an
+ * aggregate over fewer rows must fail instead, and release nothing. Read when called, so an
+ * algorithm that releases no aggregate never fails over it.
+ * @returns {number}
+ */
+export function minRows() {
+  const raw = process.env.PARLEY_MIN_ROWS;
+  if (raw === undefined || raw === '') return DEFAULT_MIN_ROWS;
+  if (!/^[0-9]{1,9}$/.test(raw) || Number(raw) < 1) {
+    return fail('PARLEY_MIN_ROWS is not a positive whole number: the site worker sets it from its disclosureThreshold.');
+  }
+  return Number(raw);
 }
 
 /** The step's arguments (JSON from PARLEY_ARGS; `{}` when none). */
@@ -97,6 +117,55 @@ export function dataPath(dataset) {
     throw new TypeError('A dataset name is one path segment of letters, digits, ".", "_" or "-".');
   }
   return join(DATA_DIR, dataset);
+}
+
+/** A file name in the run volume: one path segment, so a step cannot write outside it. */
+const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * The path of `name` in the run volume; TypeError unless `name` is one plain path segment.
+ * @param {string} name
+ */
+export function volumeFile(name) {
+  if (typeof name !== 'string' || !VOLUME_FILE.test(name)) {
+    throw new TypeError('A run-volume file name is one path segment of letters, digits, ".", "_" or "-".');
+  }
+  return join(volumePath, name);
+}
+
+/**
+ * Writes `content` as JSON to `name` in the run volume, readable by the sandbox user only
+ * (0600), through a temporary file and a rename, so a later step never reads half a file.
+ * @param {string} name
+ * @param {unknown} content
+ */
+export function writeVolumeJson(name, content) {
+  const path = volumeFile(name);
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(content)}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, path);
+}
+
+/**
+ * Reads and parses the JSON file `name` in the run volume. Returns undefined when it does not
+ * exist; fails the step (naming the file, not its content) when it is not JSON.
+ * @param {string} name
+ * @returns {unknown}
+ */
+export function readVolumeJson(name) {
+  let text;
+  try {
+    text = readFileSync(volumeFile(name), 'utf8');
+  } catch (err) {
+    if (err && err.code === 'ENOENT') return undefined;
+    return fail(`${name} in the run volume is not readable.`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fail(`${name} in the run volume is not valid JSON: the step that wrote it did not finish, or wrote something else.`);
+  }
 }
 
 /**
