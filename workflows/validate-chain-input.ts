@@ -1,0 +1,76 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import { SECURE_SUM_PROTOCOLS, type ChainRunInput, type ChainStep } from '../common/chain.ts';
+import { ErrorCode } from '../common/errors.ts';
+import { isOrgId } from '../common/ids.ts';
+
+const STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
+const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const DATASET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MODULUS = /^[1-9][0-9]{2,77}$/;
+/** The fewest sites a secure sum allows: with two, each learns the other's value from the total. */
+const MIN_SECURE_SUM_SITES = 3;
+
+function bad(message: string): never {
+  throw ApplicationFailure.nonRetryable(message, ErrorCode.InvalidInput);
+}
+
+/**
+ * Refuses a chain that cannot run, before any site does anything. The chain file's parser checks
+ * the same and more, with line numbers; this is the workflow's own guard for chains started by
+ * any client, so it checks what the workflow relies on.
+ */
+export function validateChainInput(input: ChainRunInput): void {
+  const { chain, participants, requester } = input;
+  if (!chain || typeof chain.name !== 'string' || !CHAIN_NAME.test(chain.name)) bad('The chain needs a name: a lowercase slug such as "cohort-mean".');
+  if (!Array.isArray(participants) || participants.length === 0) bad('A chain run needs at least one participant.');
+  for (const org of participants) if (!isOrgId(org)) bad(`Participant ${JSON.stringify(org)} is not an organisation id ([a-z][a-z0-9-]*).`);
+  if (new Set(participants).size !== participants.length) bad('Each participant may appear only once.');
+  if (!isOrgId(requester)) bad(`Requester ${JSON.stringify(requester)} is not an organisation id.`);
+  if (participants.includes(requester)) bad('The requester must not be a participant: outputs are sealed for it, and it would see its own data mixed with the others\'.');
+  if (input.stepTimeoutMs !== undefined) checkTimeout(input.stepTimeoutMs, 'stepTimeoutMs');
+  if (!Array.isArray(chain.steps) || chain.steps.length === 0) bad(`Chain "${chain.name}" has no steps.`);
+
+  const earlier = new Map<string, ChainStep>();
+  for (const step of chain.steps) {
+    const where = `Step ${JSON.stringify(step?.id)}`;
+    if (typeof step?.id !== 'string' || !STEP_ID.test(step.id)) bad(`${where}: a step id is a lowercase slug of at most 32 characters.`);
+    if (earlier.has(step.id)) bad(`${where} appears twice: step ids are unique in a chain.`);
+    if (!step.image || typeof step.image.name !== 'string' || step.image.name === '' || typeof step.image.digest !== 'string' || !DIGEST.test(step.image.digest)) {
+      bad(`${where}: the image must be pinned by name and sha256 digest.`);
+    }
+    if (!Array.isArray(step.after)) bad(`${where}: "after" must be a list of earlier step ids.`);
+    for (const id of step.after) if (!earlier.has(id)) bad(`${where} runs after "${id}", which is not an earlier step of the chain.`);
+    if (step.timeoutMs !== undefined) checkTimeout(step.timeoutMs, `${where}: timeoutMs`);
+
+    if (step.kind === 'container') {
+      if (step.at !== undefined) {
+        if (!Array.isArray(step.at) || step.at.length === 0) bad(`${where}: "at" must list at least one participant (or be left out for all of them).`);
+        for (const org of step.at) if (!participants.includes(org)) bad(`${where} runs at "${org}", which is not a participant of this run.`);
+        if (new Set(step.at).size !== step.at.length) bad(`${where} lists a site twice in "at".`);
+      }
+      if (!Array.isArray(step.datasets) || step.datasets.some((d) => typeof d !== 'string' || !DATASET.test(d))) bad(`${where}: "datasets" must be a list of dataset names.`);
+      if (typeof step.args !== 'object' || step.args === null || Array.isArray(step.args)) bad(`${where}: "args" must be an object.`);
+      if (!Array.isArray(step.inputs)) bad(`${where}: "inputs" must be a list of earlier step ids.`);
+      for (const id of step.inputs) {
+        const source = earlier.get(id);
+        if (!source) bad(`${where} reads the messages of "${id}", which is not an earlier step of the chain.`);
+        if (source.kind !== 'container') bad(`${where} reads the messages of "${id}", a secure sum: its messages belong to its own protocol; read its result instead.`);
+      }
+    } else if (step.kind === 'secure-sum') {
+      if (!(SECURE_SUM_PROTOCOLS as readonly string[]).includes(step.protocol)) bad(`${where}: the protocol must be one of ${SECURE_SUM_PROTOCOLS.join(', ')}.`);
+      if (participants.length < MIN_SECURE_SUM_SITES) bad(`${where} is a secure sum, which needs at least ${MIN_SECURE_SUM_SITES} participants; this run has ${participants.length}.`);
+      if (typeof step.values !== 'string' || !VOLUME_FILE.test(step.values)) bad(`${where}: "values" must name a file in the run volume, such as statistics.json.`);
+      if (typeof step.modulus !== 'string' || !MODULUS.test(step.modulus)) bad(`${where}: the modulus must be a decimal integer of at least 100.`);
+      if (step.after.length === 0) bad(`${where} sums values an earlier step wrote: it must run "after" that step.`);
+    } else {
+      bad(`${where} is of an unknown kind; a step is a "container" step or a "secure-sum".`);
+    }
+    earlier.set(step.id, step);
+  }
+}
+
+function checkTimeout(ms: unknown, what: string): void {
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1000) bad(`${what} must be a whole number of milliseconds, at least 1000.`);
+}
