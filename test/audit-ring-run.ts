@@ -37,8 +37,11 @@ export interface RingFederation {
   shutdown(): Promise<void>;
 }
 
-/** Starts the federation and its workers on the Temporal server at `temporalAddress`. */
-export async function startRingFederation(temporalAddress: string): Promise<RingFederation> {
+/**
+ * Starts the federation and its workers on the Temporal server at `temporalAddress`. `sites`
+ * (the first initiates) must be this test file's own: files share one server.
+ */
+export async function startRingFederation(temporalAddress: string, sites: readonly string[] = RING_SITES): Promise<RingFederation> {
   const docker = createDockerClient();
   const base = await ensureBaseImage(docker, {});
   const image = await ensureAlgorithmImage(docker, {
@@ -54,7 +57,7 @@ export async function startRingFederation(temporalAddress: string): Promise<Ring
   });
   const additiveSum = { name: additive.ref, digest: additive.digest };
   // Six-digit counts: a whole-number match in a history cannot be a coincidence.
-  const counts = new Map(RING_SITES.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
+  const counts = new Map(sites.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
   const stateDir = await mkdtemp(join(tmpdir(), 'parley-audit-'));
   const federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   const cluster = await startLocalCluster({
@@ -65,13 +68,13 @@ export async function startRingFederation(temporalAddress: string): Promise<Ring
     cluster,
     federation,
     async run(workflowId = `test-audit-${randomInt(1e9)}`, protocol = 'ring') {
-      const input = { participants: RING_SITES, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: protocol === 'ring' ? secureSum : additiveSum };
+      const input = { participants: [...sites], requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: protocol === 'ring' ? secureSum : additiveSum };
       const handle =
         protocol === 'ring'
           ? await startSecureSum(cluster.client, input, workflowId)
           : await cluster.client.workflow.start('secureSumAdditiveWorkflow', { taskQueue: COORDINATOR_TASK_QUEUE, workflowId, args: [input], workflowExecutionTimeout: '10 minutes' });
       const result = (await handle.result()) as SecureSumResult;
-      const total = await openSecureSumResult(result, federation.requester, federation.directory, RING_SITES[0]!);
+      const total = await openSecureSumResult(result, federation.requester, federation.directory, sites[0]!);
       return { workflowId, handle, total, secrets: [...counts.values(), total] };
     },
     async shutdown() {
