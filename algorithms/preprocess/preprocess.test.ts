@@ -121,6 +121,28 @@ describe('preprocess', () => {
     expect((await cohortOf(named.runId))!.cohort.rows.map((r) => r[0])).toEqual(['p1', 'p2', 'p6', 'p7', 'p8']);
   });
 
+  it('parses CSV properly: CRLF line ends, quoted fields with commas, doubled quotes and line breaks, and a broken quote as malformed', async () => {
+    const csv = [
+      'patient_id,age,sex,diagnosis,lab_value',
+      'q1,30,F,"E11.9, ""type 2""",7.0',
+      '"q2",41,M,"I10',
+      'essential",5.5',
+      '',
+      'q3,"52",F,J45.9,6.0',
+      'q4,60,M,"E78"5,6.1', // text after a closing quote: malformed
+      '',
+    ].join('\r\n');
+    const { result, runId } = await run({}, await csvDataset('quoted', csv));
+    expect(result.exitCode, result.logTail.join('\n')).toBe(0);
+    const { cohort } = (await cohortOf(runId))!;
+    expect(cohort.rows).toEqual([
+      ['q1', '30', 'F', 'E11.9, "type 2"', '7.0'],
+      ['q2', '41', 'M', 'I10\r\nessential', '5.5'],
+      ['q3', '52', 'F', 'J45.9', '6.0'],
+    ]);
+    expect(cohort.counts).toEqual({ read: 4, malformed: 1, filtered: 0, kept: 3 });
+  });
+
   it('with malformed: "fail", stops at a malformed row without naming it or any value, and writes nothing', async () => {
     const { result, runId } = await run({ malformed: 'fail' }, await csvDataset('strict', SMALL));
     expect(result.exitCode).toBe(1);
