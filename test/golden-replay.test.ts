@@ -12,6 +12,8 @@ import { AUDIT_BUNDLE_FORMAT, type AuditBundle } from '../workers/audit/audit-bu
 import { readHistoryFile, type HistorySource } from '../workers/audit/read-history-file.ts';
 import { replayHistories } from '../workers/audit/replay-histories.ts';
 import { installReplayRuntime } from '../workers/audit/replay-runtime.ts';
+import { readAuditFile } from '../workers/audit/read-audit-file.ts';
+import { verifyHistories } from '../workers/audit/verify-bundle.ts';
 import { workflowBundle } from '../workers/workflow-bundle.ts';
 import { bundleModifiedWorkflows } from './modified-workflow-bundle.ts';
 
@@ -43,6 +45,15 @@ describe('golden histories', () => {
       expect(bundle.format).toBe(AUDIT_BUNDLE_FORMAT);
       for (const [org, keys] of Object.entries(bundle.publicKeys)) expect(parseOrgPublicKeys(keys).org).toBe(org);
       expect(text).not.toMatch(/"(d|privateJwk)"\s*:/);
+    }
+  });
+
+  it('every recorded history verifies with its bundled public keys, without findings', async () => {
+    for (const file of goldenFiles) {
+      const { histories, publicKeys } = await readAuditFile(file);
+      const report = await verifyHistories(histories, publicKeys);
+      expect(report.findings, file).toEqual([]);
+      expect(report.histories[0]!.attestations, file).toBeGreaterThan(0);
     }
   });
 
