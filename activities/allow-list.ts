@@ -10,7 +10,7 @@ function refusal(requested: ImageRef, where: { org: string; step: string }, why:
   return new ParleyError(
     ErrorCode.ImageNotAllowed,
     `Step "${where.step}" did not run: image ${requested.name}@${requested.digest} ${why}. ` +
-      `Ask ${where.org}'s operator to allow it by name and digest, or choose an allowed image.`,
+      `Ask ${where.org}'s operator to allow it by name and digest (\`parley site allow ${requested.name}\` pins the digest of that image on the site's engine), or choose an allowed image.`,
     { org: where.org, step: where.step, image: requested.name, digest: requested.digest },
   );
 }

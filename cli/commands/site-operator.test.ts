@@ -1,0 +1,241 @@
+/**
+ * What a site operator sees while runs go through `parley site start` workers (real processes,
+ * real containers, the test run's Temporal server): a step asking for an image the site did not
+ * allow fails the run with a message naming the image and `parley site allow`; another
+ * organisation's changed key stops runs until `parley site trust` accepts it; and after a crash
+ * (SIGKILL mid-step) of a run that has since ended, the restarted worker removes its container and
+ * volume. The sites' set-up (keys, credential, site.yaml) is test/site-fixture.ts's.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type Docker from 'dockerode';
+import { parseDocument } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApiClient, type ApiClient } from '../../activities/api-client.ts';
+import { writeKeyFile } from '../../activities/key-file.ts';
+import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
+import type { ImageRef } from '../../activities/types.ts';
+import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
+import { setUpSites, type FixtureSites } from '../../test/site-fixture.ts';
+import { testDocker, testImages } from '../../test/docker-images.ts';
+import { startCentralServer, type CentralServer } from '../../workers/central-server.ts';
+import { createCoordinatorWorker } from '../../workers/coordinator.ts';
+import { COUNT_DATASET } from '../../workers/demo-federation.ts';
+import { installQuietRuntime } from '../../workers/local-cluster.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../workers/researcher.ts';
+import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
+
+const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+const PASSWORD = 'a site operator passphrase';
+// Organisations of this file's own: the test run's Temporal server and Docker engine are shared.
+const [A, B, C] = ['sop-a', 'sop-b', 'sop-c'] as const;
+const counts = new Map([[A, 41n], [B, 307n], [C, 5003n]]);
+const total = 41n + 307n + 5003n;
+
+interface SiteRun {
+  child: ChildProcessWithoutNullStreams;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+let root: string;
+let docker: Docker;
+let connection: Connection;
+let client: Client;
+let native: NativeConnection;
+let coordinator: Worker;
+let coordinating: Promise<void>;
+let server: CentralServer;
+let admin: ApiClient;
+let sites: FixtureSites;
+let secureSum: ImageRef;
+let hang: ImageRef;
+const running = new Map<string, SiteRun>();
+
+const repository = (ref: string) => ref.replace(/:[^/:]+$/, '');
+const configOf = (org: string) => sites.configFiles.get(org)!;
+
+/** `parley site start` for `org`, resolved once its worker runs. */
+async function startSite(org: string): Promise<SiteRun> {
+  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configOf(org), '--json-logs'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      if (stderr.includes('"message":"site worker started"')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`site start (${org}) exited (${code}):\n${stderr}`)));
+  });
+  const site = { child, exited, stderr: () => stderr };
+  running.set(org, site);
+  return site;
+}
+
+async function stopSite(org: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  const site = running.get(org);
+  if (!site) return null;
+  running.delete(org);
+  if (site.child.exitCode === null) site.child.kill(signal);
+  return site.exited;
+}
+
+function parley(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function input(overrides: Partial<SecureSumInput> = {}): SecureSumInput {
+  return { participants: [A, B, C], requester: sites.federation.requester.org, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, ...overrides };
+}
+
+/** The failure at the bottom of a failed run: the step's ApplicationFailure (type = ParleyError code). */
+async function failureOf(runId: string): Promise<{ type?: string; message?: string }> {
+  const failure = await client.workflow.getHandle(runId).result().then(() => undefined, (err: unknown) => err);
+  expect(failure).toBeInstanceOf(WorkflowFailedError);
+  let cause = (failure as WorkflowFailedError).cause as { cause?: unknown; type?: string; message?: string } | undefined;
+  while (cause?.cause) cause = cause.cause as typeof cause;
+  return { type: cause?.type, message: cause?.message };
+}
+
+async function leftovers(runId: string): Promise<{ containers: number; volumes: number }> {
+  const filters = JSON.stringify({ label: [`parley.run=${runId}`] });
+  return {
+    containers: (await docker.listContainers({ all: true, filters })).length,
+    volumes: ((await docker.listVolumes({ filters })).Volumes ?? []).length,
+  };
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'parley-site-operator-'));
+  docker = testDocker();
+  const images = await testImages(docker, { sum: 'secure-sum', hang: 'test-fixtures/hang' });
+  secureSum = { name: repository(images.sum.ref), digest: images.sum.digest };
+  hang = { name: repository(images.hang.ref), digest: images.hang.digest };
+
+  installQuietRuntime();
+  connection = await Connection.connect({ address: inject('temporalAddress') });
+  client = new Client({ connection });
+  native = await NativeConnection.connect({ address: inject('temporalAddress') });
+  coordinator = await createCoordinatorWorker({ connection: native });
+  coordinating = coordinator.run();
+  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: client, adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
+  admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  sites = await setUpSites({
+    root, admin, apiUrl: server.url, counts, requester: 'sop-researcher', allowedImages: [secureSum, hang],
+    temporal: { address: inject('temporalAddress') }, extra: { shutdownGraceSeconds: 3 },
+  });
+  await Promise.all([A, B, C].map(startSite));
+});
+
+afterAll(async () => {
+  await Promise.all([...running.keys()].map((org) => stopSite(org)));
+  coordinator?.shutdown();
+  await coordinating;
+  await native?.close();
+  await server?.close();
+  await connection?.close();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('a site operator\'s worker at work', () => {
+  it('fails a run asking for an image it did not allow (wrong digest, unknown image), naming it and `parley site allow`', async () => {
+    const wrongDigest = { name: secureSum.name, digest: `sha256:${'0'.repeat(64)}` };
+    const unknown = { name: 'parley-test/never-allowed', digest: secureSum.digest };
+    const runs = await Promise.all([wrongDigest, unknown].map(async (image) => {
+      const runId = `sop-notallowed-${randomInt(1e9)}`;
+      await startSecureSum(client, input({ image }), runId);
+      return { runId, image, failure: await failureOf(runId) };
+    }));
+    for (const { runId, image, failure } of runs) {
+      expect(failure.type).toBe('ERR_IMAGE_NOT_ALLOWED');
+      expect(failure.message).toContain(`image ${image.name}@${image.digest} is not on site "${A}"'s allow-list`);
+      expect(failure.message).toContain(`\`parley site allow ${image.name}\``);
+      expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    }
+  });
+
+  it('refuses another organisation\'s changed key until `parley site trust` accepts it, then runs', async () => {
+    // A and B have pinned C's keys (as after any earlier run)…
+    for (const org of [A, B]) expect((await parley(['site', 'trust', C, '--yes', '--config', configOf(org)])).code).toBe(0);
+    // …then C's operator rotates them: a new key file for C's worker, the public half published.
+    await admin.createUser({ username: 'op-sop-c', password: PASSWORD, orgId: C, role: 'site_operator' });
+    const operatorC = createApiClient(server.url, (await createApiClient(server.url).login('op-sop-c', PASSWORD)).accessToken);
+    const rotated = await generateOrgKeys(C);
+    const keyFile = join(root, 'sop-c-rotated.keys.json');
+    await writeKeyFile(keyFile, rotated);
+    const doc = parseDocument(await readFile(configOf(C), 'utf8'));
+    doc.set('keyFile', keyFile);
+    await writeFile(configOf(C), doc.toString());
+    await operatorC.publishKeys(C, publicKeysOf(rotated));
+    // Workers keep fetched keys for a minute: restarted, they see the change at once.
+    for (const org of [A, B, C]) expect(await stopSite(org)).toBe(0);
+    await Promise.all([A, B, C].map(startSite));
+
+    const refused = `sop-keychange-${randomInt(1e9)}`;
+    await startSecureSum(client, input(), refused);
+    const failure = await failureOf(refused);
+    expect(failure.type).toBe('ERR_KEY_CHANGED');
+    expect(failure.message).toMatch(new RegExp(`Organisation "${C}"'s published (sign|receive) key changed: .*parley site trust ${C}`));
+
+    for (const org of [A, B]) {
+      const trusted = await parley(['site', 'trust', C, '--yes', '--config', configOf(org)]);
+      expect(trusted.code, trusted.stderr).toBe(0);
+      expect(trusted.stdout).toMatch(/Keys of "sop-c": CHANGED[\s\S]*Accepted/);
+    }
+    const accepted = `sop-keychange-${randomInt(1e9)}`;
+    const outcome = (await (await startSecureSum(client, input(), accepted)).result()) as SecureSumResult;
+    expect(await openSecureSumResult(outcome, sites.federation.requester, sites.federation.directory, A)).toBe(total);
+    expect(await leftovers(refused)).toEqual({ containers: 0, volumes: 0 });
+    expect(await leftovers(accepted)).toEqual({ containers: 0, volumes: 0 });
+  });
+
+  it('after a SIGKILL mid-step, a restart removes the container and the volume of a run that has ended', async () => {
+    const runId = `sop-sigkill-${randomInt(1e9)}`;
+    const handle = await startSecureSum(client, input({ image: hang, stepTimeoutMs: 120_000 }), runId);
+    try {
+      const stepRunning = async () => {
+        const filters = JSON.stringify({ label: [`parley.run=${runId}`, `parley.site=${A}`] });
+        for (;;) {
+          if ((await docker.listContainers({ filters })).some((c) => c.State === 'running')) return;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      };
+      await stepRunning();
+      await stopSite(A, 'SIGKILL');
+      // The crash left both behind; the run then ends without the site (its cleanup never ran).
+      expect(await leftovers(runId)).toEqual({ containers: 1, volumes: 1 });
+      await handle.terminate('the operator gave up on it');
+
+      const restarted = await startSite(A);
+      expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+      const swept = restarted.stderr().split('\n').filter((l) => l.includes('"message":"orphans swept"')).map((l) => JSON.parse(l) as { runs: number });
+      expect(swept[0]!.runs).toBeGreaterThanOrEqual(1);
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+      await removeRunVolumes(docker, { runId, org: A });
+    }
+  });
+
+  it('every worker ends on SIGTERM with exit 0, leaving nothing of its organisation behind', async () => {
+    for (const org of [A, B, C]) expect(await stopSite(org)).toBe(0);
+    for (const org of [A, B, C]) {
+      const filters = JSON.stringify({ label: [`parley.site=${org}`] });
+      expect((await docker.listContainers({ all: true, filters })).length).toBe(0);
+      expect(((await docker.listVolumes({ filters })).Volumes ?? []).length).toBe(0);
+    }
+  });
+});
