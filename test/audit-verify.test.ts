@@ -25,6 +25,7 @@ const SITES = ['verify-north', 'verify-south', 'verify-east'];
 let ring: RingFederation;
 let dir: string;
 let ringBundle: AuditBundle;
+let ringTotal: bigint;
 let additiveBundle: AuditBundle;
 const address = inject('temporalAddress');
 
@@ -36,7 +37,9 @@ async function exported(workflowId: string): Promise<AuditBundle> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-verify-test-'));
   ring = await startRingFederation(address, SITES);
-  ringBundle = await exported((await ring.run(undefined, 'ring')).workflowId);
+  const ringRun = await ring.run(undefined, 'ring');
+  ringTotal = ringRun.total;
+  ringBundle = await exported(ringRun.workflowId);
   additiveBundle = await exported((await ring.run(undefined, 'additive')).workflowId);
 });
 
@@ -230,5 +233,31 @@ describe('parley audit verify', () => {
     );
     const findings = (await verify(copy)).findings;
     expect(findings).toContainEqual(expect.objectContaining({ kind: 'image', step: 'ring.0.start', message: expect.stringMatching(/^the site attests image .* but the step asked for .*sha256:0{64}$/) }));
+  });
+});
+
+describe('parley audit open', () => {
+  it('opens for an organisation only what was sealed for it, and lists the rest as not for it', async () => {
+    const file = await fileOf(ringBundle, 'open.audit.json');
+    const researcher = await parley('open', file, '--key', ring.federation.requester.keyFile);
+    expect(researcher.code).toBe(0);
+    expect(researcher.err).toEqual(['1 envelope(s) opened for "researcher", 3 not for you.']);
+    const text = researcher.out.join('\n');
+    expect(text).toMatch(new RegExp(`ring\\.3\\.finish\\s+from verify-north #1 → researcher\\n    \\{"total":"${ringTotal}"\\}`));
+    expect(text).toMatch(/ring\.0\.start\s+from verify-north #0 → verify-south  \(not for you\)/);
+
+    const south = ring.federation.sites.find((s) => s.org === 'verify-south')!;
+    const json = await parley('open', file, '--key', south.keyFile, '--json');
+    const entries = json.out.map((line) => JSON.parse(line) as { status: string; step: string; content?: unknown });
+    expect(entries.filter((e) => e.status === 'opened').map((e) => e.step)).toEqual(['ring.0.start']);
+    expect(JSON.stringify(entries)).not.toContain(String(ringTotal));
+  });
+
+  it('refuses, and exits 1, an envelope for it that was altered in the history', async () => {
+    const altered = tampered<Outcome>(ringBundle, (c) => completedStep(c, 3), 'result', (o) => void (o.output!.jwe.ciphertext = flipAt(o.output!.jwe.ciphertext, 10)));
+    // The workflow's result holds the genuine copy; the altered one is refused on its own.
+    const result = await parley('open', await fileOf(altered, 'open-altered.audit.json'), '--key', ring.federation.requester.keyFile, '--json');
+    expect(result.code).toBe(1);
+    expect(result.out.map((l) => JSON.parse(l) as { status: string; problem?: string })).toContainEqual(expect.objectContaining({ status: 'refused', problem: 'ERR_ENVELOPE_TAMPERED (envelope-signature-invalid)' }));
   });
 });
