@@ -13,6 +13,8 @@ export interface SiteConfigTemplate {
   organisation: string;
   apiUrl: string;
   temporalAddress: string;
+  /** Where the private keys go; default keys/<org>.keys.json beside the file. */
+  keyFile?: string;
 }
 
 /** The commented configuration `parley site init` writes; paths are relative to the file. */
@@ -27,7 +29,7 @@ organisation: ${t.organisation}
 
 # The organisation's private keys (written by \`parley site init\`, mode 0600). Back it up
 # somewhere safe: losing it means publishing new keys, which every other site must accept.
-keyFile: keys/${t.organisation}.keys.json
+keyFile: ${t.keyFile ?? `keys/${t.organisation}.keys.json`}
 
 # This worker's private state: pinned key fingerprints of other organisations, the run
 # ledger (replay protection) and step workspaces. Only this worker may use it.

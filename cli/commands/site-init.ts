@@ -18,7 +18,7 @@ import { API_OPTIONS, apiFailure, apiUrl, openSession, parseVerb, required } fro
 import type { SiteVerb } from './site-verb.ts';
 
 const usage = [
-  'Usage: parley site init --org ORG --api URL [--dir DIR] [--temporal HOST:PORT] [--json]',
+  'Usage: parley site init --org ORG --api URL [--dir DIR] [--temporal HOST:PORT] [--key-file FILE] [--json]',
   '',
   'Sets up this machine as ORG\'s site: writes DIR/site.yaml (commented: every key explained),',
   'generates the organisation\'s key pair in DIR/keys/ORG.keys.json (mode 0600) and publishes its',
@@ -28,6 +28,8 @@ const usage = [
   '  --api URL             the Parley API (the server you are logged in to)',
   '  --dir DIR             where to put the site (default: ./parley-site-ORG)',
   '  --temporal HOST:PORT  the Temporal frontend (default: 127.0.0.1:7233)',
+  '  --key-file FILE       where the private keys go (default: DIR/keys/ORG.keys.json); e.g. a volume',
+  '                        of their own in a container deployment',
   '  --json                print one JSON line: {config, keyFile, keys}',
 ].join('\n');
 
@@ -40,14 +42,16 @@ export const siteInit: SiteVerb = {
   summary: 'write a commented site configuration, generate and publish the organisation\'s keys',
   usage,
   async run(argv, io) {
-    const { values } = parseVerb(argv, 'init', [], { ...API_OPTIONS, org: { type: 'string' }, dir: { type: 'string' }, temporal: { type: 'string' } });
+    const { values } = parseVerb(argv, 'init', [], { ...API_OPTIONS, org: { type: 'string' }, dir: { type: 'string' }, temporal: { type: 'string' }, 'key-file': { type: 'string' } });
     const org = required(values.org, '--org');
     if (!isOrgId(org)) throw new UsageError(`--org "${org}" is not an organisation id (a lowercase slug).`);
     const api = apiUrl(required(values.api, '--api'));
     const temporal = values.temporal ?? '127.0.0.1:7233';
     const dir = resolve(values.dir ?? `parley-site-${org}`);
     const configFile = join(dir, 'site.yaml');
-    const text = renderSiteConfig({ organisation: org, apiUrl: api, temporalAddress: temporal });
+    if (values['key-file'] === '') throw new UsageError('--key-file must not be empty.');
+    const keyFile = values['key-file'] === undefined ? undefined : resolve(values['key-file']);
+    const text = renderSiteConfig({ organisation: org, apiUrl: api, temporalAddress: temporal, ...(keyFile ? { keyFile } : {}) });
     // The template must pass the loader's own validation, --temporal included.
     let config;
     try {
