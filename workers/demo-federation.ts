@@ -3,7 +3,7 @@
  * and its own state directory, and a shared directory of public keys standing in for what the
  * Parley API publishes in a deployment.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { OrgId } from '../common/ids.ts';
@@ -52,6 +52,11 @@ export async function createFederation(options: {
   stateDir: string;
   counts: ReadonlyMap<OrgId, bigint>;
   requester: OrgId;
+  /**
+   * More datasets per site: dataset name → a file to copy into the site's own data directory
+   * (each site keeps its own copy, as it would keep its own data).
+   */
+  files?: ReadonlyMap<OrgId, Readonly<Record<string, string>>>;
 }): Promise<Federation> {
   const directoryDir = join(options.stateDir, 'directory');
   const sites: FederationSite[] = [];
@@ -60,8 +65,16 @@ export async function createFederation(options: {
     const datasetDir = join(member.stateDir, 'data', COUNT_DATASET);
     await mkdir(datasetDir, { recursive: true, mode: 0o755 });
     await writeFile(join(datasetDir, 'count'), `${count}\n`, { mode: 0o644 });
+    const datasets: Record<string, string> = { [COUNT_DATASET]: datasetDir };
+    for (const [name, source] of Object.entries(options.files?.get(org) ?? {})) {
+      const target = join(member.stateDir, 'data', name);
+      await copyFile(source, target);
+      // Readable by the sandbox's user, as a site's datasets are; the site's directory is not.
+      await chmod(target, 0o644);
+      datasets[name] = target;
+    }
     await publishPublicKeys(directoryDir, publicKeysOf(member.keys));
-    sites.push({ ...member, datasets: { [COUNT_DATASET]: datasetDir } });
+    sites.push({ ...member, datasets });
   }
   const requester = await createMember(options.stateDir, options.requester);
   await publishPublicKeys(directoryDir, publicKeysOf(requester.keys));

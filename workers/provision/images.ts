@@ -26,18 +26,25 @@ const ADDITIVE_SUM_DIR = fileURLToPath(new URL('../../algorithms/additive-sum', 
 const PREPROCESS_DIR = fileURLToPath(new URL('../../algorithms/preprocess', import.meta.url));
 const ANALYSE_DIR = fileURLToPath(new URL('../../algorithms/analyse', import.meta.url));
 
-/** Builds (or finds) the base and example algorithm images. */
+/** The example algorithms: image name → source folder. */
+const EXAMPLES = {
+  secureSum: ['parley/secure-sum', SECURE_SUM_DIR],
+  additiveSum: ['parley/additive-sum', ADDITIVE_SUM_DIR],
+  preprocess: ['parley/preprocess', PREPROCESS_DIR],
+  analyse: ['parley/analyse', ANALYSE_DIR],
+} as const;
+
+/**
+ * Builds (or finds) the base and example algorithm images. Each is tagged by content hash and
+ * also as `<name>:latest`, so a chain that names `parley/preprocess` resolves to this build.
+ */
 export async function ensureExampleImages(docker: Docker, progress: Progress, baseImage?: string): Promise<ExampleImages> {
   const base = await ensureBaseImage(docker, { onProgress: progress, ...(baseImage ? { baseImage } : {}) });
-  const secureSum = await ensureAlgorithmImage(docker, { name: 'parley/secure-sum', sourceDir: SECURE_SUM_DIR, base: base.ref, onProgress: progress });
-  const additiveSum = await ensureAlgorithmImage(docker, { name: 'parley/additive-sum', sourceDir: ADDITIVE_SUM_DIR, base: base.ref, onProgress: progress });
-  const preprocess = await ensureAlgorithmImage(docker, { name: 'parley/preprocess', sourceDir: PREPROCESS_DIR, base: base.ref, onProgress: progress });
-  const analyse = await ensureAlgorithmImage(docker, { name: 'parley/analyse', sourceDir: ANALYSE_DIR, base: base.ref, onProgress: progress });
-  return {
-    base: base.ref,
-    secureSum: { name: secureSum.ref, digest: secureSum.digest },
-    additiveSum: { name: additiveSum.ref, digest: additiveSum.digest },
-    preprocess: { name: preprocess.ref, digest: preprocess.digest },
-    analyse: { name: analyse.ref, digest: analyse.digest },
-  };
+  const built: Partial<Record<keyof typeof EXAMPLES, ImageRef>> = {};
+  for (const [key, [name, sourceDir]] of Object.entries(EXAMPLES) as Array<[keyof typeof EXAMPLES, readonly [string, string]]>) {
+    const image = await ensureAlgorithmImage(docker, { name, sourceDir, base: base.ref, onProgress: progress });
+    await docker.getImage(image.ref).tag({ repo: name, tag: 'latest' });
+    built[key] = { name: image.ref, digest: image.digest };
+  }
+  return { base: base.ref, ...(built as Record<keyof typeof EXAMPLES, ImageRef>) };
 }
