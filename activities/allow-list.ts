@@ -15,9 +15,18 @@ function refusal(requested: ImageRef, where: { org: string; step: string }, why:
   );
 }
 
-/** Throws ImageNotAllowed unless the operator allowed this exact name and digest. */
+/** An image name without its tag: `parley/preprocess:0f44…` → `parley/preprocess`. */
+export function repositoryOf(name: string): string {
+  return name.replace(/:[^/:]+$/, '');
+}
+
+/**
+ * Throws ImageNotAllowed unless the operator allowed this repository with this exact digest. The
+ * tag is not compared: the digest alone names the content, and a chain that says
+ * `parley/preprocess` means the same image as an allow-list entry `parley/preprocess:0f44…`.
+ */
 export function assertAllowed(allowed: readonly ImageRef[], requested: ImageRef, where: { org: string; step: string }): void {
-  if (!allowed.some((a) => a.name === requested.name && a.digest === requested.digest)) {
+  if (!allowed.some((a) => repositoryOf(a.name) === repositoryOf(requested.name) && a.digest === requested.digest)) {
     throw refusal(requested, where, `is not on site "${where.org}"'s allow-list`);
   }
 }
@@ -43,7 +52,7 @@ export async function resolveAllowedImage(
   } catch {
     return refused(`is allowed but not present at site "${where.org}"`);
   }
-  const repo = requested.name.replace(/:[^/:]+$/, '');
+  const repo = repositoryOf(requested.name);
   const matches = info.Id === requested.digest || (info.RepoDigests ?? []).includes(`${repo}@${requested.digest}`);
   if (!matches) refused(`does not have the allowed digest at site "${where.org}"`);
   return info.Id;
