@@ -170,7 +170,7 @@ describe('a site operator\'s worker at work', () => {
 
   it('refuses another organisation\'s changed key until `parley site trust` accepts it, then runs', async () => {
     // A and B have pinned C's keys (as after any earlier run)…
-    for (const org of [A, B]) expect((await parley(['site', 'trust', C, '--yes', '--config', configOf(org)])).code).toBe(0);
+    for (const pinned of await Promise.all([A, B].map((org) => parley(['site', 'trust', C, '--yes', '--config', configOf(org)])))) expect(pinned.code).toBe(0);
     // …then C's operator rotates them: a new key file for C's worker, the public half published.
     await admin.createUser({ username: 'op-sop-c', password: PASSWORD, orgId: C, role: 'site_operator' });
     const operatorC = createApiClient(server.url, (await createApiClient(server.url).login('op-sop-c', PASSWORD)).accessToken);
@@ -182,7 +182,7 @@ describe('a site operator\'s worker at work', () => {
     await writeFile(configOf(C), doc.toString());
     await operatorC.publishKeys(C, publicKeysOf(rotated));
     // Workers keep fetched keys for a minute: restarted, they see the change at once.
-    for (const org of [A, B, C]) expect(await stopSite(org)).toBe(0);
+    expect(await Promise.all([A, B, C].map((org) => stopSite(org)))).toEqual([0, 0, 0]);
     await Promise.all([A, B, C].map(startSite));
 
     const refused = `sop-keychange-${randomInt(1e9)}`;
@@ -191,8 +191,7 @@ describe('a site operator\'s worker at work', () => {
     expect(failure.type).toBe('ERR_KEY_CHANGED');
     expect(failure.message).toMatch(new RegExp(`Organisation "${C}"'s published (sign|receive) key changed: .*parley site trust ${C}`));
 
-    for (const org of [A, B]) {
-      const trusted = await parley(['site', 'trust', C, '--yes', '--config', configOf(org)]);
+    for (const trusted of await Promise.all([A, B].map((org) => parley(['site', 'trust', C, '--yes', '--config', configOf(org)])))) {
       expect(trusted.code, trusted.stderr).toBe(0);
       expect(trusted.stdout).toMatch(/Keys of "sop-c": CHANGED[\s\S]*Accepted/);
     }
