@@ -5,6 +5,7 @@
 import { isParleyError } from '../common/errors.ts';
 import { UsageError, type Command } from './command.ts';
 import { auditCommand } from './commands/audit.ts';
+import { codecServerCommand } from './commands/codec-server.ts';
 import { collabCommand } from './commands/collab.ts';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { demoCommand } from './commands/demo.ts';
@@ -15,7 +16,7 @@ import { setupCommand } from './commands/setup.ts';
 import { siteCommand } from './commands/site.ts';
 import { userCommand } from './commands/user.ts';
 
-const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, orgCommand, userCommand, collabCommand, siteCommand, auditCommand];
+const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, orgCommand, userCommand, collabCommand, siteCommand, auditCommand, codecServerCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -19,3 +19,4 @@ export { createMemoryReplayGuard, envelopeDigest } from './replay-guard.ts';
 export type { MemoryReplayGuard, ReplayGuard } from './replay-guard.ts';
 export { allowListEntryDigest, signStepAttestation, verifyStepAttestation } from './step-attestation.ts';
 export type { AttestationVerdict } from './step-attestation.ts';
+export { openForSelf, sealForSelf } from './seal-for-self.ts';

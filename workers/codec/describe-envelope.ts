@@ -1,0 +1,85 @@
+/**
+ * What the codec server shows in place of an envelope: its clear metadata (sender, recipients,
+ * run, step, sequence, key thumbprints, sizes) and whether its sender's signature verifies —
+ * never its content, unless the codec server holds the key of an organisation it was sealed for,
+ * and then only after the envelope opened and verified as a site would open it.
+ */
+import { createMemoryReplayGuard, inspectEnvelope, openEnvelope, verifyEnvelopeSignature, type OrgKeys } from '../../crypto/index.ts';
+import type { KeyDirectory } from '../../activities/key-directory.ts';
+
+export interface EnvelopeView {
+  parleyEnvelope: {
+    runId: string;
+    step: string;
+    from: string;
+    to: string[];
+    seq: number;
+    senderKid: string;
+    recipientKids: string[];
+    sizes: { ciphertext: number; envelope: number };
+    /** verified / invalid against the sender's published key; unknown without a key directory. */
+    signature: 'verified' | 'invalid' | 'unknown';
+    /** Present only when opened with the codec server's own organisation key. */
+    opened?: { by: string; content: unknown };
+    /** Why it was not opened for the codec server's organisation, when it was sealed for it. */
+    notOpened?: string;
+  };
+}
+
+export interface DescribeOptions {
+  /** The organisation whose envelopes may be opened here, if any. */
+  keys?: OrgKeys;
+  /** Published public keys, to check signatures (and required to open). */
+  directory?: KeyDirectory;
+}
+
+const decoder = new TextDecoder();
+
+/** The view of an envelope; an unreadable one is shown as such, never as its raw content. */
+export async function describeEnvelope(value: unknown, options: DescribeOptions): Promise<EnvelopeView | { parleyEnvelope: { unreadable: string } }> {
+  let info;
+  try {
+    info = inspectEnvelope(value);
+  } catch (err) {
+    return { parleyEnvelope: { unreadable: `malformed or altered (${String((err as { details?: { reason?: unknown } }).details?.reason ?? 'unreadable')})` } };
+  }
+  const b = info.binding;
+  const view: EnvelopeView = {
+    parleyEnvelope: {
+      runId: b.runId, step: b.step, from: b.from, to: b.to, seq: b.seq,
+      senderKid: info.senderKid, recipientKids: info.recipientKids,
+      sizes: { ciphertext: info.sizes.ciphertext, envelope: info.sizes.envelope },
+      signature: 'unknown',
+    },
+  };
+  const senderKey = (await options.directory?.publicKeys(b.from))?.sign.jwk;
+  if (senderKey) {
+    view.parleyEnvelope.signature = await verifyEnvelopeSignature(value, senderKey).then(() => 'verified' as const, () => 'invalid' as const);
+  }
+  const keys = options.keys;
+  if (keys && b.to.includes(keys.org)) {
+    if (!senderKey) {
+      view.parleyEnvelope.notOpened = `no published key for "${b.from}" to verify it with`;
+      return view;
+    }
+    try {
+      const opened = await openEnvelope(value, {
+        expect: { runId: b.runId, step: b.step, recipient: keys.org },
+        receiveKey: keys.receive.privateJwk,
+        senderSigningKey: async () => senderKey,
+        replayGuard: createMemoryReplayGuard(),
+      });
+      const text = decoder.decode(opened.body);
+      let content: unknown = text;
+      try {
+        content = JSON.parse(text);
+      } catch {
+        // not JSON: shown as text
+      }
+      view.parleyEnvelope.opened = { by: keys.org, content };
+    } catch (err) {
+      view.parleyEnvelope.notOpened = String((err as { code?: unknown }).code ?? 'refused');
+    }
+  }
+  return view;
+}
