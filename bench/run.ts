@@ -2,9 +2,9 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, ring, api, demo; default all). The
- * results of benchmarks not run this time are kept from the previous latest.json, marked with
- * the date they were measured, so a partial run never drops the others.
+ * PARLEY_BENCH picks a subset (a comma list of envelope, ring, api, demo, protocols, chain;
+ * default all). The results of benchmarks not run this time are kept from the previous
+ * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -12,11 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { prepareMachine } from '../workers/provision/prepare-machine.ts';
 import { ensureTemporalCli } from '../workers/provision/temporal-cli.ts';
 import { benchApiLatency, type ApiLatencyBench, type LatencyResult } from './api-latency.bench.ts';
+import { benchChain, type ChainBench } from './chain.bench.ts';
+import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './critical-path-report.ts';
 import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
 import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
+import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 
-const BENCHMARKS = ['envelope', 'ring', 'api', 'demo'] as const;
+const BENCHMARKS = ['envelope', 'ring', 'api', 'demo', 'protocols', 'chain'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -30,6 +33,8 @@ interface Report {
   ring?: RingBench[];
   api?: ApiLatencyBench;
   demo?: DemoApiBench;
+  protocols?: ProtocolsBench;
+  chain?: ChainBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -72,6 +77,24 @@ if (selected.includes('demo')) {
   log('demo with and without the API…');
   report.demo = await benchDemoApi({ runs, log });
   log(`  run median ${report.demo.viaApiRunMedianMs} ms via the API, ${report.demo.directRunMedianMs} ms without (ratio ${report.demo.ratio})`);
+}
+if (selected.includes('protocols') || selected.includes('chain')) {
+  const machine = await prepareMachine(() => {});
+  const cluster = {
+    docker: machine.docker,
+    ...(machine.temporalAddress ? { temporalAddress: machine.temporalAddress } : {}),
+    ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
+  };
+  if (selected.includes('protocols')) {
+    log('secure sum, additive vs ring…');
+    report.protocols = await benchSecureSumProtocols({ ...cluster, images: { ring: machine.images.secureSum, additive: machine.images.additiveSum }, siteCounts: [3, 5, 10], runs, log });
+    for (const r of report.protocols.results) log(`  ${r.sites} sites: additive/ring ${r.wallRatio} measured, ${r.criticalPathRatio} on the critical path`);
+  }
+  if (selected.includes('chain')) {
+    log('example chain end to end vs its containers…');
+    report.chain = await benchChain({ ...cluster, images: machine.images, runs, log });
+    log(`  median ${report.chain.summary.wall.medianMs} ms; Σ containers ${report.chain.summary.containerSum.medianMs} ms, critical path ${report.chain.summary.criticalPath.medianMs} ms`);
+  }
 }
 
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -129,6 +152,8 @@ function markdown(report: Report): string {
           `| ${report.demo.name}: whole demo (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiTotalMedianMs} ms | ${report.demo.directTotalMedianMs} ms (without the API) | ${report.demo.totalRatio} | — |`,
         ]
       : []),
+    ...(report.protocols ? protocolsRows(report.protocols, mark('protocols')) : []),
+    ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [
@@ -141,5 +166,7 @@ function markdown(report: Report): string {
     ...rows,
     '',
     ...(carried.length > 0 ? [`† Not run this time; kept from an earlier run: ${carried.join(', ')}.`, ''] : []),
+    ...(report.protocols ? protocolsMarkdown(report.protocols, mark('protocols')) : []),
+    ...(report.chain ? chainMarkdown(report.chain, mark('chain')) : []),
   ].join('\n');
 }

@@ -1,0 +1,139 @@
+/**
+ * The example chain (examples/chains/cohort-mean.yaml) end to end over three sites, each with its
+ * own copy of an example registry: wall time from the start to the sealed result, against the
+ * sum of its containers' own run times and against its critical path (each round's slowest
+ * container, added up). What is left over is Parley's: Temporal's round trips, the sites'
+ * opening and sealing, and the skew between a round's container starts.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import type { Client } from '@temporalio/client';
+import type Docker from 'dockerode';
+import { parseChainFile, resolveChain } from '../chains/index.ts';
+import type { ChainResult, ChainSpec } from '../common/chain.ts';
+import type { OrgId } from '../common/ids.ts';
+import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
+import { createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
+import { startLocalCluster } from '../workers/local-cluster.ts';
+import type { ExampleImages } from '../workers/provision/images.ts';
+import { openChainOutputs, startChain } from '../workers/researcher.ts';
+import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
+import { removeRunLeftovers, type Leftovers } from './run-leftovers.ts';
+import { median, round } from './stats.ts';
+import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
+
+const CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
+const registryPath = (letter: string) => fileURLToPath(new URL(`../examples/data/registry-${letter}.csv`, import.meta.url));
+const LETTERS = ['a', 'b', 'c'] as const;
+// Organisations of their own: with TEMPORAL_ADDRESS the server may be shared.
+const SITES: OrgId[] = LETTERS.map((l) => `bench-chain-${l}`);
+const REQUESTER = 'bench-chain-researcher';
+
+export interface ChainBench {
+  name: string;
+  chain: string;
+  /** The secure-sum protocol the chain file names. */
+  protocol: string;
+  sites: number;
+  summary: RunsSummary;
+  /** Per round, in order: its step, how many sites ran it, the median of its slowest container. */
+  rounds: Array<{ step: string; sites: number; slowestContainerMedianMs: number }>;
+  /** Median wall time over median Σ containerMs, and over the median critical path. */
+  wallOverContainerSum: number;
+  wallOverCriticalPath: number;
+  /** Runs that failed and were not timed (each was tried again). */
+  failedRuns: FailedRun[];
+  leftoversRemoved: Leftovers;
+}
+
+export async function benchChain(options: {
+  docker: Docker;
+  temporalAddress?: string;
+  temporalCli?: string;
+  images: ExampleImages;
+  runs: number;
+  log: (line: string) => void;
+}): Promise<ChainBench> {
+  const chain = await exampleChain(options.images);
+  const secureSum = chain.steps.find((s) => s.kind === 'secure-sum');
+  const stateDir = await mkdtemp(join(tmpdir(), 'parley-bench-chain-'));
+  const runIds: string[] = [];
+  let leftoversRemoved: Leftovers = { containers: 0, volumes: 0 };
+  const measured: TimedRun[] = [];
+  const failedRuns: FailedRun[] = [];
+  try {
+    const files = new Map(SITES.map((org, i) => [org, { patients: registryPath(LETTERS[i]!) }] as const));
+    const federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER, files });
+    const { images } = options;
+    const cluster = await startLocalCluster({
+      ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
+      ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
+      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [images.preprocess, images.analyse, images.additiveSum, images.secureSum])),
+    });
+    try {
+      const once = () => retryFailedRuns(
+        'example chain',
+        () => {
+          const runId = `bench-chain-${randomInt(1e9)}`;
+          runIds.push(runId);
+          return runId;
+        },
+        (runId) => runOnce(cluster.client, federation, chain, runId),
+        failedRuns,
+        options.log,
+      );
+      await once(); // warm-up: first polls of the sites' task queues, page cache
+      for (let i = 0; i < options.runs; i++) {
+        const run = await once();
+        measured.push(run);
+        options.log(`  chain run ${i + 1}/${options.runs}: ${Math.round(run.wallMs)} ms; Σ containers ${Math.round(run.containerSumMs)} ms, critical path ${Math.round(run.criticalPathMs)} ms`);
+      }
+    } finally {
+      await cluster.shutdown();
+    }
+  } finally {
+    leftoversRemoved = await removeRunLeftovers(options.docker, runIds);
+    await rm(stateDir, { recursive: true, force: true });
+  }
+  if (leftoversRemoved.containers + leftoversRemoved.volumes > 0) {
+    options.log(`  removed ${leftoversRemoved.containers} containers and ${leftoversRemoved.volumes} volumes Parley had left behind`);
+  }
+  const summary = summarise(measured);
+  return {
+    name: `example chain ${chain.name}, ${SITES.length} sites`,
+    chain: chain.name,
+    protocol: secureSum?.kind === 'secure-sum' ? secureSum.protocol : 'none',
+    sites: SITES.length,
+    summary,
+    rounds: measured[0]!.rounds.map((r, i) => ({ step: r.step, sites: r.sites, slowestContainerMedianMs: round(median(measured.map((m) => m.rounds[i]!.slowestContainerMs)), 1) })),
+    wallOverContainerSum: round(summary.wall.medianMs / summary.containerSum.medianMs, 3),
+    wallOverCriticalPath: round(summary.wall.medianMs / summary.criticalPath.medianMs, 3),
+    failedRuns,
+    leftoversRemoved,
+  };
+}
+
+/** The example chain, parsed and pinned to this machine's builds of the example images. */
+async function exampleChain(images: ExampleImages): Promise<ChainSpec> {
+  const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
+  if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
+  const byName = new Map([images.secureSum, images.additiveSum, images.preprocess, images.analyse].map((i) => [i.name.split(':')[0]!, i]));
+  const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => byName.get(name) });
+  if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
+  return resolved.spec;
+}
+
+/** One run, timed from the start to the sealed result; the statistics are then opened and checked. */
+async function runOnce(client: Client, federation: Federation, chain: ChainSpec, runId: string): Promise<TimedRun> {
+  const t0 = performance.now();
+  const handle = await startChain(client, { chain, participants: SITES, requester: REQUESTER }, runId);
+  const result = (await handle.result()) as ChainResult;
+  const wallMs = performance.now() - t0;
+  const stats = statisticsOf(readChainOutputs(chain, await openChainOutputs(result, federation.requester, federation.directory)));
+  if (!stats || stats.count === 0) throw new Error(`The example chain's run ${runId} gave no statistics.`);
+  return timedRun(wallMs, result.steps);
+}

@@ -1,0 +1,146 @@
+/**
+ * The ring secure sum against the additive one at several site counts: wall time from the
+ * workflow's start to its sealed result, and the critical path from the steps' own timings.
+ * Goal: additive at 10 sites in at most half the ring's wall time.
+ *
+ * Why both: the ring runs n + 1 containers one after another; the additive protocol runs 2n + 1
+ * in three rounds, each round's containers in parallel. With every site on one machine they
+ * share its cores and its one Docker engine, so the parallel rounds serialise and the wall time
+ * cannot show the protocol's advantage. The critical path — each round's slowest container,
+ * added up — is what sites on machines of their own would wait for; it is derived, not measured.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Client } from '@temporalio/client';
+import type Docker from 'dockerode';
+import type { ImageRef } from '../activities/types.ts';
+import { COORDINATOR_TASK_QUEUE, type OrgId } from '../common/ids.ts';
+import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
+import { startLocalCluster } from '../workers/local-cluster.ts';
+import { DEFAULT_MODULUS, openSecureSumResult } from '../workers/researcher.ts';
+import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
+import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
+import { removeRunLeftovers, type Leftovers } from './run-leftovers.ts';
+import { round } from './stats.ts';
+import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
+
+const PROTOCOLS = { ring: 'secureSumRingWorkflow', additive: 'secureSumAdditiveWorkflow' } as const;
+type Protocol = keyof typeof PROTOCOLS;
+
+// Organisations of their own: with TEMPORAL_ADDRESS the server may be shared, and a site polls
+// `site.<org>`.
+const REQUESTER = 'bench-sum-researcher';
+const siteNames = (n: number): OrgId[] => Array.from({ length: n }, (_, i) => `bench-sum-${String.fromCharCode(97 + i)}`);
+
+export interface ProtocolsAtSites {
+  sites: number;
+  ring: RunsSummary;
+  additive: RunsSummary;
+  /** Median additive wall time over median ring wall time, as measured on this machine. */
+  wallRatio: number;
+  /** The same for the critical paths: derived, what separate machines would see. */
+  criticalPathRatio: number;
+}
+
+export interface ProtocolsBench {
+  name: string;
+  goal: { sites: number; ratio: number };
+  results: ProtocolsAtSites[];
+  /** Runs that failed and were not timed (each was tried again). */
+  failedRuns: FailedRun[];
+  /** What the sweep after the runs found and removed (Parley's own cleanup leaves nothing). */
+  leftoversRemoved: Leftovers;
+}
+
+export async function benchSecureSumProtocols(options: {
+  docker: Docker;
+  temporalAddress?: string;
+  temporalCli?: string;
+  images: { ring: ImageRef; additive: ImageRef };
+  siteCounts: number[];
+  runs: number;
+  log: (line: string) => void;
+}): Promise<ProtocolsBench> {
+  const orgs = siteNames(Math.max(...options.siteCounts));
+  // Six-digit counts, so a wrong total cannot pass by chance.
+  const counts = new Map(orgs.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
+  const stateDir = await mkdtemp(join(tmpdir(), 'parley-bench-protocols-'));
+  const runIds: string[] = [];
+  let leftoversRemoved: Leftovers = { containers: 0, volumes: 0 };
+  const results: ProtocolsAtSites[] = [];
+  const failedRuns: FailedRun[] = [];
+  try {
+    const federation = await createFederation({ stateDir, counts, requester: REQUESTER });
+    const cluster = await startLocalCluster({
+      ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
+      ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
+      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [options.images.ring, options.images.additive])),
+    });
+    try {
+      const once = (protocol: Protocol, participants: OrgId[]) => retryFailedRuns(
+        `${protocol}, ${participants.length} sites`,
+        () => {
+          const runId = `bench-${protocol}${participants.length}-${randomInt(1e9)}`;
+          runIds.push(runId);
+          return runId;
+        },
+        (runId) => runOnce(cluster.client, federation, { protocol, participants, image: options.images[protocol], runId, expected: participants.reduce((sum, org) => sum + counts.get(org)!, 0n) }),
+        failedRuns,
+        options.log,
+      );
+      for (const n of options.siteCounts) {
+        const participants = orgs.slice(0, n);
+        // One warm-up of each at this size (first polls of new task queues, page cache), then
+        // alternate, swapping which goes first, so drift in the machine's load hits both alike.
+        await once('ring', participants);
+        await once('additive', participants);
+        const measured: Record<Protocol, TimedRun[]> = { ring: [], additive: [] };
+        for (let i = 0; i < options.runs; i++) {
+          for (const protocol of (i % 2 === 0 ? ['ring', 'additive'] : ['additive', 'ring']) as Protocol[]) {
+            measured[protocol].push(await once(protocol, participants));
+          }
+          const [r, a] = [measured.ring.at(-1)!, measured.additive.at(-1)!];
+          options.log(`  ${n} sites, run ${i + 1}/${options.runs}: ring ${Math.round(r.wallMs)} ms (critical path ${Math.round(r.criticalPathMs)}), additive ${Math.round(a.wallMs)} ms (critical path ${Math.round(a.criticalPathMs)})`);
+        }
+        const ring = summarise(measured.ring);
+        const additive = summarise(measured.additive);
+        results.push({
+          sites: n,
+          ring,
+          additive,
+          wallRatio: round(additive.wall.medianMs / ring.wall.medianMs, 3),
+          criticalPathRatio: round(additive.criticalPath.medianMs / ring.criticalPath.medianMs, 3),
+        });
+      }
+    } finally {
+      await cluster.shutdown();
+    }
+  } finally {
+    leftoversRemoved = await removeRunLeftovers(options.docker, runIds);
+    await rm(stateDir, { recursive: true, force: true });
+  }
+  if (leftoversRemoved.containers + leftoversRemoved.volumes > 0) {
+    options.log(`  removed ${leftoversRemoved.containers} containers and ${leftoversRemoved.volumes} volumes Parley had left behind`);
+  }
+  return { name: 'secure sum, additive vs ring', goal: { sites: 10, ratio: 0.5 }, results, failedRuns, leftoversRemoved };
+}
+
+/** One run, timed from the start to the sealed result; the total is then opened and checked. */
+async function runOnce(
+  client: Client,
+  federation: Federation,
+  run: { protocol: Protocol; participants: OrgId[]; image: ImageRef; runId: string; expected: bigint },
+): Promise<TimedRun> {
+  const input: SecureSumInput = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image };
+  const t0 = performance.now();
+  const handle = await client.workflow.start(PROTOCOLS[run.protocol], { taskQueue: COORDINATOR_TASK_QUEUE, workflowId: run.runId, args: [input], workflowExecutionTimeout: '10 minutes' });
+  const result = (await handle.result()) as SecureSumResult;
+  const wallMs = performance.now() - t0;
+  // Both protocols' first participant seals the total (the ring's initiator, the additive aggregator).
+  const total = await openSecureSumResult(result, federation.requester, federation.directory, run.participants[0]!);
+  if (total !== run.expected) throw new Error(`The ${run.protocol} secure sum over ${run.participants.length} sites gave ${total}, expected ${run.expected}.`);
+  return timedRun(wallMs, result.steps);
+}
