@@ -3,6 +3,7 @@
  * the central server only through it (workers never import api/). Failures become ApiClientError
  * carrying the problem document's status, code and detail — never the credential.
  */
+import type { ChainOutput, ChainSpec } from '../common/chain.ts';
 import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { OrgPublicKeys } from '../crypto/index.ts';
@@ -28,7 +29,11 @@ export interface RunView {
   participants: OrgId[];
   status: 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out' | string;
   hasResult: boolean;
-  image: { name: string; digest: string };
+  /** Ring runs. */
+  image?: { name: string; digest: string };
+  /** Chain runs (protocol `chain`): the chain as started. */
+  chain?: ChainSpec;
+  requester?: { userId: string; orgId: OrgId };
   createdAt: string;
   updatedAt: string;
 }
@@ -39,6 +44,29 @@ export interface StartRunRequest {
   modulus: string;
   dataset: string;
   image: { name: string; digest: string };
+}
+
+/** A chain run request: the resolved chain, and who takes part (default: every live site but yours). */
+export interface StartChainRunRequest {
+  collaborationId: string;
+  chain: ChainSpec;
+  participants?: OrgId[];
+}
+
+/** Where one site's part of one step stands. */
+export interface SiteProgressView {
+  step: string;
+  siteStep: string;
+  org: OrgId;
+  state: 'pending' | 'scheduled' | 'running' | 'done' | 'failed' | 'cancelled';
+}
+
+export interface RunProgressView {
+  runId: string;
+  status: RunView['status'];
+  /** Pass back as `after` (with `waitSeconds`) to wait for the next change. */
+  cursor: number;
+  sites: SiteProgressView[];
 }
 
 export interface ApiClient {
@@ -58,6 +86,14 @@ export interface ApiClient {
   startRun(body: StartRunRequest): Promise<RunView>;
   run(runId: string, options?: { waitSeconds?: number }): Promise<RunView>;
   runResult(runId: string): Promise<{ runId: string; envelope: Envelope }>;
+  startChainRun(body: StartChainRunRequest): Promise<RunView>;
+  /** The caller's organisation's runs, newest first. */
+  runs(): Promise<{ runs: RunView[] }>;
+  cancelRun(runId: string): Promise<RunView>;
+  /** With `waitSeconds` and `after` (an earlier answer's cursor), answers once that changes. */
+  runProgress(runId: string, options?: { waitSeconds?: number; after?: number }): Promise<RunProgressView>;
+  /** A chain run's outputs, sealed for the caller's organisation; a ring run answers with its envelope. */
+  chainRunResult(runId: string): Promise<{ runId: string; outputs: ChainOutput[] } | { runId: string; envelope: Envelope }>;
 }
 
 /** Creates a client for the API at `baseUrl` (e.g. http://127.0.0.1:8620). */
@@ -107,5 +143,15 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     startRun: (body) => call('POST', '/v1/runs', body),
     run: (runId, options) => call('GET', `/v1/runs/${enc(runId)}${options?.waitSeconds ? `?wait=${options.waitSeconds}` : ''}`),
     runResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
+    startChainRun: (body) => call('POST', '/v1/runs', body),
+    runs: () => call('GET', '/v1/runs'),
+    cancelRun: (runId) => call('POST', `/v1/runs/${enc(runId)}/cancel`),
+    runProgress: (runId, options) => {
+      const query = new URLSearchParams();
+      if (options?.waitSeconds) query.set('wait', String(options.waitSeconds));
+      if (options?.after !== undefined) query.set('after', String(options.after));
+      return call('GET', `/v1/runs/${enc(runId)}/progress${query.size ? `?${query}` : ''}`);
+    },
+    chainRunResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
   };
 }

@@ -5,6 +5,7 @@
 import { appSuite } from './app.suite.ts';
 import { auditSuite } from './audit/audit.suite.ts';
 import { authSuite } from './auth/auth.suite.ts';
+import { chainRunsSuite } from './runs/chain-runs.suite.ts';
 import { loggingSuite } from './logging.suite.ts';
 import { openApiFuzzSuite } from './openapi-fuzz.suite.ts';
 import { collaborationsSuite } from './collaborations/collaborations.suite.ts';
@@ -23,6 +24,7 @@ export function registerApiSuites(h: () => Harness): void {
   collaborationsSuite(h);
   sitesSuite(h);
   runsSuite(h);
+  chainRunsSuite(h);
   auditSuite(h);
   openApiFuzzSuite(h);
   loggingSuite(h);

@@ -73,7 +73,7 @@ export function checkChainRules(steps: StepShape[], sites?: { list: string[]; pa
     step.inputs.forEach((ref, j) => checkRef('inputs', ref, j));
 
     if (step.kind === 'secure-sum') {
-      const feeders = step.after.map((ref) => steps[firstIndex.get(ref) ?? -1]).filter((s) => s !== undefined && firstIndex.get(s.id)! < i);
+      const feeders = step.after.map((ref) => steps[firstIndex.get(ref) ?? -1]).filter((s): s is StepShape => s !== undefined && firstIndex.get(s.id)! < i);
       if (!feeders.some(runsEverywhere)) {
         problems.push({ path: `steps[${i}].after`, message: 'must name an earlier container step that runs at every site (at: all), the one that writes the values file: every site adds its own values in.' });
       }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
-import type { ChainSpec } from '../common/chain.ts';
+import type { ChainJson, ChainSpec } from '../common/chain.ts';
 import { CHAIN_NAME, DATASET, IMAGE_NAME, MAX_SITES, MAX_STEPS, MAX_TIMEOUT_SECONDS, MODULUS, SITE_ID, STEP_ID, VOLUME_FILE } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
 import { parsePath } from './describe-issue.ts';
@@ -16,6 +16,19 @@ const stepId = z.string().regex(STEP_ID, { error: 'must be a step id: a lowercas
 const refs = z.array(stepId).max(MAX_STEPS).refine(unique, { error: 'must not name a step twice' });
 const timeoutMs = z.number().int({ error: 'must be a whole number of milliseconds' }).min(1000, { error: 'must be at least 1000 ms' })
   .max(MAX_TIMEOUT_SECONDS * 1000, { error: `must be at most ${MAX_TIMEOUT_SECONDS * 1000} ms (a day)` });
+
+/** JSON data only, at most 32 levels deep: what survives the trip to a container as PARLEY_ARGS. */
+function isJson(value: unknown, depth = 0): value is ChainJson {
+  if (depth > 32) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => isJson(v, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return Object.values(value).every((v) => isJson(v, depth + 1));
+  return false;
+}
+
+// Not z.json(): its recursive schema would make the API's OpenAPI generator recurse for ever.
+const jsonValue = z.unknown().refine(isJson, { error: 'must be JSON data: text, numbers, true/false, null, lists and mappings' });
 
 export const PinnedImageSchema = z.strictObject({
   name: z.string().regex(IMAGE_NAME, { error: 'must be an image name such as parley/analyse (no digest here: it goes in digest)' }),
@@ -30,7 +43,7 @@ export const ContainerStepSpecSchema = z.strictObject({
     .max(MAX_SITES).refine(unique, { error: 'must not list a site twice' }).optional(),
   datasets: z.array(z.string().regex(DATASET, { error: 'must be a dataset name: letters, digits, ".", "_" or "-", at most 64 characters' })).max(32)
     .refine(unique, { error: 'must not list a dataset twice' }),
-  args: z.record(z.string(), z.json()),
+  args: z.record(z.string(), jsonValue),
   after: refs,
   inputs: refs,
   timeoutMs: timeoutMs.optional(),

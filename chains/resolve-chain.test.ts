@@ -54,10 +54,10 @@ describe('resolveChain', () => {
     expect((await specOf(EXAMPLE.replace('protocol: additive', 'protocol: ring'))).steps[2]).toMatchObject({ protocol: 'ring', image: LOCAL['parley/secure-sum'] });
   });
 
-  it('takes name@sha256:… as given, without asking for it', async () => {
+  it('takes name@sha256:… as given, without asking for it, and keeps the repository (sites allow by repository and digest)', async () => {
     const pinned = `parley/analyse:2@sha256:${'cd'.repeat(32)}`;
     const spec = await specOf(EXAMPLE.replace('image: parley/analyse', `image: ${pinned}`));
-    expect(spec.steps[1]!.image).toEqual({ name: 'parley/analyse:2', digest: digest('cd') });
+    expect(spec.steps[1]!.image).toEqual({ name: 'parley/analyse', digest: digest('cd') });
   });
 
   it('keeps an at list and leaves "all" as every site', async () => {

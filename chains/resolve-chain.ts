@@ -27,10 +27,18 @@ export interface ResolveOptions {
 
 export type ResolvedChain = { ok: true; spec: ChainSpec } | { ok: false; problems: ChainProblem[] };
 
+/**
+ * `repo[:tag]` or `repo@sha256:…` → repo (a registry's port stays): sites allow an image by its
+ * repository and digest, so the tag is not part of what runs.
+ */
+export function repositoryOf(reference: string): string {
+  return reference.replace(/@sha256:[0-9a-f]{64}$/, '').replace(/:[^/:]+$/, '');
+}
+
 /** `name@sha256:…` taken as given: the author pinned it. */
 function pinnedInReference(reference: string): PinnedImage | undefined {
   const at = reference.lastIndexOf('@sha256:');
-  return at < 0 ? undefined : { name: reference.slice(0, at), digest: reference.slice(at + 1) };
+  return at < 0 ? undefined : { name: repositoryOf(reference), digest: reference.slice(at + 1) };
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { ChainOutput, ChainSpec } from '../common/chain.ts';
 import type { Envelope } from '../common/envelope.ts';
 
 /** A user's role; closed set. */
@@ -56,6 +57,16 @@ export interface RunSpec {
   modulus: string;
   dataset: string;
   image: { name: string; digest: string };
+}
+
+/** What a chain run keeps (protocol `chain`): the resolved chain, images pinned. */
+export interface ChainRunSpec {
+  chain: ChainSpec;
+}
+
+/** A chain run's result as kept: every output sealed for the requester, ciphertext only. */
+export interface ChainRunResult {
+  outputs: ChainOutput[];
 }
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
@@ -138,10 +149,10 @@ export const runs = pgTable('runs', {
   requesterOrg: text('requester_org').notNull().references(() => organisations.id),
   protocol: text('protocol').notNull(),
   participants: jsonb('participants').$type<string[]>().notNull(),
-  spec: jsonb('spec').$type<RunSpec>().notNull(),
+  spec: jsonb('spec').$type<RunSpec | ChainRunSpec>().notNull(),
   status: text('status').$type<RunStatus>().notNull(),
-  /** The sealed result envelope, once fetched from the workflow: ciphertext only. */
-  result: jsonb('result').$type<Envelope>(),
+  /** The sealed result envelope (a chain: its sealed outputs), once fetched from the workflow: ciphertext only. */
+  result: jsonb('result').$type<Envelope | ChainRunResult>(),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [

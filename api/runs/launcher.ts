@@ -6,13 +6,19 @@
 import { setMaxListeners } from 'node:events';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { ChainRunInput } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
 import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
 import { RunStatus } from '../../db/schema.ts';
 import { ApiError } from '../errors.ts';
+import { readActivityProgress } from './activity-progress.ts';
+import type { ActivityProgress } from './activity-progress.ts';
 
 /** The ring secure sum's workflow type, run by the coordinator. */
 export const SECURE_SUM_RING_WORKFLOW = 'secureSumRingWorkflow';
+
+/** The chain workflow's type, run by the coordinator (workflows/chain.ts). */
+export const CHAIN_WORKFLOW = 'chainWorkflow';
 
 /** The workflow's argument: ids, public parameters and the image — never data or keys. */
 export interface RingRunInput {
@@ -35,6 +41,18 @@ export interface RunLauncher {
    * @throws ApiError Conflict when that id is already taken; Unavailable when Temporal is unreachable.
    */
   startRing(input: RingRunInput): Promise<void>;
+  /** Starts the chain workflow with id `input.runId`. @throws as startRing. */
+  startChain(input: ChainRunInput & { runId: string }): Promise<void>;
+  /**
+   * Asks Temporal to cancel the run's workflow (it then cleans up at every site and ends as
+   * cancelled). @throws ApiError NotFound / Unavailable.
+   */
+  cancel(runId: string): Promise<void>;
+  /**
+   * How the run's site activities stand, from its history. With `afterEventId` and `waitMs`, holds
+   * the answer until something happens after that event. @throws ApiError NotFound / Unavailable.
+   */
+  progress(runId: string, options?: { afterEventId?: number; waitMs?: number; signal?: AbortSignal }): Promise<ActivityProgress>;
   /** The run's status as Temporal sees it. @throws ApiError NotFound / Unavailable. */
   status(runId: string): Promise<RunStatus>;
   /** What a completed workflow returned. @throws ApiError Unavailable. */
@@ -78,20 +96,35 @@ export interface TemporalRunLauncherOptions {
 export function createTemporalRunLauncher(client: Client, options: TemporalRunLauncherOptions = {}): RunLauncher {
   const timeout = options.callTimeoutMs ?? 10_000;
   const bounded = <T>(fn: () => Promise<T>) => client.withDeadline(Date.now() + timeout, fn);
-  return {
-    async startRing(input) {
-      try {
-        await bounded(() => client.workflow.start(SECURE_SUM_RING_WORKFLOW, {
-          taskQueue: COORDINATOR_TASK_QUEUE,
-          workflowId: input.runId,
-          args: [input],
-        }));
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          throw new ApiError(ErrorCode.Conflict, `A workflow with id ${input.runId} already exists. Start the run again; it gets a new id.`, { cause: err });
-        }
-        throw unavailable(err);
+  const start = async (workflowType: string, runId: string, arg: unknown) => {
+    try {
+      await bounded(() => client.workflow.start(workflowType, {
+        taskQueue: COORDINATOR_TASK_QUEUE,
+        workflowId: runId,
+        args: [arg],
+      }));
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new ApiError(ErrorCode.Conflict, `A workflow with id ${runId} already exists. Start the run again; it gets a new id.`, { cause: err });
       }
+      throw unavailable(err);
+    }
+  };
+  const notFoundOr = (runId: string) => (err: unknown): never => {
+    if (isNotFound(err) || (err as { code?: unknown })?.code === 5) {
+      throw new ApiError(ErrorCode.NotFound, `Temporal has no workflow for run ${runId}; it may have been removed by retention.`, { cause: err });
+    }
+    throw unavailable(err);
+  };
+  return {
+    startRing: (input) => start(SECURE_SUM_RING_WORKFLOW, input.runId, input),
+    // The workflow's argument is the ChainRunInput alone: its workflow id already is the run id.
+    startChain: ({ runId, ...input }) => start(CHAIN_WORKFLOW, runId, input),
+    async cancel(runId) {
+      await bounded(() => client.workflow.getHandle(runId).cancel()).catch(notFoundOr(runId));
+    },
+    async progress(runId, options = {}) {
+      return readActivityProgress(client, runId, { ...options, callTimeoutMs: timeout }).catch(notFoundOr(runId));
     },
     async status(runId) {
       try {

@@ -23,12 +23,13 @@ export interface CheckedRun {
 }
 
 /**
- * Resolves and checks who takes part in a run `user` asks for.
+ * Resolves and checks who takes part in a run `user` asks for: at least `minimum` (3 unless the
+ * run holds no secure sum).
  *
  * @throws ApiError 404 (collaboration unknown or not the user's), 400 (requester among the
  *   participants), 409 (a participant without membership, live site or keys; too few participants).
  */
-export async function checkRunRequest(db: Database, user: UserPrincipal, collaborationId: string, asked: string[] | undefined): Promise<CheckedRun> {
+export async function checkRunRequest(db: Database, user: UserPrincipal, collaborationId: string, asked: string[] | undefined, minimum = MIN_PARTICIPANTS): Promise<CheckedRun> {
   const collab = await loadCollaboration(db, collaborationId);
   if (!(await isMember(db, collab.id, user.orgId))) throw notFound('collaboration', collaborationId);
 
@@ -46,8 +47,9 @@ export async function checkRunRequest(db: Database, user: UserPrincipal, collabo
     if (!members.has(org)) throw conflict(`"${org}" is not a member of "${collab.name}". Ask a server admin to add it, or leave it out.`, field);
     if (!live.has(org)) throw conflict(`"${org}" has no live site in "${collab.name}". Its site operator registers one with POST /v1/sites.`, field);
   });
-  if (participants.length < MIN_PARTICIPANTS) {
-    throw new ApiError(ErrorCode.Conflict, `Only ${participants.length} organisation(s) other than yours have a live site in "${collab.name}"; a secure sum needs at least ${MIN_PARTICIPANTS}, or each would learn another's value. Register more sites first.`);
+  if (participants.length < minimum) {
+    const why = minimum >= MIN_PARTICIPANTS ? `a secure sum needs at least ${minimum}, or each would learn another's value` : `a run needs at least ${minimum}`;
+    throw new ApiError(ErrorCode.Conflict, `Only ${participants.length} organisation(s) other than yours have a live site in "${collab.name}"; ${why}. Register more sites first.`);
   }
 
   const keyed = await db.select({ orgId: orgKeys.orgId, use: orgKeys.use }).from(orgKeys)
