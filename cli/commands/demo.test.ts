@@ -3,11 +3,31 @@
  * Temporal server and the real Docker engine.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { describe, expect, inject, it } from 'vitest';
+import { parse } from 'yaml';
+import { referenceCohort, registryPath, type Condition } from '../../test/statistics-steps.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+
+/** The example chain's cohort, computed plainly over the registries' CSVs (test/statistics-steps.ts). */
+async function plainCohort(letters: Array<'a' | 'b' | 'c'>): Promise<{ count: number; mean: number; variance: number }> {
+  const chain = parse(await readFile(fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url)), 'utf8')) as {
+    steps: Array<{ id: string; args?: { where?: Condition[]; column?: string } }>;
+  };
+  const where = chain.steps.find((s) => s.id === 'preprocess')!.args!.where!;
+  const column = chain.steps.find((s) => s.id === 'analyse')!.args!.column!;
+  const xs: number[] = [];
+  for (const letter of letters) {
+    const { columns, rows } = referenceCohort(await readFile(registryPath(letter), 'utf8'), where);
+    const at = columns.indexOf(column);
+    for (const row of rows) if (row[at]!.trim() !== '' && !Number.isNaN(Number(row[at]))) xs.push(Number(row[at]));
+  }
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { count: xs.length, mean, variance: xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) };
+}
 
 interface Ran {
   code: number | null;
@@ -54,6 +74,20 @@ describe('parley demo', () => {
     expect(await parleyLeftovers(last.workflowId)).toBe(0);
   });
 
+  it('with --chain runs the example chain and prints the cohort\'s count, mean and variance as the plain computation over the example registries gives them', async () => {
+    const ran = await parley(['demo', '--chain', '--json']);
+    expect(ran.code, ran.stderr).toBe(0);
+    const last = JSON.parse(ran.stdout.trim().split('\n').at(-1)!) as { chain: string; count: number; mean: number; variance: number; sd: number; workflowId: string };
+    const plain = await plainCohort(['a', 'b', 'c']);
+    expect(last.chain).toBe('cohort-mean');
+    expect(last.count).toBe(plain.count);
+    expect(last.mean).toBeCloseTo(plain.mean, 9);
+    expect(last.variance).toBeCloseTo(plain.variance, 9);
+    expect(last.sd).toBeCloseTo(Math.sqrt(plain.variance), 9);
+    expect(ran.stderr).toMatch(/total\.additive\.2\.combine/);
+    expect(await parleyLeftovers(last.workflowId)).toBe(0);
+  });
+
   it('refuses bad usage with exit code 2 and says what is wrong', async () => {
     const tooFew = await parley(['demo', '--counts', '1,2']);
     expect(tooFew.code).toBe(2);
@@ -61,6 +95,12 @@ describe('parley demo', () => {
     const notANumber = await parley(['demo', '--counts', '1,x,3']);
     expect(notANumber.code).toBe(2);
     expect(notANumber.stderr).toMatch(/item 2 \("x"\) is not a non-negative whole number/);
+    const chainCounts = await parley(['demo', '--chain', '--counts', '1,2,3']);
+    expect(chainCounts.code).toBe(2);
+    expect(chainCounts.stderr).toMatch(/--chain reads the example registries/);
+    const chainSites = await parley(['demo', '--chain', '--sites', '7']);
+    expect(chainSites.code).toBe(2);
+    expect(chainSites.stderr).toMatch(/--chain runs over 3 to 5 sites/);
     const unknown = await parley(['demo', '--frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/Usage: parley demo/);

@@ -2,16 +2,23 @@
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { DemoReport } from '../../workers/run-demo.ts';
+import type { ChainDemoReport } from '../../workers/run-chain-demo.ts';
 import { UsageError, type Command } from '../command.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
+  '       parley demo --chain [--sites 3] [--json] [--state-dir DIR]',
   '',
   'Three registries (or --sites N ≥ 3) each hold a count of patients; a researcher learns their sum and',
   'nothing else, and no registry learns another\'s count. Starts a Temporal dev server (or uses',
   'TEMPORAL_ADDRESS), a coordinator and one site worker per registry, runs the ring secure sum in',
   'sandboxed containers, and opens the result with the researcher\'s key. Honours DOCKER_HOST.',
   '',
+  'With --chain: each registry holds an example patient registry (examples/data/); the example chain',
+  '(examples/chains/cohort-mean.yaml) preprocesses and analyses it at each site, and a secure sum by',
+  'additive shares gives the researcher the cohort\'s count, mean, variance, sd and histogram of the lab value.',
+  '',
+  '  --chain          run the example chain instead of the ring secure sum of counts (3 to 5 sites)',
   '  --counts LIST    each site\'s count, comma-separated (random when absent)',
   '  --sites N        number of sites when --counts is absent (default 3)',
   '  --json           print one JSON line last: {"result", "workflowId", "sites", …}',
@@ -34,6 +41,7 @@ function parseOptions(argv: string[]) {
     ({ values } = parseArgs({
       args: argv,
       options: {
+        chain: { type: 'boolean', default: false },
         counts: { type: 'string' },
         sites: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -46,6 +54,10 @@ function parseOptions(argv: string[]) {
     throw new UsageError((err as Error).message);
   }
   let sites = 3;
+  if (values.chain && values.counts !== undefined) throw new UsageError('--counts is for the ring secure sum of counts; --chain reads the example registries. Give one of them.');
+  if (values.chain && values.sites !== undefined && !/^[3-5]$/.test(values.sites)) {
+    throw new UsageError(`--chain runs over 3 to 5 sites (there are five example registries); got "${values.sites}".`);
+  }
   if (values.sites !== undefined) {
     if (!/^[0-9]+$/.test(values.sites) || Number(values.sites) < 3 || Number(values.sites) > 26) {
       throw new UsageError(`--sites must be a whole number from 3 to 26 (a secure sum over 2 would reveal each value to the other); got "${values.sites}".`);
@@ -63,7 +75,7 @@ function parseOptions(argv: string[]) {
   } else {
     counts = Array.from({ length: sites }, () => BigInt(randomInt(0, 1000)));
   }
-  return { counts, json: values.json ?? false, stateDir: values['state-dir'] };
+  return { chain: values.chain ?? false, sites, counts, json: values.json ?? false, stateDir: values['state-dir'] };
 }
 
 function formatReport(report: DemoReport): string[] {
@@ -85,10 +97,11 @@ function formatReport(report: DemoReport): string[] {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Run the ring secure sum across three registries on this machine',
+  summary: 'Run the ring secure sum (or, with --chain, the example statistics chain) across registries on this machine',
   usage,
   async run(argv, io) {
     const options = parseOptions(argv);
+    if (options.chain) return runChain(options, io);
     io.err(`Parley demo: ring secure sum across ${options.counts.length} registries`);
     // Loaded only now: the workers pull in Temporal's native runtime, which bad usage never needs.
     const { runDemo } = await import('../../workers/run-demo.ts');
@@ -118,3 +131,54 @@ export const demoCommand: Command = {
     return ok ? 0 : 1;
   },
 };
+
+function formatChainReport(report: ChainDemoReport): string[] {
+  const lines = ['', `Chain "${report.chain}" over ${report.sites.join(', ')}; outputs sealed for ${report.requester}`];
+  const s = report.statistics;
+  if (s) {
+    lines.push(
+      `Result (${s.column}): count ${s.count}, mean ${s.mean.toFixed(3)}, variance ${s.variance.toFixed(3)}, sd ${s.sd.toFixed(3)}`,
+      'Histogram:',
+      ...s.histogram.map((cell) => `  ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${String(cell.count).padStart(6)}`),
+    );
+  } else {
+    for (const output of report.outputs) lines.push(`Output of ${output.step} at ${output.org}: ${JSON.stringify(output.reading, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
+  }
+  lines.push(`Workflow: ${report.workflowId}${report.apiUrl ? ` (started and read through the Parley API at ${report.apiUrl})` : ''}`, 'Steps:');
+  const width = Math.max(...report.steps.map((step) => step.step.length));
+  for (const step of report.steps) {
+    lines.push(`  ${step.step.padEnd(width)}  ${step.org.padEnd(12)}  ${step.timings.totalMs} ms  (container ${step.timings.containerMs} ms)`);
+  }
+  lines.push(`Run time: ${Math.round(report.runMs)} ms from start to opened result; ${Math.round(report.totalMs)} ms in all.`);
+  return lines;
+}
+
+async function runChain(options: ReturnType<typeof parseOptions>, io: Parameters<Command['run']>[1]): Promise<number> {
+  io.err(`Parley demo: the example chain across ${options.sites} registries`);
+  const { runChainDemo } = await import('../../workers/run-chain-demo.ts');
+  const report = await runChainDemo({
+    sites: options.sites,
+    signal: io.signal,
+    progress: io.err,
+    env: io.env,
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+  });
+  const lines = formatChainReport(report);
+  if (!options.json) {
+    for (const line of lines) io.out(line);
+    return 0;
+  }
+  for (const line of lines) io.err(line);
+  const s = report.statistics;
+  io.out(JSON.stringify({
+    chain: report.chain,
+    ...(s ? { column: s.column, count: s.count, mean: s.mean, variance: s.variance, sd: s.sd, histogram: s.histogram } : {}),
+    outputs: report.outputs.map((o) => ({ step: o.step, org: o.org, kind: o.reading.kind })),
+    workflowId: report.workflowId,
+    sites: report.sites,
+    requester: report.requester,
+    steps: report.steps.map((step) => ({ step: step.step, org: step.org, totalMs: step.timings.totalMs, containerMs: step.timings.containerMs })),
+    runMs: Math.round(report.runMs),
+  }));
+  return 0;
+}

@@ -28,6 +28,6 @@ export async function prepareMachine(progress: Progress, env: NodeJS.ProcessEnv 
     progress(`✓ Temporal CLI: ${temporalCli}`);
   }
   const images = await ensureExampleImages(docker, progress, env.PARLEY_BASE_IMAGE || undefined);
-  progress(`✓ Images: ${images.base}, ${images.secureSum.name}`);
+  progress(`✓ Images: ${images.base}, ${[images.secureSum, images.additiveSum, images.preprocess, images.analyse].map((i) => i.name).join(', ')}`);
   return { docker, images, ...(temporalCli ? { temporalCli } : {}), ...(temporalAddress ? { temporalAddress } : {}) };
 }

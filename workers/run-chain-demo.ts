@@ -1,0 +1,130 @@
+/**
+ * `parley demo --chain`: the example chain (examples/chains/cohort-mean.yaml) over three (to five)
+ * registries on one machine. Each registry holds its own copy of an example patient registry
+ * (examples/data/); the chain preprocesses and analyses it at each site and a secure sum gives the
+ * researcher the cohort's count, mean, variance, standard deviation and histogram of the lab
+ * value. By default through the Parley API, as in a deployment; everything is removed afterwards.
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseChainFile, resolveChain } from '../chains/index.ts';
+import type { ChainOutput, ChainResult, ChainSpec, ChainStepReport } from '../common/chain.ts';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import type { OrgId } from '../common/ids.ts';
+import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
+import { readChainOutputs, statisticsOf, type ReadChainOutput } from './chain-result.ts';
+import { startDemoEnvironment } from './demo-environment.ts';
+import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
+import { openChainOutputs, startChain } from './researcher.ts';
+import type { Statistics } from './statistics.ts';
+
+export const EXAMPLE_CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
+/** The example registries there are: examples/data/registry-a.csv … registry-e.csv. */
+export const MAX_CHAIN_DEMO_SITES = 5;
+/** The dataset name the example chain reads. */
+const PATIENTS_DATASET = 'patients';
+
+export interface ChainDemoOptions {
+  sites: number;
+  chainFile?: string;
+  stateDir?: string;
+  viaApi?: boolean;
+  signal?: AbortSignal;
+  progress?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ChainDemoReport {
+  chain: string;
+  workflowId: string;
+  sites: OrgId[];
+  requester: OrgId;
+  outputs: ReadChainOutput[];
+  /** The result's statistics, when the chain ends in a secure sum over statistics values. */
+  statistics?: Statistics;
+  steps: ChainStepReport[];
+  apiUrl?: string;
+  runMs: number;
+  totalMs: number;
+}
+
+function registryFile(i: number): string {
+  return fileURLToPath(new URL(`../examples/data/registry-${String.fromCharCode(97 + i)}.csv`, import.meta.url));
+}
+
+export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemoReport> {
+  const started = performance.now();
+  const progress = options.progress ?? (() => {});
+  const signal = options.signal ?? new AbortController().signal;
+  if (options.sites < 3 || options.sites > MAX_CHAIN_DEMO_SITES) {
+    throw new ParleyError(ErrorCode.InvalidInput, `The chain demo runs over 3 to ${MAX_CHAIN_DEMO_SITES} registries (one example registry each); got ${options.sites}.`);
+  }
+  const chainFile = options.chainFile ?? EXAMPLE_CHAIN_FILE;
+  const parsed = parseChainFile(await readFile(chainFile, 'utf8'), chainFile);
+  if (!parsed.ok) {
+    throw new ParleyError(ErrorCode.InvalidInput, `The chain ${chainFile} is not valid:\n${parsed.problems.map((p) => `  ${chainFile}:${p.line}:${p.column}: ${p.path}: ${p.message}`).join('\n')}`);
+  }
+  const sites = demoSiteNames(options.sites);
+  const env = await startDemoEnvironment({
+    sites,
+    requester: DEMO_REQUESTER,
+    files: new Map(sites.map((org, i) => [org, { [PATIENTS_DATASET]: registryFile(i) }])),
+    allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum],
+    viaApi: options.viaApi ?? true,
+    signal,
+    progress,
+    env: options.env ?? process.env,
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+  });
+  try {
+    const { machine, federation, cluster, api, temporal } = env;
+    // The researcher pins each image the chain names by its digest on this machine's engine.
+    const byRepository = new Map([machine.images.preprocess, machine.images.analyse, machine.images.additiveSum, machine.images.secureSum]
+      .map((image) => [image.name.replace(/:[^/:]+$/, ''), image]));
+    const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => byRepository.get(name), participants: sites });
+    if (!resolved.ok) {
+      throw new ParleyError(ErrorCode.InvalidInput, `The chain ${chainFile} cannot run here:\n${resolved.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    }
+    const chain: ChainSpec = resolved.spec;
+
+    const runStarted = performance.now();
+    const workflowId = api
+      ? (await api.researcher.startChainRun({ collaborationId: api.collaborationId, chain, participants: sites })).id
+      : (await startChain(cluster.client, { chain, participants: sites, requester: DEMO_REQUESTER })).workflowId;
+    env.onClose(() => Promise.all(sites.map((org) => removeRunVolumes(machine.docker, { runId: workflowId, org }))));
+    progress(`Chain "${chain.name}" started${api ? ' through the API' : ''}: workflow ${workflowId} (${chain.steps.map((s) => s.id).join(' → ')})`);
+
+    let outcome: ChainResult;
+    let outputs: ChainOutput[];
+    if (api) {
+      const [sealed, operatorView] = await Promise.all([
+        waitThroughApi(api.researcher, workflowId).then((status) => (status === 'completed' ? api.researcher.chainRunResult(workflowId) : undefined)),
+        outcomeOrCancel<ChainResult>(temporal, workflowId, signal, `The chain "${chain.name}"`),
+      ]);
+      outcome = operatorView;
+      if (!sealed || !('outputs' in sealed)) throw new Error(`The API has no chain outputs for run ${workflowId}, though Temporal says it completed.`);
+      outputs = sealed.outputs;
+    } else {
+      outcome = await outcomeOrCancel<ChainResult>(temporal, workflowId, signal, `The chain "${chain.name}"`);
+      outputs = outcome.outputs;
+    }
+    const opened = await openChainOutputs({ runId: workflowId, outputs }, federation.requester, env.researcherDirectory);
+    const read = readChainOutputs(chain, opened);
+    const statistics = statisticsOf(read);
+    return {
+      chain: chain.name,
+      workflowId,
+      sites,
+      requester: DEMO_REQUESTER,
+      outputs: read,
+      ...(statistics ? { statistics } : {}),
+      steps: outcome.steps,
+      ...(api ? { apiUrl: api.url } : {}),
+      runMs: performance.now() - runStarted,
+      totalMs: performance.now() - started,
+    };
+  } finally {
+    await env.close();
+  }
+}
