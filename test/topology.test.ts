@@ -115,19 +115,20 @@ let researcherKeys: OrgKeys;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-topology-'));
-  const docker = createDockerClient();
-  const images = await ensureExampleImages(docker, () => {});
+  // The central machine: PostgreSQL, Temporal, the API on PostgreSQL, the coordinator. What does
+  // not depend on each other starts together: every `parley` process costs seconds to load.
+  const [images, pg, temporalCli] = await Promise.all([ensureExampleImages(createDockerClient(), () => {}), startTestPostgres(), ensureTemporalCli(() => {})]);
   imageForRuns = { name: images.secureSum.name.replace(/:[^/:]+$/, ''), digest: images.secureSum.digest };
-
-  // The central machine: PostgreSQL, Temporal, the API on PostgreSQL, the coordinator.
-  postgres = await startTestPostgres();
+  postgres = pg;
   const databaseUrl = await postgres.createDatabase();
-  temporal = await startTemporalDevServer({ executable: await ensureTemporalCli(() => {}) });
-  const server = await startDaemon('parley server start', ['server', 'start', '--port', '0', '--json', '--state-dir', join(root, 'server')], {
-    DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporal.address, PARLEY_ADMIN_PASSWORD: ADMIN_PASSWORD,
-  }, /"url":"http[^"]+"/);
+  temporal = await startTemporalDevServer({ executable: temporalCli });
+  const [server] = await Promise.all([
+    startDaemon('parley server start', ['server', 'start', '--port', '0', '--json', '--state-dir', join(root, 'server')], {
+      DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporal.address, PARLEY_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    }, /"url":"http[^"]+"/),
+    startDaemon('parley coordinator start', ['coordinator', 'start'], { TEMPORAL_ADDRESS: temporal.address }, /Coordinator running/),
+  ]);
   apiUrl = (JSON.parse(server.output().split('\n').find((l) => l.startsWith('{"url"'))!) as { url: string }).url;
-  await startDaemon('parley coordinator start', ['coordinator', 'start'], { TEMPORAL_ADDRESS: temporal.address }, /Coordinator running/);
 
   // The server admin registers the organisations, their operators, the researcher, the collaboration.
   const adminCli = join(root, 'admin-cli');
@@ -135,11 +136,13 @@ beforeAll(async () => {
   researcherKeys = await generateOrgKeys(RESEARCHER_ORG);
   const researcherPublic = join(root, 'researcher.public.json');
   await writeFile(researcherPublic, JSON.stringify(publicKeysOf(researcherKeys)));
-  await ok(['org', 'create', RESEARCHER_ORG, '--name', 'Topology researcher', '--keys', researcherPublic], adminCli);
-  await ok(['user', 'create', 'rita', '--org', RESEARCHER_ORG, '--role', 'researcher', '--password-stdin'], adminCli, `${USER_PASSWORD}\n`);
-  await Promise.all(SITES.map(async (org) => {
-    await ok(['org', 'create', org, '--name', `Registry ${org}`], adminCli);
-    await ok(['user', 'create', `op-${org}`, '--org', org, '--role', 'site_operator', '--password-stdin'], adminCli, `${USER_PASSWORD}\n`);
+  const organisations: Array<[org: string, name: string, keys: string[], user: string, role: string]> = [
+    [RESEARCHER_ORG, 'Topology researcher', ['--keys', researcherPublic], 'rita', 'researcher'],
+    ...SITES.map((org): [string, string, string[], string, string] => [org, `Registry ${org}`, [], `op-${org}`, 'site_operator']),
+  ];
+  await Promise.all(organisations.map(async ([org, name, keys, user, role]) => {
+    await ok(['org', 'create', org, '--name', name, ...keys], adminCli);
+    await ok(['user', 'create', user, '--org', org, '--role', role, '--password-stdin'], adminCli, `${USER_PASSWORD}\n`);
   }));
   await ok(['collab', 'create', COLLAB, '--members', [...SITES, RESEARCHER_ORG].join(',')], adminCli);
 
@@ -149,7 +152,8 @@ beforeAll(async () => {
     const cli = join(root, `cli-${org}`);
     const dir = join(root, 'sites', org);
     await ok(['login', '--api', apiUrl, '--username', `op-${org}`, '--password-stdin'], cli, `${USER_PASSWORD}\n`);
-    await ok(['site', 'init', '--org', org, '--api', apiUrl, '--dir', dir, '--temporal', temporal.address], cli);
+    // The private keys apart from the rest, as in a volume of their own (docker-compose.yml).
+    await ok(['site', 'init', '--org', org, '--api', apiUrl, '--dir', dir, '--temporal', temporal.address, '--key-file', join(root, 'key-volumes', org, `${org}.keys.json`)], cli);
     const { credential } = JSON.parse(await ok(['site', 'register', '--collab', COLLAB, '--org', org, '--json'], cli)) as { credential: string };
     await writeFile(join(dir, 'site-credential'), `${credential}\n`, { mode: 0o600 });
     const data = join(dir, 'data', DATASET);
@@ -164,8 +168,8 @@ beforeAll(async () => {
   }));
   await Promise.all(SITES.map((org) =>
     startDaemon(`parley site start (${org})`, ['site', 'start', '--config', join(root, 'sites', org, 'site.yaml'), '--json-logs'], {}, /"message":"site worker started"/)));
-  // Some twenty `parley` processes in a row, each loading TypeScript: minutes on a busy 2-core machine.
-}, 600_000);
+  // Some twenty `parley` processes, each loading TypeScript: minutes on a busy 2-core machine.
+}, 900_000);
 
 afterAll(async () => {
   // Whatever a failed test left running: stopped the same way, then the central services.
