@@ -3,9 +3,10 @@
  * server, site workers with their own keys, real containers): a clean export verifies, and each
  * kind of tampering with the exported history is found — with public keys only.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CommandIo } from '../cli/command.ts';
 import { auditCommand } from '../cli/commands/audit.ts';
@@ -17,7 +18,11 @@ import type { AuditBundle } from '../workers/audit/audit-bundle.ts';
 import { bundleText, exportAuditBundle } from '../workers/audit/export-bundle.ts';
 import { verifyHistories } from '../workers/audit/verify-bundle.ts';
 import type { Finding, VerifyReport } from '../workers/audit/verify-findings.ts';
+import { COUNT_DATASET } from '../workers/demo-federation.ts';
+import { createCodecApp } from '../workers/codec/codec-app.ts';
+import { jsonOf, type JsonPayload } from '../workers/codec/payload-json.ts';
 import { startRingFederation, type RingFederation } from './audit-ring-run.ts';
+import { historyText } from './history-scan.ts';
 
 // This file's own sites: test files share one Temporal server, and a worker polls `site.<org>`.
 const SITES = ['verify-north', 'verify-south', 'verify-east'];
@@ -244,7 +249,7 @@ describe('parley audit open', () => {
     expect(researcher.err).toEqual(['1 envelope(s) opened for "researcher", 3 not for you.']);
     const text = researcher.out.join('\n');
     expect(text).toMatch(new RegExp(`ring\\.3\\.finish\\s+from verify-north #1 → researcher\\n    \\{"total":"${ringTotal}"\\}`));
-    expect(text).toMatch(/ring\.0\.start\s+from verify-north #0 → verify-south  \(not for you\)/);
+    expect(text).toMatch(/ring\.0\.start\s+from verify-north #0 → verify-south {2}\(not for you\)/);
 
     const south = ring.federation.sites.find((s) => s.org === 'verify-south')!;
     const json = await parley('open', file, '--key', south.keyFile, '--json');
@@ -259,5 +264,59 @@ describe('parley audit open', () => {
     const result = await parley('open', await fileOf(altered, 'open-altered.audit.json'), '--key', ring.federation.requester.keyFile, '--json');
     expect(result.code).toBe(1);
     expect(result.out.map((l) => JSON.parse(l) as { status: string; problem?: string })).toContainEqual(expect.objectContaining({ status: 'refused', problem: 'ERR_ENVELOPE_TAMPERED (envelope-signature-invalid)' }));
+  });
+});
+
+describe('a failed run', () => {
+  it('keeps the failing algorithm\'s log out of the history, sealed for its site, and still verifies', async () => {
+    const east = ring.federation.sites.find((s) => s.org === 'verify-east')!;
+    const countFile = join(east.datasets[COUNT_DATASET]!, 'count');
+    const count = await readFile(countFile, 'utf8');
+    await writeFile(countFile, 'not-a-number\n');
+    const workflowId = `test-audit-fail-${Date.now()}`;
+    try {
+      const failure = await ring.run(workflowId, 'ring').catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      // The local cluster's client holds the sites' keys: it reads the failure in full.
+      const cause = (failure as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
+      expect(cause.cause?.type).toBe('ERR_STEP_FAILED');
+      expect(cause.cause?.message).toMatch(/Step "ring\.2\.add" failed at site "verify-east".*\n.*not a non-negative integer/s);
+    } finally {
+      await writeFile(countFile, count);
+    }
+    const handle = ring.cluster.client.workflow.getHandle(workflowId);
+    const history = await historyText(handle);
+    expect(history).not.toMatch(/non-negative integer|last log lines/);
+    expect(history).toMatch(/details are sealed for \\"verify-east\\"/);
+
+    // A client without the key (the API's, an auditor's) reads where the details are, and no error.
+    const connection = await Connection.connect({ address });
+    try {
+      const bare = await new Client({ connection }).workflow.getHandle(workflowId).result().catch((err: unknown) => err);
+      const bareCause = (bare as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
+      expect(bareCause.cause).toMatchObject({ type: 'ERR_STEP_FAILED', message: expect.stringMatching(/details are sealed for "verify-east"/) });
+    } finally {
+      await connection.close();
+    }
+
+    // The codec server opens it with east's key only.
+    const fetched = await handle.fetchHistory();
+    const failed = fetched.events!.find((e) => e.activityTaskFailedEventAttributes)!.activityTaskFailedEventAttributes!.failure!;
+    const attrs = failed.encodedAttributes!;
+    const payload: JsonPayload = {
+      metadata: Object.fromEntries(Object.entries(attrs.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      data: Buffer.from(attrs.data!).toString('base64'),
+    };
+    const decode = async (app: ReturnType<typeof createCodecApp>) => {
+      const response = await app.request('/decode', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ payloads: [payload] }) });
+      return jsonOf(((await response.json()) as { payloads: JsonPayload[] }).payloads[0]!) as { message: string };
+    };
+    expect((await decode(createCodecApp({ keys: east.keys }))).message).toMatch(/not a non-negative integer/);
+    expect((await decode(createCodecApp({ keys: ring.federation.sites[0]!.keys }))).message).not.toMatch(/non-negative/);
+
+    // The run failed, but nothing in its history was altered: verify has no finding.
+    const report = await verify(await exported(workflowId));
+    expect(report.findings).toEqual([]);
+    expect(report.histories[0]!.timeline.map((s) => s.status)).toEqual(['completed', 'completed', 'failed']);
   });
 });

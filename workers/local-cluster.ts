@@ -6,6 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { SiteDeps } from '../activities/site-activities.ts';
+import { parleyDataConverter } from './codec/failure-codec.ts';
 import { createCoordinatorWorker } from './coordinator.ts';
 import { startTemporalDevServer, type TemporalDevServer } from './dev/temporal-dev-server.ts';
 import { createSiteWorker } from './site-worker.ts';
@@ -72,7 +73,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     stops.push(() => native.close());
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
-    const client = new Client({ connection, namespace });
+    // This process holds every site's keys, so its client reads their sealed failures in full.
+    const keysOf = new Map(options.sites.map((site) => [site.org, site.keys]));
+    const client = new Client({ connection, namespace, dataConverter: parleyDataConverter({ openWith: (org) => keysOf.get(org) }) });
 
     const workers: Worker[] = [await createCoordinatorWorker({ connection: native, namespace })];
     for (const deps of options.sites) {

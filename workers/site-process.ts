@@ -21,6 +21,7 @@ import { siteTaskQueue } from '../common/ids.ts';
 import type { SiteConfig } from './site-config.ts';
 import type { SiteLog } from './site-process-log.ts';
 import { temporalConnectionError } from './temporal-connection-error.ts';
+import { parleyDataConverter } from './codec/failure-codec.ts';
 
 /** Where the site keeps other organisations' pinned key thumbprints. */
 export function pinFileOf(config: SiteConfig): string {
@@ -177,6 +178,8 @@ export async function startSiteProcess(config: SiteConfig, log: SiteLog): Promis
       shutdownGraceTime: config.shutdownGraceSeconds * 1000,
       // A last resort so a stuck engine call cannot keep the process up forever.
       shutdownForceTime: (config.shutdownGraceSeconds + 60) * 1000,
+      // A failing step's message quotes the algorithm's log: sealed for this site before it reaches the history.
+      dataConverter: parleyDataConverter({ sealFor: { org: config.organisation, receiveJwk: deps.keys.receive.publicJwk } }),
     });
     log('info', 'site worker started', {
       org: config.organisation,

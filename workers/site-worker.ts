@@ -7,6 +7,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { siteTaskQueue } from '../common/ids.ts';
 import { createSiteActivities, type SiteDeps } from '../activities/site-activities.ts';
 import { sweepOrphans } from '../activities/sandbox/run-volume.ts';
+import { parleyDataConverter } from './codec/failure-codec.ts';
 
 export interface SiteWorkerOptions {
   connection: NativeConnection;
@@ -35,5 +36,7 @@ export async function createSiteWorker(options: SiteWorkerOptions): Promise<Work
     taskQueue: siteTaskQueue(deps.org),
     activities: createSiteActivities(deps),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentSteps ?? 2,
+    // A failing step's message quotes the algorithm's log: sealed for this site before it reaches the history.
+    dataConverter: parleyDataConverter({ sealFor: { org: deps.org, receiveJwk: deps.keys.receive.publicJwk } }),
   });
 }

@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { writeFileAtomically } from '../common/write-file-atomically.ts';
+import { FAILURE_CONVERTER_PATH } from './codec/failure-codec.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** Everything the bundle is made of: workflows and the shared types/ids/errors they import. */
 const SOURCE_DIRS = ['workflows', 'common'];
-const SOURCE_FILES = ['activities/types.ts', 'package-lock.json'];
+const SOURCE_FILES = ['activities/types.ts', 'package-lock.json', 'workers/codec/failure-converter.cjs'];
 
 async function sourcesHash(): Promise<string> {
   const hash = createHash('sha256');
@@ -46,6 +47,8 @@ async function loadOrBuild(cacheDir: string): Promise<WorkflowBundle> {
   }
   const bundle = await bundleWorkflowCode({
     workflowsPath: join(root, 'workflows', 'index.ts'),
+    // Workflow failures carry their message and stack trace as an encoded payload too.
+    failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
   });
   await mkdir(cacheDir, { recursive: true });

@@ -3,8 +3,8 @@
  * `/decode` and `/encode` (also under `/{namespace}/…`, for the CLI's `--codec-endpoint`
  * templating) with `{ "payloads": [...] }` in proto3 JSON, answered in kind.
  *
- * /decode shows each envelope as its metadata (describe-envelope.ts) and each sealed failure as
- * opened or as whose it is; never an envelope's content unless opened with this server's own
+ * /decode shows each envelope as its metadata (describe-envelope.ts) and opens each failure sealed
+ * at a site (failure-codec.ts) when it holds that site's key; never an envelope's content unless opened with this server's own
  * organisation key. /encode is the identity: Parley's payloads are JSON, and anything the UI
  * sends (a signal, a reset reason) needs no sealing by this server.
  *
@@ -14,11 +14,10 @@
  */
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import type { Payload } from '@temporalio/common';
 import { envelopesIn } from '../audit/payload-json.ts';
 import { describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
-import { SEALED_FAILURE_ENCODING, openSealedFailure } from './failure-codec.ts';
-import { isPayloadsBody, jsonOf, jsonPayload, metadataOf, type JsonPayload } from './payload-json.ts';
+import { isSealedFailure, openSealedFailure } from './failure-codec.ts';
+import { isPayloadsBody, jsonOf, jsonPayload, type JsonPayload } from './payload-json.ts';
 
 /** The Web UI's origins when none are given: `temporal server start-dev` serves it on 8233. */
 export const DEFAULT_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
@@ -39,22 +38,13 @@ async function describeIn(value: unknown, options: DescribeOptions): Promise<unk
   return out;
 }
 
-const toProto = (p: JsonPayload): Payload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
-  data: Buffer.from(p.data ?? '', 'base64'),
-});
-const fromProto = (p: Payload): JsonPayload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
-  data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
-});
-
 /** One payload as /decode returns it. */
 async function decodePayload(payload: JsonPayload, options: CodecAppOptions): Promise<JsonPayload> {
-  if (metadataOf(payload, 'encoding') === SEALED_FAILURE_ENCODING) {
-    const keys = options.keys;
-    return fromProto(await openSealedFailure(toProto(payload), (org) => (keys && keys.org === org ? keys : undefined)));
-  }
   const value = jsonOf(payload);
+  if (isSealedFailure(value)) {
+    const opened = await openSealedFailure(value, options.keys);
+    return opened === undefined ? payload : jsonPayload(opened);
+  }
   if (value === undefined || envelopesIn(value).length === 0) return payload;
   return jsonPayload(await describeIn(value, options));
 }

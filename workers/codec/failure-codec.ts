@@ -1,21 +1,24 @@
 /**
  * A payload codec for failures' encoded attributes. With the failure converter's
- * `encodeCommonAttributes` (failure-converter.ts), a failure's message and stack trace leave the
+ * `encodeCommonAttributes` (failure-converter.cjs), a failure's message and stack trace leave the
  * process as one payload `{ message, stack_trace }` instead of plain text in the history. At a
  * site this codec seals that payload for the site's own receive key: an algorithm's failure
  * quotes its last log lines, which may hold data, and the relay must not read them. Where no key
- * is held (the coordinator, the API) the attributes stay as they are: workflows and the API put
- * only ids and protocol messages in errors.
+ * is held (the coordinator, the API) nothing is sealed: workflows and the API put only ids and
+ * protocol messages in errors.
  *
- * Decoding opens what it can (keys given in `openWith`) and otherwise says whose key the details
- * are sealed for, so a client never fails on a failure it cannot read.
+ * The sealed form is still ordinary failure attributes (JSON): its message says whose key the
+ * details are sealed for, so any client — with or without this codec — reads a failure without
+ * error; a process holding that key (`openWith`, or the codec server's --key) opens the original.
  */
 import type { Payload, PayloadCodec } from '@temporalio/common';
+import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import { openForSelf, sealForSelf, type OrgKeys } from '../../crypto/index.ts';
 import type { OrgId } from '../../common/ids.ts';
 
-/** The encoding of a sealed failure payload. */
-export const SEALED_FAILURE_ENCODING = 'binary/parley-sealed-failure';
+/** The failure converter module, for `dataConverter.failureConverterPath` and the workflow bundle. */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
 
 export interface FailureCodecOptions {
   /** Seal failure attributes for this organisation's own receive key (a site worker). */
@@ -24,35 +27,46 @@ export interface FailureCodecOptions {
   openWith?: (org: string) => OrgKeys | undefined;
 }
 
+/** Failure attributes as sealed: a readable placeholder, and the original for `org`'s key. */
+export interface SealedFailureAttributes {
+  message: string;
+  stack_trace: string;
+  parleySealed: { org: string; jwe: string };
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const text = (bytes: Uint8Array | null | undefined) => (bytes ? decoder.decode(bytes) : undefined);
 
-/** True for the payload DefaultFailureConverter makes of a failure's message and stack trace. */
-function isFailureAttributes(payload: Payload): boolean {
-  if (text(payload.metadata?.encoding) !== 'json/plain' || !payload.data) return false;
+function jsonValue(payload: Payload): unknown {
+  if (!payload.metadata?.encoding || decoder.decode(payload.metadata.encoding) !== 'json/plain' || !payload.data) return undefined;
   try {
-    const value = JSON.parse(decoder.decode(payload.data)) as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-    const keys = Object.keys(value).sort();
-    return keys.length === 2 && keys[0] === 'message' && keys[1] === 'stack_trace';
+    return JSON.parse(decoder.decode(payload.data));
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 const jsonPayload = (value: unknown): Payload => ({ metadata: { encoding: encoder.encode('json/plain') }, data: encoder.encode(JSON.stringify(value)) });
 
-/** Decodes one sealed failure payload: opened with a held key, else a placeholder naming the org. */
-export async function openSealedFailure(payload: Payload, openWith?: FailureCodecOptions['openWith']): Promise<Payload> {
-  const org = text(payload.metadata?.['parley-org']) ?? 'unknown';
-  const keys = openWith?.(org);
-  const opened = keys && payload.data ? await openForSelf(decoder.decode(payload.data), keys.receive.privateJwk) : undefined;
-  if (opened) return { metadata: { encoding: encoder.encode('json/plain') }, data: opened };
-  return jsonPayload({
-    message: `The details of this failure are sealed for "${org}". Its operator can read them in the site's log, or with \`parley codec-server --key\` and ${org}'s key file.`,
-    stack_trace: '',
-  });
+/** True for `{ message, stack_trace }` exactly: what DefaultFailureConverter encodes. */
+function isFailureAttributes(value: unknown): value is { message: string; stack_trace: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value).sort();
+  return keys.length === 2 && keys[0] === 'message' && keys[1] === 'stack_trace';
+}
+
+/** True for attributes this codec sealed. */
+export function isSealedFailure(value: unknown): value is SealedFailureAttributes {
+  if (typeof value !== 'object' || value === null) return false;
+  const sealed = (value as { parleySealed?: { org?: unknown; jwe?: unknown } }).parleySealed;
+  return typeof sealed === 'object' && sealed !== null && typeof sealed.org === 'string' && typeof sealed.jwe === 'string';
+}
+
+/** The original attributes of a sealed failure when `keys` open it; otherwise undefined. */
+export async function openSealedFailure(value: SealedFailureAttributes, keys: OrgKeys | undefined): Promise<unknown> {
+  if (!keys || keys.org !== value.parleySealed.org) return undefined;
+  const opened = await openForSelf(value.parleySealed.jwe, keys.receive.privateJwk);
+  return opened ? (JSON.parse(decoder.decode(opened)) as unknown) : undefined;
 }
 
 /** The codec; see the module doc. */
@@ -62,13 +76,30 @@ export function createFailureCodec(options: FailureCodecOptions = {}): PayloadCo
       const { sealFor } = options;
       if (!sealFor) return payloads;
       return Promise.all(payloads.map(async (payload) => {
-        if (!isFailureAttributes(payload)) return payload;
-        const sealed = await sealForSelf(payload.data!, sealFor.receiveJwk);
-        return { metadata: { encoding: encoder.encode(SEALED_FAILURE_ENCODING), 'parley-org': encoder.encode(sealFor.org) }, data: encoder.encode(sealed) };
+        const value = jsonValue(payload);
+        if (!isFailureAttributes(value)) return payload;
+        const sealed: SealedFailureAttributes = {
+          message: `Step failed at "${sealFor.org}"; the details are sealed for "${sealFor.org}". Its operator can read them in the site's log, or with \`parley codec-server --key\` and ${sealFor.org}'s key file.`,
+          stack_trace: '',
+          parleySealed: { org: sealFor.org, jwe: await sealForSelf(payload.data!, sealFor.receiveJwk) },
+        };
+        return jsonPayload(sealed);
       }));
     },
     async decode(payloads) {
-      return Promise.all(payloads.map((payload) => (text(payload.metadata?.encoding) === SEALED_FAILURE_ENCODING ? openSealedFailure(payload, options.openWith) : payload)));
+      const { openWith } = options;
+      if (!openWith) return payloads;
+      return Promise.all(payloads.map(async (payload) => {
+        const value = jsonValue(payload);
+        if (!isSealedFailure(value)) return payload;
+        const opened = await openSealedFailure(value, openWith(value.parleySealed.org));
+        return opened === undefined ? payload : jsonPayload(opened);
+      }));
     },
   };
+}
+
+/** The data converter of a Parley worker or client: the failure converter and the failure codec. */
+export function parleyDataConverter(options: FailureCodecOptions = {}): DataConverter {
+  return { failureConverterPath: FAILURE_CONVERTER_PATH, payloadCodecs: [createFailureCodec(options)] };
 }
