@@ -7,7 +7,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -45,6 +45,8 @@ export interface ChainBench {
   /** Median wall time over median Σ containerMs, and over the median critical path. */
   wallOverContainerSum: number;
   wallOverCriticalPath: number;
+  /** The machine's 1-minute load average when the benchmark started and ended: others' work included. */
+  loadAverage: { start: number; end: number };
   /** Runs that failed and were not timed (each was tried again). */
   failedRuns: FailedRun[];
   leftoversRemoved: Leftovers;
@@ -58,6 +60,7 @@ export async function benchChain(options: {
   runs: number;
   log: (line: string) => void;
 }): Promise<ChainBench> {
+  const loadAtStart = loadavg()[0]!;
   const chain = await exampleChain(options.images);
   const secureSum = chain.steps.find((s) => s.kind === 'secure-sum');
   const stateDir = await mkdtemp(join(tmpdir(), 'parley-bench-chain-'));
@@ -112,6 +115,7 @@ export async function benchChain(options: {
     rounds: measured[0]!.rounds.map((r, i) => ({ step: r.step, sites: r.sites, slowestContainerMedianMs: round(median(measured.map((m) => m.rounds[i]!.slowestContainerMs)), 1) })),
     wallOverContainerSum: round(summary.wall.medianMs / summary.containerSum.medianMs, 3),
     wallOverCriticalPath: round(summary.wall.medianMs / summary.criticalPath.medianMs, 3),
+    loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
     failedRuns,
     leftoversRemoved,
   };

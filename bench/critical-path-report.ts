@@ -12,9 +12,11 @@ import type { Spread } from './step-rounds.ts';
 const ms = (s: Spread) => `${s.medianMs} ms (${s.minMs}–${s.maxMs})`;
 const goal = (ok: boolean) => (ok ? '✓' : '✗');
 
-/** Failed runs and swept leftovers, said plainly; nothing when there were none. */
-function incidents(failed: readonly FailedRun[], leftovers: Leftovers): string[] {
+/** The machine's load, failed runs and swept leftovers, said plainly. */
+function incidents(load: { start: number; end: number }, failed: readonly FailedRun[], leftovers: Leftovers): string[] {
   return [
+    `The machine's 1-minute load average was ${load.start} when this benchmark started and ${load.end} when it ended (other engineers' tests and builds share the machine).`,
+    '',
     ...(failed.length > 0
       ? [`${failed.length} run(s) failed, were not timed and were run again: ${failed.map((f) => `${f.what} (${f.runId}): ${f.reason}`).join('; ')}.`, '']
       : []),
@@ -63,7 +65,7 @@ export function protocolsMarkdown(bench: ProtocolsBench, mark: string): string[]
     '',
     'Why the measured ratio is not the protocol\'s: the ring runs n + 1 containers one after another, the additive protocol 2n + 1 in three rounds whose containers run in parallel. Here every site shares one machine\'s cores and its one Docker engine, so a round\'s parallel containers queue for the same CPUs and the same engine, and the additive protocol does about twice the ring\'s container work. On separate machines each round would take about its slowest container. The derived figure is still conservative for the additive protocol: its containers\' own times were measured while competing with each other (a round\'s slowest container is slower here than alone), and Parley\'s per-round cost, paid n + 1 times by the ring and 3 times by the additive protocol, is left out of both. Other engineers\' work shares this machine, so all figures are noisy.',
     '',
-    ...incidents(bench.failedRuns, bench.leftoversRemoved),
+    ...incidents(bench.loadAverage, bench.failedRuns, bench.leftoversRemoved),
   ];
 }
 
@@ -90,6 +92,6 @@ export function chainMarkdown(bench: ChainBench, mark: string): string[] {
     '',
     'On one machine the three sites\' containers of a round compete for 2 cores, so a round\'s slowest container is slower than it would be alone, and Σ containers can exceed the wall time. The overhead per round is what Parley adds on the path: Temporal\'s workflow-task and activity round trips, the sites\' opening and sealing, and the skew between a round\'s container starts.',
     '',
-    ...incidents(bench.failedRuns, bench.leftoversRemoved),
+    ...incidents(bench.loadAverage, bench.failedRuns, bench.leftoversRemoved),
   ];
 }

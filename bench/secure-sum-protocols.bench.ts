@@ -11,7 +11,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
@@ -49,6 +49,8 @@ export interface ProtocolsBench {
   name: string;
   goal: { sites: number; ratio: number };
   results: ProtocolsAtSites[];
+  /** The machine's 1-minute load average when the benchmark started and ended: others' work included. */
+  loadAverage: { start: number; end: number };
   /** Runs that failed and were not timed (each was tried again). */
   failedRuns: FailedRun[];
   /** What the sweep after the runs found and removed (Parley's own cleanup leaves nothing). */
@@ -64,6 +66,7 @@ export async function benchSecureSumProtocols(options: {
   runs: number;
   log: (line: string) => void;
 }): Promise<ProtocolsBench> {
+  const loadAtStart = loadavg()[0]!;
   const orgs = siteNames(Math.max(...options.siteCounts));
   // Six-digit counts, so a wrong total cannot pass by chance.
   const counts = new Map(orgs.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
@@ -125,7 +128,7 @@ export async function benchSecureSumProtocols(options: {
   if (leftoversRemoved.containers + leftoversRemoved.volumes > 0) {
     options.log(`  removed ${leftoversRemoved.containers} containers and ${leftoversRemoved.volumes} volumes Parley had left behind`);
   }
-  return { name: 'secure sum, additive vs ring', goal: { sites: 10, ratio: 0.5 }, results, failedRuns, leftoversRemoved };
+  return { name: 'secure sum, additive vs ring', goal: { sites: 10, ratio: 0.5 }, loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) }, results, failedRuns, leftoversRemoved };
 }
 
 /** One run, timed from the start to the sealed result; the total is then opened and checked. */
