@@ -107,19 +107,24 @@ describe('codec server', () => {
 
   it('shows a failure sealed at a site as whose it is, and opens it with that site\'s key', async () => {
     const codec = createFailureCodec({ sealFor: { org: 'codec-south', receiveJwk: south.receive.publicJwk } });
-    const attributes = { message: `Step failed; last log line: count=${SECRET}`, stack_trace: 'at main.js:1' };
+    const attributes = { message: `Step "s" failed at site "codec-south". Its last log lines:\ncount=${SECRET}`, stack_trace: 'at main.js:1' };
     const [sealed] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(JSON.stringify(attributes)) }]);
     const asJson: JsonPayload = {
       metadata: Object.fromEntries(Object.entries(sealed!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
       data: Buffer.from(sealed!.data!).toString('base64'),
     };
     // Still failure attributes any client reads, the original sealed inside.
-    expect(jsonOf(asJson)).toMatchObject({ message: expect.stringMatching(/details are sealed for "codec-south"/), stack_trace: '', parleySealed: { org: 'codec-south' } });
+    expect(jsonOf(asJson)).toMatchObject({ message: 'Step "s" failed at site "codec-south". Its last log lines: [the rest is sealed for "codec-south": its operator reads it in the site\'s log, or with `parley codec-server --key`]', stack_trace: '', parleySealed: { org: 'codec-south' } });
     expect(JSON.stringify(jsonOf(asJson))).not.toContain(SECRET);
     const [hidden] = await decoded(createCodecApp({ directory, keys: north }), [asJson]);
     expect(JSON.stringify(hidden)).not.toContain(SECRET);
     const [opened] = await decoded(createCodecApp({ directory, keys: south }), [asJson]);
     expect(opened).toEqual(attributes);
+
+    // A message of Parley's own, on one line, stays as it was: only the stack trace is sealed.
+    const oneLine = { message: 'Step "s" did not run: image x@sha256:… is not on site "codec-south"\'s allow-list. Ask its operator.', stack_trace: 'at allow-list.ts:1' };
+    const [kept] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(JSON.stringify(oneLine)) }]);
+    expect(JSON.parse(new TextDecoder().decode(kept!.data!))).toMatchObject({ message: oneLine.message, stack_trace: '' });
   });
 
   it('encodes as the identity, leaves other payloads alone, and refuses a body that is not the protocol\'s', async () => {

@@ -7,9 +7,12 @@
  * is held (the coordinator, the API) nothing is sealed: workflows and the API put only ids and
  * protocol messages in errors.
  *
- * The sealed form is still ordinary failure attributes (JSON): its message says whose key the
- * details are sealed for, so any client — with or without this codec — reads a failure without
- * error; a process holding that key (`openWith`, or the codec server's --key) opens the original.
+ * The sealed form is still ordinary failure attributes (JSON), so any client — with or without
+ * this codec — reads a failure without error. Its message keeps the original's first line: Parley
+ * states what happened, why and what to do there, with ids only (STYLE.md), and anything quoted
+ * from outside Parley, such as an algorithm's last log lines, follows on later lines. Those, and
+ * the stack trace, are sealed; a process holding the site's key (`openWith`, or the codec
+ * server's --key) opens the original.
  */
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { fileURLToPath } from 'node:url';
@@ -78,8 +81,9 @@ export function createFailureCodec(options: FailureCodecOptions = {}): PayloadCo
       return Promise.all(payloads.map(async (payload) => {
         const value = jsonValue(payload);
         if (!isFailureAttributes(value)) return payload;
+        const [firstLine = '', ...rest] = value.message.split('\n');
         const sealed: SealedFailureAttributes = {
-          message: `Step failed at "${sealFor.org}"; the details are sealed for "${sealFor.org}". Its operator can read them in the site's log, or with \`parley codec-server --key\` and ${sealFor.org}'s key file.`,
+          message: rest.length === 0 ? firstLine : `${firstLine} [the rest is sealed for "${sealFor.org}": its operator reads it in the site's log, or with \`parley codec-server --key\`]`,
           stack_trace: '',
           parleySealed: { org: sealFor.org, jwe: await sealForSelf(payload.data!, sealFor.receiveJwk) },
         };
