@@ -6,17 +6,21 @@ import { isParleyError } from '../common/errors.ts';
 import { UsageError, type Command } from './command.ts';
 import { auditCommand } from './commands/audit.ts';
 import { codecServerCommand } from './commands/codec-server.ts';
+import { chainCommand } from './commands/chain.ts';
 import { collabCommand } from './commands/collab.ts';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { demoCommand } from './commands/demo.ts';
 import { loginCommand } from './commands/login.ts';
 import { orgCommand } from './commands/org.ts';
+import { resultCommand } from './commands/result.ts';
+import { runCommand } from './commands/run.ts';
+import { runsCommand } from './commands/runs.ts';
 import { serverCommand } from './commands/server.ts';
 import { setupCommand } from './commands/setup.ts';
 import { siteCommand } from './commands/site.ts';
 import { userCommand } from './commands/user.ts';
 
-const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, orgCommand, userCommand, collabCommand, siteCommand, auditCommand, codecServerCommand];
+const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, orgCommand, userCommand, collabCommand, siteCommand, chainCommand, runCommand, runsCommand, resultCommand, auditCommand, codecServerCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,117 @@
+/**
+ * `parley run <chain file>`: validates the chain locally (nothing is contacted when it has
+ * problems), pins its images by digest on the local Docker engine, and starts it through the API
+ * in a collaboration; with --wait, follows it per step and site and shows the result.
+ */
+import type { ApiClient } from '../../activities/api-client.ts';
+import { resolveChain } from '../../chains/index.ts';
+import { isOrgId } from '../../common/ids.ts';
+import { ErrorCode, ParleyError } from '../../common/errors.ts';
+import { UsageError, type Command, type CommandIo } from '../command.ts';
+import { dockerImageResolver, loadChainFile, problemLine } from './chain-file.ts';
+import { followProgress } from './follow-progress.ts';
+import { showResult } from './sealed-result-view.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb } from './session.ts';
+import type { Session } from './session.ts';
+
+const usage = [
+  'Usage: parley run <chain.yaml|chain.json> [--collab ID|NAME] [--sites a,b,c] [--wait] [--key FILE] [--api URL] [--json]',
+  '',
+  'Starts a chain (researcher). First validates the file (problems print as file:line:column: path:',
+  'message, exit 2, nothing contacted), then pins each image by digest on the local Docker engine',
+  '(or takes name@sha256:… as written), then starts the run through the API you are logged in to.',
+  '',
+  '  --collab ID|NAME  the collaboration (default: your only one)',
+  '  --sites LIST      the sites taking part, comma-separated (default: the file\'s sites, else every',
+  '                    live site in the collaboration but yours)',
+  '  --wait            follow the run: a line per step and site as it changes, then the result',
+  '  --key FILE        your organisation\'s key file, to open the result (with --wait)',
+  '  --api URL         the server (default: the one you are logged in to)',
+  '  --json            print one JSON line: the run (with --wait: {run, result})',
+].join('\n');
+
+function parseSites(text: string): string[] {
+  const sites = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (sites.length === 0) throw new UsageError('--sites needs at least one organisation id.');
+  sites.forEach((s, i) => {
+    if (!isOrgId(s)) throw new UsageError(`--sites: item ${i + 1} ("${s}") is not an organisation id (a lowercase slug).`);
+  });
+  const twice = sites.find((s, i) => sites.indexOf(s) !== i);
+  if (twice !== undefined) throw new UsageError(`--sites lists "${twice}" twice.`);
+  return sites;
+}
+
+/** The collaboration by id or name; without one, the caller's only collaboration. */
+export async function findCollaboration(session: Session, wanted: string | undefined): Promise<{ id: string; name: string }> {
+  const { collaborations } = await callApi(session, 'Listing your collaborations', (c: ApiClient) => c.collaborations());
+  if (wanted !== undefined) {
+    const found = collaborations.find((c) => c.id === wanted || c.name === wanted);
+    if (found) return found;
+    throw new ParleyError(ErrorCode.NotFound, `You take part in no collaboration "${wanted}". Yours: ${collaborations.map((c) => `${c.name} (${c.id})`).join(', ') || 'none'}.`);
+  }
+  if (collaborations.length === 1) return collaborations[0]!;
+  throw new UsageError(collaborations.length === 0
+    ? 'you take part in no collaboration; ask a server admin to add your organisation to one.'
+    : `--collab is required: you take part in ${collaborations.length}: ${collaborations.map((c) => `${c.name} (${c.id})`).join(', ')}.`);
+}
+
+async function waitForResult(session: Session, runId: string, keyFile: string | undefined, io: CommandIo, json: boolean): Promise<{ code: number; result?: Record<string, unknown> }> {
+  const status = await followProgress(session, runId, io, json);
+  if (status === 'running') {
+    io.err(`Stopped following; run ${runId} is still running. Follow it again with parley runs show ${runId}, or stop it with parley runs cancel ${runId}.`);
+    return { code: 130 };
+  }
+  if (status !== 'completed') {
+    io.err(`Run ${runId} ended ${status}; there is no result. parley runs show ${runId} lists each step at each site.`);
+    return { code: 1 };
+  }
+  const result = await callApi(session, `Fetching the result of ${runId}`, (c) => c.chainRunResult(runId));
+  return { code: 0, result: await showResult(result, keyFile, io, json) };
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Start a chain from a YAML or JSON file (researcher); --wait follows it',
+  usage,
+  async run(argv, io) {
+    const { values, args } = parseVerb(['run', ...argv], 'run', ['file'], {
+      ...API_OPTIONS, collab: { type: 'string' }, sites: { type: 'string' }, wait: { type: 'boolean', default: false }, key: { type: 'string' },
+    });
+    const fileName = args[0]!;
+    const sites = values.sites === undefined ? undefined : parseSites(values.sites);
+    const file = await loadChainFile(fileName, io);
+    if (file === undefined) {
+      io.err('Nothing was started.');
+      return 2;
+    }
+    const participants = sites ?? file.sites;
+
+    const { default: Docker } = await import('dockerode');
+    const resolved = await resolveChain(file, { resolveImage: dockerImageResolver(new Docker()), ...(participants ? { participants } : {}) });
+    if (!resolved.ok) {
+      for (const problem of resolved.problems) io.err(problemLine(fileName, problem));
+      io.err('Nothing was started.');
+      return 2;
+    }
+
+    const session = await openSession(io, values.api);
+    const collab = await findCollaboration(session, values.collab);
+    const run = await callApi(session, `Starting chain "${file.name}" in "${collab.name}"`, (c) => c.startChainRun({
+      collaborationId: collab.id, chain: resolved.spec, ...(participants ? { participants } : {}),
+    }));
+    if (!values.wait) {
+      if (values.json) io.out(JSON.stringify(run));
+      else {
+        io.out(`Started run ${run.id}: chain "${file.name}" at ${run.participants.join(', ')}.`);
+        io.err(`Follow it: parley runs show ${run.id}; its result, once completed: parley result ${run.id}`);
+      }
+      return 0;
+    }
+    if (!values.json) io.err(`Started run ${run.id}: chain "${file.name}" at ${run.participants.join(', ')}. Following it (Ctrl-C stops following, not the run):`);
+    const outcome = await waitForResult(session, run.id, values.key, io, values.json);
+    if (values.json) io.out(JSON.stringify({ run, ...(outcome.result ? { result: outcome.result } : {}) }));
+    return outcome.code;
+  },
+};
+
+export { waitForResult };
