@@ -18,8 +18,9 @@ export function createSiteLog(write: (line: string) => void, options: { json: bo
 }
 
 /**
- * Installs the Temporal runtime with `log` as its logger and no signal handling of its own: the
- * command decides how a SIGTERM drains the worker. Once per process.
+ * Installs the Temporal runtime with `log` as its logger and no signal handling of its own (the
+ * command decides how a SIGTERM drains the worker), and sends Node's warnings to `log`. Once per
+ * process.
  */
 export function installSiteRuntime(log: SiteLog, level: LogLevel = 'INFO'): void {
   // A site worker has no workflows by design: not worth a warning.
@@ -31,4 +32,8 @@ export function installSiteRuntime(log: SiteLog, level: LogLevel = 'INFO'): void
     log(entry.level.toLowerCase() as SiteLogLevel, entry.message, meta);
   });
   Runtime.install({ logger, shutdownSignals: [] });
+  // Node prints its own warnings as plain text on stderr (grpc-js warns when TLS is used with an
+  // IP address, for one), which would break a JSON-lines log: they go through the log instead.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => log('warn', warning.message, { warning: warning.name }));
 }

@@ -2,8 +2,9 @@
  * A site joining a Temporal cluster over TLS, mTLS and with an API key, as it would join a hosted
  * one. The dev server has no TLS of its own, so a TLS-terminating gRPC proxy (test/temporal-tls-proxy.ts)
  * stands in front of the test run's dev server, with certificates this file makes. The happy paths
- * run a whole ring secure sum whose three sites reach Temporal only through the proxy; the
- * refusals run the real `parley site start` and read what it tells the operator.
+ * run a whole ring secure sum whose three sites reach Temporal only through the proxy (one of them
+ * a `parley site start` process); the refusals run `parley site start` and read what it tells the
+ * operator.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -97,14 +98,40 @@ afterAll(async () => {
 
 const quiet = () => undefined;
 
-/** Runs a ring secure sum with every site a `startSiteProcess` (what `parley site start` runs) from its site.yaml. */
-async function ringThrough(sites: FixtureSites): Promise<bigint> {
+/** `parley site start --json-logs` for this site.yaml, resolved once its worker runs. */
+async function startSiteCommand(configFile: string): Promise<{ stop: () => Promise<number | null>; stderr: () => string }> {
+  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile, '--json-logs'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      if (stderr.includes('"message":"site worker started"')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`site start exited (${code}):\n${stderr}`)));
+  });
+  return {
+    stop: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    stderr: () => stderr,
+  };
+}
+
+/**
+ * Runs a ring secure sum whose first site is a `parley site start` process and the others
+ * `startSiteProcess` (what that command runs), all from their site.yaml. Returns the opened total
+ * and the command's log.
+ */
+async function ringThrough(sites: FixtureSites): Promise<{ total: bigint; log: string }> {
   const processes: SiteProcess[] = [];
   const running: Promise<void>[] = [];
   const participants = sites.federation.sites.map((s) => s.org);
+  const command = await startSiteCommand(sites.configFiles.get(participants[0]!)!);
   let handle: WorkflowHandle | undefined;
   try {
-    for (const org of participants) {
+    for (const org of participants.slice(1)) {
       const site = await startSiteProcess(await loadSiteConfig(sites.configFiles.get(org)!), quiet);
       processes.push(site);
       running.push(site.run());
@@ -113,12 +140,27 @@ async function ringThrough(sites: FixtureSites): Promise<bigint> {
       participants, requester: sites.federation.requester.org, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum,
     });
     const outcome = (await handle.result()) as SecureSumResult;
-    return await openSecureSumResult(outcome, sites.federation.requester, sites.federation.directory, participants[0]!);
+    const total = await openSecureSumResult(outcome, sites.federation.requester, sites.federation.directory, participants[0]!);
+    expect(await command.stop()).toBe(0);
+    return { total, log: command.stderr() };
   } finally {
+    await command.stop();
     for (const site of processes) site.stop();
     await Promise.all(running);
     if (handle) await Promise.all(participants.map((org) => removeRunVolumes(createDockerClient(), { runId: handle!.workflowId, org })));
   }
+}
+
+/** Every line of a --json-logs log is JSON (the command's own notice of the signal aside). */
+function nonJsonLines(log: string): string[] {
+  return log.split('\n').filter((line) => line !== '' && !line.startsWith('SIGTERM: stopping cleanly')).filter((line) => {
+    try {
+      JSON.parse(line);
+      return false;
+    } catch {
+      return true;
+    }
+  });
 }
 
 const sum = (m: Map<string, bigint>) => [...m.values()].reduce((a, b) => a + b, 0n);
@@ -142,12 +184,18 @@ function refusedStart(configFile: string): Promise<{ code: number | null; stderr
 describe('a site joins Temporal over TLS', () => {
   it('with server-only TLS (caFile) runs its steps: the ring\'s total is right', async () => {
     const before = tlsProxy.counts.forwarded;
-    expect(await ringThrough(tlsSites)).toBe(sum(counts(TLS_SITES)));
+    const { total, log } = await ringThrough(tlsSites);
+    expect(total).toBe(sum(counts(TLS_SITES)));
     expect(tlsProxy.counts.forwarded).toBeGreaterThan(before);
+    // TLS to an IP address makes grpc-js warn; the warning, too, is a JSON line of the site's log.
+    expect(nonJsonLines(log)).toEqual([]);
+    expect(log).toContain('"tls":true');
   });
 
   it('with mTLS and an API key runs its steps, and every call carried the key', async () => {
-    expect(await ringThrough(mtlsSites)).toBe(sum(counts(MTLS_SITES)));
+    const { total, log } = await ringThrough(mtlsSites);
+    expect(total).toBe(sum(counts(MTLS_SITES)));
+    expect(log).not.toContain(API_KEY);
     expect(mtlsProxy.counts.refusedApiKey).toBe(0);
     expect(mtlsProxy.counts.forwarded).toBeGreaterThan(0);
   });
