@@ -206,6 +206,8 @@ describe('a site joins Temporal over TLS', () => {
       /the server's certificate is not signed by the CA in .*other-ca\.pem \(temporal\.tls\.caFile in .*\)\. Set temporal\.tls\.caFile to the CA certificate/],
     ['TLS without a CA this machine trusts', () => north(() => tlsSites), () => ({ address: tlsProxy.address, tls: {} }),
       /not signed by a CA this machine trusts \(temporal\.tls\.caFile in .*\)\. Set temporal\.tls\.caFile/],
+    ['a certificate issued for another name', () => north(() => tlsSites), () => ({ address: tlsProxy.address, tls: { caFile: certs.caFile, serverName: 'temporal.example.org' } }),
+      /not issued for temporal\.example\.org \(temporal\.tls\.serverName in .*\)\. Set temporal\.tls\.serverName to the host name on the cluster's certificate/],
     ['a plain connection to a TLS endpoint', () => north(() => tlsSites), () => ({ address: tlsProxy.address }),
       /\(temporal\.tls in .*\)\. If the cluster uses TLS, add temporal\.tls/],
     ['mTLS without a client certificate', () => north(() => mtlsSites), () => ({ address: mtlsProxy.address, tls: { caFile: certs.caFile }, apiKeyFile: join(root, 'temporal-api-key') }),

@@ -22,7 +22,7 @@ function diagnose(config: SiteConfig, detail: string): Diagnosis | undefined {
       : { key: 'temporal.tls.caFile', why: 'the server\'s certificate is not signed by a CA this machine trusts', fix: 'Set temporal.tls.caFile to the CA certificate (PEM) that signed the cluster\'s certificate.' };
   }
   if (/InvalidCertificate\(NotValidForName/.test(detail)) {
-    return { key: 'temporal.tls.serverName', why: `the server's certificate is not issued for ${config.temporal.address.replace(/:[0-9]+$/, '')}`, fix: 'Set temporal.tls.serverName to the host name on the cluster\'s certificate.' };
+    return { key: 'temporal.tls.serverName', why: `the server's certificate is not issued for ${tls?.serverName ?? config.temporal.address.replace(/:[0-9]+$/, '')}`, fix: 'Set temporal.tls.serverName to the host name on the cluster\'s certificate.' };
   }
   if (/InvalidCertificate\(Expired|NotValidYet/.test(detail)) {
     return { key: 'temporal.tls.caFile', why: 'the server\'s certificate is expired or not yet valid', fix: 'Ask the cluster\'s operator to renew it, and check this machine\'s clock.' };
