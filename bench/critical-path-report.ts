@@ -7,7 +7,7 @@ import type { ChainBench } from './chain.bench.ts';
 import type { ProtocolsAtSites, ProtocolsBench } from './secure-sum-protocols.bench.ts';
 import type { FailedRun } from './failed-runs.ts';
 import type { Leftovers } from './run-leftovers.ts';
-import type { Spread } from './step-rounds.ts';
+import type { RunsSummary, Spread } from './step-rounds.ts';
 
 const ms = (s: Spread) => `${s.medianMs} ms (${s.minMs}–${s.maxMs})`;
 const goal = (ok: boolean) => (ok ? '✓' : '✗');
@@ -35,9 +35,12 @@ export function protocolsRows(bench: ProtocolsBench, mark: string): string[] {
   const r = atGoal(bench);
   if (!r) return [];
   const name = `secure sum, ${r.sites} sites, additive vs ring`;
+  const cell = (s: RunsSummary | undefined, pick: (s: RunsSummary) => Spread) => (s ? `${pick(s).medianMs} ms` : 'failed');
+  const ratio = (v: number | undefined) => (v === undefined ? `— | ≤ ${bench.goal.ratio} (not measured)` : `${v} | ≤ ${bench.goal.ratio} ${goal(v <= bench.goal.ratio)}`);
+  const runs = r.additive?.runs ?? r.ring?.runs ?? 0;
   return [
-    `| ${name}: start to sealed result (median of ${r.additive.runs})${mark} | ${r.additive.wall.medianMs} ms | ${r.ring.wall.medianMs} ms (ring) | ${r.wallRatio} | ≤ ${bench.goal.ratio} ${goal(r.wallRatio <= bench.goal.ratio)} |`,
-    `| ${name}: critical path, derived (Σ of each round's slowest container)${mark} | ${r.additive.criticalPath.medianMs} ms | ${r.ring.criticalPath.medianMs} ms (ring) | ${r.criticalPathRatio} | ≤ ${bench.goal.ratio} ${goal(r.criticalPathRatio <= bench.goal.ratio)} |`,
+    `| ${name}: start to sealed result (median of ${runs})${mark} | ${cell(r.additive, (s) => s.wall)} | ${cell(r.ring, (s) => s.wall)} (ring) | ${ratio(r.wallRatio)} |`,
+    `| ${name}: critical path, derived (Σ of each round's slowest container)${mark} | ${cell(r.additive, (s) => s.criticalPath)} | ${cell(r.ring, (s) => s.criticalPath)} (ring) | ${ratio(r.criticalPathRatio)} |`,
   ];
 }
 
@@ -48,23 +51,32 @@ export function chainRow(bench: ChainBench, mark: string): string {
 
 export function protocolsMarkdown(bench: ProtocolsBench, mark: string): string[] {
   const r = atGoal(bench);
-  const runs = bench.results[0]?.ring.runs ?? 0;
+  const runs = bench.results.find((x) => x.ring ?? x.additive);
+  const fig = (s: RunsSummary | undefined) => (s ? [`${s.rounds}`, ms(s.wall), ms(s.criticalPath)] : ['—', 'failed', 'failed']);
+  const both = bench.results.filter((x) => x.ring && x.additive);
+  const heartbeats = bench.failedRuns.some((f) => /heartbeat/i.test(f.reason));
   return [
     `## Secure sum: additive vs ring${mark}`,
     '',
-    `Wall time from the workflow's start to its sealed result, median (min–max) of ${runs} runs each, the two protocols alternated after one warm-up each. The **critical path is derived, not measured**: the sum over the run's rounds of the slowest container in each (\`steps[].timings.containerMs\`, create to removal) — what the run would wait for with every site on a machine of its own.`,
+    `Wall time from the workflow's start to its sealed result, median (min–max) of ${(runs?.ring ?? runs?.additive)?.runs ?? 0} runs each, the two protocols alternated after one warm-up each. The **critical path is derived, not measured**: the sum over the run's rounds of the slowest container in each (\`steps[].timings.containerMs\`, create to removal) — what the run would wait for with every site on a machine of its own.`,
     '',
     '| sites | ring: rounds | ring: wall | ring: critical path | additive: rounds | additive: wall | additive: critical path | additive/ring, wall | additive/ring, critical path (derived) |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...bench.results.map((x) => `| ${x.sites} | ${x.ring.rounds} | ${ms(x.ring.wall)} | ${ms(x.ring.criticalPath)} | ${x.additive.rounds} | ${ms(x.additive.wall)} | ${ms(x.additive.criticalPath)} | ${x.wallRatio} | ${x.criticalPathRatio} |`),
+    ...bench.results.map((x) => `| ${x.sites} | ${[...fig(x.ring), ...fig(x.additive)].join(' | ')} | ${x.wallRatio ?? '—'} | ${x.criticalPathRatio ?? '—'} |`),
     '',
     ...(r
-      ? [`Goal: additive at ${r.sites} sites in ≤ ${bench.goal.ratio}× the ring's wall time. Measured on this machine: **${r.wallRatio}** ${goal(r.wallRatio <= bench.goal.ratio)}. On the critical path (derived): **${r.criticalPathRatio}** ${goal(r.criticalPathRatio <= bench.goal.ratio)}.`, '']
+      ? [r.wallRatio !== undefined && r.criticalPathRatio !== undefined
+          ? `Goal: additive at ${r.sites} sites in ≤ ${bench.goal.ratio}× the ring's wall time. Measured on this machine: **${r.wallRatio}** ${goal(r.wallRatio <= bench.goal.ratio)}. On the critical path (derived): **${r.criticalPathRatio}** ${goal(r.criticalPathRatio <= bench.goal.ratio)}.`
+          : `Goal: additive at ${r.sites} sites in ≤ ${bench.goal.ratio}× the ring's wall time. **Not measured this time**: the ${r.additive ? 'ring' : 'additive'} runs at ${r.sites} sites failed (below).`, '']
       : []),
-    `Parley's cost per round beyond its slowest container ((wall − critical path) / rounds, median): ${bench.results.map((x) => `${x.sites} sites: ring ${x.ring.overheadPerRoundMs} ms, additive ${x.additive.overheadPerRoundMs} ms`).join('; ')}. The sites' own work per step beyond the container (opening, sealing): ${bench.results.map((x) => `ring ${x.ring.siteWorkPerActivityMs} ms, additive ${x.additive.siteWorkPerActivityMs} ms`).join('; ')}.`,
-    '',
+    ...(both.length > 0
+      ? [`Parley's cost per round beyond its slowest container ((wall − critical path) / rounds, median): ${both.map((x) => `${x.sites} sites: ring ${x.ring!.overheadPerRoundMs} ms, additive ${x.additive!.overheadPerRoundMs} ms`).join('; ')}. The sites' own work per step beyond the container (opening, sealing): ${both.map((x) => `ring ${x.ring!.siteWorkPerActivityMs} ms, additive ${x.additive!.siteWorkPerActivityMs} ms`).join('; ')}.`, '']
+      : []),
     'Why the measured ratio is not the protocol\'s: the ring runs n + 1 containers one after another, the additive protocol 2n + 1 in three rounds whose containers run in parallel. Here every site shares one machine\'s cores and its one Docker engine, so a round\'s parallel containers queue for the same CPUs and the same engine, and the additive protocol does about twice the ring\'s container work. On separate machines each round would take about its slowest container. The derived figure is still conservative for the additive protocol: its containers\' own times were measured while competing with each other (a round\'s slowest container is slower here than alone), and Parley\'s per-round cost, paid n + 1 times by the ring and 3 times by the additive protocol, is left out of both. Other engineers\' work shares this machine, so all figures are noisy.',
     '',
+    ...(heartbeats
+      ? ['Why runs failed with a heartbeat timeout: a step heartbeats only once its container is running (activities/sandbox/run-container.ts), and the site-activity timeout allows 5 s between heartbeats (workflows/site-activities.ts). When a round starts many containers at once on a loaded machine, a step can wait longer than that at the one Docker engine before its first heartbeat; Temporal then times it out and retries it while the first attempt is still running. Those are Parley\'s limits, not the benchmark\'s.', '']
+      : []),
     ...incidents(bench.loadAverage, bench.failedRuns, bench.leftoversRemoved),
   ];
 }

@@ -35,14 +35,15 @@ type Protocol = keyof typeof PROTOCOLS;
 const REQUESTER = 'bench-sum-researcher';
 const siteNames = (n: number): OrgId[] => Array.from({ length: n }, (_, i) => `bench-sum-${String.fromCharCode(97 + i)}`);
 
+/** One size's figures; a protocol whose runs kept failing at this size has none (see failedRuns). */
 export interface ProtocolsAtSites {
   sites: number;
-  ring: RunsSummary;
-  additive: RunsSummary;
+  ring?: RunsSummary;
+  additive?: RunsSummary;
   /** Median additive wall time over median ring wall time, as measured on this machine. */
-  wallRatio: number;
+  wallRatio?: number;
   /** The same for the critical paths: derived, what separate machines would see. */
-  criticalPathRatio: number;
+  criticalPathRatio?: number;
 }
 
 export interface ProtocolsBench {
@@ -96,26 +97,40 @@ export async function benchSecureSumProtocols(options: {
       );
       for (const n of options.siteCounts) {
         const participants = orgs.slice(0, n);
+        const measured: Record<Protocol, TimedRun[]> = { ring: [], additive: [] };
+        // A protocol that keeps failing at this size is given up on here (its failures are in
+        // failedRuns) while the other is still measured: one size's failure keeps the rest.
+        const gaveUp = new Set<Protocol>();
+        const measure = async (protocol: Protocol, timed: boolean) => {
+          if (gaveUp.has(protocol)) return;
+          try {
+            const run = await once(protocol, participants);
+            if (timed) measured[protocol].push(run);
+          } catch {
+            gaveUp.add(protocol);
+          }
+        };
         // One warm-up of each at this size (first polls of new task queues, page cache), then
         // alternate, swapping which goes first, so drift in the machine's load hits both alike.
-        await once('ring', participants);
-        await once('additive', participants);
-        const measured: Record<Protocol, TimedRun[]> = { ring: [], additive: [] };
+        await measure('ring', false);
+        await measure('additive', false);
         for (let i = 0; i < options.runs; i++) {
-          for (const protocol of (i % 2 === 0 ? ['ring', 'additive'] : ['additive', 'ring']) as Protocol[]) {
-            measured[protocol].push(await once(protocol, participants));
-          }
-          const [r, a] = [measured.ring.at(-1)!, measured.additive.at(-1)!];
-          options.log(`  ${n} sites, run ${i + 1}/${options.runs}: ring ${Math.round(r.wallMs)} ms (critical path ${Math.round(r.criticalPathMs)}), additive ${Math.round(a.wallMs)} ms (critical path ${Math.round(a.criticalPathMs)})`);
+          for (const protocol of (i % 2 === 0 ? ['ring', 'additive'] : ['additive', 'ring']) as Protocol[]) await measure(protocol, true);
+          const line = (p: Protocol) => (gaveUp.has(p) ? `${p} given up` : `${p} ${Math.round(measured[p].at(-1)!.wallMs)} ms (critical path ${Math.round(measured[p].at(-1)!.criticalPathMs)})`);
+          options.log(`  ${n} sites, run ${i + 1}/${options.runs}: ${line('ring')}, ${line('additive')}`);
         }
-        const ring = summarise(measured.ring);
-        const additive = summarise(measured.additive);
+        const ring = gaveUp.has('ring') ? undefined : summarise(measured.ring);
+        const additive = gaveUp.has('additive') ? undefined : summarise(measured.additive);
         results.push({
           sites: n,
-          ring,
-          additive,
-          wallRatio: round(additive.wall.medianMs / ring.wall.medianMs, 3),
-          criticalPathRatio: round(additive.criticalPath.medianMs / ring.criticalPath.medianMs, 3),
+          ...(ring ? { ring } : {}),
+          ...(additive ? { additive } : {}),
+          ...(ring && additive
+            ? {
+                wallRatio: round(additive.wall.medianMs / ring.wall.medianMs, 3),
+                criticalPathRatio: round(additive.criticalPath.medianMs / ring.criticalPath.medianMs, 3),
+              }
+            : {}),
         });
       }
     } finally {
