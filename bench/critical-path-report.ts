@@ -86,7 +86,7 @@ export function chainMarkdown(bench: ChainBench, mark: string): string[] {
   return [
     `## ${bench.name}${mark}`,
     '',
-    `examples/chains/cohort-mean.yaml (preprocess → analyse → ${bench.protocol} secure sum) over ${bench.sites} sites, each with its own example registry; median (min–max) of ${s.runs} runs after one warm-up. ${s.activities} site steps in ${s.rounds} rounds; a round is one step at every site, and the next waits for all of them.`,
+    `examples/chains/cohort-mean.yaml (preprocess → analyse → ${bench.protocol} secure sum) over ${bench.sites} sites, each with its own example registry; median (min–max) of ${s.runs} runs after one warm-up. ${s.activities} site steps in ${s.rounds} rounds; a round is one step id run at its sites in parallel, and the next waits for all of them.`,
     '',
     `| | median (min–max) |`,
     '| --- | --- |',
@@ -96,7 +96,7 @@ export function chainMarkdown(bench: ChainBench, mark: string): string[] {
     `| wall / Σ containers | ${bench.wallOverContainerSum} |`,
     `| wall / critical path | ${bench.wallOverCriticalPath} |`,
     `| Parley's overhead per round: (wall − critical path) / ${s.rounds} | ${s.overheadPerRoundMs} ms |`,
-    `| of which the site's own work per step beyond its container (open, seal) | ${s.siteWorkPerActivityMs} ms |`,
+    `| the site's own work per step beyond its container (opening, sealing; part of the overhead) | ${s.siteWorkPerActivityMs} ms |`,
     '',
     '| round | sites | slowest container (median) |',
     '| --- | --- | --- |',
