@@ -77,12 +77,13 @@ describe('codec server', () => {
     expect(response.headers.get('access-control-allow-origin')).toBe(UI);
     const body = (await response.json()) as { payloads: JsonPayload[] };
     expect(body.payloads[0]!.metadata).toEqual({ encoding: Buffer.from('json/plain').toString('base64') });
-    const outcome = jsonOf(body.payloads[0]!) as { envelopes: Array<{ parleyEnvelope: Record<string, unknown> }>; attestation: string };
+    const outcome = jsonOf(body.payloads[0]!) as { envelopes: Array<{ parleyEnvelope: Record<string, unknown> }>; attestation: unknown };
     expect(outcome.envelopes[0]!.parleyEnvelope).toMatchObject({
       runId: 'golden-secure-sum-ring-3', step: 'ring.0.start', from: 'audit-north', to: ['audit-south'], seq: 0,
       senderKid: expect.stringMatching(/^[\w-]{43}$/), recipientKids: [expect.stringMatching(/^[\w-]{43}$/)], signature: 'unknown',
     });
     expect(JSON.stringify(outcome)).not.toMatch(/"jwe"|"iv"|"tag"|"sig"/);
+    expect(outcome.attestation).toMatchObject({ parleyAttestation: { claims: { step: 'ring.0.start', org: 'audit-north', ran: expect.stringMatching(/^sha256:/) }, signature: 'unknown' } });
   });
 
   it('never shows an envelope\'s content without the key of an organisation it was sealed for', async () => {

@@ -15,7 +15,7 @@
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { envelopesIn } from '../audit/payload-json.ts';
-import { describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
+import { describeAttestation, describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
 import { isSealedFailure, openSealedFailure } from './failure-codec.ts';
 import { isPayloadsBody, jsonOf, jsonPayload, type JsonPayload } from './payload-json.ts';
 
@@ -27,14 +27,16 @@ export interface CodecAppOptions extends DescribeOptions {
   corsOrigins?: string[];
 }
 
-/** Replaces every envelope inside a JSON value with its view. */
+/** Replaces every envelope inside a JSON value with its view, and a step's attestation with its claims. */
 async function describeIn(value: unknown, options: DescribeOptions): Promise<unknown> {
   if (Array.isArray(value)) return Promise.all(value.map((v) => describeIn(v, options)));
   if (typeof value !== 'object' || value === null) return value;
   if (envelopesIn(value).length === 0) return value;
   if ('v' in value && 'binding' in value && 'jwe' in value) return describeEnvelope(value, options);
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = await describeIn(v, options);
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = k === 'attestation' && typeof v === 'string' ? await describeAttestation(v, (value as { org?: unknown }).org, options) : await describeIn(v, options);
+  }
   return out;
 }
 

@@ -4,7 +4,7 @@
  * never its content, unless the codec server holds the key of an organisation it was sealed for,
  * and then only after the envelope opened and verified as a site would open it.
  */
-import { createMemoryReplayGuard, inspectEnvelope, openEnvelope, verifyEnvelopeSignature, type OrgKeys } from '../../crypto/index.ts';
+import { createMemoryReplayGuard, inspectEnvelope, openEnvelope, verifyEnvelopeSignature, verifyStepAttestation, type OrgKeys } from '../../crypto/index.ts';
 import type { KeyDirectory } from '../../activities/key-directory.ts';
 
 export interface EnvelopeView {
@@ -82,4 +82,20 @@ export async function describeEnvelope(value: unknown, options: DescribeOptions)
     }
   }
   return view;
+}
+
+/**
+ * A step's attestation (common/attestation.ts) as readable claims: what the site says it ran and
+ * sealed. Its signature is checked against `org`'s published key when a key directory is given.
+ */
+export async function describeAttestation(jws: string, org: unknown, options: DescribeOptions): Promise<unknown> {
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(jws.split('.')[1] ?? '', 'base64url').toString('utf8'));
+  } catch {
+    return { parleyAttestation: { unreadable: 'not a compact JWS' } };
+  }
+  const key = typeof org === 'string' ? (await options.directory?.publicKeys(org))?.sign.jwk : undefined;
+  const signature = key ? ((await verifyStepAttestation(jws, key)).ok ? 'verified' : 'invalid') : 'unknown';
+  return { parleyAttestation: { claims, signature } };
 }
