@@ -14,6 +14,10 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseChainFile, resolveChain } from '../chains/index.ts';
 import type { ChainResult, ChainSpec, SecureSumProtocol } from '../common/chain.ts';
+import { exportAuditBundle } from '../workers/audit/export-bundle.ts';
+import { replayHistories } from '../workers/audit/replay-histories.ts';
+import { verifyHistories } from '../workers/audit/verify-bundle.ts';
+import { workflowBundle } from '../workers/workflow-bundle.ts';
 import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
 import { createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
 import { startLocalCluster, type LocalCluster } from '../workers/local-cluster.ts';
@@ -143,6 +147,21 @@ describe('the example chain: cohort statistics across registries', () => {
     expect(ownFigures.length).toBeGreaterThanOrEqual(n);
     expect(plaintextFound(history, ownFigures)).toEqual([]);
     expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+  });
+
+  it('exports, replays against this code and verifies without any private key, like any run', async () => {
+    const participants = SITES.slice(0, 3);
+    const runId = `test-chain-audit-${randomInt(1e9)}`;
+    await (await startChain(cluster.client, { chain, participants, requester: REQUESTER }, runId)).result();
+    const { bundle, census } = await exportAuditBundle({ client: cluster.client, workflowId: runId, keys: { directory: federation.directory, source: 'the test federation' } });
+    expect(census.orgs).toEqual(expect.arrayContaining(participants));
+
+    const replayed = await replayHistories(bundle.histories.map((h) => ({ file: 'fresh chain', ...h })), await workflowBundle());
+    expect(replayed.filter((o) => o.problem)).toEqual([]);
+    const report = await verifyHistories(bundle.histories, bundle.publicKeys);
+    expect(report.findings).toEqual([]);
+    // One attestation per container that ran: preprocess and analyse at 3 sites, 3 + 3 + 1 for the sum.
+    expect(report.histories[0]!.attestations).toBe(13);
   });
 
   it('fails with a clear message and releases nothing when a site\'s cohort is below its disclosure threshold', async () => {
