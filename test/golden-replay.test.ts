@@ -1,7 +1,8 @@
 /**
  * Recorded histories replayed against the current workflow code: a change to a workflow that
  * would break replay of past runs fails here. To re-record after an intentional, incompatible
- * change, see the README's "Auditing" section and test/golden/record.ts.
+ * change, see the README's "Auditing" section, test/golden/record.ts (the secure sums) and
+ * test/golden/record-chain.ts (the example chain).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { bundleModifiedWorkflows } from './modified-workflow-bundle.ts';
 const GOLDEN_DIR = fileURLToPath(new URL('./golden/', import.meta.url));
 const RING = join(GOLDEN_DIR, 'secure-sum-ring-3.json');
 const ADDITIVE = join(GOLDEN_DIR, 'secure-sum-additive-3.json');
+const CHAIN = join(GOLDEN_DIR, 'cohort-mean-3.json');
 
 let goldenFiles: string[];
 
@@ -30,7 +32,7 @@ beforeAll(async () => {
 
 describe('golden histories', () => {
   it('every recorded history replays against the current workflow code', async () => {
-    expect(goldenFiles).toEqual(expect.arrayContaining([RING, ADDITIVE]));
+    expect(goldenFiles).toEqual(expect.arrayContaining([RING, ADDITIVE, CHAIN]));
     const sources: HistorySource[] = [];
     for (const file of goldenFiles) sources.push(...(await readHistoryFile(file)));
     const outcomes = await replayHistories(sources, await workflowBundle());
