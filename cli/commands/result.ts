@@ -1,6 +1,6 @@
 /** `parley result <run id>`: a completed run's result, sealed for your organisation. */
 import { type Command } from '../command.ts';
-import { showResult } from './sealed-result-view.ts';
+import { showResult, toJson } from './sealed-result-view.ts';
 import { API_OPTIONS, callApi, openSession, parseVerb } from './session.ts';
 
 const usage = [
@@ -22,9 +22,10 @@ export const resultCommand: Command = {
     const { values, args } = parseVerb(['result', ...argv], 'result', ['run id'], { ...API_OPTIONS, key: { type: 'string' } });
     const runId = args[0]!;
     const session = await openSession(io, values.api);
+    const run = await callApi(session, `Reading run ${runId}`, (c) => c.run(runId));
     const result = await callApi(session, `Fetching the result of ${runId}`, (c) => c.chainRunResult(runId));
-    const summary = await showResult(result, values.key, io, values.json);
-    if (values.json) io.out(JSON.stringify(summary));
+    const summary = await showResult(result, { keyFile: values.key, session, chain: run.chain }, io, values.json);
+    if (values.json) io.out(toJson(summary));
     return 0;
   },
 };

@@ -23,11 +23,14 @@ import type { Harness } from '../../api/testing/harness.ts';
 import { TEST_PASSWORD_COST } from '../../api/testing/harness.ts';
 import { login } from '../../api/testing/http.ts';
 import { silentLogger } from '../../api/index.ts';
+import { writeKeyFile } from '../../activities/key-file.ts';
 import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
 import { sealEnvelope } from '../../crypto/index.ts';
 import { openDatabase, type OpenedDatabase } from '../../db/client.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+// Each `parley` is a fresh Node process transpiling TypeScript: seconds apiece on a busy machine.
+const SLOW = 240_000;
 const digest = (byte: string) => `sha256:${byte.repeat(32)}`;
 
 interface Ran {
@@ -141,6 +144,13 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** A site's key file: not the researcher's organisation's. */
+async function writeSiteKeys(): Promise<string> {
+  const file = join(root, 'site.keys.json');
+  await writeKeyFile(file, fed.sites[0]!.keys);
+  return file;
+}
+
 /** The run `parley run` started, once the API lists it. */
 async function startedRun(): Promise<string> {
   const token = JSON.parse(await readFile(join(root, 'config', 'credentials.json'), 'utf8')).token as string;
@@ -160,7 +170,7 @@ describe('parley chain validate and parley run', () => {
     const good = await writeChain('good.yaml', chainYaml('cohort-mean', sites));
     const bad = await writeChain('bad.yaml', chainYaml('cohort-mean', sites).replace('after: [preprocess]', 'after: [total]').replace('datasets: [registry]', 'datasets: [registry]\n    timeoutSecs: 5'));
     const later = await writeChain('later.yaml', chainYaml('cohort-mean', sites).replace('after: [preprocess]', 'after: [total]'));
-    const [ok, refused, rules] = await Promise.all([good, bad, later].map((file) => parley(['chain', 'validate', file])));
+    const [ok, refused, rules] = await Promise.all([good, bad, later].map((file) => parley(['chain', 'validate', file]))) as [Ran, Ran, Ran];
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^OK: .*good\.yaml is a valid chain "cohort-mean" of 3 step\(s\): preprocess → analyse → total/);
 
@@ -189,12 +199,11 @@ describe('parley chain validate and parley run', () => {
     const running = parley(['run', file, '--collab', fed.collaboration.name, '--wait']);
     const runId = await startedRun();
 
-    const shown = await parley(['runs', 'show', runId]);
+    const [shown, listed] = await Promise.all([parley(['runs', 'show', runId]), parley(['runs', 'list'])]);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toContain(`${runId}: chain cohort-mean, running; at ${sites.join(', ')}`);
     expect(shown.stdout).toMatch(new RegExp(`preprocess\\s+@ ${sites[1]}\\s+(scheduled|running)`));
     expect(shown.stdout).toMatch(new RegExp(`total\\s+@ ${sites[0]}\\s+pending`));
-    const listed = await parley(['runs', 'list']);
     expect(listed.stdout).toMatch(new RegExp(`${runId}\\s+running\\s+chain cohort-mean`));
 
     const outputs = await Promise.all([sites[0]!].map(async (org) => ({
@@ -217,10 +226,20 @@ describe('parley chain validate and parley run', () => {
     expect(ran.stdout).toMatch(new RegExp(`total\\s+total\\.combine from ${sites[0]}, sealed for ${fed.lab.id}`));
     expect(ran.stdout).not.toContain('totals');
 
-    const result = await parley(['result', runId, '--json']);
-    expect(result.code, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ runId, opened: false, sealed: [{ step: 'total', boundStep: 'total.combine', org: sites[0], recipients: [fed.lab.id] }] });
-  });
+    const keyFile = join(root, 'lab.keys.json');
+    await writeKeyFile(keyFile, fed.lab.keys);
+    const [sealed, opened, otherKey] = await Promise.all([
+      parley(['result', runId, '--json']),
+      parley(['result', runId, '--key', keyFile, '--json']),
+      parley(['result', runId, '--key', await writeSiteKeys()]),
+    ]);
+    expect(sealed.code, sealed.stderr).toBe(0);
+    expect(JSON.parse(sealed.stdout)).toEqual({ runId, opened: false, sealed: [{ step: 'total', boundStep: 'total.combine', org: sites[0], recipients: [fed.lab.id] }] });
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(JSON.parse(opened.stdout)).toEqual({ runId, opened: true, outputs: [{ step: 'total', org: sites[0], reading: { kind: 'json', content: { totals: ['1'] } } }] });
+    expect(otherKey.code).toBe(1);
+    expect(otherKey.stderr).toMatch(/holds the keys of ".*", but results are sealed for your organisation/);
+  }, SLOW);
 
   it('cancels a running chain, and says so when it has already ended', async () => {
     const sites = fed.sites.map((s) => s.id).sort();
@@ -238,5 +257,5 @@ describe('parley chain validate and parley run', () => {
     expect(again.stderr).toMatch(/already cancelled/);
     const shown = await parley(['runs', 'show', runId, '--json']);
     expect(JSON.parse(shown.stdout).progress.status).toBe('cancelled');
-  });
+  }, SLOW);
 });

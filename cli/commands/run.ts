@@ -3,14 +3,14 @@
  * problems), pins its images by digest on the local Docker engine, and starts it through the API
  * in a collaboration; with --wait, follows it per step and site and shows the result.
  */
-import type { ApiClient } from '../../activities/api-client.ts';
+import type { ApiClient, RunView } from '../../activities/api-client.ts';
 import { resolveChain } from '../../chains/index.ts';
 import { isOrgId } from '../../common/ids.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { UsageError, type Command, type CommandIo } from '../command.ts';
 import { dockerImageResolver, loadChainFile, problemLine } from './chain-file.ts';
 import { followProgress } from './follow-progress.ts';
-import { showResult } from './sealed-result-view.ts';
+import { showResult, toJson } from './sealed-result-view.ts';
 import { API_OPTIONS, callApi, openSession, parseVerb } from './session.ts';
 import type { Session } from './session.ts';
 
@@ -55,7 +55,8 @@ export async function findCollaboration(session: Session, wanted: string | undef
     : `--collab is required: you take part in ${collaborations.length}: ${collaborations.map((c) => `${c.name} (${c.id})`).join(', ')}.`);
 }
 
-async function waitForResult(session: Session, runId: string, keyFile: string | undefined, io: CommandIo, json: boolean): Promise<{ code: number; result?: Record<string, unknown> }> {
+async function waitForResult(session: Session, run: RunView, keyFile: string | undefined, io: CommandIo, json: boolean): Promise<{ code: number; result?: Record<string, unknown> }> {
+  const runId = run.id;
   const status = await followProgress(session, runId, io, json);
   if (status === 'running') {
     io.err(`Stopped following; run ${runId} is still running. Follow it again with parley runs show ${runId}, or stop it with parley runs cancel ${runId}.`);
@@ -66,7 +67,7 @@ async function waitForResult(session: Session, runId: string, keyFile: string | 
     return { code: 1 };
   }
   const result = await callApi(session, `Fetching the result of ${runId}`, (c) => c.chainRunResult(runId));
-  return { code: 0, result: await showResult(result, keyFile, io, json) };
+  return { code: 0, result: await showResult(result, { keyFile, session, chain: run.chain }, io, json) };
 }
 
 export const runCommand: Command = {
@@ -108,10 +109,8 @@ export const runCommand: Command = {
       return 0;
     }
     if (!values.json) io.err(`Started run ${run.id}: chain "${file.name}" at ${run.participants.join(', ')}. Following it (Ctrl-C stops following, not the run):`);
-    const outcome = await waitForResult(session, run.id, values.key, io, values.json);
-    if (values.json) io.out(JSON.stringify({ run, ...(outcome.result ? { result: outcome.result } : {}) }));
+    const outcome = await waitForResult(session, run, values.key, io, values.json);
+    if (values.json) io.out(toJson({ run, ...(outcome.result ? { result: outcome.result } : {}) }));
     return outcome.code;
   },
 };
-
-export { waitForResult };
