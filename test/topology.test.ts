@@ -4,28 +4,32 @@
  * throwaway cluster) under `parley server start`, a Temporal dev server of this file's own,
  * `parley coordinator start`, and three `parley site start --config <file>` workers, each with its
  * own state directory, keys and site.yaml. A researcher then runs a secure sum through the API and
- * opens the right total. Everything is stopped with SIGTERM and must exit 0, leaving no
- * container, volume or process. docker-compose.yml describes the same topology for machines with
- * a registry.
+ * the example chain with `parley run`, and opens the right total and statistics. Everything is
+ * stopped with SIGTERM and must exit 0, leaving no container, volume or process.
+ * docker-compose.yml describes the same topology for machines with a registry.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiClient } from '../activities/api-client.ts';
+import { createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { fileKeyDirectory, publishPublicKeys } from '../activities/key-directory.ts';
+import { parseChainFile, resolveChain } from '../chains/index.ts';
+import type { ChainOutput } from '../common/chain.ts';
 import type { Envelope } from '../common/envelope.ts';
 import { generateOrgKeys, publicKeysOf, type OrgKeys } from '../crypto/index.ts';
 import { startTemporalDevServer, type TemporalDevServer } from '../workers/dev/temporal-dev-server.ts';
 import { createDockerClient } from '../workers/provision/docker-engine.ts';
 import { ensureExampleImages } from '../workers/provision/images.ts';
 import { ensureTemporalCli } from '../workers/provision/temporal-cli.ts';
-import { DEFAULT_MODULUS, openSecureSumResult } from '../workers/researcher.ts';
+import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
+import { DEFAULT_MODULUS, openChainOutputs, openSecureSumResult } from '../workers/researcher.ts';
 import { startTestPostgres, type TestPostgres } from './postgres-server.ts';
+import { referenceCohort, registryPath, type Condition } from './statistics-steps.ts';
 
 const bin = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
 const ADMIN_PASSWORD = 'a topology admin passphrase';
@@ -35,6 +39,9 @@ const SITES = ['topo-a', 'topo-b', 'topo-c'];
 const RESEARCHER_ORG = 'topo-researcher';
 const COLLAB = 'topology-study';
 const DATASET = 'registry';
+// The example chain and each site's own example registry (examples/data/registry-{a,b,c}.csv).
+const CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
+const REGISTRY = new Map(SITES.map((org, i) => [org, registryPath((['a', 'b', 'c'] as const)[i]!)]));
 // Six-digit counts: a total that is right cannot be a coincidence.
 const counts = new Map(SITES.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
 
@@ -112,6 +119,7 @@ async function leftovers(): Promise<{ containers: string[]; volumes: string[] }>
 
 let imageForRuns: { name: string; digest: string };
 let researcherKeys: OrgKeys;
+let chainImages: Map<string, { name: string; digest: string }>;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-topology-'));
@@ -119,6 +127,7 @@ beforeAll(async () => {
   // not depend on each other starts together: every `parley` process costs seconds to load.
   const [images, pg, temporalCli] = await Promise.all([ensureExampleImages(createDockerClient(), () => {}), startTestPostgres(), ensureTemporalCli(() => {})]);
   imageForRuns = { name: images.secureSum.name.replace(/:[^/:]+$/, ''), digest: images.secureSum.digest };
+  chainImages = new Map([images.preprocess, images.analyse, images.additiveSum].map((i) => [i.name.replace(/:[^/:]+$/, ''), i]));
   postgres = pg;
   const databaseUrl = await postgres.createDatabase();
   temporal = await startTemporalDevServer({ executable: temporalCli });
@@ -159,12 +168,18 @@ beforeAll(async () => {
     const data = join(dir, 'data', DATASET);
     await mkdir(data, { recursive: true });
     await writeFile(join(data, 'count'), `${counts.get(org)}\n`);
+    // The chain's dataset: the site's own copy of its registry, readable by the sandbox's user.
+    const patients = join(dir, 'data', 'patients.csv');
+    await copyFile(REGISTRY.get(org)!, patients);
+    await chmod(patients, 0o644);
     const config = join(dir, 'site.yaml');
     const doc = parseDocument(await readFile(config, 'utf8'));
     doc.setIn(['datasets', DATASET], data);
+    doc.setIn(['datasets', 'patients'], patients);
     doc.set('shutdownGraceSeconds', 10);
     await writeFile(config, doc.toString());
-    await ok(['site', 'allow', images.secureSum.name, '--config', config], cli);
+    // One at a time: each allow rewrites site.yaml.
+    for (const image of [images.secureSum, ...chainImages.values()]) await ok(['site', 'allow', image.name, '--config', config], cli);
   }));
   await Promise.all(SITES.map((org) =>
     startDaemon(`parley site start (${org})`, ['site', 'start', '--config', join(root, 'sites', org, 'site.yaml'), '--json-logs'], {}, /"message":"site worker started"/)));
@@ -202,7 +217,39 @@ describe('the deployment topology, one process per part', () => {
     expect(total).toBe([...counts.values()].reduce((a, b) => a + b, 0n));
   });
 
-  // The example chain (`parley run examples/chains/cohort-mean.yaml`) joins here once chains land.
+  it('runs the example chain started with `parley run`, and the researcher opens the right statistics', async () => {
+    const researcherCli = join(root, 'cli-rita');
+    await ok(['login', '--api', apiUrl, '--username', 'rita', '--password-stdin'], researcherCli, `${USER_PASSWORD}\n`);
+    const lines = (await ok(['run', CHAIN_FILE, '--collab', COLLAB, '--sites', SITES.join(','), '--wait', '--json'], researcherCli)).trim().split('\n');
+    const { run } = JSON.parse(lines.at(-1)!) as { run: { id: string } };
+
+    // Opened with the researcher's key, as `parley result` does, against the chain as pinned.
+    const anonymous = createApiClient(apiUrl);
+    const researcher: ApiClient = anonymous.withToken((await anonymous.login('rita', USER_PASSWORD)).accessToken);
+    const result = await researcher.chainRunResult(run.id);
+    expect('outputs' in result).toBe(true);
+    const outputs = (result as { outputs: ChainOutput[] }).outputs;
+    const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+    const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => chainImages.get(name) });
+    if (!resolved.ok) throw new Error(JSON.stringify(resolved.problems));
+    const directoryDir = join(root, 'researcher-chain-directory');
+    for (const org of SITES) await publishPublicKeys(directoryDir, await researcher.organisationKeys(org));
+    const opened = await openChainOutputs({ runId: run.id, outputs }, { org: RESEARCHER_ORG, keys: researcherKeys }, fileKeyDirectory(directoryDir));
+    const stats = statisticsOf(readChainOutputs(resolved.spec, opened));
+
+    // The plain computation, over every registry in one place, as no deployment could.
+    const preprocess = resolved.spec.steps.find((s) => s.id === 'preprocess')!;
+    const where = (preprocess.kind === 'container' ? preprocess.args.where : []) as unknown as Condition[];
+    const values: number[] = [];
+    for (const file of REGISTRY.values()) {
+      const { columns, rows } = referenceCohort(await readFile(file, 'utf8'), where);
+      const at = columns.indexOf('lab_value');
+      for (const row of rows) if (row[at]!.trim() !== '' && !Number.isNaN(Number(row[at]))) values.push(Number(row[at]));
+    }
+    expect(stats?.count).toBe(values.length);
+    expect(stats!.mean).toBeCloseTo(values.reduce((a, b) => a + b, 0) / values.length, 9);
+  });
 
   it('stops every process with SIGTERM (exit 0) and leaves no container or volume', async () => {
     // Sites first (they finish their steps), then the coordinator, then the API.
