@@ -125,6 +125,6 @@ describe('the Parley image (Dockerfile)', () => {
     expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
     expect(instructions.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER node');
     const ignored = (await readFile(`${repo}/.dockerignore`, 'utf8')).split('\n');
-    expect(ignored).toEqual(expect.arrayContaining(['node_modules', '.git', '**/*.test.ts', 'test', 'bench', 'examples/data', '.env']));
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', '.git', '**/*.test.ts', 'test', 'bench', 'examples/data', '.env', 'deploy/sites']));
   });
 });
