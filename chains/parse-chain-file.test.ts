@@ -2,7 +2,7 @@
  * parseChainFile on good and bad chains: every kind of mistake comes back as a problem naming its
  * place (path, line, column) and the fix — never as a thrown error.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseChainFile } from './parse-chain-file.ts';
 import type { ChainFileProblem } from './parse-chain-file.ts';
@@ -36,6 +36,13 @@ describe('parseChainFile', () => {
     expect(parsed.file.sites).toEqual(['registry-a', 'registry-b', 'registry-c']);
     expect(parsed.file.steps.map((s) => s.id)).toEqual(['preprocess', 'analyse', 'total']);
     expect(parsed.file.steps[0]).toMatchObject({ image: 'parley/preprocess', args: { where: [{ column: 'age', op: '>=', value: 18 }] } });
+  });
+
+  it('accepts every example chain in examples/chains', () => {
+    const dir = new URL('../examples/chains/', import.meta.url);
+    const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f));
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) expect(parseChainFile(readFileSync(new URL(file, dir), 'utf8'), file), file).toMatchObject({ ok: true });
   });
 
   it('reads JSON by extension, and by content when the name says nothing', () => {
