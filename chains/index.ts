@@ -8,7 +8,7 @@ export type { ChainFile, ChainStepFile, ContainerStepFile, SecureSumStepFile } f
 export { MIN_SECURE_SUM_SITES, checkChainRules } from './chain-rules.ts';
 export type { ChainProblem } from './chain-rules.ts';
 export { ChainSpecSchema, PinnedImageSchema, specStepShapes } from './chain-spec-schema.ts';
-export { parseChainFile } from './parse-chain-file.ts';
+export { locateInChainFile, parseChainFile } from './parse-chain-file.ts';
 export type { ChainFileProblem, ParsedChainFile } from './parse-chain-file.ts';
 export { SECURE_SUM_IMAGES, repositoryOf, resolveChain } from './resolve-chain.ts';
 export type { ResolveImage, ResolveOptions, ResolvedChain } from './resolve-chain.ts';

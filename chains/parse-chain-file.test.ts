@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseChainFile } from './parse-chain-file.ts';
+import { locateInChainFile, parseChainFile } from './parse-chain-file.ts';
 import type { ChainFileProblem } from './parse-chain-file.ts';
 
 const EXAMPLE = readFileSync(new URL('./fixtures/cohort-mean.yaml', import.meta.url), 'utf8');
@@ -188,6 +188,11 @@ describe('parseChainFile', () => {
     expect(problemsOf(edited(['after: [analyse]', 'after: []']))[0]).toMatchObject({ path: 'steps[2].after' });
     // Listing every site by name counts as every site.
     expect(parseChainFile(edited(['    after: [preprocess]\n', '    at: [registry-c, registry-b, registry-a]\n    after: [preprocess]\n']), 'c.yaml').ok).toBe(true);
+  });
+
+  it('places a problem found after parsing (an image that cannot be pinned) at its line and column', () => {
+    expect(locateInChainFile(EXAMPLE, 'c.yaml', 'steps[1].image')).toEqual({ line: lineOf(EXAMPLE, 'image: parley/analyse'), column: 12 });
+    expect(locateInChainFile('version: [', 'c.yaml', 'steps')).toBeUndefined();
   });
 
   it('reports every schema problem at once, in the order they appear', () => {

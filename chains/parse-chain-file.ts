@@ -105,5 +105,14 @@ export function parseChainFile(text: string, fileName: string): ParsedChainFile 
   return { ok: true, file };
 }
 
+/**
+ * Where `path` (`steps[1].image`) is in a chain file's text, for problems found after parsing
+ * (resolveChain's); undefined when the text does not parse.
+ */
+export function locateInChainFile(text: string, fileName: string, path: string): { line: number; column: number } | undefined {
+  const read = readSourceText(text, formatOf(text, fileName));
+  return read.ok ? read.source.locate(parsePath(path)) : undefined;
+}
+
 /** The file's step shapes, for checking it against the sites of a run (resolve-chain.ts). */
 export { shapeOf as stepShapesOf };

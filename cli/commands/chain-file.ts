@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import { parseChainFile, repositoryOf } from '../../chains/index.ts';
+import { locateInChainFile, parseChainFile, repositoryOf } from '../../chains/index.ts';
 import type { ChainFile, ChainFileProblem, ChainProblem, ResolveImage } from '../../chains/index.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import type { CommandIo } from '../command.ts';
@@ -16,12 +16,19 @@ export function problemLine(fileName: string, problem: ChainFileProblem | ChainP
   return `${where}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`;
 }
 
+/** A chain file, validated, with a way to place later problems (resolveChain's) in its text. */
+export interface LoadedChainFile {
+  file: ChainFile;
+  /** Adds line and column to a problem found after parsing. */
+  place(problem: ChainProblem): ChainProblem | ChainFileProblem;
+}
+
 /**
  * Reads and validates a chain file. Problems are printed (stderr) and come back as undefined;
  * an unreadable file throws.
  * @throws ParleyError InvalidInput when the file cannot be read.
  */
-export async function loadChainFile(fileName: string, io: CommandIo): Promise<ChainFile | undefined> {
+export async function loadChainFile(fileName: string, io: CommandIo): Promise<LoadedChainFile | undefined> {
   let text: string;
   try {
     text = await readFile(fileName, 'utf8');
@@ -29,7 +36,15 @@ export async function loadChainFile(fileName: string, io: CommandIo): Promise<Ch
     throw new ParleyError(ErrorCode.InvalidInput, `Cannot read the chain file ${fileName} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). Check the path.`, {}, { cause: err });
   }
   const parsed = parseChainFile(text, fileName);
-  if (parsed.ok) return parsed.file;
+  if (parsed.ok) {
+    return {
+      file: parsed.file,
+      place: (problem) => {
+        const at = problem.path.startsWith('steps') || problem.path === 'sites' ? locateInChainFile(text, fileName, problem.path) : undefined;
+        return at ? { ...problem, ...at } : problem;
+      },
+    };
+  }
   for (const problem of parsed.problems) io.err(problemLine(fileName, problem));
   io.err(`${parsed.problems.length} problem(s) in ${fileName}. The format is described in chains/chain.schema.json.`);
   return undefined;

@@ -20,7 +20,7 @@ export const chainCommand: Command = {
   async run(argv, io) {
     if (argv[0] !== 'validate') throw new UsageError(argv[0] === undefined ? 'missing "validate".' : `unknown subcommand "${argv[0]}"; the only one is "validate".`);
     const { values, args } = parseVerb(argv, 'validate', ['file'], { json: { type: 'boolean', default: false } });
-    const file = await loadChainFile(args[0]!, io);
+    const file = (await loadChainFile(args[0]!, io))?.file;
     if (values.json) io.out(JSON.stringify(file ? { ok: true, name: file.name, steps: file.steps.map((s) => s.id) } : { ok: false }));
     else if (file) io.out(`OK: ${args[0]} is a valid chain "${file.name}" of ${file.steps.length} step(s): ${file.steps.map((s) => s.id).join(' → ')}.`);
     return file ? 0 : 2;

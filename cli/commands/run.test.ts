@@ -180,10 +180,17 @@ describe('parley chain validate and parley run', () => {
     expect(rules.stderr).toContain(`later.yaml:11:13: steps[1].after[0]: names "total", which comes later (steps[2]); after may only name earlier steps. Move "total" before "analyse".`);
   });
 
-  it('refuses a bad chain before contacting anything, and bad usage, with exit 2', async () => {
+  it('refuses a bad chain or an image it cannot pin before contacting anything, and bad usage, with exit 2', async () => {
     const bad = await writeChain('two-sites.yaml', chainYaml('cohort-mean', fed.sites.slice(0, 2).map((s) => s.id)));
     // Pointed at a server that is not there: had it got as far as the API, it would exit 1.
-    const [ran, usage, unknownVerb] = await Promise.all([parley(['run', bad, '--api', 'http://127.0.0.1:1']), parley(['run', bad, '--sites', 'a,a']), parley(['runs', 'rerun'])]);
+    const unbuilt = await writeChain('unbuilt.yaml', chainYaml('cohort-mean', fed.sites.map((s) => s.id)).replace(`parley/analyse@${digest('02')}`, 'parley/not-built-here'));
+    const [ran, usage, unknownVerb, unknownImage] = await Promise.all([
+      parley(['run', bad, '--api', 'http://127.0.0.1:1']), parley(['run', bad, '--sites', 'a,a']), parley(['runs', 'rerun']),
+      // Pinned on this machine's Docker engine, which has no such image.
+      parley(['run', unbuilt, '--api', 'http://127.0.0.1:1']),
+    ]);
+    expect(unknownImage.code).toBe(2);
+    expect(unknownImage.stderr).toContain(`${unbuilt}:10:12: steps[1].image: step "analyse": image parley/not-built-here is not known here, so it cannot be pinned by digest. Build or pull it, or pin it as parley/not-built-here@sha256:<digest>.`);
     expect(ran.code).toBe(2);
     expect(ran.stderr).toMatch(/two-sites\.yaml:4:8: sites: lists 2 site\(s\), but step "total" is a secure sum/);
     expect(ran.stderr).toMatch(/Nothing was started\./);

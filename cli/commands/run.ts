@@ -80,17 +80,18 @@ export const runCommand: Command = {
     });
     const fileName = args[0]!;
     const sites = values.sites === undefined ? undefined : parseSites(values.sites);
-    const file = await loadChainFile(fileName, io);
-    if (file === undefined) {
+    const loaded = await loadChainFile(fileName, io);
+    if (loaded === undefined) {
       io.err('Nothing was started.');
       return 2;
     }
+    const { file } = loaded;
     const participants = sites ?? file.sites;
 
     const { default: Docker } = await import('dockerode');
     const resolved = await resolveChain(file, { resolveImage: dockerImageResolver(new Docker()), ...(participants ? { participants } : {}) });
     if (!resolved.ok) {
-      for (const problem of resolved.problems) io.err(problemLine(fileName, problem));
+      for (const problem of resolved.problems) io.err(problemLine(fileName, loaded.place(problem)));
       io.err('Nothing was started.');
       return 2;
     }
