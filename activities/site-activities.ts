@@ -38,6 +38,9 @@ export interface SiteDeps {
   disclosureThreshold?: number;
 }
 
+/** How often a running step tells Temporal it is alive (the workflow allows 5 s of silence). */
+const HEARTBEAT_MS = 1000;
+
 /** Largest message an algorithm may send through the node socket. */
 const MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -46,10 +49,19 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const memo: SiteMemo = { imageIds: new Map(), volumes: new Map() };
   return {
     async runStep(request) {
+      // Heartbeats from the first moment, not only once the container runs: on a busy engine,
+      // resolving the image, creating the volume and opening inputs can outlast the workflow's
+      // heartbeat timeout, and Temporal would then retry a step whose first attempt is still
+      // running. (The SDK throttles heartbeats, so the container's own add nothing.)
+      const context = Context.current();
+      context.heartbeat();
+      const beat = setInterval(() => context.heartbeat(), HEARTBEAT_MS);
       try {
         return await runStep(deps, memo, request);
       } catch (err) {
         throw asActivityFailure(err);
+      } finally {
+        clearInterval(beat);
       }
     },
     async endRun(runId) {
@@ -125,7 +137,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
         limits: deps.limits,
         ...(deps.disclosureThreshold !== undefined ? { minRows: deps.disclosureThreshold } : {}),
       },
-      { signal: Context.current().cancellationSignal, onHeartbeat: () => Context.current().heartbeat(), heartbeatMs: 1000 },
+      { signal: Context.current().cancellationSignal },
     );
     containerMs = ran.durationMs;
     if (ran.exitCode !== 0) {
