@@ -19,7 +19,7 @@
  * Never logs a count, a share, a partial or the total: failure messages describe the problem,
  * not the value.
  */
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { args, fail, org, output, participants, readInputs, send, volumePath } from '#parley';
 import { parseModulus } from '#parley/modular';
@@ -92,7 +92,8 @@ async function main() {
     const own = kept(OWN_SHARE_FILE, 'share', 'share', modulus);
     const received = readOnePerOther('share', { asVector, modulus, length: own.length });
     const partial = addVectors([own, ...received], modulus);
-    rmSync(OWN_SHARE_FILE, { force: true });
+    // The own share stays in the run volume until the run ends (the site removes the volume):
+    // a retried sum step must find it, and give the very same partial.
     if (org === aggregator) keep(OWN_PARTIAL_FILE, partial);
     else await send(aggregator, { partial: encodeValues(partial, asVector) });
     return;
@@ -104,7 +105,7 @@ async function main() {
   const total = addVectors([own, ...partials], modulus);
   if (asVector) await output({ totals: vectorToStrings(total), layout: readValuesFile(args.source.volume, modulus).layout });
   else await output({ total: total[0].toString() });
-  rmSync(OWN_PARTIAL_FILE, { force: true });
+  // The own partial goes with the run volume at the run's end, so a retried combine gives the same total.
 }
 
 main().catch((err) => fail(`additive-sum failed: ${err instanceof Error ? err.message : 'unknown error'}`));

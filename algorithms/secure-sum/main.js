@@ -13,7 +13,7 @@
  *             with the layout from the finishing site's own file }.
  * Never logs a count, a partial or the mask: failure messages describe the problem, not the value.
  */
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { args, fail, output, readInputs, send, volumePath } from '#parley';
 import { parseModulus, randomBelow } from '#parley/modular';
@@ -66,7 +66,8 @@ async function main() {
   const total = addVectors([partial, mask.map((m) => modulus - m)], modulus);
   if (asVector) await output({ totals: vectorToStrings(total), layout: readValuesFile(args.source.volume, modulus).layout });
   else await output({ total: total[0].toString() });
-  rmSync(MASK_FILE, { force: true });
+  // The mask goes with the run volume, which the site removes as the finish step ends: a
+  // retried finish (the site lost its worker mid-step, say) must still find it.
 }
 
 main().catch((err) => fail(`secure-sum failed: ${err instanceof Error ? err.message : 'unknown error'}`));
