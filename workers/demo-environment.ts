@@ -20,7 +20,18 @@ import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
 import type { ExampleImages } from './provision/images.ts';
 import { prepareMachine, type PreparedMachine } from './provision/prepare-machine.ts';
 
-export interface DemoEnvironmentOptions {
+/** How any demo scenario runs: where it keeps state, whether through the API, and its I/O. */
+export interface DemoRunOptions {
+  /** Keep keys and datasets here; a temporary directory (removed by `close`) when absent. */
+  stateDir?: string;
+  /** Through the Parley API (default), or straight to Temporal with a file directory of keys. */
+  viaApi?: boolean;
+  signal?: AbortSignal;
+  progress?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DemoEnvironmentOptions extends DemoRunOptions {
   sites: OrgId[];
   requester: OrgId;
   /** Each site's count (the count dataset); 0 when the scenario does not use it. */
@@ -29,13 +40,6 @@ export interface DemoEnvironmentOptions {
   files?: ReadonlyMap<OrgId, Readonly<Record<string, string>>>;
   /** The images the sites allow. */
   allowed: (images: ExampleImages) => ImageRef[];
-  /** Keep keys and datasets here; a temporary directory (removed by `close`) when absent. */
-  stateDir?: string;
-  /** Through the Parley API (default), or straight to Temporal with a file directory of keys. */
-  viaApi: boolean;
-  signal: AbortSignal;
-  progress: (line: string) => void;
-  env: NodeJS.ProcessEnv;
 }
 
 export interface DemoEnvironment {
@@ -54,8 +58,9 @@ export interface DemoEnvironment {
 }
 
 export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
-  const { progress, signal } = options;
-  const machine = await prepareMachine(progress, options.env);
+  const progress = options.progress ?? (() => {});
+  const signal = options.signal ?? new AbortController().signal;
+  const machine = await prepareMachine(progress, options.env ?? process.env);
   signal.throwIfAborted();
 
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'parley-demo-')));
@@ -87,7 +92,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys in ${stateDir}, private keys 0600)`);
 
     let api: DemoEnvironment['api'];
-    if (options.viaApi) {
+    if (options.viaApi ?? true) {
       // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
       const central = await startCentralServer({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true });

@@ -14,7 +14,7 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import { readChainOutputs, statisticsOf, type ReadChainOutput } from './chain-result.ts';
-import { startDemoEnvironment } from './demo-environment.ts';
+import { startDemoEnvironment, type DemoRunOptions } from './demo-environment.ts';
 import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
 import { openChainOutputs, startChain } from './researcher.ts';
 import type { Statistics } from './statistics.ts';
@@ -25,14 +25,9 @@ export const MAX_CHAIN_DEMO_SITES = 5;
 /** The dataset name the example chain reads. */
 const PATIENTS_DATASET = 'patients';
 
-export interface ChainDemoOptions {
+export interface ChainDemoOptions extends DemoRunOptions {
   sites: number;
   chainFile?: string;
-  stateDir?: string;
-  viaApi?: boolean;
-  signal?: AbortSignal;
-  progress?: (line: string) => void;
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface ChainDemoReport {
@@ -67,15 +62,13 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
   }
   const sites = demoSiteNames(options.sites);
   const env = await startDemoEnvironment({
+    ...options,
     sites,
     requester: DEMO_REQUESTER,
     files: new Map(sites.map((org, i) => [org, { [PATIENTS_DATASET]: registryFile(i) }])),
     allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum],
-    viaApi: options.viaApi ?? true,
     signal,
     progress,
-    env: options.env ?? process.env,
-    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
   });
   try {
     const { machine, federation, cluster, api, temporal } = env;

@@ -13,19 +13,12 @@ import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import type { SecureSumResult, StepReport } from '../workflows/index.ts';
 import type { ApiClient } from '../activities/api-client.ts';
 import { COUNT_DATASET } from './demo-federation.ts';
-import { startDemoEnvironment } from './demo-environment.ts';
+import { startDemoEnvironment, type DemoRunOptions } from './demo-environment.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from './researcher.ts';
 
-export interface DemoOptions {
+export interface DemoOptions extends DemoRunOptions {
   /** Each site's count, in ring order. */
   counts: bigint[];
-  /** Keep keys and datasets here; a temporary directory (removed afterwards) when absent. */
-  stateDir?: string;
-  /** Through the Parley API (default), or straight to Temporal with a file directory of keys. */
-  viaApi?: boolean;
-  signal?: AbortSignal;
-  progress?: (line: string) => void;
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface DemoReport {
@@ -56,15 +49,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const signal = options.signal ?? new AbortController().signal;
   const sites = demoSiteNames(options.counts.length);
   const env = await startDemoEnvironment({
+    ...options,
     sites,
     requester: DEMO_REQUESTER,
     counts: new Map(sites.map((org, i) => [org, options.counts[i]!])),
     allowed: (images) => [images.secureSum],
-    viaApi: options.viaApi ?? true,
     signal,
     progress,
-    env: options.env ?? process.env,
-    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
   });
   try {
     const { machine, federation, cluster, api, temporal } = env;
