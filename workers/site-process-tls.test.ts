@@ -211,7 +211,7 @@ describe('a site joins Temporal over TLS', () => {
     ['a plain connection to a TLS endpoint', () => north(() => tlsSites), () => ({ address: tlsProxy.address }),
       /\(temporal\.tls in .*\)\. If the cluster uses TLS, add temporal\.tls/],
     ['mTLS without a client certificate', () => north(() => mtlsSites), () => ({ address: mtlsProxy.address, tls: { caFile: certs.caFile }, apiKeyFile: join(root, 'temporal-api-key') }),
-      /requires a client certificate \(mTLS\) and none is configured \(temporal\.tls\.certFile in .*\)\. Set temporal\.tls\.certFile and temporal\.tls\.keyFile/],
+      /requires a client certificate \(mTLS\).* none is configured \(temporal\.tls\.certFile in .*\)\. (If the cluster uses mTLS, s|S)et temporal\.tls\.certFile and temporal\.tls\.keyFile/],
     ['a client certificate from another CA', () => north(() => mtlsSites), () => ({ address: mtlsProxy.address, tls: { caFile: certs.caFile, certFile: certs.strangerCertFile, keyFile: certs.strangerKeyFile } }),
       /(refused|refuses) the client certificate in .*stranger-client\.pem \(temporal\.tls\.certFile in .*\)\. Set temporal\.tls\.certFile and temporal\.tls\.keyFile/],
   ];

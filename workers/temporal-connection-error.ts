@@ -34,15 +34,20 @@ function diagnose(config: SiteConfig, detail: string): Diagnosis | undefined {
   }
   // Under TLS 1.3 the client's handshake is done before the server checks its certificate, so a
   // refused client certificate arrives as a reset connection rather than an alert.
-  if (tls?.certFile && /ConnectionReset|connection reset|BrokenPipe|broken pipe|UnexpectedEof|close_notify/i.test(detail)) {
+  // The same race decides whether a missing client certificate shows as the alert or as a close.
+  const closedDuringSetUp = /ConnectionReset|connection reset|BrokenPipe|broken pipe|UnexpectedEof|close_notify|connection closed|connection was not ready/i.test(detail);
+  if (tls?.certFile && closedDuringSetUp) {
     return { key: 'temporal.tls.certFile', why: `the server closed the connection during TLS set-up, as it does when it refuses the client certificate in ${tls.certFile}`, fix: 'Set temporal.tls.certFile and temporal.tls.keyFile to a certificate the cluster accepts (signed by the CA it trusts for clients).' };
+  }
+  if (tls !== undefined && closedDuringSetUp) {
+    return { key: 'temporal.tls.certFile', why: 'the server closed the connection during TLS set-up, as one that requires a client certificate (mTLS) does when none is configured', fix: 'If the cluster uses mTLS, set temporal.tls.certFile and temporal.tls.keyFile to this site\'s client certificate and its key (PEM).' };
   }
   if (/valid authentication credentials|Unauthenticated|PermissionDenied|permission denied/i.test(detail)) {
     return apiKeyFile
       ? { key: 'temporal.apiKeyFile', why: `the server refused the API key in ${apiKeyFile}`, fix: 'Put a valid API key for this namespace in that file (chmod 600).' }
       : { key: 'temporal.apiKeyFile', why: 'the server requires credentials and none are configured', fix: 'Set temporal.apiKeyFile to a file (mode 0600) holding the cluster\'s API key, or configure mTLS under temporal.tls.' };
   }
-  if (tls === undefined && /broken pipe|connection reset|unexpected EOF|frame with invalid size|http2 error/i.test(detail)) {
+  if (tls === undefined && (closedDuringSetUp || /frame with invalid size|http2 error/i.test(detail))) {
     return { key: 'temporal.tls', why: 'the server closed the connection, as a TLS endpoint does to a plain one', fix: 'If the cluster uses TLS, add temporal.tls (with caFile unless its CA is publicly trusted).' };
   }
   return undefined;
