@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** The shape of one `parley` command: one file per command under cli/commands/. */
 export interface CommandIo {
   /** Results (stdout). */
@@ -22,5 +24,17 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * node:util's parseArgs with its complaints (unknown option, missing value, stray argument) as a
+ * UsageError: the command then exits 2 and prints its usage, whatever it parses.
+ */
+export function parseUsage<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
 }

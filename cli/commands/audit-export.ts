@@ -1,7 +1,6 @@
 /** `parley audit export`: a run's histories and the public keys to check them, as one bundle. */
-import { parseArgs } from 'node:util';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../command.ts';
 
 export const exportUsage = [
   'Usage: parley audit export <workflowId> (--keys-dir DIR | --api URL) [-o FILE] [--address HOST:PORT] [--namespace NS] [--json]',
@@ -19,24 +18,19 @@ export const exportUsage = [
 ].join('\n');
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        output: { type: 'string', short: 'o' },
-        address: { type: 'string' },
-        namespace: { type: 'string' },
-        'keys-dir': { type: 'string' },
-        api: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({
+    args: argv,
+    options: {
+      output: { type: 'string', short: 'o' },
+      address: { type: 'string' },
+      namespace: { type: 'string' },
+      'keys-dir': { type: 'string' },
+      api: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
   const [workflowId, ...extra] = parsed.positionals;
   if (workflowId === undefined || workflowId === '') throw new UsageError('missing <workflowId>.');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}".`);

@@ -1,6 +1,5 @@
 /** `parley audit open`: an organisation reads, from a run's bundle, what was sealed for it. */
-import { parseArgs } from 'node:util';
-import { UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../command.ts';
 
 export const openUsage = [
   'Usage: parley audit open <file> --key <org key file> [--keys-dir DIR] [--json]',
@@ -16,17 +15,12 @@ export const openUsage = [
 ].join('\n');
 
 function parseOptions(argv: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { key: { type: 'string' }, 'keys-dir': { type: 'string' }, json: { type: 'boolean', default: false } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({
+    args: argv,
+    options: { key: { type: 'string' }, 'keys-dir': { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
   const [file, ...extra] = parsed.positionals;
   if (file === undefined) throw new UsageError('missing <file>: give an audit bundle.');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}".`);

@@ -1,7 +1,6 @@
 /** `parley audit replay`: replays recorded histories against the current workflow code. */
-import { parseArgs } from 'node:util';
 import type { ReplayOutcome } from '../../workers/audit/replay-histories.ts';
-import { UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../command.ts';
 
 export const replayUsage = [
   'Usage: parley audit replay <file>… [--workflow-id ID] [--json]',
@@ -18,17 +17,12 @@ export const replayUsage = [
 ].join('\n');
 
 function parseOptions(argv: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { 'workflow-id': { type: 'string' }, json: { type: 'boolean', default: false } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({
+    args: argv,
+    options: { 'workflow-id': { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
   if (parsed.positionals.length === 0) throw new UsageError('missing <file>: give one or more history files.');
   return { files: parsed.positionals, workflowId: parsed.values['workflow-id'], json: parsed.values.json ?? false };
 }

@@ -1,6 +1,5 @@
 /** `parley audit verify`: checks a run's envelopes and attestations with public keys only. */
-import { parseArgs } from 'node:util';
-import { UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../command.ts';
 
 export const verifyUsage = [
   'Usage: parley audit verify <file> [--keys-dir DIR] [--json]',
@@ -20,17 +19,12 @@ export const verifyUsage = [
 ].join('\n');
 
 function parseOptions(argv: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { 'keys-dir': { type: 'string' }, 'workflow-id': { type: 'string' }, json: { type: 'boolean', default: false } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({
+    args: argv,
+    options: { 'keys-dir': { type: 'string' }, 'workflow-id': { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
   const [file, ...extra] = parsed.positionals;
   if (file === undefined) throw new UsageError('missing <file>: give an audit bundle.');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": verify one bundle at a time.`);

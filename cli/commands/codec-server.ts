@@ -1,6 +1,5 @@
 /** `parley codec-server`: envelopes shown as readable metadata in the Temporal Web UI and CLI. */
-import { parseArgs } from 'node:util';
-import { UsageError, type Command, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type Command, type CommandIo } from '../command.ts';
 
 const DEFAULT_PORT = 8081;
 
@@ -24,23 +23,18 @@ const usage = [
 ].join('\n');
 
 function parseOptions(argv: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        key: { type: 'string' },
-        'keys-dir': { type: 'string' },
-        'cors-origin': { type: 'string', multiple: true },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      key: { type: 'string' },
+      'keys-dir': { type: 'string' },
+      'cors-origin': { type: 'string', multiple: true },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const { values } = parsed;
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0–65535), not "${values.port}".`);

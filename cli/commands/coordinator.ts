@@ -3,9 +3,8 @@
  * `parley.coordinator`; no keys, no data. A real deployment runs it beside the API; the
  * one-machine demo runs it in-process instead.
  */
-import { parseArgs } from 'node:util';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { UsageError, type Command } from '../command.ts';
+import { parseUsage, UsageError, type Command } from '../command.ts';
 
 const DEFAULT_TEMPORAL = '127.0.0.1:7233';
 
@@ -22,12 +21,7 @@ const usage = [
 ].join('\n');
 
 function parseOptions(argv: string[]): void {
-  let positionals: string[];
-  try {
-    ({ positionals } = parseArgs({ args: argv, options: {}, strict: true, allowPositionals: true }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { positionals } = parseUsage({ args: argv, options: {}, strict: true, allowPositionals: true });
   const [verb, ...rest] = positionals;
   if (verb !== 'start') throw new UsageError(verb === undefined ? 'missing "start".' : `unknown subcommand "${verb}"; the only one is "start".`);
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}".`);

@@ -1,9 +1,8 @@
 /** `parley demo`: the whole system on one machine, in one command. */
 import { randomInt } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import type { DemoReport } from '../../workers/run-demo.ts';
 import type { ChainDemoReport } from '../../workers/run-chain-demo.ts';
-import { UsageError, type Command } from '../command.ts';
+import { parseUsage, UsageError, type Command } from '../command.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
@@ -36,23 +35,18 @@ function parseCounts(text: string): bigint[] {
 }
 
 function parseOptions(argv: string[]) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        chain: { type: 'boolean', default: false },
-        counts: { type: 'string' },
-        sites: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        'state-dir': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseUsage({
+    args: argv,
+    options: {
+      chain: { type: 'boolean', default: false },
+      counts: { type: 'string' },
+      sites: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'state-dir': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   let sites = 3;
   if (values.chain && values.counts !== undefined) throw new UsageError('--counts is for the ring secure sum of counts; --chain reads the example registries. Give one of them.');
   if (values.chain && values.sites !== undefined && !/^[3-5]$/.test(values.sites)) {

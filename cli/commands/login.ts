@@ -1,6 +1,5 @@
 /** `parley login`: signs in to a central server and keeps the access token for the other commands. */
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from '../command.ts';
+import { parseUsage, UsageError, type Command } from '../command.ts';
 import { apiFailure, apiUrl, required } from './session.ts';
 
 const usage = [
@@ -23,22 +22,17 @@ export const loginCommand: Command = {
   summary: 'Sign in to a central server; later commands use the stored token',
   usage,
   async run(argv, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          api: { type: 'string' },
-          username: { type: 'string' },
-          'password-stdin': { type: 'boolean', default: false },
-          json: { type: 'boolean', default: false },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const { values } = parseUsage({
+      args: argv,
+      options: {
+        api: { type: 'string' },
+        username: { type: 'string' },
+        'password-stdin': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
     const username = required(values.username, '--username');
     const { credentialsFile, loadLogin, saveLogin } = await import('../config-store.ts');
     const file = credentialsFile(io.env);

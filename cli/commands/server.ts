@@ -1,9 +1,8 @@
 /** `parley server start`: the central server — the API over its database, starting runs through Temporal. */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { UsageError, type Command, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type Command, type CommandIo } from '../command.ts';
 
 const DEFAULT_PORT = 8620;
 const DEFAULT_TEMPORAL = '127.0.0.1:7233';
@@ -36,22 +35,17 @@ interface Options {
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'state-dir': { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'state-dir': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
   const [verb, ...rest] = parsed.positionals;
   if (verb !== 'start') throw new UsageError(verb === undefined ? 'missing "start".' : `unknown subcommand "${verb}"; the only one is "start".`);
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}".`);

@@ -2,11 +2,10 @@
  * What the commands that call the API share: their argument shape (`parley <noun> <verb> …`), the
  * stored login turned into a client, and API failures worded for people. Not a command itself.
  */
-import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import type { ApiClient, ApiClientError } from '../../activities/api-client.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../command.ts';
 import type { StoredLogin } from '../config-store.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -22,12 +21,7 @@ export const API_OPTIONS = {
  * argument is a UsageError (exit 2).
  */
 export function parseVerb<const O extends Options>(argv: string[], verb: string, positionals: readonly string[], options: O) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseUsage({ args: argv, options, strict: true, allowPositionals: true });
   const [given, ...rest] = parsed.positionals;
   if (given !== verb) {
     throw new UsageError(given === undefined ? `missing "${verb}".` : `unknown subcommand "${given}"; the only one is "${verb}".`);

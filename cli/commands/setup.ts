@@ -1,6 +1,5 @@
 /** `parley setup`: provisions this machine for the one-machine setup, idempotently. */
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from '../command.ts';
+import { parseUsage, type Command } from '../command.ts';
 
 export const setupCommand: Command = {
   name: 'setup',
@@ -16,12 +15,7 @@ export const setupCommand: Command = {
     '  --with-postgres  also make sure PostgreSQL 15\'s binaries are installed (the test suite needs them)',
   ].join('\n'),
   async run(argv, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: argv, options: { quiet: { type: 'boolean', default: false }, 'with-postgres': { type: 'boolean', default: false } }, strict: true }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const { values } = parseUsage({ args: argv, options: { quiet: { type: 'boolean', default: false }, 'with-postgres': { type: 'boolean', default: false } }, strict: true });
     const progress = (line: string) => {
       if (!values.quiet || !line.startsWith('✓')) io.err(line);
     };
