@@ -4,6 +4,7 @@
  */
 import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { repositoryOf } from '../common/image-name.ts';
 import type { ImageRef } from './types.ts';
 
 function refusal(requested: ImageRef, where: { org: string; step: string }, why: string): ParleyError {
@@ -13,11 +14,6 @@ function refusal(requested: ImageRef, where: { org: string; step: string }, why:
       `Ask ${where.org}'s operator to allow it by name and digest (\`parley site allow ${requested.name}\` pins the digest of that image on the site's engine), or choose an allowed image.`,
     { org: where.org, step: where.step, image: requested.name, digest: requested.digest },
   );
-}
-
-/** An image name without its tag: `parley/preprocess:0f44…` → `parley/preprocess`. */
-export function repositoryOf(name: string): string {
-  return name.replace(/:[^/:]+$/, '');
 }
 
 /**

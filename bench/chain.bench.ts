@@ -19,7 +19,7 @@ import type { OrgId } from '../common/ids.ts';
 import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
 import { createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
 import { startLocalCluster } from '../workers/local-cluster.ts';
-import type { ExampleImages } from '../workers/provision/images.ts';
+import { exampleImageResolver, type ExampleImages } from '../workers/provision/images.ts';
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { removeRunLeftovers, type Leftovers } from './run-leftovers.ts';
@@ -125,8 +125,7 @@ export async function benchChain(options: {
 async function exampleChain(images: ExampleImages): Promise<ChainSpec> {
   const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
   if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
-  const byName = new Map([images.secureSum, images.additiveSum, images.preprocess, images.analyse].map((i) => [i.name.split(':')[0]!, i]));
-  const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => byName.get(name) });
+  const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(images) });
   if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
   return resolved.spec;
 }

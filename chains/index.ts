@@ -10,5 +10,6 @@ export type { ChainProblem } from './chain-rules.ts';
 export { ChainSpecSchema, PinnedImageSchema, specStepShapes } from './chain-spec-schema.ts';
 export { locateInChainFile, parseChainFile } from './parse-chain-file.ts';
 export type { ChainFileProblem, ParsedChainFile } from './parse-chain-file.ts';
-export { SECURE_SUM_IMAGES, repositoryOf, resolveChain } from './resolve-chain.ts';
+export { SECURE_SUM_IMAGES, resolveChain } from './resolve-chain.ts';
+export { repositoryOf } from '../common/image-name.ts';
 export type { ResolveImage, ResolveOptions, ResolvedChain } from './resolve-chain.ts';

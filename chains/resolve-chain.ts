@@ -3,6 +3,7 @@
  * digest (sites allow images by digest, so a tag that moves later cannot change what runs), and
  * every default is filled in, so the spec says exactly what will happen.
  */
+import { repositoryOf } from '../common/image-name.ts';
 import type { ChainSpec, ChainStep, PinnedImage, SecureSumProtocol } from '../common/chain.ts';
 import { DEFAULT_MODULUS, isSecureSumStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
@@ -26,14 +27,6 @@ export interface ResolveOptions {
 }
 
 export type ResolvedChain = { ok: true; spec: ChainSpec } | { ok: false; problems: ChainProblem[] };
-
-/**
- * `repo[:tag]` or `repo@sha256:…` → repo (a registry's port stays): sites allow an image by its
- * repository and digest, so the tag is not part of what runs.
- */
-export function repositoryOf(reference: string): string {
-  return reference.replace(/@sha256:[0-9a-f]{64}$/, '').replace(/:[^/:]+$/, '');
-}
 
 /** `name@sha256:…` taken as given: the author pinned it. */
 function pinnedInReference(reference: string): PinnedImage | undefined {

@@ -22,7 +22,7 @@ import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
 import { createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
 import { startLocalCluster, type LocalCluster } from '../workers/local-cluster.ts';
 import { createDockerClient } from '../workers/provision/docker-engine.ts';
-import { ensureExampleImages, type ExampleImages } from '../workers/provision/images.ts';
+import { ensureExampleImages, exampleImageResolver, type ExampleImages } from '../workers/provision/images.ts';
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { historyText, plaintextFound } from './history-scan.ts';
 import { referenceCohort, referenceValues, registryPath, type Condition } from './statistics-steps.ts';
@@ -47,8 +47,7 @@ beforeAll(async () => {
   images = await ensureExampleImages(docker, () => {});
   const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
   if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
-  const byName = new Map(Object.values(images).filter((i): i is { name: string; digest: string } => typeof i === 'object').map((i) => [i.name.split(':')[0]!, i]));
-  const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => byName.get(name) });
+  const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(images) });
   if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
   chain = resolved.spec;
 

@@ -12,6 +12,7 @@ import type { ImageRef } from '../activities/types.ts';
 import type { OrgId } from '../common/ids.ts';
 import { publicKeysOf } from '../crypto/index.ts';
 import { createFederation, type Federation } from '../workers/demo-federation.ts';
+import { repositoryOf } from '../common/image-name.ts';
 
 export interface FixtureSites {
   federation: Federation;
@@ -58,7 +59,7 @@ export async function setUpSites(options: {
       temporal: options.temporal,
       api: { url: options.apiUrl, credentialFile },
       datasets: site.datasets,
-      allowedImages: options.allowedImages.map((image) => ({ name: image.name.replace(/:[^/:]+$/, ''), digest: image.digest })),
+      allowedImages: options.allowedImages.map((image) => ({ name: repositoryOf(image.name), digest: image.digest })),
       shutdownGraceSeconds: 5,
       ...options.extra,
     }));

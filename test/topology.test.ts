@@ -30,6 +30,7 @@ import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
 import { DEFAULT_MODULUS, openChainOutputs, openSecureSumResult } from '../workers/researcher.ts';
 import { startTestPostgres, type TestPostgres } from './postgres-server.ts';
 import { referenceCohort, registryPath, type Condition } from './statistics-steps.ts';
+import { repositoryOf } from '../common/image-name.ts';
 
 const bin = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
 const ADMIN_PASSWORD = 'a topology admin passphrase';
@@ -126,8 +127,8 @@ beforeAll(async () => {
   // The central machine: PostgreSQL, Temporal, the API on PostgreSQL, the coordinator. What does
   // not depend on each other starts together: every `parley` process costs seconds to load.
   const [images, pg, temporalCli] = await Promise.all([ensureExampleImages(createDockerClient(), () => {}), startTestPostgres(), ensureTemporalCli(() => {})]);
-  imageForRuns = { name: images.secureSum.name.replace(/:[^/:]+$/, ''), digest: images.secureSum.digest };
-  chainImages = new Map([images.preprocess, images.analyse, images.additiveSum].map((i) => [i.name.replace(/:[^/:]+$/, ''), i]));
+  imageForRuns = { name: repositoryOf(images.secureSum.name), digest: images.secureSum.digest };
+  chainImages = new Map([images.preprocess, images.analyse, images.additiveSum].map((i) => [repositoryOf(i.name), i]));
   postgres = pg;
   const databaseUrl = await postgres.createDatabase();
   temporal = await startTemporalDevServer({ executable: temporalCli });

@@ -15,6 +15,7 @@ import type { OrgId } from '../common/ids.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import { readChainOutputs, statisticsOf, type ReadChainOutput } from './chain-result.ts';
 import { startDemoEnvironment, type DemoRunOptions } from './demo-environment.ts';
+import { exampleImageResolver } from './provision/images.ts';
 import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
 import { openChainOutputs, startChain } from './researcher.ts';
 import type { Statistics } from './statistics.ts';
@@ -73,9 +74,7 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
   try {
     const { machine, federation, cluster, api, temporal } = env;
     // The researcher pins each image the chain names by its digest on this machine's engine.
-    const byRepository = new Map([machine.images.preprocess, machine.images.analyse, machine.images.additiveSum, machine.images.secureSum]
-      .map((image) => [image.name.replace(/:[^/:]+$/, ''), image]));
-    const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => byRepository.get(name), participants: sites });
+    const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(machine.images), participants: sites });
     if (!resolved.ok) {
       throw new ParleyError(ErrorCode.InvalidInput, `The chain ${chainFile} cannot run here:\n${resolved.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
     }

@@ -30,6 +30,7 @@ import { ensureExampleImages } from './provision/images.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from './researcher.ts';
 import { loadSiteConfig } from './site-config.ts';
 import { startSiteProcess, type SiteProcess } from './site-process.ts';
+import { repositoryOf } from '../common/image-name.ts';
 
 const bin = fileURLToPath(new URL('../bin/parley.js', import.meta.url));
 const PASSWORD = 'a tls test passphrase';
@@ -58,7 +59,7 @@ beforeAll(async () => {
   const docker = createDockerClient();
   const images = await ensureExampleImages(docker, () => {});
   // Allowed by repository and digest, as `parley site allow` pins it; runs ask for the same.
-  secureSum = { name: images.secureSum.name.replace(/:[^/:]+$/, ''), digest: images.secureSum.digest };
+  secureSum = { name: repositoryOf(images.secureSum.name), digest: images.secureSum.digest };
 
   const upstream = inject('temporalAddress');
   const [cert, key, ca] = await Promise.all([readFile(certs.serverCertFile), readFile(certs.serverKeyFile), readFile(certs.caFile)]);

@@ -8,6 +8,7 @@ import { loadSiteConfig } from '../../workers/site-config.ts';
 import { addAllowedImage } from '../../workers/site-config-file.ts';
 import { parseVerb } from './session.ts';
 import { CONFIG_OPTION, configPath, type SiteVerb } from './site-verb.ts';
+import { repositoryOf } from '../../common/image-name.ts';
 
 const usage = [
   'Usage: parley site allow <image> [--config FILE] [--json]',
@@ -19,11 +20,6 @@ const usage = [
   '  --config FILE  the site configuration (default: ./site.yaml)',
   '  --json         print one JSON line: {name, digest, added}',
 ].join('\n');
-
-/** `repo[:tag]` or `repo@sha256:…` → repo; a registry's port stays. */
-function repositoryOf(ref: string): string {
-  return ref.replace(/@sha256:[0-9a-f]{64}$/, '').replace(/:[^/:]+$/, '');
-}
 
 export const siteAllow: SiteVerb = {
   verb: 'allow',

@@ -30,6 +30,7 @@ import { COUNT_DATASET } from '../../workers/demo-federation.ts';
 import { installQuietRuntime } from '../../workers/local-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../workers/researcher.ts';
 import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
+import { repositoryOf } from '../../common/image-name.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a site operator passphrase';
@@ -58,7 +59,6 @@ let secureSum: ImageRef;
 let hang: ImageRef;
 const running = new Map<string, SiteRun>();
 
-const repository = (ref: string) => ref.replace(/:[^/:]+$/, '');
 const configOf = (org: string) => sites.configFiles.get(org)!;
 
 /** `parley site start` for `org`, resolved once its worker runs. */
@@ -123,8 +123,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-site-operator-'));
   docker = testDocker();
   const images = await testImages(docker, { sum: 'secure-sum', hang: 'test-fixtures/hang' });
-  secureSum = { name: repository(images.sum.ref), digest: images.sum.digest };
-  hang = { name: repository(images.hang.ref), digest: images.hang.digest };
+  secureSum = { name: repositoryOf(images.sum.ref), digest: images.sum.digest };
+  hang = { name: repositoryOf(images.hang.ref), digest: images.hang.digest };
 
   installQuietRuntime();
   connection = await Connection.connect({ address: inject('temporalAddress') });

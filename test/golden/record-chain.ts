@@ -19,7 +19,7 @@ import { createFederation, siteDepsOf } from '../../workers/demo-federation.ts';
 import { startTemporalDevServer } from '../../workers/dev/temporal-dev-server.ts';
 import { startLocalCluster } from '../../workers/local-cluster.ts';
 import { createDockerClient } from '../../workers/provision/docker-engine.ts';
-import { ensureExampleImages } from '../../workers/provision/images.ts';
+import { ensureExampleImages, exampleImageResolver } from '../../workers/provision/images.ts';
 import { ensureTemporalCli } from '../../workers/provision/temporal-cli.ts';
 import { startChain } from '../../workers/researcher.ts';
 import { workflowBundle } from '../../workers/workflow-bundle.ts';
@@ -45,8 +45,7 @@ async function run(): Promise<void> {
     const images = await ensureExampleImages(docker, (line) => console.error(line));
     const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
     if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
-    const byName = new Map([images.preprocess, images.analyse, images.additiveSum, images.secureSum].map((i) => [i.name.split(':')[0]!, i]));
-    const resolved = await resolveChain(parsed.file, { resolveImage: async (name) => byName.get(name), participants: SITES });
+    const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(images), participants: SITES });
     if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
 
     const stateDir = await mkdtemp(join(tmpdir(), 'parley-golden-chain-'));

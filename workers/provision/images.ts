@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import { ensureAlgorithmImage } from '../../algorithms/algorithm-image.ts';
 import { ensureBaseImage } from '../../algorithms/base-image.ts';
 import type { ImageRef } from '../../activities/types.ts';
+import { repositoryOf } from '../../common/image-name.ts';
 import type { Progress } from './temporal-cli.ts';
 
 export interface ExampleImages {
@@ -47,4 +48,13 @@ export async function ensureExampleImages(docker: Docker, progress: Progress, ba
     built[key] = { name: image.ref, digest: image.digest };
   }
   return { base: base.ref, ...(built as Record<keyof typeof EXAMPLES, ImageRef>) };
+}
+
+/**
+ * Pins a chain's image name (`parley/preprocess`, any tag) to this build of the example image,
+ * as `resolveChain` asks; undefined for any other image.
+ */
+export function exampleImageResolver(images: ExampleImages): (name: string) => Promise<ImageRef | undefined> {
+  const byRepository = new Map((Object.keys(EXAMPLES) as Array<keyof typeof EXAMPLES>).map((key) => [repositoryOf(images[key].name), images[key]]));
+  return async (name) => byRepository.get(repositoryOf(name));
 }
