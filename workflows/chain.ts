@@ -19,6 +19,7 @@ import type { OrgId } from '../common/ids.ts';
 import type { JsonValue, StepInputEnvelope, StepOutcome, StepRequest } from '../activities/types.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import { runRingProtocol } from './protocols/ring.ts';
+import { settleAll } from './settle-all.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activities.ts';
 import { StepLog } from './step-log.ts';
 import { validateChainInput } from './validate-chain-input.ts';
@@ -59,7 +60,7 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
   const runContainerStep = async (step: ContainerStep): Promise<void> => {
     const sites = step.at ?? participants;
     const timeoutMs = step.timeoutMs ?? defaultTimeoutMs;
-    const outcomes = await allOrFirstFailure(sites.map((org) => runSiteStep(step.id, {
+    const outcomes = await settleAll(sites.map((org) => runSiteStep(step.id, {
       org, step: step.id, image: step.image, datasets: step.datasets, args: step.args, inputs: inputsFor(step, org), timeoutMs,
     })));
     // A message nobody will read is a chain that does not do what its author meant: say so now.
@@ -126,12 +127,4 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
   } finally {
     await CancellationScope.nonCancellable(() => Promise.all(participants.map((org) => endRunAt(runId, org))));
   }
-}
-
-/** Waits for every promise, even when one fails (cleanup must not race a running container). */
-async function allOrFirstFailure<T>(promises: Array<Promise<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(promises);
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }

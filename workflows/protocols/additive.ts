@@ -7,6 +7,7 @@
 import type { Envelope } from '../../common/envelope.ts';
 import type { OrgId } from '../../common/ids.ts';
 import type { StepInputEnvelope, StepOutcome } from '../../activities/types.ts';
+import { settleAll } from '../settle-all.ts';
 import { protocolFailure, sentSummary } from './protocol-failure.ts';
 import type { ProtocolCall, ProtocolResult, ProtocolRun } from './protocol-run.ts';
 
@@ -42,16 +43,9 @@ export async function runAdditiveProtocol(run: ProtocolRun): Promise<ProtocolRes
   return { output: combined.output, step: step.combine, org: aggregator };
 }
 
-/**
- * Runs one protocol step at several sites in parallel and waits for all of them, even when one
- * fails: cleanup must not race a sibling's container that is still writing to its volume.
- * Outcomes follow the order of `calls`.
- */
-async function runAll(run: ProtocolRun, calls: ProtocolCall[]): Promise<StepOutcome[]> {
-  const settled = await Promise.allSettled(calls.map((call) => run.runStep(call)));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<StepOutcome>).value);
+/** Runs one protocol step at several sites in parallel; outcomes follow the order of `calls`. */
+function runAll(run: ProtocolRun, calls: ProtocolCall[]): Promise<StepOutcome[]> {
+  return settleAll(calls.map((call) => run.runStep(call)));
 }
 
 /** The share step's n − 1 envelopes by recipient: exactly one for each other participant. */
