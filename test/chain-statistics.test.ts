@@ -25,7 +25,8 @@ import { createDockerClient } from '../workers/provision/docker-engine.ts';
 import { ensureExampleImages, exampleImageResolver, type ExampleImages } from '../workers/provision/images.ts';
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { historyText, plaintextFound } from './history-scan.ts';
-import { referenceCohort, referenceValues, registryPath, type Condition } from './statistics-steps.ts';
+import { columnValues, plainMoments, referenceCohort, referenceValues, registryPath, type Condition } from './statistics-steps.ts';
+import { runLeftovers } from './run-leftovers.ts';
 
 const CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
 const LETTERS = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -90,15 +91,12 @@ async function plainStatistics(letters: ReadonlyArray<(typeof LETTERS)[number]>)
   const perSite: bigint[][] = [];
   for (const letter of letters) {
     const { columns, rows } = referenceCohort(await readFile(registryPath(letter), 'utf8'), where);
-    const at = columns.indexOf(column);
-    for (const row of rows) if (row[at]!.trim() !== '' && !Number.isNaN(Number(row[at]))) xs.push(Number(row[at]));
+    xs.push(...columnValues(columns, rows, column));
     perSite.push(referenceValues(columns, rows, column, decimals, bins));
   }
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
   const histogram = new Array<number>(bins.length + 1).fill(0);
   for (const x of xs) histogram[bins.filter((e) => x >= e).length]! += 1;
-  return { count: xs.length, mean, variance, histogram, perSite };
+  return { ...plainMoments(xs), histogram, perSite };
 }
 
 function withProtocol(spec: ChainSpec, protocol: SecureSumProtocol): ChainSpec {
@@ -108,12 +106,6 @@ function withProtocol(spec: ChainSpec, protocol: SecureSumProtocol): ChainSpec {
   };
 }
 
-async function leftovers(runId: string): Promise<{ containers: number; volumes: number }> {
-  const filters = JSON.stringify({ label: [`parley.run=${runId}`] });
-  const containers = await docker.listContainers({ all: true, filters });
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  return { containers: containers.length, volumes: volumes.length };
-}
 
 describe('the example chain: cohort statistics across registries', () => {
   it.each([
@@ -145,7 +137,7 @@ describe('the example chain: cohort statistics across registries', () => {
     const ownFigures = plain.perSite.flat().filter((figure) => figure >= 100_000n);
     expect(ownFigures.length).toBeGreaterThanOrEqual(n);
     expect(plaintextFound(history, ownFigures)).toEqual([]);
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('exports, replays against this code and verifies without any private key, like any run', async () => {
@@ -179,6 +171,6 @@ describe('the example chain: cohort statistics across registries', () => {
     // Nothing was sealed for the researcher, and no secure-sum step ran.
     const history = await historyText(handle);
     expect(history).not.toContain('total.additive');
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 });

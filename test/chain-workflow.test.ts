@@ -17,6 +17,7 @@ import { startLocalCluster, type LocalCluster } from '../workers/local-cluster.t
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { testDocker, testImages } from './docker-images.ts';
 import { historyText, plaintextFound } from './history-scan.ts';
+import { runLeftovers } from './run-leftovers.ts';
 
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
 const [NORTH, SOUTH, EAST] = ['chain-north', 'chain-south', 'chain-east'] as const;
@@ -56,12 +57,6 @@ function run(steps: ChainStep[], runId = `test-chain-${randomInt(1e9)}`) {
   return { runId, handle: startChain(cluster.client, input, runId) };
 }
 
-async function leftovers(runId: string): Promise<{ containers: number; volumes: number }> {
-  const filters = JSON.stringify({ label: [`parley.run=${runId}`] });
-  const containers = await docker.listContainers({ all: true, filters });
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  return { containers: containers.length, volumes: volumes.length };
-}
 
 async function failureOf(promise: Promise<unknown>): Promise<{ type?: string; message: string }> {
   const err = await promise.then(() => undefined, (e: unknown) => e);
@@ -100,7 +95,7 @@ describe('chain workflow', () => {
     // The probe sent what its arguments said, and arguments are public (they are in the
     // history); what the sites sent each other travelled sealed all the same.
     expect(plaintextFound(JSON.stringify(result.outputs), [secret])).toEqual([]);
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('fails the run with the failing step, site and the algorithm\'s last lines, runs nothing after it, and removes everything', async () => {
@@ -115,7 +110,7 @@ describe('chain workflow', () => {
     expect(failure.message).toContain('exited with code 3');
     const history = await historyText(await handle);
     expect(history).not.toContain('"step":"never"');
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('fails clearly when a step sends a message no later step reads', async () => {
@@ -123,7 +118,7 @@ describe('chain workflow', () => {
     const failure = await failureOf((await handle).result());
     expect(failure.type).toBe('ERR_STEP_PROTOCOL');
     expect(failure.message).toContain(`sent a message to "${EAST}", but no later step reads "hello"'s messages`);
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('on cancel, kills the running containers and removes every container and volume it made', async () => {
@@ -135,7 +130,7 @@ describe('chain workflow', () => {
     const failure = await h.result().then(() => undefined, (e: unknown) => e);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((await h.describe()).status.name).toBe('CANCELLED');
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('refuses a chain that names a site outside the run before any site does anything', async () => {
@@ -144,7 +139,7 @@ describe('chain workflow', () => {
     expect(failure.type).toBe('ERR_INVALID_INPUT');
     expect(failure.message).toContain('runs at "chain-nowhere", which is not a participant');
     expect(await historyText(await handle)).not.toMatch(/activityTaskScheduled/i);
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 });
 

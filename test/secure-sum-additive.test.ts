@@ -18,6 +18,7 @@ import { ensureExampleImages } from '../workers/provision/images.ts';
 import { DEFAULT_MODULUS, openSecureSumResult } from '../workers/researcher.ts';
 import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
 import { historyText, plaintextFound } from './history-scan.ts';
+import { runLeftovers } from './run-leftovers.ts';
 
 // Names of their own: test files run in parallel against one Temporal server, and a site's task
 // queue is `site.<org>`, so another file's workers must never pick up these sites' steps.
@@ -52,12 +53,6 @@ function start(participants: string[], runId: string): Promise<WorkflowHandle> {
   return cluster.client.workflow.start('secureSumAdditiveWorkflow', { taskQueue: COORDINATOR_TASK_QUEUE, workflowId: runId, args: [input], workflowExecutionTimeout: '10 minutes' });
 }
 
-async function leftovers(runId: string): Promise<{ containers: number; volumes: number }> {
-  const filters = JSON.stringify({ label: [`parley.run=${runId}`] });
-  const containers = await docker.listContainers({ all: true, filters });
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  return { containers: containers.length, volumes: volumes.length };
-}
 
 /** Which step ran where and how many envelopes it sealed: all the workflow itself sees. */
 function stepRouting(result: SecureSumResult): string[] {
@@ -81,7 +76,7 @@ describe('additive-share secure sum', () => {
       ...participants.map((org, i) => `additive.1.sum@${org}:${i === 0 ? 0 : 1}`),
       `additive.2.combine@${participants[0]}:1`,
     ].sort());
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
     // Shares and partials are uniform modulo 2^64 and known to no one here; they travel in the
     // same envelopes as the counts would, so counts and total are what a leak would show.
     expect(plaintextFound(await historyText(handle), [...participants.map((org) => counts.get(org)!), total])).toEqual([]);
@@ -104,7 +99,7 @@ describe('additive-share secure sum', () => {
       expect(cause.cause?.message).toMatch(/not a non-negative integer/);
       expect(cause.cause?.message).not.toContain(bad.slice(1));
       expect(plaintextFound(await historyText(handle), [bad.slice(1), ...participants.map((o) => counts.get(o)!)])).toEqual([]);
-      expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+      expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
     } finally {
       await writeFile(countFile, `${counts.get('add-east')}\n`);
     }

@@ -19,6 +19,7 @@ import { ensureExampleImages } from '../workers/provision/images.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../workers/researcher.ts';
 import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
 import { historyText, plaintextFound } from './history-scan.ts';
+import { runLeftovers } from './run-leftovers.ts';
 
 const SITES = ['north', 'south', 'east', 'west', 'centre'];
 // Six-digit counts: a whole-number match in a history cannot be a coincidence.
@@ -58,12 +59,6 @@ function input(participants: string[], overrides: Partial<SecureSumInput> = {}):
   return { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, ...overrides };
 }
 
-async function leftovers(runId: string): Promise<{ containers: number; volumes: number }> {
-  const filters = JSON.stringify({ label: [`parley.run=${runId}`] });
-  const containers = await docker.listContainers({ all: true, filters });
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  return { containers: containers.length, volumes: volumes.length };
-}
 
 /** Inspects every container a run creates, as it is created (before the site removes it). */
 async function watchContainers(runId: string): Promise<{ inspected: Docker.ContainerInspectInfo[]; stop: () => void }> {
@@ -116,7 +111,7 @@ describe('ring secure sum', () => {
       expect(container.Config.Labels['parley.run']).toBe(runId);
       expect(participants).toContain(container.Config.Labels['parley.site']);
     }
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
 
     const secrets = [...participants.map((org) => counts.get(org)!), total];
     expect(plaintextFound(await historyText(handle), secrets)).toEqual([]);
@@ -128,7 +123,7 @@ describe('ring secure sum', () => {
     const total = await sumOf(SITES, handle);
     expect(total).toBe([...counts.values()].reduce((a, b) => a + b, 0n));
     expect(plaintextFound(await historyText(handle), [...counts.values(), total])).toEqual([]);
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('fails clearly on bad count data, without revealing it, and removes every volume', async () => {
@@ -147,7 +142,7 @@ describe('ring secure sum', () => {
       expect(cause.cause?.message).toMatch(/Step "ring\.2\.add" failed at site "east"/);
       expect(cause.cause?.message).toMatch(/not a non-negative integer/);
       expect(plaintextFound(await historyText(handle), [bad.slice(1), ...participants.map((o) => counts.get(o)!)])).toEqual([]);
-      expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+      expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
     } finally {
       await writeFile(countFile, `${counts.get('east')}\n`);
     }
@@ -161,7 +156,7 @@ describe('ring secure sum', () => {
     const cause = (failure as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
     expect(cause.cause?.type).toBe('ERR_STEP_TIMEOUT');
     expect(cause.cause?.message).toMatch(/ring\.0\.start/);
-    expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('refuses an image that is not on the site\'s allow-list, before running anything', async () => {

@@ -76,8 +76,7 @@ export function referenceCohort(csv: string, where: Condition[]): { columns: str
  * registries' one-decimal values at 0–2 decimals).
  */
 export function referenceValues(columns: string[], rows: string[][], column: string, decimals: number, bins: number[]): bigint[] {
-  const at = columns.indexOf(column);
-  const xs = rows.map((r) => r[at]!.trim()).filter((t) => t !== '' && !Number.isNaN(Number(t))).map(Number);
+  const xs = columnValues(columns, rows, column);
   const scaled = xs.map((x) => BigInt(Math.sign(x) * Math.round(Math.abs(x) * 10 ** decimals)));
   const cells = new Array<bigint>(bins.length + 1).fill(0n);
   for (const x of xs) cells[bins.filter((e) => x >= e).length]! += 1n;
@@ -88,4 +87,16 @@ export function referenceValues(columns: string[], rows: string[][], column: str
 export function referenceStatistics(csvPath: string, where: Condition[], column: string, decimals: number, bins: number[]): bigint[] {
   const { columns, rows } = referenceCohort(readFileSync(csvPath, 'utf8'), where);
   return referenceValues(columns, rows, column, decimals, bins);
+}
+
+/** The numeric values of `column` over `rows` (empty or unparseable cells left out, as analyse does). */
+export function columnValues(columns: string[], rows: string[][], column: string): number[] {
+  const at = columns.indexOf(column);
+  return rows.map((r) => r[at]!).filter((t) => t.trim() !== '' && !Number.isNaN(Number(t))).map(Number);
+}
+
+/** Count, mean and sample variance (n − 1) of `xs`, in plain floating point. */
+export function plainMoments(xs: number[]): { count: number; mean: number; variance: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { count: xs.length, mean, variance: xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) };
 }

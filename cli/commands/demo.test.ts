@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
-import { referenceCohort, registryPath, type Condition } from '../../test/statistics-steps.ts';
+import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../../test/statistics-steps.ts';
+import { runLeftovers } from '../../test/run-leftovers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 
@@ -22,11 +23,9 @@ async function plainCohort(letters: Array<'a' | 'b' | 'c'>): Promise<{ count: nu
   const xs: number[] = [];
   for (const letter of letters) {
     const { columns, rows } = referenceCohort(await readFile(registryPath(letter), 'utf8'), where);
-    const at = columns.indexOf(column);
-    for (const row of rows) if (row[at]!.trim() !== '' && !Number.isNaN(Number(row[at]))) xs.push(Number(row[at]));
+    xs.push(...columnValues(columns, rows, column));
   }
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return { count: xs.length, mean, variance: xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) };
+  return plainMoments(xs);
 }
 
 interface Ran {
@@ -53,14 +52,6 @@ function parley(args: string[], options: { onStderr?: (text: string, child: Retu
   });
 }
 
-async function parleyLeftovers(workflowId: string): Promise<number> {
-  const docker = new Docker();
-  const filters = JSON.stringify({ label: [`parley.run=${workflowId}`] });
-  const containers = await docker.listContainers({ all: true, filters });
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  return containers.length + volumes.length;
-}
-
 describe('parley demo', () => {
   it('prints the sum of the given counts and ends with one JSON line', async () => {
     const ran = await parley(['demo', '--counts', '120,45,310', '--json']);
@@ -71,7 +62,7 @@ describe('parley demo', () => {
     expect(last.sites).toEqual(['registry-a', 'registry-b', 'registry-c']);
     expect(last.workflowId).toMatch(/^run-/);
     expect(ran.stderr).toMatch(/ring\.3\.finish/);
-    expect(await parleyLeftovers(last.workflowId)).toBe(0);
+    expect(await runLeftovers(new Docker(), last.workflowId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('with --chain runs the example chain and prints the cohort\'s count, mean and variance as the plain computation over the example registries gives them', async () => {
@@ -85,7 +76,7 @@ describe('parley demo', () => {
     expect(last.variance).toBeCloseTo(plain.variance, 9);
     expect(last.sd).toBeCloseTo(Math.sqrt(plain.variance), 9);
     expect(ran.stderr).toMatch(/total\.additive\.2\.combine/);
-    expect(await parleyLeftovers(last.workflowId)).toBe(0);
+    expect(await runLeftovers(new Docker(), last.workflowId)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('refuses bad usage with exit code 2 and says what is wrong', async () => {
@@ -128,6 +119,6 @@ describe('parley demo', () => {
     expect(interrupted).toBe(true);
     expect(ran.code).toBe(130);
     expect(ran.stderr).toMatch(/run was cancelled/);
-    expect(await parleyLeftovers(workflowId)).toBe(0);
+    expect(await runLeftovers(new Docker(), workflowId)).toEqual({ containers: 0, volumes: 0 });
   });
 });

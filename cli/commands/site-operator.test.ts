@@ -31,6 +31,7 @@ import { installQuietRuntime } from '../../workers/local-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../workers/researcher.ts';
 import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
 import { repositoryOf } from '../../common/image-name.ts';
+import { runLeftovers } from '../../test/run-leftovers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a site operator passphrase';
@@ -111,13 +112,6 @@ async function failureOf(runId: string): Promise<{ type?: string; message?: stri
   return { type: cause?.type, message: cause?.message };
 }
 
-async function leftovers(runId: string): Promise<{ containers: number; volumes: number }> {
-  const filters = JSON.stringify({ label: [`parley.run=${runId}`] });
-  return {
-    containers: (await docker.listContainers({ all: true, filters })).length,
-    volumes: ((await docker.listVolumes({ filters })).Volumes ?? []).length,
-  };
-}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-site-operator-'));
@@ -164,7 +158,7 @@ describe('a site operator\'s worker at work', () => {
       expect(failure.type).toBe('ERR_IMAGE_NOT_ALLOWED');
       expect(failure.message).toContain(`image ${image.name}@${image.digest} is not on site "${A}"'s allow-list`);
       expect(failure.message).toContain(`\`parley site allow ${image.name}\``);
-      expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+      expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
     }
   });
 
@@ -198,8 +192,8 @@ describe('a site operator\'s worker at work', () => {
     const accepted = `sop-keychange-${randomInt(1e9)}`;
     const outcome = (await (await startSecureSum(client, input(), accepted)).result()) as SecureSumResult;
     expect(await openSecureSumResult(outcome, sites.federation.requester, sites.federation.directory, A)).toBe(total);
-    expect(await leftovers(refused)).toEqual({ containers: 0, volumes: 0 });
-    expect(await leftovers(accepted)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, refused)).toEqual({ containers: 0, volumes: 0 });
+    expect(await runLeftovers(docker, accepted)).toEqual({ containers: 0, volumes: 0 });
   });
 
   it('after a SIGKILL mid-step, a restart removes the container and the volume of a run that has ended', async () => {
@@ -216,11 +210,11 @@ describe('a site operator\'s worker at work', () => {
       await stepRunning();
       await stopSite(A, 'SIGKILL');
       // The crash left both behind; the run then ends without the site (its cleanup never ran).
-      expect(await leftovers(runId)).toEqual({ containers: 1, volumes: 1 });
+      expect(await runLeftovers(docker, runId)).toEqual({ containers: 1, volumes: 1 });
       await handle.terminate('the operator gave up on it');
 
       const restarted = await startSite(A);
-      expect(await leftovers(runId)).toEqual({ containers: 0, volumes: 0 });
+      expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
       const swept = restarted.stderr().split('\n').filter((l) => l.includes('"message":"orphans swept"')).map((l) => JSON.parse(l) as { runs: number });
       expect(swept[0]!.runs).toBeGreaterThanOrEqual(1);
     } finally {
