@@ -6,28 +6,25 @@
  * opening and sealing, and the skew between a round's container starts.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
-import { parseChainFile, resolveChain } from '../chains/index.ts';
 import type { ChainResult, ChainSpec } from '../common/chain.ts';
 import type { OrgId } from '../common/ids.ts';
 import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
 import { createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
 import { startLocalCluster } from '../workers/local-cluster.ts';
-import { exampleImageResolver, type ExampleImages } from '../workers/provision/images.ts';
+import { exampleChain, exampleRegistryFile } from '../workers/example-chain.ts';
+import type { ExampleImages } from '../workers/provision/images.ts';
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { removeRunLeftovers, type Leftovers } from './run-leftovers.ts';
 import { median, round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
 
-const CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
-const registryPath = (letter: string) => fileURLToPath(new URL(`../examples/data/registry-${letter}.csv`, import.meta.url));
 const LETTERS = ['a', 'b', 'c'] as const;
 // Organisations of their own: with TEMPORAL_ADDRESS the server may be shared.
 const SITES: OrgId[] = LETTERS.map((l) => `bench-chain-${l}`);
@@ -69,7 +66,7 @@ export async function benchChain(options: {
   const measured: TimedRun[] = [];
   const failedRuns: FailedRun[] = [];
   try {
-    const files = new Map(SITES.map((org, i) => [org, { patients: registryPath(LETTERS[i]!) }] as const));
+    const files = new Map(SITES.map((org, i) => [org, { patients: exampleRegistryFile(LETTERS[i]!) }] as const));
     const federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER, files });
     const { images } = options;
     const cluster = await startLocalCluster({
@@ -119,15 +116,6 @@ export async function benchChain(options: {
     failedRuns,
     leftoversRemoved,
   };
-}
-
-/** The example chain, parsed and pinned to this machine's builds of the example images. */
-async function exampleChain(images: ExampleImages): Promise<ChainSpec> {
-  const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
-  if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
-  const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(images) });
-  if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
-  return resolved.spec;
 }
 
 /** One run, timed from the start to the sealed result; the statistics are then opened and checked. */

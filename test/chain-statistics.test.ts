@@ -8,11 +8,9 @@ import { randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseChainFile, resolveChain } from '../chains/index.ts';
 import type { ChainResult, ChainSpec, SecureSumProtocol } from '../common/chain.ts';
 import { exportAuditBundle } from '../workers/audit/export-bundle.ts';
 import { replayHistories } from '../workers/audit/replay-histories.ts';
@@ -22,13 +20,13 @@ import { readChainOutputs, statisticsOf } from '../workers/chain-result.ts';
 import { createFederation, siteDepsOf, type Federation } from '../workers/demo-federation.ts';
 import { startLocalCluster, type LocalCluster } from '../workers/local-cluster.ts';
 import { createDockerClient } from '../workers/provision/docker-engine.ts';
-import { ensureExampleImages, exampleImageResolver, type ExampleImages } from '../workers/provision/images.ts';
+import { exampleChain } from '../workers/example-chain.ts';
+import { ensureExampleImages, type ExampleImages } from '../workers/provision/images.ts';
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { historyText, plaintextFound } from './history-scan.ts';
 import { columnValues, plainMoments, referenceCohort, referenceValues, registryPath, type Condition } from './statistics-steps.ts';
 import { runLeftovers } from './run-leftovers.ts';
 
-const CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
 const LETTERS = ['a', 'b', 'c', 'd', 'e'] as const;
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
 const SITES = LETTERS.map((l) => `cstat-${l}`);
@@ -46,11 +44,7 @@ let chain: ChainSpec;
 beforeAll(async () => {
   docker = createDockerClient();
   images = await ensureExampleImages(docker, () => {});
-  const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
-  if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
-  const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(images) });
-  if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
-  chain = resolved.spec;
+  chain = await exampleChain(images);
 
   stateDir = await mkdtemp(join(tmpdir(), 'parley-chain-stats-'));
   const files = new Map([...SITES.map((org, i) => [org, { patients: registryPath(LETTERS[i]!) }] as const), [STRICT, { patients: registryPath('a') }]]);

@@ -4,14 +4,14 @@
  * independently of the algorithms (no shared code), so a test compares two implementations.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import type { OrgId } from '../common/ids.ts';
 import { runTestStep } from './docker-sandbox.ts';
+import { exampleRegistryFile } from '../workers/example-chain.ts';
 
 /** The committed example registry of one site: `a` … `e`. */
 export function registryPath(site: 'a' | 'b' | 'c' | 'd' | 'e'): string {
-  return fileURLToPath(new URL(`../examples/data/registry-${site}.csv`, import.meta.url));
+  return exampleRegistryFile(site);
 }
 
 export interface Condition {

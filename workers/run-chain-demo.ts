@@ -5,22 +5,18 @@
  * researcher the cohort's count, mean, variance, standard deviation and histogram of the lab
  * value. By default through the Parley API, as in a deployment; everything is removed afterwards.
  */
-import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { parseChainFile, resolveChain } from '../chains/index.ts';
-import type { ChainOutput, ChainResult, ChainSpec, ChainStepReport } from '../common/chain.ts';
+import type { ChainOutput, ChainResult, ChainStepReport } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import { readChainOutputs, statisticsOf, type ReadChainOutput } from './chain-result.ts';
 import { startDemoEnvironment, type DemoRunOptions } from './demo-environment.ts';
-import { exampleImageResolver } from './provision/images.ts';
+import { EXAMPLE_CHAIN_FILE, exampleRegistryFile, pinToExampleImages, readChainFile } from './example-chain.ts';
 import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
 import { openChainOutputs, startChain } from './researcher.ts';
 import type { Statistics } from './statistics.ts';
 
-export const EXAMPLE_CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
 /** The example registries there are: examples/data/registry-a.csv … registry-e.csv. */
 export const MAX_CHAIN_DEMO_SITES = 5;
 /** The dataset name the example chain reads. */
@@ -45,9 +41,6 @@ export interface ChainDemoReport {
   totalMs: number;
 }
 
-function registryFile(i: number): string {
-  return fileURLToPath(new URL(`../examples/data/registry-${String.fromCharCode(97 + i)}.csv`, import.meta.url));
-}
 
 export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemoReport> {
   const started = performance.now();
@@ -57,16 +50,14 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
     throw new ParleyError(ErrorCode.InvalidInput, `The chain demo runs over 3 to ${MAX_CHAIN_DEMO_SITES} registries (one example registry each); got ${options.sites}.`);
   }
   const chainFile = options.chainFile ?? EXAMPLE_CHAIN_FILE;
-  const parsed = parseChainFile(await readFile(chainFile, 'utf8'), chainFile);
-  if (!parsed.ok) {
-    throw new ParleyError(ErrorCode.InvalidInput, `The chain ${chainFile} is not valid:\n${parsed.problems.map((p) => `  ${chainFile}:${p.line}:${p.column}: ${p.path}: ${p.message}`).join('\n')}`);
-  }
+  // Read before anything starts: a bad chain stops the demo before any provisioning.
+  const file = await readChainFile(chainFile);
   const sites = demoSiteNames(options.sites);
   const env = await startDemoEnvironment({
     ...options,
     sites,
     requester: DEMO_REQUESTER,
-    files: new Map(sites.map((org, i) => [org, { [PATIENTS_DATASET]: registryFile(i) }])),
+    files: new Map(sites.map((org, i) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(String.fromCharCode(97 + i)) }])),
     allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum],
     signal,
     progress,
@@ -74,11 +65,7 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
   try {
     const { machine, federation, cluster, api, temporal } = env;
     // The researcher pins each image the chain names by its digest on this machine's engine.
-    const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(machine.images), participants: sites });
-    if (!resolved.ok) {
-      throw new ParleyError(ErrorCode.InvalidInput, `The chain ${chainFile} cannot run here:\n${resolved.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
-    }
-    const chain: ChainSpec = resolved.spec;
+    const chain = await pinToExampleImages(file, machine.images, { participants: sites, file: chainFile });
 
     const runStarted = performance.now();
     const workflowId = api

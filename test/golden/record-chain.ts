@@ -10,7 +10,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseChainFile, resolveChain } from '../../chains/index.ts';
 import { writeFileAtomically } from '../../common/write-file-atomically.ts';
 import { bundleText, exportAuditBundle } from '../../workers/audit/export-bundle.ts';
 import { replayHistories } from '../../workers/audit/replay-histories.ts';
@@ -19,7 +18,8 @@ import { createFederation, siteDepsOf } from '../../workers/demo-federation.ts';
 import { startTemporalDevServer } from '../../workers/dev/temporal-dev-server.ts';
 import { startLocalCluster } from '../../workers/local-cluster.ts';
 import { createDockerClient } from '../../workers/provision/docker-engine.ts';
-import { ensureExampleImages, exampleImageResolver } from '../../workers/provision/images.ts';
+import { exampleChain } from '../../workers/example-chain.ts';
+import { ensureExampleImages } from '../../workers/provision/images.ts';
 import { ensureTemporalCli } from '../../workers/provision/temporal-cli.ts';
 import { startChain } from '../../workers/researcher.ts';
 import { workflowBundle } from '../../workers/workflow-bundle.ts';
@@ -27,7 +27,6 @@ import { historyText, plaintextFound } from '../history-scan.ts';
 import { referenceCohort, referenceValues, registryPath, type Condition } from '../statistics-steps.ts';
 
 const OUTPUT = fileURLToPath(new URL('./cohort-mean-3.json', import.meta.url));
-const CHAIN_FILE = fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url));
 const LETTERS = ['a', 'b', 'c'] as const;
 const SITES = LETTERS.map((l) => `golden-${l}`);
 const WORKFLOW_ID = 'golden-cohort-mean-3';
@@ -43,10 +42,7 @@ async function run(): Promise<void> {
     }
     const docker = createDockerClient();
     const images = await ensureExampleImages(docker, (line) => console.error(line));
-    const parsed = parseChainFile(await readFile(CHAIN_FILE, 'utf8'), CHAIN_FILE);
-    if (!parsed.ok) throw new Error(`The example chain does not parse: ${JSON.stringify(parsed.problems)}`);
-    const resolved = await resolveChain(parsed.file, { resolveImage: exampleImageResolver(images), participants: SITES });
-    if (!resolved.ok) throw new Error(`The example chain does not resolve: ${JSON.stringify(resolved.problems)}`);
+    const chain = await exampleChain(images, SITES);
 
     const stateDir = await mkdtemp(join(tmpdir(), 'parley-golden-chain-'));
     cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
@@ -56,13 +52,13 @@ async function run(): Promise<void> {
     const cluster = await startLocalCluster({ temporalAddress: address, sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, allowed)) });
     cleanups.unshift(() => cluster.shutdown());
 
-    const handle = await startChain(cluster.client, { chain: resolved.spec, participants: SITES, requester: 'golden-researcher' }, `${WORKFLOW_ID}-${Date.now()}`);
+    const handle = await startChain(cluster.client, { chain: chain, participants: SITES, requester: 'golden-researcher' }, `${WORKFLOW_ID}-${Date.now()}`);
     await handle.result();
     const { bundle, census } = await exportAuditBundle({ client: cluster.client, workflowId: handle.workflowId, keys: { directory: federation.directory, source: 'the federation\'s key directory' } });
 
     // Each site's own sum and sum of squares: none may be in the history.
-    const pre = resolved.spec.steps.find((s) => s.id === 'preprocess')!;
-    const ana = resolved.spec.steps.find((s) => s.id === 'analyse')!;
+    const pre = chain.steps.find((s) => s.id === 'preprocess')!;
+    const ana = chain.steps.find((s) => s.id === 'analyse')!;
     if (pre.kind !== 'container' || ana.kind !== 'container') throw new Error('unexpected example chain');
     const secrets: bigint[] = [];
     for (const letter of LETTERS) {
