@@ -6,7 +6,7 @@
  * opening and sealing, and the skew between a round's container starts.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +21,7 @@ import { exampleChain, exampleRegistryFile } from '../workers/example-chain.ts';
 import type { ExampleImages } from '../workers/provision/images.ts';
 import { openChainOutputs, startChain } from '../workers/researcher.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
-import { removeRunLeftovers, type Leftovers } from './run-leftovers.ts';
+import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { median, round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
 
@@ -96,11 +96,7 @@ export async function benchChain(options: {
       await cluster.shutdown();
     }
   } finally {
-    leftoversRemoved = await removeRunLeftovers(options.docker, runIds);
-    await rm(stateDir, { recursive: true, force: true });
-  }
-  if (leftoversRemoved.containers + leftoversRemoved.volumes > 0) {
-    options.log(`  removed ${leftoversRemoved.containers} containers and ${leftoversRemoved.volumes} volumes Parley had left behind`);
+    leftoversRemoved = await cleanUpAfterBench(options.docker, runIds, stateDir, options.log);
   }
   const summary = summarise(measured);
   return {

@@ -10,7 +10,7 @@
  * added up — is what sites on machines of their own would wait for; it is derived, not measured.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +23,7 @@ import { startLocalCluster } from '../workers/local-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult } from '../workers/researcher.ts';
 import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
-import { removeRunLeftovers, type Leftovers } from './run-leftovers.ts';
+import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
 
@@ -137,11 +137,7 @@ export async function benchSecureSumProtocols(options: {
       await cluster.shutdown();
     }
   } finally {
-    leftoversRemoved = await removeRunLeftovers(options.docker, runIds);
-    await rm(stateDir, { recursive: true, force: true });
-  }
-  if (leftoversRemoved.containers + leftoversRemoved.volumes > 0) {
-    options.log(`  removed ${leftoversRemoved.containers} containers and ${leftoversRemoved.volumes} volumes Parley had left behind`);
+    leftoversRemoved = await cleanUpAfterBench(options.docker, runIds, stateDir, options.log);
   }
   return { name: 'secure sum, additive vs ring', goal: { sites: 10, ratio: 0.5 }, loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) }, results, failedRuns, leftoversRemoved };
 }
