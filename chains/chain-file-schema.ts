@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
+import { DATASET_NAME } from '../common/ids.ts';
 
 /** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
 export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
@@ -14,7 +15,7 @@ export const STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
 /** An organisation id (common/ids.ts). */
 export const SITE_ID = /^[a-z][a-z0-9-]{0,39}$/;
 /** A dataset name, as site.yaml names its datasets. */
-export const DATASET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const DATASET = DATASET_NAME;
 /** An image name without a digest: `parley/preprocess`, `registry:5000/sum:1`. */
 export const IMAGE_NAME = /^[a-z0-9][A-Za-z0-9._/:-]{0,254}$/;
 /** An image reference: a name, optionally pinned as `name@sha256:<64 hex>`. */

@@ -10,6 +10,7 @@ import { CHAIN_NAME, DATASET, IMAGE_NAME, MAX_SITES, MAX_STEPS, MAX_TIMEOUT_SECO
 import { checkChainRules } from './chain-rules.ts';
 import { parsePath } from './describe-issue.ts';
 import type { StepShape } from './chain-rules.ts';
+import { IMAGE_DIGEST } from '../common/ids.ts';
 
 const unique = <T>(items: T[]) => new Set(items).size === items.length;
 const stepId = z.string().regex(STEP_ID, { error: 'must be a step id: a lowercase letter, then lowercase letters, digits or "-", at most 32 characters' });
@@ -32,7 +33,7 @@ const jsonValue = z.unknown().refine(isJson, { error: 'must be JSON data: text, 
 
 export const PinnedImageSchema = z.strictObject({
   name: z.string().regex(IMAGE_NAME, { error: 'must be an image name such as parley/analyse (no digest here: it goes in digest)' }),
-  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" and 64 lowercase hex digits' }),
+  digest: z.string().regex(IMAGE_DIGEST, { error: 'must be "sha256:" and 64 lowercase hex digits' }),
 });
 
 export const ContainerStepSpecSchema = z.strictObject({

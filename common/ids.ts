@@ -7,6 +7,11 @@ const ORG_ID = /^[a-z][a-z0-9-]{0,39}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const STEP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** A dataset's name: one path segment, mounted at /data/<name> in a step's container. */
+export const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** An image's content digest: the image id, or a registry digest. */
+export const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
 /** An organisation's id: `[a-z][a-z0-9-]{0,39}`. */
 export type OrgId = string;
 

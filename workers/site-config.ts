@@ -9,12 +9,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { DATASET_NAME, IMAGE_DIGEST } from '../common/ids.ts';
 
 const ORG_ID = /^[a-z][a-z0-9-]{0,39}$/;
-/** A dataset is mounted at /data/<name>: a plain file name, no path tricks. */
-const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const IMAGE_NAME = /^(?:[A-Za-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const HOST_PORT = /^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
 
 const path = (what: string) => z.string({ error: `must be a path: ${what}` }).min(1, { error: `must be a path: ${what}` });
@@ -59,7 +57,7 @@ const SiteConfigSchema = z.strictObject({
     .array(
       z.strictObject({
         name: z.string({ error: 'must be the image name, e.g. parley/secure-sum' }).regex(IMAGE_NAME, { error: 'must be an image name, e.g. parley/secure-sum' }),
-        digest: z.string({ error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>`' }).regex(DIGEST, { error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>` to pin it' }),
+        digest: z.string({ error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>`' }).regex(IMAGE_DIGEST, { error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>` to pin it' }),
       }, { error: 'each entry needs name and digest; use `parley site allow <image>`' }),
       { error: 'must be a list of { name, digest }; use `parley site allow <image>`' },
     )

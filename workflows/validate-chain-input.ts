@@ -1,12 +1,10 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { SECURE_SUM_PROTOCOLS, type ChainRunInput, type ChainStep } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
-import { isOrgId } from '../common/ids.ts';
+import { DATASET_NAME, IMAGE_DIGEST, isOrgId } from '../common/ids.ts';
 
 const STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
 const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const DATASET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MODULUS = /^[1-9][0-9]{2,77}$/;
 /** The fewest sites a secure sum allows: with two, each learns the other's value from the total. */
@@ -37,7 +35,7 @@ export function validateChainInput(input: ChainRunInput): void {
     const where = `Step ${JSON.stringify(step?.id)}`;
     if (typeof step?.id !== 'string' || !STEP_ID.test(step.id)) bad(`${where}: a step id is a lowercase slug of at most 32 characters.`);
     if (earlier.has(step.id)) bad(`${where} appears twice: step ids are unique in a chain.`);
-    if (!step.image || typeof step.image.name !== 'string' || step.image.name === '' || typeof step.image.digest !== 'string' || !DIGEST.test(step.image.digest)) {
+    if (!step.image || typeof step.image.name !== 'string' || step.image.name === '' || typeof step.image.digest !== 'string' || !IMAGE_DIGEST.test(step.image.digest)) {
       bad(`${where}: the image must be pinned by name and sha256 digest.`);
     }
     if (!Array.isArray(step.after)) bad(`${where}: "after" must be a list of earlier step ids.`);
@@ -50,7 +48,7 @@ export function validateChainInput(input: ChainRunInput): void {
         for (const org of step.at) if (!participants.includes(org)) bad(`${where} runs at "${org}", which is not a participant of this run.`);
         if (new Set(step.at).size !== step.at.length) bad(`${where} lists a site twice in "at".`);
       }
-      if (!Array.isArray(step.datasets) || step.datasets.some((d) => typeof d !== 'string' || !DATASET.test(d))) bad(`${where}: "datasets" must be a list of dataset names.`);
+      if (!Array.isArray(step.datasets) || step.datasets.some((d) => typeof d !== 'string' || !DATASET_NAME.test(d))) bad(`${where}: "datasets" must be a list of dataset names.`);
       if (typeof step.args !== 'object' || step.args === null || Array.isArray(step.args)) bad(`${where}: "args" must be an object.`);
       if (!Array.isArray(step.inputs)) bad(`${where}: "inputs" must be a list of earlier step ids.`);
       for (const id of step.inputs) {

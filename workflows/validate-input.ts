@@ -1,9 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { isOrgId } from '../common/ids.ts';
+import { DATASET_NAME, IMAGE_DIGEST, isOrgId } from '../common/ids.ts';
 import type { SecureSumInput } from './secure-sum-ring.ts';
 
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const DATASET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function bad(message: string): never {
   throw ApplicationFailure.nonRetryable(message, 'ERR_INVALID_INPUT');
@@ -19,11 +17,11 @@ export function validateSecureSumInput(input: SecureSumInput): void {
   if (new Set(participants).size !== participants.length) bad('Each participant may appear only once.');
   if (!isOrgId(requester)) bad(`Requester ${JSON.stringify(requester)} is not an organisation id.`);
   if (participants.includes(requester)) bad('The requester must not be a participant: it would learn the total and its own value.');
-  if (typeof dataset !== 'string' || !DATASET.test(dataset)) bad(`Dataset name ${JSON.stringify(dataset)} is not valid.`);
+  if (typeof dataset !== 'string' || !DATASET_NAME.test(dataset)) bad(`Dataset name ${JSON.stringify(dataset)} is not valid.`);
   if (typeof modulus !== 'string' || !/^[1-9][0-9]{0,77}$/.test(modulus) || modulus.length < 3) {
     bad('The modulus must be a decimal integer of at least 100.');
   }
-  if (!image || typeof image.name !== 'string' || !image.name || typeof image.digest !== 'string' || !DIGEST.test(image.digest)) {
+  if (!image || typeof image.name !== 'string' || !image.name || typeof image.digest !== 'string' || !IMAGE_DIGEST.test(image.digest)) {
     bad('The image must be given by name and sha256 digest.');
   }
   if (input.stepTimeoutMs !== undefined && (!Number.isInteger(input.stepTimeoutMs) || input.stepTimeoutMs < 1000)) {

@@ -40,4 +40,3 @@ export const Label = {
 export type Label = (typeof Label)[keyof typeof Label];
 
 /** A dataset's name as it appears under /data: one path segment, never `.` or `..`. */
-export const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -11,7 +11,8 @@ import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { isOrgId, isRunId, isStepId, type OrgId } from '../../common/ids.ts';
 import { readLogTail } from './container-logs.ts';
-import { ContainerPath, DATASET_NAME, Label, SANDBOX_USER } from './contract.ts';
+import { DATASET_NAME } from '../../common/ids.ts';
+import { ContainerPath, Label, SANDBOX_USER } from './contract.ts';
 
 /** Resource limits for one step's container. */
 export interface ContainerLimits {

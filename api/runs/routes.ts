@@ -26,13 +26,14 @@ import { sealedChainOutputsOf } from './sealed-chain-outputs.ts';
 import { checkChainRunRequest } from './start-chain.ts';
 import { checkRunRequest } from './start-run.ts';
 import { sealedResultOf } from './sealed-result.ts';
+import { DATASET_NAME, IMAGE_DIGEST } from '../../common/ids.ts';
 
 const PROTOCOL = 'secure-sum-ring';
 /** The protocol column of a chain run. */
 const CHAIN_PROTOCOL = 'chain';
 const ImageSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/:-]{0,254}$/, { error: 'must be an image name such as example/sum or registry:5000/sum:1 (no digest here)' }),
-  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" and 64 lowercase hex digits' }),
+  digest: z.string().regex(IMAGE_DIGEST, { error: 'must be "sha256:" and 64 lowercase hex digits' }),
 });
 
 // One body for both kinds of run, told apart by `chain`: a union would report a mistake as
@@ -46,7 +47,7 @@ const StartBody = z.strictObject({
     .refine((ids) => new Set(ids).size === ids.length, { error: 'must not list an organisation twice' })
     .optional().openapi({ description: 'Who takes part (a ring: in ring order, the first initiates; at least 3). Default: every member with a live site except yours.' }),
   modulus: z.string().regex(/^[1-9][0-9]{2,77}$/, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }).optional().openapi({ description: 'Ring runs: the public modulus.' }),
-  dataset: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be a dataset name: letters, digits, . _ -, at most 64 characters' }).optional().openapi({ description: 'Ring runs: the dataset each site counts.' }),
+  dataset: z.string().regex(DATASET_NAME, { error: 'must be a dataset name: letters, digits, . _ -, at most 64 characters' }).optional().openapi({ description: 'Ring runs: the dataset each site counts.' }),
   image: ImageSchema.optional().openapi({ description: 'Ring runs: the secure-sum image.' }),
 }).superRefine((body, ctx) => {
   if (body.chain !== undefined) {
