@@ -5,13 +5,10 @@
  * to earlier steps, sites — are in chain-rules.ts, since a JSON Schema cannot say them.
  */
 import { z } from 'zod';
-import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
+import { CHAIN_NAME, CHAIN_STEP_ID as STEP_ID, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE } from '../common/chain.ts';
 import { DATASET_NAME } from '../common/ids.ts';
 
-/** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
-export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
-/** `[a-z][a-z0-9-]{0,31}`: a step's id, unique in its chain. */
-export const STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
+export { CHAIN_NAME, CHAIN_STEP_ID as STEP_ID, MODULUS, VOLUME_FILE } from '../common/chain.ts';
 /** An organisation id (common/ids.ts). */
 export const SITE_ID = /^[a-z][a-z0-9-]{0,39}$/;
 /** A dataset name, as site.yaml names its datasets. */
@@ -20,10 +17,6 @@ export const DATASET = DATASET_NAME;
 export const IMAGE_NAME = /^[a-z0-9][A-Za-z0-9._/:-]{0,254}$/;
 /** An image reference: a name, optionally pinned as `name@sha256:<64 hex>`. */
 export const IMAGE_REF = /^[a-z0-9][A-Za-z0-9._/:-]{0,254}(@sha256:[0-9a-f]{64})?$/;
-/** A file name in the run volume: no directories, so a step cannot reach outside it. */
-export const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** A public modulus: a decimal integer from 100 to 78 digits (up to ~2^256), as a string. */
-export const MODULUS = /^[1-9][0-9]{2,77}$/;
 /** 2^64: comfortably above any count or sum a registry releases. */
 export const DEFAULT_MODULUS = (1n << 64n).toString();
 /** The longest a step's container may run: a day. */

@@ -15,6 +15,7 @@
  *    one of them, and a chain with a secure sum has at least 3: with two, each would learn the
  *    other's value from the total.
  */
+import { MIN_SECURE_SUM_SITES } from '../common/chain.ts';
 
 /** One thing wrong with a chain: where (`steps[1].after[0]`) and what, with the fix. */
 export interface ChainProblem {
@@ -32,8 +33,7 @@ export interface StepShape {
   inputs: string[];
 }
 
-/** The fewest sites a secure sum allows: with two, each learns the other's value. */
-export const MIN_SECURE_SUM_SITES = 3;
+export { MIN_SECURE_SUM_SITES };
 
 /**
  * Checks the cross-step rules above; `sites` are the sites known to take part, if known.

@@ -1,13 +1,23 @@
 /**
  * A chain as the chain workflow receives it: parsed from YAML or JSON, validated, and with every
- * image pinned by digest. Types only (and two constants): the workflow, the API, the CLI and the
- * chain-file parser all share this contract, and none of it holds data or keys.
+ * image pinned by digest. Types and the few patterns both sides check (the chain-file parser and
+ * the workflow's own guard must agree): the workflow, the API, the CLI and the parser all share
+ * this contract, and none of it holds data or keys.
  *
  * A chain file is written in terms a data scientist knows (image names, "all sites"); the
  * parser (cli side) turns it into a ChainSpec: images resolved to digests, defaults filled in.
  */
 import type { Envelope } from './envelope.ts';
 import type { OrgId } from './ids.ts';
+
+/** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
+export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+/** `[a-z][a-z0-9-]{0,31}`: a step's id, unique in its chain. */
+export const CHAIN_STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
+/** A file name in the run volume: no directories, so a step cannot reach outside it. */
+export const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** A public modulus: a decimal integer from 100 to 78 digits (up to ~2^256), as a string. */
+export const MODULUS = /^[1-9][0-9]{2,77}$/;
 
 /** An image pinned by name and content digest (`sha256:…`), as sites allow-list it. */
 export interface PinnedImage {
@@ -40,6 +50,9 @@ export interface ContainerStep {
   /** This step's container limit; the run's default when absent. */
   timeoutMs?: number;
 }
+
+/** The fewest sites a secure sum allows: with two, each learns the other's value from the total. */
+export const MIN_SECURE_SUM_SITES = 3;
 
 /** The secure-sum protocols a chain can aggregate with. */
 export const SECURE_SUM_PROTOCOLS = ['ring', 'additive'] as const;

@@ -1,14 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { SECURE_SUM_PROTOCOLS, type ChainRunInput, type ChainStep } from '../common/chain.ts';
+import { CHAIN_NAME, CHAIN_STEP_ID, MIN_SECURE_SUM_SITES, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE, type ChainRunInput, type ChainStep } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { DATASET_NAME, IMAGE_DIGEST, isOrgId } from '../common/ids.ts';
-
-const STEP_ID = /^[a-z][a-z0-9-]{0,31}$/;
-const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
-const VOLUME_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const MODULUS = /^[1-9][0-9]{2,77}$/;
-/** The fewest sites a secure sum allows: with two, each learns the other's value from the total. */
-const MIN_SECURE_SUM_SITES = 3;
 
 function bad(message: string): never {
   throw ApplicationFailure.nonRetryable(message, ErrorCode.InvalidInput);
@@ -33,7 +26,7 @@ export function validateChainInput(input: ChainRunInput): void {
   const earlier = new Map<string, ChainStep>();
   for (const step of chain.steps) {
     const where = `Step ${JSON.stringify(step?.id)}`;
-    if (typeof step?.id !== 'string' || !STEP_ID.test(step.id)) bad(`${where}: a step id is a lowercase slug of at most 32 characters.`);
+    if (typeof step?.id !== 'string' || !CHAIN_STEP_ID.test(step.id)) bad(`${where}: a step id is a lowercase slug of at most 32 characters.`);
     if (earlier.has(step.id)) bad(`${where} appears twice: step ids are unique in a chain.`);
     if (!step.image || typeof step.image.name !== 'string' || step.image.name === '' || typeof step.image.digest !== 'string' || !IMAGE_DIGEST.test(step.image.digest)) {
       bad(`${where}: the image must be pinned by name and sha256 digest.`);
