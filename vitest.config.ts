@@ -7,7 +7,7 @@ export default defineConfig({
     pool: 'forks',
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'bench/**'],
-    globalSetup: ['test/global-setup.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     fileParallelism: true,

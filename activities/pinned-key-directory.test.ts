@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
-import { startCentralServer, type CentralServer } from '../workers/central-server.ts';
+import { startCentralServer, type CentralServer } from '../api/central-server.ts';
 import { createApiClient, type ApiClient } from './api-client.ts';
 import { acceptKeys, pinnedKeyDirectory } from './pinned-key-directory.ts';
 

@@ -5,8 +5,8 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../common/errors.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
-import { algorithmDir, ensureOrdinaryNodeImage, testDocker } from '../test/docker-images.ts';
-import { runTestStep, scratchDir } from '../test/docker-sandbox.ts';
+import { algorithmDir, ensureOrdinaryNodeImage, testDocker } from '../test/support/docker-images.ts';
+import { runTestStep, scratchDir } from '../test/support/docker-sandbox.ts';
 import { ensureAlgorithmImage } from './algorithm-image.ts';
 import { ensureBaseImage, type BaseImage } from './base-image.ts';
 

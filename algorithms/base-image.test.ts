@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../common/errors.ts';
 import { demultiplex } from '../activities/sandbox/container-logs.ts';
-import { ensureOrdinaryNodeImage, testDocker } from '../test/docker-images.ts';
+import { ensureOrdinaryNodeImage, testDocker } from '../test/support/docker-images.ts';
 import { ensureBaseImage } from './base-image.ts';
 import { parseLdd } from './host-runtime.ts';
 

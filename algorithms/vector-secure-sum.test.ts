@@ -9,10 +9,10 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrgId } from '../common/ids.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
-import { testDocker, testImages } from '../test/docker-images.ts';
-import { runTestStep, scratchDir, type TestStepResult } from '../test/docker-sandbox.ts';
-import { referenceCohort, referenceStatistics, registryPath, type Condition } from '../test/statistics-steps.ts';
-import { decodeStatistics } from '../workers/statistics.ts';
+import { testDocker, testImages } from '../test/support/docker-images.ts';
+import { runTestStep, scratchDir, type TestStepResult } from '../test/support/docker-sandbox.ts';
+import { referenceCohort, referenceStatistics, registryPath, type Condition } from '../test/support/statistics-steps.ts';
+import { decodeStatistics } from '../researcher/statistics.ts';
 
 const MODULUS_BIG = (1n << 61n) - 1n;
 const MODULUS = MODULUS_BIG.toString();

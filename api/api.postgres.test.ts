@@ -1,11 +1,11 @@
 /**
  * The API suites on real PostgreSQL through postgres.js: a throwaway cluster started by the
- * suite (test/postgres-server.ts), or the server at DATABASE_URL.
+ * suite (test/support/postgres-server.ts), or the server at DATABASE_URL.
  */
 import { afterAll } from 'vitest';
 import { openDatabase } from '../db/client.ts';
-import { startTestPostgres } from '../test/postgres-server.ts';
-import type { TestPostgres } from '../test/postgres-server.ts';
+import { startTestPostgres } from '../test/support/postgres-server.ts';
+import type { TestPostgres } from '../test/support/postgres-server.ts';
 import { registerApiSuites } from './api.suites.ts';
 import { useApiHarness } from './testing/harness.ts';
 

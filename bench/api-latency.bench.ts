@@ -13,10 +13,10 @@ import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { createApiClient, type ApiClient, type StartRunRequest } from '../activities/api-client.ts';
 import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
-import { startCentralServer } from '../workers/central-server.ts';
-import { startTemporalDevServer } from '../workers/dev/temporal-dev-server.ts';
-import { demoSiteNames } from '../workers/run-demo.ts';
-import { DEFAULT_MODULUS } from '../workers/researcher.ts';
+import { startCentralServer } from '../api/central-server.ts';
+import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
+import { demoSiteNames } from '../demo/run-demo.ts';
+import { DEFAULT_MODULUS } from '../researcher/runs.ts';
 import { median, percentile, round } from './stats.ts';
 
 export interface LatencyResult {
@@ -95,7 +95,7 @@ export async function benchApiLatency(options: ApiLatencyOptions): Promise<ApiLa
 }
 
 /**
- * What workers/demo-api-setup.ts registers, kept in memory: three sites' organisations with keys,
+ * What demo/api-setup.ts registers, kept in memory: three sites' organisations with keys,
  * the researcher's organisation and user, a collaboration, one site each. Returns a site worker's
  * client (its credential) and the researcher's (signed in).
  */

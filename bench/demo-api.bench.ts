@@ -5,7 +5,7 @@
  * from its start to the opened result.
  */
 import { randomInt } from 'node:crypto';
-import { runDemo } from '../workers/run-demo.ts';
+import { runDemo } from '../demo/run-demo.ts';
 import { median, round } from './stats.ts';
 
 export interface DemoApiBench {

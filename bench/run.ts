@@ -9,8 +9,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { prepareMachine } from '../workers/provision/prepare-machine.ts';
-import { ensureTemporalCli } from '../workers/provision/temporal-cli.ts';
+import { prepareMachine } from '../provision/prepare-machine.ts';
+import { ensureTemporalCli } from '../provision/temporal-cli.ts';
 import { benchApiLatency, type ApiLatencyBench, type LatencyResult } from './api-latency.bench.ts';
 import { benchChain, type ChainBench } from './chain.bench.ts';
 import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './critical-path-report.ts';

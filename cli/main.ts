@@ -3,7 +3,7 @@
  * what/why/what-to-do message and an exit code (0 ok, 1 failure, 2 bad usage).
  */
 import { isParleyError } from '../common/errors.ts';
-import { UsageError, type Command } from './command.ts';
+import { UsageError, type Command } from './lib/command.ts';
 import { auditCommand } from './commands/audit.ts';
 import { codecServerCommand } from './commands/codec-server.ts';
 import { chainCommand } from './commands/chain.ts';

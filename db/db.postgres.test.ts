@@ -3,7 +3,7 @@
  */
 import { openDatabase } from './client.ts';
 import { dbSuite } from './db.suite.ts';
-import { startTestPostgres } from '../test/postgres-server.ts';
+import { startTestPostgres } from '../test/support/postgres-server.ts';
 
 dbSuite(async () => {
   const server = await startTestPostgres();

@@ -20,7 +20,7 @@ import type { JsonValue, StepInputEnvelope, StepOutcome, StepRequest } from '../
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import { settleAll } from './settle-all.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activities.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
 import { StepLog } from './step-log.ts';
 import { validateChainInput } from './validate-chain-input.ts';
 

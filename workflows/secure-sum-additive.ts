@@ -31,7 +31,7 @@ import type { OrgId } from '../common/ids.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import type { RunProtocolStep } from './protocols/protocol-run.ts';
 import type { SecureSumInput, SecureSumResult } from './secure-sum-ring.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activities.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
 import { StepLog } from './step-log.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 

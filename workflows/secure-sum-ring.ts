@@ -13,7 +13,7 @@ import type { OrgId } from '../common/ids.ts';
 import type { ImageRef } from '../activities/types.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import type { RunProtocolStep } from './protocols/protocol-run.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activities.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
 import { StepLog, type StepReport } from './step-log.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { testDocker } from '../../test/docker-images.ts';
+import { testDocker } from '../../test/support/docker-images.ts';
 import { containerConfig, DEFAULT_MIN_ROWS, runSandboxed, type SandboxSpec } from './run-container.ts';
 
 const spec: SandboxSpec = {

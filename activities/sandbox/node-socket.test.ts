@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { scratchDir } from '../../test/docker-sandbox.ts';
+import { scratchDir } from '../../test/support/docker-sandbox.ts';
 import { startNodeSocket, type NodeSocket } from './node-socket.ts';
 
 let scratch: Awaited<ReturnType<typeof scratchDir>>;

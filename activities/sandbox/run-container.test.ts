@@ -2,8 +2,8 @@ import { randomInt } from 'node:crypto';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isParleyError } from '../../common/errors.ts';
-import { testDocker, testImages } from '../../test/docker-images.ts';
-import { countDataset, runTestStep, scratchDir, type TestStep } from '../../test/docker-sandbox.ts';
+import { testDocker, testImages } from '../../test/support/docker-images.ts';
+import { countDataset, runTestStep, scratchDir, type TestStep } from '../../test/support/docker-sandbox.ts';
 import { removeRunVolumes } from './run-volume.ts';
 
 let docker: Docker;

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDocker } from '../../test/docker-images.ts';
+import { testDocker } from '../../test/support/docker-images.ts';
 import { ensureBaseImage } from '../../algorithms/base-image.ts';
 import { ensureRunVolume, removeRunVolumes, runVolumeName, sweepOrphans } from './run-volume.ts';
 

@@ -3,8 +3,8 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrgId } from '../../common/ids.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
-import { testDocker, testImages } from '../../test/docker-images.ts';
-import { countDataset, runTestStep, scratchDir } from '../../test/docker-sandbox.ts';
+import { testDocker, testImages } from '../../test/support/docker-images.ts';
+import { countDataset, runTestStep, scratchDir } from '../../test/support/docker-sandbox.ts';
 
 // 2^61 - 1: public, prime, and far above any count the tests use.
 const MODULUS_BIG = (1n << 61n) - 1n;

@@ -2,7 +2,7 @@
  * Local statistics of one column of the cohort the preprocess step left in the run volume, as
  * exact integers ready for a secure sum: count, sum, sum of squares and a histogram. The secure
  * sum adds them across sites; the researcher decodes mean, variance and the histogram from the
- * totals (workers/statistics.ts). Sends nothing and outputs nothing.
+ * totals (researcher/statistics.ts). Sends nothing and outputs nothing.
  *
  * Args: {
  *   column: string        the cohort column to analyse

@@ -5,9 +5,9 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrgId } from '../../common/ids.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
-import { testDocker, testImages } from '../../test/docker-images.ts';
-import { runTestStep, scratchDir } from '../../test/docker-sandbox.ts';
-import { readVolume, referenceCohort, registryPath, type Condition } from '../../test/statistics-steps.ts';
+import { testDocker, testImages } from '../../test/support/docker-images.ts';
+import { runTestStep, scratchDir } from '../../test/support/docker-sandbox.ts';
+import { readVolume, referenceCohort, registryPath, type Condition } from '../../test/support/statistics-steps.ts';
 
 const ORG: OrgId = 'stat-pre-north';
 

@@ -1,6 +1,6 @@
 /** `parley audit export`: a run's histories and the public keys to check them, as one bundle. */
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { parseUsage, UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../lib/command.ts';
 
 export const exportUsage = [
   'Usage: parley audit export <workflowId> (--keys-dir DIR | --api URL) [-o FILE] [--address HOST:PORT] [--namespace NS] [--json]',
@@ -55,14 +55,14 @@ export async function runAuditExport(argv: string[], io: CommandIo): Promise<num
   // Loaded only now: the Temporal client and the bundle code are not needed for bad usage.
   const { Client, Connection } = await import('@temporalio/client');
   const { fileKeyDirectory } = await import('../../activities/key-directory.ts');
-  const { bundleText, exportAuditBundle } = await import('../../workers/audit/export-bundle.ts');
+  const { bundleText, exportAuditBundle } = await import('../../audit/export-bundle.ts');
   const { writeFileAtomically } = await import('../../common/write-file-atomically.ts');
   let keys;
   if (options.keysDir !== undefined) {
     keys = { directory: fileKeyDirectory(options.keysDir), source: `--keys-dir ${options.keysDir}` };
   } else {
-    const { openSession } = await import('./session.ts');
-    const { apiKeyDirectory } = await import('../../workers/audit/api-key-directory.ts');
+    const { openSession } = await import('../lib/session.ts');
+    const { apiKeyDirectory } = await import('../../audit/api-key-directory.ts');
     const session = await openSession(io, options.api);
     keys = { directory: apiKeyDirectory(session.client), source: `the Parley API at ${session.login.api}` };
   }

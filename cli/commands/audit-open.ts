@@ -1,5 +1,5 @@
 /** `parley audit open`: an organisation reads, from a run's bundle, what was sealed for it. */
-import { parseUsage, UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../lib/command.ts';
 
 export const openUsage = [
   'Usage: parley audit open <file> --key <org key file> [--keys-dir DIR] [--json]',
@@ -32,8 +32,8 @@ function parseOptions(argv: string[]) {
 export async function runAuditOpen(argv: string[], io: CommandIo): Promise<number> {
   const options = parseOptions(argv);
   const { readKeyFile } = await import('../../activities/key-file.ts');
-  const { readAuditFile } = await import('../../workers/audit/read-audit-file.ts');
-  const { openForOrg } = await import('../../workers/audit/open-for-org.ts');
+  const { readAuditFile } = await import('../../audit/read-audit-file.ts');
+  const { openForOrg } = await import('../../audit/open-for-org.ts');
   const keys = await readKeyFile(options.key);
   const { histories, publicKeys } = await readAuditFile(options.file, { keysDir: options.keysDir });
   const entries = await openForOrg(histories, keys, publicKeys);

@@ -1,6 +1,6 @@
 /** `parley audit replay`: replays recorded histories against the current workflow code. */
-import type { ReplayOutcome } from '../../workers/audit/replay-histories.ts';
-import { parseUsage, UsageError, type CommandIo } from '../command.ts';
+import type { ReplayOutcome } from '../../audit/replay-histories.ts';
+import { parseUsage, UsageError, type CommandIo } from '../lib/command.ts';
 
 export const replayUsage = [
   'Usage: parley audit replay <file>… [--workflow-id ID] [--json]',
@@ -40,10 +40,10 @@ function formatOutcome(o: ReplayOutcome): string {
 export async function runAuditReplay(argv: string[], io: CommandIo): Promise<number> {
   const options = parseOptions(argv);
   const { isParleyError } = await import('../../common/errors.ts');
-  const { readHistoryFile } = await import('../../workers/audit/read-history-file.ts');
-  const { replayHistories } = await import('../../workers/audit/replay-histories.ts');
-  const { installReplayRuntime } = await import('../../workers/audit/replay-runtime.ts');
-  const { workflowBundle } = await import('../../workers/workflow-bundle.ts');
+  const { readHistoryFile } = await import('../../audit/read-history-file.ts');
+  const { replayHistories } = await import('../../audit/replay-histories.ts');
+  const { installReplayRuntime } = await import('../../audit/replay-runtime.ts');
+  const { workflowBundle } = await import('../../workers/coordinator/workflow-bundle.ts');
   // Per file, in the order given: what could not be read, or the outcome of each of its histories.
   const unreadable = new Map<string, string>();
   const sources = [];

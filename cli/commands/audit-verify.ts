@@ -1,5 +1,5 @@
 /** `parley audit verify`: checks a run's envelopes and attestations with public keys only. */
-import { parseUsage, UsageError, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type CommandIo } from '../lib/command.ts';
 
 export const verifyUsage = [
   'Usage: parley audit verify <file> [--keys-dir DIR] [--json]',
@@ -34,9 +34,9 @@ function parseOptions(argv: string[]) {
 /** Runs `parley audit verify`; returns the exit code. */
 export async function runAuditVerify(argv: string[], io: CommandIo): Promise<number> {
   const options = parseOptions(argv);
-  const { readAuditFile } = await import('../../workers/audit/read-audit-file.ts');
-  const { verifyHistories } = await import('../../workers/audit/verify-bundle.ts');
-  const { formatVerifyReport } = await import('../../workers/audit/verify-report.ts');
+  const { readAuditFile } = await import('../../audit/read-audit-file.ts');
+  const { verifyHistories } = await import('../../audit/verify-bundle.ts');
+  const { formatVerifyReport } = await import('../../audit/verify-report.ts');
   const { histories, publicKeys } = await readAuditFile(options.file, { keysDir: options.keysDir, workflowId: options.workflowId });
   const started = performance.now();
   const report = await verifyHistories(histories, publicKeys);

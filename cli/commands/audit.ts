@@ -1,5 +1,5 @@
 /** `parley audit export | replay | verify | open`: an auditor's tools over workflow histories. */
-import { UsageError, type Command } from '../command.ts';
+import { UsageError, type Command } from '../lib/command.ts';
 import { exportUsage, runAuditExport } from './audit-export.ts';
 import { replayUsage, runAuditReplay } from './audit-replay.ts';
 import { openUsage, runAuditOpen } from './audit-open.ts';

@@ -1,7 +1,7 @@
 /** `parley chain validate <file>`: checks a chain file without contacting anything. */
-import { UsageError, type Command } from '../command.ts';
-import { loadChainFile } from './chain-file.ts';
-import { parseVerb } from './session.ts';
+import { UsageError, type Command } from '../lib/command.ts';
+import { loadChainFile } from '../lib/chain-file.ts';
+import { parseVerb } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley chain validate <chain.yaml|chain.json> [--json]',

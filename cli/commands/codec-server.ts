@@ -1,5 +1,5 @@
 /** `parley codec-server`: envelopes shown as readable metadata in the Temporal Web UI and CLI. */
-import { parseUsage, UsageError, type Command, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
 
 const DEFAULT_PORT = 8081;
 
@@ -47,7 +47,7 @@ function parseOptions(argv: string[]) {
 async function run(argv: string[], io: CommandIo): Promise<number> {
   const options = parseOptions(argv);
   const { startServer } = await import('../../api/server.ts');
-  const { createCodecApp, DEFAULT_UI_ORIGINS } = await import('../../workers/codec/codec-app.ts');
+  const { createCodecApp, DEFAULT_UI_ORIGINS } = await import('../../audit/codec/codec-app.ts');
   const keys = options.key ? await (await import('../../activities/key-file.ts')).readKeyFile(options.key) : undefined;
   const directory = options.keysDir ? (await import('../../activities/key-directory.ts')).fileKeyDirectory(options.keysDir) : undefined;
   const corsOrigins = options.corsOrigins ?? DEFAULT_UI_ORIGINS;

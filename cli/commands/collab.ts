@@ -1,7 +1,7 @@
 /** `parley collab create`: a named set of organisations whose sites may compute together (server admin). */
 import { isOrgId } from '../../common/ids.ts';
-import { UsageError, type Command } from '../command.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb, required } from './session.ts';
+import { UsageError, type Command } from '../lib/command.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb, required } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley collab create <name> --members a,b,c [--api URL] [--json]',

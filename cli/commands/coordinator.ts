@@ -4,7 +4,7 @@
  * one-machine demo runs it in-process instead.
  */
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { parseUsage, UsageError, type Command } from '../command.ts';
+import { parseUsage, UsageError, type Command } from '../lib/command.ts';
 
 const DEFAULT_TEMPORAL = '127.0.0.1:7233';
 
@@ -38,8 +38,8 @@ export const coordinatorCommand: Command = {
     // Loaded only now: the worker is heavy and bad usage never needs it.
     const [{ NativeConnection }, { createCoordinatorWorker }, { installQuietRuntime }] = await Promise.all([
       import('@temporalio/worker'),
-      import('../../workers/coordinator.ts'),
-      import('../../workers/local-cluster.ts'),
+      import('../../workers/coordinator/worker.ts'),
+      import('../../demo/local-cluster.ts'),
     ]);
     installQuietRuntime();
     if (io.signal.aborted) return 0;

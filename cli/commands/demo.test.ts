@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
-import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../../test/statistics-steps.ts';
-import { runLeftovers } from '../../test/run-leftovers.ts';
+import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../../test/support/statistics-steps.ts';
+import { runLeftovers } from '../../test/support/run-leftovers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 
-/** The example chain's cohort, computed plainly over the registries' CSVs (test/statistics-steps.ts). */
+/** The example chain's cohort, computed plainly over the registries' CSVs (test/support/statistics-steps.ts). */
 async function plainCohort(letters: Array<'a' | 'b' | 'c'>): Promise<{ count: number; mean: number; variance: number }> {
   const chain = parse(await readFile(fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url)), 'utf8')) as {
     steps: Array<{ id: string; args?: { where?: Condition[]; column?: string } }>;

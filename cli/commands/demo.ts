@@ -1,8 +1,8 @@
 /** `parley demo`: the whole system on one machine, in one command. */
 import { randomInt } from 'node:crypto';
-import type { DemoReport } from '../../workers/run-demo.ts';
-import type { ChainDemoReport } from '../../workers/run-chain-demo.ts';
-import { parseUsage, UsageError, type Command } from '../command.ts';
+import type { DemoReport } from '../../demo/run-demo.ts';
+import type { ChainDemoReport } from '../../demo/run-chain-demo.ts';
+import { parseUsage, UsageError, type Command } from '../lib/command.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
@@ -98,7 +98,7 @@ export const demoCommand: Command = {
     if (options.chain) return runChain(options, io);
     io.err(`Parley demo: ring secure sum across ${options.counts.length} registries`);
     // Loaded only now: the workers pull in Temporal's native runtime, which bad usage never needs.
-    const { runDemo } = await import('../../workers/run-demo.ts');
+    const { runDemo } = await import('../../demo/run-demo.ts');
     const report = await runDemo({
       counts: options.counts,
       signal: io.signal,
@@ -149,7 +149,7 @@ function formatChainReport(report: ChainDemoReport): string[] {
 
 async function runChain(options: ReturnType<typeof parseOptions>, io: Parameters<Command['run']>[1]): Promise<number> {
   io.err(`Parley demo: the example chain across ${options.sites} registries`);
-  const { runChainDemo } = await import('../../workers/run-chain-demo.ts');
+  const { runChainDemo } = await import('../../demo/run-chain-demo.ts');
   const report = await runChainDemo({
     sites: options.sites,
     signal: io.signal,

@@ -1,6 +1,6 @@
 /** `parley login`: signs in to a central server and keeps the access token for the other commands. */
-import { parseUsage, UsageError, type Command } from '../command.ts';
-import { apiFailure, apiUrl, required } from './session.ts';
+import { parseUsage, UsageError, type Command } from '../lib/command.ts';
+import { apiFailure, apiUrl, required } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley login --api URL --username NAME [--password-stdin] [--json]',
@@ -34,7 +34,7 @@ export const loginCommand: Command = {
       allowPositionals: false,
     });
     const username = required(values.username, '--username');
-    const { credentialsFile, loadLogin, saveLogin } = await import('../config-store.ts');
+    const { credentialsFile, loadLogin, saveLogin } = await import('../lib/config-store.ts');
     const file = credentialsFile(io.env);
     let api = values.api === undefined ? undefined : apiUrl(values.api);
     if (api === undefined) {
@@ -43,7 +43,7 @@ export const loginCommand: Command = {
       if (previous === undefined) throw new UsageError('--api is required: no earlier login says which server to use.');
       api = previous.api;
     }
-    const { readSecret } = await import('./secret-input.ts');
+    const { readSecret } = await import('../lib/secret-input.ts');
     const password = await readSecret(`Password for ${username} at ${api}: `, 'password');
     const { ApiClientError, createApiClient } = await import('../../activities/api-client.ts');
     let session;

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { isOrgId } from '../../common/ids.ts';
 import type { OrgPublicKeys } from '../../crypto/index.ts';
-import { UsageError, type Command } from '../command.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb, required } from './session.ts';
+import { UsageError, type Command } from '../lib/command.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb, required } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley org create <id> --name NAME [--keys FILE] [--api URL] [--json]',

@@ -1,7 +1,7 @@
 /** `parley result <run id>`: a completed run's result, sealed for your organisation. */
-import { type Command } from '../command.ts';
-import { showResult, toJson } from './sealed-result-view.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb } from './session.ts';
+import { type Command } from '../lib/command.ts';
+import { showResult, toJson } from '../lib/sealed-result-view.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley result <run id> [--key FILE] [--api URL] [--json]',

@@ -7,12 +7,12 @@ import type { ApiClient, RunView } from '../../activities/api-client.ts';
 import { resolveChain } from '../../chains/index.ts';
 import { isOrgId } from '../../common/ids.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { UsageError, type Command, type CommandIo } from '../command.ts';
-import { dockerImageResolver, loadChainFile, problemLine } from './chain-file.ts';
-import { followProgress } from './follow-progress.ts';
-import { showResult, toJson } from './sealed-result-view.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb } from './session.ts';
-import type { Session } from './session.ts';
+import { UsageError, type Command, type CommandIo } from '../lib/command.ts';
+import { dockerImageResolver, loadChainFile, problemLine } from '../lib/chain-file.ts';
+import { followProgress } from '../lib/follow-progress.ts';
+import { showResult, toJson } from '../lib/sealed-result-view.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb } from '../lib/session.ts';
+import type { Session } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley run <chain.yaml|chain.json> [--collab ID|NAME] [--sites a,b,c] [--wait] [--key FILE] [--api URL] [--json]',

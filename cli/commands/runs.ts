@@ -1,8 +1,8 @@
 /** `parley runs list | show <id> | cancel <id>`: your organisation's runs. */
 import type { RunView } from '../../activities/api-client.ts';
-import { UsageError, type Command } from '../command.ts';
-import { progressLine } from './follow-progress.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb } from './session.ts';
+import { UsageError, type Command } from '../lib/command.ts';
+import { progressLine } from '../lib/follow-progress.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb } from '../lib/session.ts';
 
 const usage = [
   'Usage: parley runs list [--api URL] [--json]',

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { parseUsage, UsageError, type Command, type CommandIo } from '../command.ts';
+import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
 
 const DEFAULT_PORT = 8620;
 const DEFAULT_TEMPORAL = '127.0.0.1:7233';
@@ -99,7 +99,7 @@ export const serverCommand: Command = {
     const databaseUrl = io.env.DATABASE_URL || undefined;
     const { address, connection } = await connectTemporal(io);
     try {
-      const [{ Client }, { startCentralServer }] = await Promise.all([import('@temporalio/client'), import('../../workers/central-server.ts')]);
+      const [{ Client }, { startCentralServer }] = await Promise.all([import('@temporalio/client'), import('../../api/central-server.ts')]);
       const server = await startCentralServer({
         stateDir: options.stateDir,
         temporal: new Client({ connection }),

@@ -1,5 +1,5 @@
 /** `parley setup`: provisions this machine for the one-machine setup, idempotently. */
-import { parseUsage, type Command } from '../command.ts';
+import { parseUsage, type Command } from '../lib/command.ts';
 
 export const setupCommand: Command = {
   name: 'setup',
@@ -19,10 +19,10 @@ export const setupCommand: Command = {
     const progress = (line: string) => {
       if (!values.quiet || !line.startsWith('✓')) io.err(line);
     };
-    const { prepareMachine } = await import('../../workers/provision/prepare-machine.ts');
+    const { prepareMachine } = await import('../../provision/prepare-machine.ts');
     await prepareMachine(progress, io.env);
     if (values['with-postgres']) {
-      const { ensurePostgresBinaries } = await import('../../workers/provision/postgres.ts');
+      const { ensurePostgresBinaries } = await import('../../provision/postgres.ts');
       await ensurePostgresBinaries(progress, io.env);
       progress('✓ PostgreSQL 15 binaries');
     }

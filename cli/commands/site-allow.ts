@@ -4,10 +4,10 @@
  */
 import Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { loadSiteConfig } from '../../workers/site-config.ts';
-import { addAllowedImage } from '../../workers/site-config-file.ts';
-import { parseVerb } from './session.ts';
-import { CONFIG_OPTION, configPath, type SiteVerb } from './site-verb.ts';
+import { loadSiteConfig } from '../../workers/site/config.ts';
+import { addAllowedImage } from '../../workers/site/config-file.ts';
+import { parseVerb } from '../lib/session.ts';
+import { CONFIG_OPTION, configPath, type SiteVerb } from '../lib/site-verb.ts';
 import { repositoryOf } from '../../common/image-name.ts';
 
 const usage = [

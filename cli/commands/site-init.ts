@@ -11,11 +11,11 @@ import { writeKeyFile } from '../../activities/key-file.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { isOrgId } from '../../common/ids.ts';
 import { fingerprint, generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
-import { parseSiteConfig } from '../../workers/site-config.ts';
-import { renderSiteConfig, writeConfigText } from '../../workers/site-config-file.ts';
-import { UsageError } from '../command.ts';
-import { API_OPTIONS, apiFailure, apiUrl, openSession, parseVerb, required } from './session.ts';
-import type { SiteVerb } from './site-verb.ts';
+import { parseSiteConfig } from '../../workers/site/config.ts';
+import { renderSiteConfig, writeConfigText } from '../../workers/site/config-file.ts';
+import { UsageError } from '../lib/command.ts';
+import { API_OPTIONS, apiFailure, apiUrl, openSession, parseVerb, required } from '../lib/session.ts';
+import type { SiteVerb } from '../lib/site-verb.ts';
 
 const usage = [
   'Usage: parley site init --org ORG --api URL [--dir DIR] [--temporal HOST:PORT] [--key-file FILE] [--json]',

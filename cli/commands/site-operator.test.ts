@@ -4,7 +4,7 @@
  * allow fails the run with a message naming the image and `parley site allow`; another
  * organisation's changed key stops runs until `parley site trust` accepts it; and after a crash
  * (SIGKILL mid-step) of a run that has since ended, the restarted worker removes its container and
- * volume. The sites' set-up (keys, credential, site.yaml) is test/site-fixture.ts's.
+ * volume. The sites' set-up (keys, credential, site.yaml) is test/support/site-fixture.ts's.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -22,16 +22,16 @@ import { writeKeyFile } from '../../activities/key-file.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
-import { setUpSites, type FixtureSites } from '../../test/site-fixture.ts';
-import { testDocker, testImages } from '../../test/docker-images.ts';
-import { startCentralServer, type CentralServer } from '../../workers/central-server.ts';
-import { createCoordinatorWorker } from '../../workers/coordinator.ts';
-import { COUNT_DATASET } from '../../workers/demo-federation.ts';
-import { installQuietRuntime } from '../../workers/local-cluster.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../workers/researcher.ts';
+import { setUpSites, type FixtureSites } from '../../test/support/site-fixture.ts';
+import { testDocker, testImages } from '../../test/support/docker-images.ts';
+import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
+import { createCoordinatorWorker } from '../../workers/coordinator/worker.ts';
+import { COUNT_DATASET } from '../../demo/federation.ts';
+import { installQuietRuntime } from '../../demo/local-cluster.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
 import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
 import { repositoryOf } from '../../common/image-name.ts';
-import { runLeftovers } from '../../test/run-leftovers.ts';
+import { runLeftovers } from '../../test/support/run-leftovers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a site operator passphrase';

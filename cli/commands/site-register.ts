@@ -4,9 +4,9 @@
  */
 import { isOrgId } from '../../common/ids.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { UsageError } from '../command.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb, required, type Session } from './session.ts';
-import type { SiteVerb } from './site-verb.ts';
+import { UsageError } from '../lib/command.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb, required, type Session } from '../lib/session.ts';
+import type { SiteVerb } from '../lib/site-verb.ts';
 
 const usage = [
   'Usage: parley site register --collab ID --org ORG [--api URL] [--json]',

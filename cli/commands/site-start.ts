@@ -3,11 +3,11 @@
  * taking steps, lets running ones finish within the grace period, cancels the rest (their
  * containers are killed and removed) and exits 0.
  */
-import { loadSiteConfig } from '../../workers/site-config.ts';
-import { startSiteProcess } from '../../workers/site-process.ts';
-import { createSiteLog, installSiteRuntime } from '../../workers/site-process-log.ts';
-import { parseVerb } from './session.ts';
-import { CONFIG_OPTION, configPath, type SiteVerb } from './site-verb.ts';
+import { loadSiteConfig } from '../../workers/site/config.ts';
+import { startSiteProcess } from '../../workers/site/process.ts';
+import { createSiteLog, installSiteRuntime } from '../../workers/site/log.ts';
+import { parseVerb } from '../lib/session.ts';
+import { CONFIG_OPTION, configPath, type SiteVerb } from '../lib/site-verb.ts';
 
 const usage = [
   'Usage: parley site start [--config FILE] [--json-logs]',

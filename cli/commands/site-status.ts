@@ -3,10 +3,10 @@
  * site is, which keys are pinned, which images are allowed, which Parley containers run here.
  */
 import { fingerprint } from '../../crypto/index.ts';
-import { loadSiteConfig } from '../../workers/site-config.ts';
-import { siteStatus } from '../../workers/site-process-status.ts';
-import { parseVerb } from './session.ts';
-import { CONFIG_OPTION, configPath, type SiteVerb } from './site-verb.ts';
+import { loadSiteConfig } from '../../workers/site/config.ts';
+import { siteStatus } from '../../workers/site/status.ts';
+import { parseVerb } from '../lib/session.ts';
+import { CONFIG_OPTION, configPath, type SiteVerb } from '../lib/site-verb.ts';
 
 const usage = [
   'Usage: parley site status [--config FILE] [--json]',

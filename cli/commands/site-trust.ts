@@ -10,11 +10,11 @@ import { acceptKeys, readPins } from '../../activities/pinned-key-directory.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { isOrgId } from '../../common/ids.ts';
 import { fingerprint, jwkThumbprint, parseOrgPublicKeys } from '../../crypto/index.ts';
-import { loadSiteConfig } from '../../workers/site-config.ts';
-import { pinFileOf, readSiteCredential } from '../../workers/site-process.ts';
-import { UsageError } from '../command.ts';
-import { apiFailure, parseVerb } from './session.ts';
-import { CONFIG_OPTION, configPath, type SiteVerb } from './site-verb.ts';
+import { loadSiteConfig } from '../../workers/site/config.ts';
+import { pinFileOf, readSiteCredential } from '../../workers/site/process.ts';
+import { UsageError } from '../lib/command.ts';
+import { apiFailure, parseVerb } from '../lib/session.ts';
+import { CONFIG_OPTION, configPath, type SiteVerb } from '../lib/site-verb.ts';
 
 const usage = [
   'Usage: parley site trust <org> [--config FILE] [--yes] [--json]',

@@ -3,14 +3,14 @@
  * collaboration (register), run its worker (start), decide what runs (allow) and whose keys to
  * trust (trust), and look at it (status). One file per verb; this one dispatches.
  */
-import { UsageError, type Command } from '../command.ts';
+import { UsageError, type Command } from '../lib/command.ts';
 import { siteAllow } from './site-allow.ts';
 import { siteInit } from './site-init.ts';
 import { siteRegister } from './site-register.ts';
 import { siteStart } from './site-start.ts';
 import { siteStatusVerb } from './site-status.ts';
 import { siteTrust } from './site-trust.ts';
-import type { SiteVerb } from './site-verb.ts';
+import type { SiteVerb } from '../lib/site-verb.ts';
 
 const verbs: SiteVerb[] = [siteInit, siteRegister, siteStart, siteAllow, siteTrust, siteStatusVerb];
 const width = Math.max(...verbs.map((v) => v.verb.length));

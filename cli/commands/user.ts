@@ -1,8 +1,8 @@
 /** `parley user create`: adds a user to an organisation with one role (server admin). */
 import { randomBytes } from 'node:crypto';
 import { isOrgId } from '../../common/ids.ts';
-import { UsageError, type Command } from '../command.ts';
-import { API_OPTIONS, callApi, openSession, parseVerb, required } from './session.ts';
+import { UsageError, type Command } from '../lib/command.ts';
+import { API_OPTIONS, callApi, openSession, parseVerb, required } from '../lib/session.ts';
 
 const ROLES = ['admin', 'researcher', 'site_operator', 'auditor'] as const;
 type Role = (typeof ROLES)[number];
@@ -48,7 +48,7 @@ export const userCommand: Command = {
     let password: string;
     let generated = false;
     if (values['password-stdin']) {
-      const { readSecret } = await import('./secret-input.ts');
+      const { readSecret } = await import('../lib/secret-input.ts');
       password = await readSecret(`Password for the new user ${username}: `, 'password');
     } else {
       password = randomBytes(18).toString('base64url');

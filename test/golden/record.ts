@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileKeyDirectory } from '../../activities/key-directory.ts';
 import { writeFileAtomically } from '../../common/write-file-atomically.ts';
-import { bundleText, exportAuditBundle } from '../../workers/audit/export-bundle.ts';
-import { replayHistories } from '../../workers/audit/replay-histories.ts';
-import { startTemporalDevServer } from '../../workers/dev/temporal-dev-server.ts';
-import { ensureTemporalCli } from '../../workers/provision/temporal-cli.ts';
-import { workflowBundle } from '../../workers/workflow-bundle.ts';
-import { startRingFederation } from '../audit-ring-run.ts';
-import { historyText, plaintextFound } from '../history-scan.ts';
+import { bundleText, exportAuditBundle } from '../../audit/export-bundle.ts';
+import { replayHistories } from '../../audit/replay-histories.ts';
+import { startTemporalDevServer } from '../../provision/temporal-dev-server.ts';
+import { ensureTemporalCli } from '../../provision/temporal-cli.ts';
+import { workflowBundle } from '../../workers/coordinator/workflow-bundle.ts';
+import { startRingFederation } from '../support/audit-ring-run.ts';
+import { historyText, plaintextFound } from '../support/history-scan.ts';
 
 const GOLDEN_DIR = fileURLToPath(new URL('.', import.meta.url));
 const RUNS = [

@@ -1,0 +1,104 @@
+/**
+ * The central process's API part: the database (PGlite under the state directory, or PostgreSQL
+ * when a URL is given), the first admin, and the HTTP server over a Temporal client. Used by
+ * `parley server start` and by the demo.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { createApp, createJsonLogger, ensureAdmin, silentLogger, startServer, createTemporalRunLauncher, type ScryptCost } from './index.ts';
+import { openDatabase } from '../db/client.ts';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+
+export interface CentralServerOptions {
+  /** Holds the PGlite data (unless databaseUrl) and the token secret. */
+  stateDir: string;
+  /** PostgreSQL via postgres.js when set; PGlite under stateDir otherwise. */
+  databaseUrl?: string;
+  /** PGlite in memory, for a server whose state is thrown away anyway (the demo's). */
+  inMemory?: boolean;
+  temporal: Client;
+  port?: number;
+  hostname?: string;
+  /** The first admin's password; when absent and no admin exists, one is generated and returned. */
+  adminPassword?: string;
+  /** Structured request logs on stderr (default) or none (the demo keeps its output clean). */
+  quiet?: boolean;
+  passwordCost?: ScryptCost;
+}
+
+export interface CentralServer {
+  url: string;
+  admin: { username: string; orgId: string; /** Only when this start created the admin. */ password?: string };
+  close(): Promise<void>;
+}
+
+export const ADMIN_USERNAME = 'admin';
+export const CENTRAL_ORG = 'central';
+
+/**
+ * The access-token key, kept in a 0600 file so tokens outlive a restart; created on first start.
+ * Never logged. Throws KeyInvalid when the file is readable by others.
+ */
+async function tokenSecret(stateDir: string): Promise<Uint8Array> {
+  const file = join(stateDir, 'token-secret');
+  try {
+    const { mode } = await stat(file);
+    if ((mode & 0o077) !== 0) {
+      throw new ParleyError(ErrorCode.KeyInvalid, `${file} is readable by other users. Run: chmod 600 ${file}`, { path: file });
+    }
+    const secret = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64url');
+    if (secret.length >= 32) return secret;
+    throw new ParleyError(ErrorCode.KeyInvalid, `${file} holds fewer than 32 bytes. Remove it to have a new one made (signed-in users must sign in again).`, { path: file });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const secret = randomBytes(32);
+  const handle = await open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(`${secret.toString('base64url')}\n`);
+  } finally {
+    await handle.close();
+  }
+  await chmod(file, 0o600);
+  return secret;
+}
+
+/** Starts the API; on failure, closes whatever it had opened. */
+export async function startCentralServer(options: CentralServerOptions): Promise<CentralServer> {
+  await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  const database = await openDatabase(
+    options.databaseUrl ? { url: options.databaseUrl } : options.inMemory ? {} : { dataDir: join(options.stateDir, 'db') },
+  );
+  try {
+    const generated = options.adminPassword ? undefined : randomBytes(18).toString('base64url');
+    const password = options.adminPassword ?? generated!;
+    const { created } = await ensureAdmin(database.db, {
+      orgId: CENTRAL_ORG,
+      orgName: 'Central server',
+      username: ADMIN_USERNAME,
+      password,
+      ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
+    });
+    const app = createApp({
+      db: database.db,
+      tokenSecret: await tokenSecret(options.stateDir),
+      runs: createTemporalRunLauncher(options.temporal),
+      logger: options.quiet ? silentLogger : createJsonLogger(),
+      ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
+    });
+    const server = await startServer(app, { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1' });
+    return {
+      url: server.url,
+      admin: { username: ADMIN_USERNAME, orgId: CENTRAL_ORG, ...(created ? { password } : {}) },
+      async close() {
+        await server.close();
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { KeyDirectory } from '../../activities/key-directory.ts';
+import { generateOrgKeys, publicKeysOf, sealEnvelope, type OrgKeys } from '../../crypto/index.ts';
+import type { AuditBundle } from '../audit-bundle.ts';
+import { createCodecApp } from './codec-app.ts';
+import { createFailureCodec } from '../../activities/failure-codec.ts';
+import { jsonOf, jsonPayload, type JsonPayload } from './codec-payloads.ts';
+
+const UI = 'http://localhost:8233';
+const GOLDEN = fileURLToPath(new URL('../../test/golden/secure-sum-ring-3.json', import.meta.url));
+
+let north: OrgKeys;
+let south: OrgKeys;
+let directory: KeyDirectory;
+let payload: JsonPayload;
+// A value only the envelope's content holds: it must never appear unless opened with south's key.
+const SECRET = '987654';
+
+beforeAll(async () => {
+  [north, south] = await Promise.all([generateOrgKeys('codec-north'), generateOrgKeys('codec-south')]);
+  const published = new Map([north, south].map((k) => [k.org, publicKeysOf(k)]));
+  directory = { publicKeys: async (org) => published.get(org) };
+  const envelope = await sealEnvelope({
+    binding: { runId: 'run-1', step: 'ring.0.start', from: 'codec-north', to: ['codec-south'], seq: 0 },
+    body: new TextEncoder().encode(JSON.stringify({ partial: SECRET })),
+    sender: north,
+    recipients: [{ org: 'codec-south', receiveJwk: publicKeysOf(south).receive.jwk }],
+  });
+  payload = jsonPayload({ step: 'ring.0.start', org: 'codec-north', envelopes: [envelope] });
+});
+
+/** A POST as the Web UI makes it. */
+function post(app: ReturnType<typeof createCodecApp>, path: string, body: unknown) {
+  return app.request(path, {
+    method: 'POST',
+    headers: { Origin: UI, 'Content-Type': 'application/json', 'X-Namespace': 'default', Authorization: 'Bearer ui-token' },
+    body: JSON.stringify(body),
+  });
+}
+
+async function decoded(app: ReturnType<typeof createCodecApp>, payloads: JsonPayload[]): Promise<unknown[]> {
+  const response = await post(app, '/decode', { payloads });
+  expect(response.status).toBe(200);
+  const body = (await response.json()) as { payloads: JsonPayload[] };
+  expect(body.payloads).toHaveLength(payloads.length);
+  return body.payloads.map(jsonOf);
+}
+
+describe('codec server', () => {
+  it('answers the Web UI\'s CORS preflight for its origin, with the headers the UI sends', async () => {
+    const response = await createCodecApp().request('/decode', {
+      method: 'OPTIONS',
+      headers: { Origin: UI, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace,authorization' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe(UI);
+    expect(response.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(response.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    const allowed = response.headers.get('access-control-allow-headers')!.toLowerCase().split(/,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining(['content-type', 'x-namespace', 'authorization']));
+  });
+
+  it('does not allow another origin', async () => {
+    const response = await createCodecApp().request('/decode', { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    const configured = await createCodecApp({ corsOrigins: ['https://ui.example'] }).request('/decode', { method: 'OPTIONS', headers: { Origin: 'https://ui.example', 'Access-Control-Request-Method': 'POST' } });
+    expect(configured.headers.get('access-control-allow-origin')).toBe('https://ui.example');
+  });
+
+  it('decodes a recorded history\'s payloads into envelope metadata, in the protocol\'s shape', async () => {
+    const bundle = JSON.parse(await readFile(GOLDEN, 'utf8')) as AuditBundle;
+    const completed = bundle.histories[0]!.history.events.find((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED')!;
+    const recorded = (completed.activityTaskCompletedEventAttributes as { result: { payloads: JsonPayload[] } }).result.payloads;
+    const response = await post(createCodecApp(), '/default/decode', { payloads: recorded });
+    expect(response.headers.get('access-control-allow-origin')).toBe(UI);
+    const body = (await response.json()) as { payloads: JsonPayload[] };
+    expect(body.payloads[0]!.metadata).toEqual({ encoding: Buffer.from('json/plain').toString('base64') });
+    const outcome = jsonOf(body.payloads[0]!) as { envelopes: Array<{ parleyEnvelope: Record<string, unknown> }>; attestation: unknown };
+    expect(outcome.envelopes[0]!.parleyEnvelope).toMatchObject({
+      runId: 'golden-secure-sum-ring-3', step: 'ring.0.start', from: 'audit-north', to: ['audit-south'], seq: 0,
+      senderKid: expect.stringMatching(/^[\w-]{43}$/), recipientKids: [expect.stringMatching(/^[\w-]{43}$/)], signature: 'unknown',
+    });
+    expect(JSON.stringify(outcome)).not.toMatch(/"jwe"|"iv"|"tag"|"sig"/);
+    expect(outcome.attestation).toMatchObject({ parleyAttestation: { claims: { step: 'ring.0.start', org: 'audit-north', ran: expect.stringMatching(/^sha256:/) }, signature: 'unknown' } });
+  });
+
+  it('never shows an envelope\'s content without the key of an organisation it was sealed for', async () => {
+    for (const app of [createCodecApp(), createCodecApp({ directory }), createCodecApp({ directory, keys: north })]) {
+      const [value] = await decoded(app, [payload]);
+      expect(JSON.stringify(value)).not.toContain(SECRET);
+      expect((value as { envelopes: Array<{ parleyEnvelope: { opened?: unknown } }> }).envelopes[0]!.parleyEnvelope.opened).toBeUndefined();
+    }
+    const [verified] = await decoded(createCodecApp({ directory }), [payload]);
+    expect((verified as { envelopes: Array<{ parleyEnvelope: { signature: string } }> }).envelopes[0]!.parleyEnvelope.signature).toBe('verified');
+  });
+
+  it('opens, with a recipient\'s key, what was sealed for it, and marks an altered envelope invalid', async () => {
+    const [value] = await decoded(createCodecApp({ directory, keys: south }), [payload]);
+    expect((value as { envelopes: Array<{ parleyEnvelope: unknown }> }).envelopes[0]!.parleyEnvelope).toMatchObject({ signature: 'verified', opened: { by: 'codec-south', content: { partial: SECRET } } });
+
+    const outcome = jsonOf(payload) as { envelopes: Array<{ jwe: { tag: string } }> };
+    outcome.envelopes[0]!.jwe.tag = `${outcome.envelopes[0]!.jwe.tag.startsWith('A') ? 'B' : 'A'}${outcome.envelopes[0]!.jwe.tag.slice(1)}`;
+    const [altered] = await decoded(createCodecApp({ directory, keys: south }), [jsonPayload(outcome)]);
+    expect((altered as { envelopes: Array<{ parleyEnvelope: unknown }> }).envelopes[0]!.parleyEnvelope).toMatchObject({ signature: 'invalid', notOpened: 'ERR_ENVELOPE_TAMPERED' });
+  });
+
+  it('shows a failure sealed at a site as whose it is, and opens it with that site\'s key', async () => {
+    const codec = createFailureCodec({ sealFor: { org: 'codec-south', receiveJwk: south.receive.publicJwk } });
+    const attributes = { message: `Step "s" failed at site "codec-south". Its last log lines:\ncount=${SECRET}`, stack_trace: 'at main.js:1' };
+    const [sealed] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(JSON.stringify(attributes)) }]);
+    const asJson: JsonPayload = {
+      metadata: Object.fromEntries(Object.entries(sealed!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+      data: Buffer.from(sealed!.data!).toString('base64'),
+    };
+    // Still failure attributes any client reads, the original sealed inside.
+    expect(jsonOf(asJson)).toMatchObject({ message: 'Step "s" failed at site "codec-south". Its last log lines: [the rest is sealed for "codec-south": its operator reads it in the site\'s log, or with `parley codec-server --key`]', stack_trace: '', parleySealed: { org: 'codec-south' } });
+    expect(JSON.stringify(jsonOf(asJson))).not.toContain(SECRET);
+    const [hidden] = await decoded(createCodecApp({ directory, keys: north }), [asJson]);
+    expect(JSON.stringify(hidden)).not.toContain(SECRET);
+    const [opened] = await decoded(createCodecApp({ directory, keys: south }), [asJson]);
+    expect(opened).toEqual(attributes);
+
+    // A message of Parley's own, on one line, stays as it was: only the stack trace is sealed.
+    const oneLine = { message: 'Step "s" did not run: image x@sha256:… is not on site "codec-south"\'s allow-list. Ask its operator.', stack_trace: 'at allow-list.ts:1' };
+    const [kept] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(JSON.stringify(oneLine)) }]);
+    expect(JSON.parse(new TextDecoder().decode(kept!.data!))).toMatchObject({ message: oneLine.message, stack_trace: '' });
+  });
+
+  it('encodes as the identity, leaves other payloads alone, and refuses a body that is not the protocol\'s', async () => {
+    const other = jsonPayload({ hello: 'world' });
+    const response = await post(createCodecApp(), '/encode', { payloads: [payload, other] });
+    expect(await response.json()).toEqual({ payloads: [payload, other] });
+    expect(await decoded(createCodecApp(), [other])).toEqual([{ hello: 'world' }]);
+    expect((await post(createCodecApp(), '/decode', { nope: [] })).status).toBe(400);
+  });
+});

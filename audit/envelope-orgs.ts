@@ -1,0 +1,36 @@
+/**
+ * Finds the envelopes a history carries (in activity inputs and results, workflow input and
+ * result) and the organisations they name, reading only clear metadata: no key is needed.
+ */
+import { inspectEnvelope } from '../crypto/index.ts';
+import type { HistoryJson } from './audit-bundle.ts';
+import { envelopesInHistories } from './history-payloads.ts';
+
+/** What the envelopes in some histories name. */
+export interface EnvelopeCensus {
+  /** Every organisation an envelope names as sender or recipient, sorted. */
+  orgs: string[];
+  /** Distinct envelopes that passed inspection (one sent, then received as an input, counts once). */
+  envelopes: number;
+  /** Envelope-shaped values that did not: malformed or altered (`audit verify`'s business). */
+  unreadable: number;
+}
+
+/** Counts the envelopes in `histories` and collects the organisations they name. */
+export function envelopeCensus(histories: HistoryJson[]): EnvelopeCensus {
+  const orgs = new Set<string>();
+  const distinct = new Set<string>();
+  let unreadable = 0;
+  for (const value of envelopesInHistories(histories)) {
+    try {
+      const { binding } = inspectEnvelope(value);
+      orgs.add(binding.from);
+      binding.to.forEach((org) => orgs.add(org));
+      const jwe = value.jwe as { iv: string; tag: string };
+      distinct.add(`${jwe.iv}.${jwe.tag}`);
+    } catch {
+      unreadable += 1;
+    }
+  }
+  return { orgs: [...orgs].sort(), envelopes: distinct.size, unreadable };
+}

@@ -1,0 +1,74 @@
+/**
+ * `parley audit open`'s core: an organisation opens, from a run's histories, only the envelopes
+ * sealed for it — each verified (outer and inner signature against the sender's published key,
+ * binding to the run it was found in) as a site would at a step. The rest it lists, unopened.
+ */
+import { createMemoryReplayGuard, envelopeDigest, inspectEnvelope, openEnvelope, type OrgKeys, type OrgPublicKeys } from '../crypto/index.ts';
+import { isParleyError } from '../common/errors.ts';
+import { envelopesInHistories } from './history-payloads.ts';
+import type { HistoryToVerify } from './verify-history.ts';
+
+export interface OpenedEntry {
+  workflowId: string;
+  step: string;
+  from: string;
+  to: string[];
+  seq: number;
+  /** opened: the content as JSON (or text); not-for-you: sealed for others; refused: did not open. */
+  status: 'opened' | 'not-for-you' | 'refused';
+  content?: unknown;
+  /** For a refusal: the error code and, from the envelope's own checks, why. */
+  problem?: string;
+}
+
+const decoder = new TextDecoder();
+
+function contentOf(body: Uint8Array): unknown {
+  const text = decoder.decode(body);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Every distinct envelope in `histories`, opened when it was sealed for `keys.org`. */
+export async function openForOrg(histories: HistoryToVerify[], keys: OrgKeys, publicKeys: Readonly<Record<string, OrgPublicKeys>>): Promise<OpenedEntry[]> {
+  const entries: OpenedEntry[] = [];
+  // One guard for the run: the same (sender, seq) as two different envelopes is refused as a replay.
+  const replayGuard = createMemoryReplayGuard();
+  for (const { workflowId, history } of histories) {
+    const seen = new Set<string>();
+    for (const value of envelopesInHistories([history])) {
+      let digest: string;
+      let binding;
+      try {
+        digest = envelopeDigest(value as never);
+        binding = inspectEnvelope(value).binding;
+      } catch {
+        continue; // malformed: `parley audit verify` reports it
+      }
+      if (seen.has(digest)) continue;
+      seen.add(digest);
+      const entry: OpenedEntry = { workflowId, step: binding.step, from: binding.from, to: binding.to, seq: binding.seq, status: 'not-for-you' };
+      entries.push(entry);
+      if (!binding.to.includes(keys.org)) continue;
+      try {
+        const opened = await openEnvelope(value, {
+          // Where it was found: an envelope bound to another run is refused (EnvelopeBinding).
+          expect: { runId: workflowId, step: binding.step, recipient: keys.org },
+          receiveKey: keys.receive.privateJwk,
+          senderSigningKey: async (org) => publicKeys[org]?.sign.jwk,
+          replayGuard,
+        });
+        entry.status = 'opened';
+        entry.content = contentOf(opened.body);
+      } catch (err) {
+        if (!isParleyError(err)) throw err;
+        entry.status = 'refused';
+        entry.problem = `${err.code}${typeof err.details.reason === 'string' ? ` (${err.details.reason})` : ''}`;
+      }
+    }
+  }
+  return entries;
+}

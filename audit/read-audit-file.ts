@@ -1,0 +1,38 @@
+/**
+ * Reads what `parley audit verify` and `audit open` take: the histories of a bundle (or of a plain
+ * `temporal workflow show -o json` file) and the public keys to check them with — the bundle's,
+ * or those of a key directory the auditor trusts more (e.g. fetched from the API themselves).
+ */
+import { readFile } from 'node:fs/promises';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { parseOrgPublicKeys, type OrgPublicKeys } from '../crypto/index.ts';
+import { fileKeyDirectory } from '../activities/key-directory.ts';
+import { collectPublicKeys } from './collect-public-keys.ts';
+import { envelopeCensus } from './envelope-orgs.ts';
+import { readHistoryFile, type HistorySource } from './read-history-file.ts';
+import { isRecord } from './history-payloads.ts';
+
+export interface AuditFile {
+  histories: HistorySource[];
+  publicKeys: Record<string, OrgPublicKeys>;
+}
+
+/**
+ * The histories in `file` and the public keys to verify them with.
+ * @throws ParleyError InvalidInput (unreadable file, or a plain history without --keys-dir),
+ *   KeyInvalid (a bundled key is malformed), NotFound (the key directory lacks an organisation).
+ */
+export async function readAuditFile(file: string, options: { keysDir?: string; workflowId?: string } = {}): Promise<AuditFile> {
+  const histories = await readHistoryFile(file, options.workflowId);
+  if (options.keysDir !== undefined) {
+    const { orgs } = envelopeCensus(histories.map((h) => h.history));
+    return { histories, publicKeys: await collectPublicKeys(orgs, fileKeyDirectory(options.keysDir), `--keys-dir ${options.keysDir}`) };
+  }
+  const json: unknown = JSON.parse(await readFile(file, 'utf8'));
+  if (!isRecord(json) || !isRecord(json.publicKeys)) {
+    throw new ParleyError(ErrorCode.InvalidInput, `${file} is a plain history and carries no public keys. Give --keys-dir with the organisations' <org>.json public-key files, or export a bundle with \`parley audit export\`.`, { path: file });
+  }
+  const publicKeys: Record<string, OrgPublicKeys> = {};
+  for (const [org, keys] of Object.entries(json.publicKeys)) publicKeys[org] = parseOrgPublicKeys(keys);
+  return { histories, publicKeys };
+}

@@ -1,0 +1,18 @@
+/**
+ * `parley audit verify`'s core: every history of a bundle verified with the public keys the
+ * bundle carries (or others the auditor supplies). No private key is used or needed.
+ */
+import type { OrgPublicKeys } from '../crypto/index.ts';
+import { verifyHistory, type HistoryToVerify } from './verify-history.ts';
+import type { VerifyReport } from './verify-findings.ts';
+
+/** Verifies each history in turn; the report lists every finding, in history order. */
+export async function verifyHistories(histories: HistoryToVerify[], publicKeys: Readonly<Record<string, OrgPublicKeys>>): Promise<VerifyReport> {
+  const report: VerifyReport = { histories: [], findings: [] };
+  for (const history of histories) {
+    const { verified, findings } = await verifyHistory(history, publicKeys);
+    report.histories.push(verified);
+    report.findings.push(...findings);
+  }
+  return report;
+}

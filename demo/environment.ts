@@ -1,0 +1,125 @@
+/**
+ * What every demo scenario stands on, on one machine: the prepared machine (Docker engine,
+ * Temporal CLI, images), a Temporal dev server (unless TEMPORAL_ADDRESS names one), the
+ * organisations with their keys and datasets, the Parley API with everything registered through
+ * it (unless told not to), and one site worker per registry plus the coordinator. `close` undoes
+ * all of it in reverse order, also after a failure.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { OrgId } from '../common/ids.ts';
+import type { ImageRef } from '../activities/types.ts';
+import type { KeyDirectory } from '../activities/key-directory.ts';
+import { startCentralServer } from '../api/central-server.ts';
+import { registerFederation } from './api-setup.ts';
+import { createFederation, siteDepsOf, type Federation } from './federation.ts';
+import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
+import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
+import type { ExampleImages } from '../provision/images.ts';
+import { prepareMachine, type PreparedMachine } from '../provision/prepare-machine.ts';
+
+/** How any demo scenario runs: where it keeps state, whether through the API, and its I/O. */
+export interface DemoRunOptions {
+  /** Keep keys and datasets here; a temporary directory (removed by `close`) when absent. */
+  stateDir?: string;
+  /** Through the Parley API (default), or straight to Temporal with a file directory of keys. */
+  viaApi?: boolean;
+  signal?: AbortSignal;
+  progress?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DemoEnvironmentOptions extends DemoRunOptions {
+  sites: OrgId[];
+  requester: OrgId;
+  /** Each site's count (the count dataset); 0 when the scenario does not use it. */
+  counts?: ReadonlyMap<OrgId, bigint>;
+  /** More datasets per site: name → a file each site copies into its own data directory. */
+  files?: ReadonlyMap<OrgId, Readonly<Record<string, string>>>;
+  /** The images the sites allow. */
+  allowed: (images: ExampleImages) => ImageRef[];
+}
+
+export interface DemoEnvironment {
+  machine: PreparedMachine;
+  stateDir: string;
+  temporal: Client;
+  federation: Federation;
+  cluster: LocalCluster;
+  /** Present when the demo goes through the API. */
+  api?: Awaited<ReturnType<typeof registerFederation>> & { url: string };
+  /** The researcher's view of the published keys: the API's, pinned, or the shared directory. */
+  researcherDirectory: KeyDirectory;
+  /** Registers something to undo before everything else `close` undoes. */
+  onClose(cleanup: () => Promise<unknown>): void;
+  close(): Promise<void>;
+}
+
+export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
+  const progress = options.progress ?? (() => {});
+  const signal = options.signal ?? new AbortController().signal;
+  const machine = await prepareMachine(progress, options.env ?? process.env);
+  signal.throwIfAborted();
+
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'parley-demo-')));
+  // Undone in reverse order of creation: the run's resources, workers, API, server, state.
+  const cleanups: Array<() => Promise<unknown>> = [];
+  if (!options.stateDir) cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
+  const close = async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
+  };
+  try {
+    let address = machine.temporalAddress;
+    if (!address) {
+      progress('Starting a Temporal dev server…');
+      const server = await startTemporalDevServer({ executable: machine.temporalCli! });
+      cleanups.unshift(() => server.stop());
+      address = server.address;
+      progress(`Temporal dev server at ${address}`);
+    }
+    const connection = await Connection.connect({ address });
+    cleanups.unshift(() => connection.close());
+    const temporal = new Client({ connection });
+
+    const federation = await createFederation({
+      stateDir,
+      counts: new Map(options.sites.map((org) => [org, options.counts?.get(org) ?? 0n])),
+      requester: options.requester,
+      ...(options.files ? { files: options.files } : {}),
+    });
+    progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys in ${stateDir}, private keys 0600)`);
+
+    let api: DemoEnvironment['api'];
+    if (options.viaApi ?? true) {
+      // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
+      // more); with --state-dir it is kept there, as `parley server start` keeps it.
+      const central = await startCentralServer({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true });
+      cleanups.unshift(() => central.close());
+      progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
+      const registered = await registerFederation(central.url, { username: central.admin.username, password: central.admin.password! }, federation);
+      api = { ...registered, url: central.url };
+      progress('Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
+    }
+
+    const allowed = options.allowed(machine.images);
+    const cluster = await startLocalCluster({
+      temporalAddress: address,
+      sites: federation.sites.map((site) => siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org))),
+      progress,
+    });
+    cleanups.unshift(() => cluster.shutdown());
+    signal.throwIfAborted();
+    return {
+      machine, stateDir, temporal, federation, cluster,
+      ...(api ? { api } : {}),
+      researcherDirectory: api?.researcherDirectory ?? federation.directory,
+      onClose: (cleanup) => cleanups.unshift(cleanup),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

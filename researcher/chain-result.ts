@@ -1,0 +1,43 @@
+/**
+ * What a chain's opened outputs mean to the researcher: a secure sum over the analyse step's
+ * values decodes to statistics (count, mean, variance, sd, histogram); a secure sum over a count
+ * to its total; anything else is shown as the JSON its step wrote.
+ */
+import type { ChainSpec } from '../common/chain.ts';
+import type { OrgId } from '../common/ids.ts';
+import type { OpenedChainOutput } from './runs.ts';
+import { decodeStatistics, type Statistics } from './statistics.ts';
+
+export type ChainOutputReading =
+  | { kind: 'statistics'; statistics: Statistics }
+  | { kind: 'total'; total: bigint }
+  | { kind: 'json'; content: unknown };
+
+export interface ReadChainOutput {
+  step: string;
+  org: OrgId;
+  reading: ChainOutputReading;
+}
+
+/** Reads each opened output in the light of the chain step that produced it. */
+export function readChainOutputs(chain: ChainSpec, opened: OpenedChainOutput[]): ReadChainOutput[] {
+  return opened.map((output) => {
+    const step = chain.steps.find((s) => s.id === output.step);
+    const content = output.content as { totals?: unknown; layout?: { kind?: unknown }; total?: unknown } | null;
+    if (step?.kind === 'secure-sum' && content && typeof content === 'object') {
+      if (Array.isArray(content.totals) && content.layout?.kind === 'statistics') {
+        return { step: output.step, org: output.org, reading: { kind: 'statistics', statistics: decodeStatistics(content as { totals: string[]; layout: unknown }, step.modulus) } };
+      }
+      if (typeof content.total === 'string' && /^[0-9]+$/.test(content.total)) {
+        return { step: output.step, org: output.org, reading: { kind: 'total', total: BigInt(content.total) } };
+      }
+    }
+    return { step: output.step, org: output.org, reading: { kind: 'json', content: output.content } };
+  });
+}
+
+/** The statistics of the chain's result, when exactly one output holds statistics. */
+export function statisticsOf(outputs: ReadChainOutput[]): Statistics | undefined {
+  const found = outputs.flatMap((o) => (o.reading.kind === 'statistics' ? [o.reading.statistics] : []));
+  return found.length === 1 ? found[0] : undefined;
+}

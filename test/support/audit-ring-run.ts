@@ -1,0 +1,85 @@
+/**
+ * A three-site secure sum (ring, or additive shares) on real parts, for the audit tests and the
+ * golden-history recorder: a federation with six-digit counts, a coordinator and site workers on
+ * a given Temporal server, real sandboxed containers.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WorkflowHandle } from '@temporalio/client';
+import { ensureAlgorithmImage } from '../../algorithms/algorithm-image.ts';
+import { ensureBaseImage } from '../../algorithms/base-image.ts';
+import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
+import { createDockerClient } from '../../provision/docker-engine.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
+import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import type { SecureSumResult } from '../../workflows/index.ts';
+
+// Names of this file's own: test files share one Temporal server, and a worker polls `site.<org>`.
+export const RING_SITES = ['audit-north', 'audit-south', 'audit-east'];
+
+export interface RingRun {
+  workflowId: string;
+  handle: WorkflowHandle;
+  total: bigint;
+  /** Every site's count and the total: none may appear in the history. */
+  secrets: bigint[];
+}
+
+export interface RingFederation {
+  cluster: LocalCluster;
+  federation: Federation;
+  /** Runs one secure sum (the ring unless told) to its opened result. */
+  run(workflowId?: string, protocol?: 'ring' | 'additive'): Promise<RingRun>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the federation and its workers on the Temporal server at `temporalAddress`. `sites`
+ * (the first initiates) must be this test file's own: files share one server.
+ */
+export async function startRingFederation(temporalAddress: string, sites: readonly string[] = RING_SITES): Promise<RingFederation> {
+  const docker = createDockerClient();
+  const base = await ensureBaseImage(docker, {});
+  const image = await ensureAlgorithmImage(docker, {
+    name: 'parley/secure-sum',
+    sourceDir: fileURLToPath(new URL('../../algorithms/secure-sum', import.meta.url)),
+    base: base.ref,
+  });
+  const secureSum = { name: image.ref, digest: image.digest };
+  const additive = await ensureAlgorithmImage(docker, {
+    name: 'parley/additive-sum',
+    sourceDir: fileURLToPath(new URL('../../algorithms/additive-sum', import.meta.url)),
+    base: base.ref,
+  });
+  const additiveSum = { name: additive.ref, digest: additive.digest };
+  // Six-digit counts: a whole-number match in a history cannot be a coincidence.
+  const counts = new Map(sites.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
+  const stateDir = await mkdtemp(join(tmpdir(), 'parley-audit-'));
+  const federation = await createFederation({ stateDir, counts, requester: 'researcher' });
+  const cluster = await startLocalCluster({
+    temporalAddress,
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [secureSum, additiveSum])),
+  });
+  return {
+    cluster,
+    federation,
+    async run(workflowId = `test-audit-${randomInt(1e9)}`, protocol = 'ring') {
+      const input = { participants: [...sites], requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: protocol === 'ring' ? secureSum : additiveSum };
+      const handle =
+        protocol === 'ring'
+          ? await startSecureSum(cluster.client, input, workflowId)
+          : await cluster.client.workflow.start('secureSumAdditiveWorkflow', { taskQueue: COORDINATOR_TASK_QUEUE, workflowId, args: [input], workflowExecutionTimeout: '10 minutes' });
+      const result = (await handle.result()) as SecureSumResult;
+      const total = await openSecureSumResult(result, federation.requester, federation.directory, sites[0]!);
+      return { workflowId, handle, total, secrets: [...counts.values(), total] };
+    },
+    async shutdown() {
+      await cluster.shutdown();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Writing the site configuration: the commented file `parley site init` starts from, and edits
+ * that keep the operator's comments (the `yaml` Document API round-trips them).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, link, open, readFile, rename, rm } from 'node:fs/promises';
+import { isMap, isSeq, parseDocument } from 'yaml';
+import { ErrorCode, ParleyError } from '../../common/errors.ts';
+import type { ImageRef } from '../../activities/types.ts';
+import { parseSiteConfig } from './config.ts';
+
+export interface SiteConfigTemplate {
+  organisation: string;
+  apiUrl: string;
+  temporalAddress: string;
+  /** Where the private keys go; default keys/<org>.keys.json beside the file. */
+  keyFile?: string;
+}
+
+/** The commented configuration `parley site init` writes; paths are relative to the file. */
+export function renderSiteConfig(t: SiteConfigTemplate): string {
+  return `# Parley site worker configuration for organisation "${t.organisation}".
+# Read by \`parley site start\`; relative paths are relative to this file's directory.
+# No secrets belong here: the private keys and the site credential each live in their own
+# file (mode 0600), which this file only names.
+
+# Your organisation's id on the Parley server.
+organisation: ${t.organisation}
+
+# The organisation's private keys (written by \`parley site init\`, mode 0600). Back it up
+# somewhere safe: losing it means publishing new keys, which every other site must accept.
+keyFile: ${t.keyFile ?? `keys/${t.organisation}.keys.json`}
+
+# This worker's private state: pinned key fingerprints of other organisations, the run
+# ledger (replay protection) and step workspaces. Only this worker may use it.
+stateDir: state
+
+# The Temporal cluster that carries the runs.
+temporal:
+  # Its frontend, host:port.
+  address: ${t.temporalAddress}
+  namespace: default
+  # For a cluster reached over TLS, uncomment; certFile and keyFile together give mTLS.
+  # tls:
+  #   caFile: tls/ca.pem           # CA of the server's certificate (omit for a public CA)
+  #   certFile: tls/client.pem     # this site's client certificate (mTLS)
+  #   keyFile: tls/client.key      # its private key (mTLS)
+  #   serverName: temporal.example.org   # when the certificate's name differs from the address
+  # For a hosted cluster that takes an API key: a file holding it, mode 0600.
+  # apiKeyFile: temporal-api-key
+
+# The central Parley API: where other organisations' public keys are fetched.
+api:
+  url: ${t.apiUrl}
+  # The file (mode 0600) holding the credential \`parley site register\` printed for this site.
+  credentialFile: site-credential
+
+# Datasets this site offers, by name; a step that asks for one sees it read-only at
+# /data/<name>. The worker checks each exists and is readable before it starts.
+datasets: {}
+#  registry: /srv/data/registry.csv
+
+# Algorithm images allowed to run here, by name AND digest (a tag can move, a digest cannot).
+# Add one with \`parley site allow <image>\`, which pins the digest of the local image.
+allowedImages: []
+
+# Limits of each step's container.
+limits:
+  memoryMb: 512
+  cpus: 1
+  pids: 128
+  # The longest a step may run here, whatever the run asks for.
+  stepTimeoutSeconds: 600
+
+# The smallest count a result may disclose about this site's data.
+disclosureThreshold: 10
+
+# Steps this site runs at once (about one per core).
+maxConcurrentSteps: 2
+
+# On SIGTERM/SIGINT the worker stops taking steps and lets running ones finish for this many
+# seconds, then cancels them (their containers are killed and removed).
+shutdownGraceSeconds: 30
+`;
+}
+
+/** Writes `text` to `file` atomically, never over an existing file unless `replace`. */
+export async function writeConfigText(file: string, text: string, options: { replace: boolean }): Promise<void> {
+  const staging = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(staging, 'wx', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    if (!options.replace) {
+      // link() fails when the target exists: no window in which another writer is overwritten.
+      await link(staging, file);
+      await rm(staging);
+    } else {
+      await rename(staging, file);
+    }
+    await chmod(file, 0o600);
+  } catch (err) {
+    await rm(staging, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new ParleyError(ErrorCode.InvalidInput, `${file} already exists; Parley does not overwrite a site configuration. Move it away first, or use another --dir.`, { path: file });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Adds `image` (name and digest) to the configuration's allowedImages, keeping every comment.
+ * Returns 'unchanged' when that exact pair is already there. @throws ParleyError InvalidInput when the file does not validate.
+ */
+export async function addAllowedImage(file: string, image: ImageRef): Promise<'added' | 'unchanged'> {
+  const text = await readFile(file, 'utf8');
+  const doc = parseDocument(text);
+  parseSiteConfig(doc.toJS(), file);
+  let list = doc.get('allowedImages');
+  if (!isSeq(list)) {
+    doc.set('allowedImages', doc.createNode([]));
+    list = doc.get('allowedImages');
+  }
+  if (!isSeq(list)) throw new TypeError('allowedImages is not a sequence');
+  // A flow sequence (`[]`, as init writes it) would stay on one line; a block list reads better.
+  list.flow = false;
+  // Name and digest together: another digest under the same name is another version, added beside it.
+  if (list.items.some((item) => isMap(item) && item.get('name') === image.name && item.get('digest') === image.digest)) return 'unchanged';
+  list.add(doc.createNode({ name: image.name, digest: image.digest }));
+  await writeConfigText(file, doc.toString(), { replace: true });
+  return 'added';
+}

@@ -1,0 +1,155 @@
+/**
+ * The site configuration file: one YAML file per site worker, read once at the process edge and
+ * validated. Every bad field is reported by its key path (`datasets.registry`) with the fix.
+ * Secrets never live in it: the private keys and the site credential each have their own 0600
+ * file, and the file only names them.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { ErrorCode, ParleyError } from '../../common/errors.ts';
+import { DATASET_NAME, IMAGE_DIGEST } from '../../common/ids.ts';
+
+const ORG_ID = /^[a-z][a-z0-9-]{0,39}$/;
+const IMAGE_NAME = /^(?:[A-Za-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
+const HOST_PORT = /^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/;
+
+const path = (what: string) => z.string({ error: `must be a path: ${what}` }).min(1, { error: `must be a path: ${what}` });
+const positive = (what: string) => z.number({ error: `must be a positive number (${what})` }).positive({ error: `must be a positive number (${what})` });
+const count = (what: string) => z.int({ error: `must be a whole number (${what})` }).positive({ error: `must be at least 1 (${what})` });
+
+const TlsSchema = z
+  .strictObject({
+    caFile: path('the CA certificate (PEM) that signed the Temporal server\'s certificate').optional(),
+    certFile: path('this site\'s client certificate (PEM), for mTLS').optional(),
+    keyFile: path('the private key (PEM) of certFile, for mTLS').optional(),
+    serverName: z.string({ error: 'must be the host name on the server\'s certificate' }).min(1).optional(),
+  })
+  .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), {
+    error: 'mTLS needs both certFile and keyFile (or neither, for server-only TLS)',
+    path: ['certFile'],
+  });
+
+const SiteConfigSchema = z.strictObject({
+  organisation: z.string({ error: 'must be your organisation\'s id, a lowercase slug such as "north"' }).regex(ORG_ID, { error: 'must be an organisation id: a lowercase slug such as "north"' }),
+  keyFile: path('the organisation\'s private key file, written by `parley site init`'),
+  stateDir: path('a directory only this worker uses (pins, run ledger, step workspaces)'),
+  temporal: z.strictObject({
+    address: z.string({ error: 'must be the Temporal frontend as host:port, e.g. 127.0.0.1:7233' }).regex(HOST_PORT, { error: 'must be the Temporal frontend as host:port, e.g. 127.0.0.1:7233' }),
+    namespace: z.string({ error: 'must be a Temporal namespace name' }).min(1, { error: 'must be a Temporal namespace name' }).default('default'),
+    tls: TlsSchema.optional(),
+    apiKeyFile: path('a file holding the Temporal API key (mode 0600)').optional(),
+  }, { error: 'must be a mapping with address (and optionally namespace, tls, apiKeyFile)' }),
+  api: z.strictObject({
+    url: z.url({ protocol: /^https?$/, error: 'must be the Parley API\'s http(s) URL, e.g. https://parley.example.org' }),
+    credentialFile: path('the file (mode 0600) holding the credential `parley site register` printed'),
+  }, { error: 'must be a mapping with url and credentialFile' }),
+  datasets: z
+    .record(
+      z.string().regex(DATASET_NAME, { error: 'dataset names are letters, digits, ".", "_" or "-"' }),
+      path('the dataset\'s file or directory on this machine'),
+      { error: 'must map dataset names to paths' },
+    )
+    .nullish()
+    .transform((d) => d ?? {}),
+  allowedImages: z
+    .array(
+      z.strictObject({
+        name: z.string({ error: 'must be the image name, e.g. parley/secure-sum' }).regex(IMAGE_NAME, { error: 'must be an image name, e.g. parley/secure-sum' }),
+        digest: z.string({ error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>`' }).regex(IMAGE_DIGEST, { error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>` to pin it' }),
+      }, { error: 'each entry needs name and digest; use `parley site allow <image>`' }),
+      { error: 'must be a list of { name, digest }; use `parley site allow <image>`' },
+    )
+    .nullish()
+    .transform((a) => a ?? []),
+  limits: z
+    .strictObject({
+      memoryMb: count('MiB of memory per step container').optional(),
+      cpus: positive('CPUs per step container, fractions allowed').optional(),
+      pids: count('processes per step container').optional(),
+      stepTimeoutSeconds: count('the longest a step may run at this site').optional(),
+    }, { error: 'must be a mapping of memoryMb, cpus, pids, stepTimeoutSeconds' })
+    .default({}),
+  disclosureThreshold: count('the smallest count this site lets a result disclose').default(10),
+  maxConcurrentSteps: count('steps this site runs at once').max(64, { error: 'must be at most 64' }).default(2),
+  shutdownGraceSeconds: z.number({ error: 'must be a number of seconds' }).min(0, { error: 'must be 0 or more seconds' }).default(30),
+});
+
+/** A validated site configuration; every path in it is absolute. */
+export type SiteConfig = z.infer<typeof SiteConfigSchema> & { /** The file it was read from. */ file: string };
+
+/** Resolves every path field against the configuration file's directory. */
+function resolvePaths(config: z.infer<typeof SiteConfigSchema>, base: string): z.infer<typeof SiteConfigSchema> {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const opt = (p: string | undefined) => (p === undefined ? undefined : at(p));
+  const { tls } = config.temporal;
+  return {
+    ...config,
+    keyFile: at(config.keyFile),
+    stateDir: at(config.stateDir),
+    temporal: {
+      ...config.temporal,
+      ...(tls ? { tls: { ...tls, caFile: opt(tls.caFile), certFile: opt(tls.certFile), keyFile: opt(tls.keyFile) } } : {}),
+      apiKeyFile: opt(config.temporal.apiKeyFile),
+    },
+    api: { ...config.api, credentialFile: at(config.api.credentialFile) },
+    datasets: Object.fromEntries(Object.entries(config.datasets).map(([name, p]) => [name, at(p)])),
+  };
+}
+
+/** The value at `path` in the parsed document, to tell a missing key from a wrong value. */
+function valueAt(document: unknown, path: readonly PropertyKey[]): unknown {
+  let value = document;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, document: unknown): string {
+  const where = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${where ? `${where}.` : ''}${key}: unknown key; remove it or check its spelling`).join('\n');
+  }
+  if (issue.code === 'invalid_type' && valueAt(document, issue.path) === undefined) {
+    return `${where}: is missing; ${issue.message.replace(/^must/, 'it must')}`;
+  }
+  return `${where || '(top level)'}: ${issue.message}`;
+}
+
+/**
+ * Validates a parsed configuration document; `file` names it in errors and anchors relative paths.
+ * @throws ParleyError InvalidInput listing every bad field by its key path, and the fix.
+ */
+export function parseSiteConfig(document: unknown, file: string): SiteConfig {
+  const parsed = SiteConfigSchema.safeParse(document ?? {});
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => describeIssue(issue, document));
+    const first = parsed.error.issues[0]?.path.map(String).join('.');
+    throw new ParleyError(ErrorCode.InvalidInput, `Site configuration ${file} is not valid:\n  ${lines.join('\n  ')}\nFix ${lines.length === 1 ? 'it' : 'them'} and start again.`, { path: file, key: first });
+  }
+  return { ...resolvePaths(parsed.data, dirname(file)), file };
+}
+
+/**
+ * Reads and validates a site configuration file.
+ * @throws ParleyError InvalidInput when it is missing, not YAML, or a field is bad (named by key path).
+ */
+export async function loadSiteConfig(file: string): Promise<SiteConfig> {
+  const absolute = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch {
+    throw new ParleyError(ErrorCode.InvalidInput, `No site configuration at ${absolute}. Create one with \`parley site init\`, or pass --config FILE.`, { path: absolute });
+  }
+  let document: unknown;
+  try {
+    document = parse(text, { prettyErrors: true });
+  } catch (err) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Site configuration ${absolute} is not valid YAML: ${(err as Error).message}`, { path: absolute });
+  }
+  return parseSiteConfig(document, absolute);
+}
