@@ -1,15 +1,19 @@
 /**
  * Registers the demo's federation with the Parley API, as a server admin and the organisations
  * would: organisations with their public keys, the researcher's user, a collaboration, and one
- * site per registry with its own credential.
+ * site per registry with its own credential. Idempotent over a kept state directory: what an
+ * earlier demo registered in the kept database is found and checked against the key files and
+ * the demo's record (demo/demo-state.ts), not registered again.
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
+import type { OrgId } from '../common/ids.ts';
 import { publicKeysOf } from '../crypto/index.ts';
-import { createApiClient, type ApiClient } from '../activities/api-client.ts';
+import { ApiClientError, createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { pinnedKeyDirectory } from '../activities/pinned-key-directory.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
-import type { Federation } from './federation.ts';
+import type { DemoStateStore } from './demo-state.ts';
+import type { Federation, FederationMember } from './federation.ts';
 
 export interface RegisteredFederation {
   collaborationId: string;
@@ -21,33 +25,108 @@ export interface RegisteredFederation {
   siteDirectories: Map<string, KeyDirectory>;
 }
 
-/** Registers everything through the API as `admin`; returns what the workers and researcher need. */
-export async function registerFederation(apiUrl: string, admin: { username: string; password: string }, federation: Federation): Promise<RegisteredFederation> {
-  const anonymous = createApiClient(apiUrl);
-  const asAdmin = anonymous.withToken((await anonymous.login(admin.username, admin.password)).accessToken);
-  for (const member of [...federation.sites, federation.requester]) {
-    await asAdmin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
+/** What an earlier demo left that does not fit the kept database: remove the directory. */
+function mixedUp(store: DemoStateStore, what: string): ParleyError {
+  return new ParleyError(
+    ErrorCode.InvalidInput,
+    `The demo's state directory ${store.dir} does not hang together: ${what}. Remove it to start afresh (new keys, a new database), or give another --state-dir.`,
+    { path: store.dir },
+  );
+}
+
+const conflicted = (err: unknown) => err instanceof ApiClientError && err.status === 409;
+
+async function signIn(api: ApiClient, username: string, password: string, store: DemoStateStore): Promise<ApiClient> {
+  try {
+    return api.withToken((await api.login(username, password)).accessToken);
+  } catch (err) {
+    if (err instanceof ApiClientError && err.status === 401) throw mixedUp(store, `the kept database does not accept the password the demo kept for "${username}"`);
+    throw err;
   }
-  const researcherPassword = randomBytes(18).toString('base64url');
+}
+
+/** Registers the organisation with its keys; an earlier registration must hold the same keys. */
+async function ensureOrganisation(asAdmin: ApiClient, member: FederationMember, store: DemoStateStore): Promise<void> {
+  const keys = publicKeysOf(member.keys);
+  try {
+    await asAdmin.createOrganisation({ id: member.org, name: member.org, keys });
+    return;
+  } catch (err) {
+    if (!conflicted(err)) throw err;
+  }
+  const published = await asAdmin.organisationKeys(member.org);
+  if (published.receive.thumbprint !== keys.receive.thumbprint || published.sign.thumbprint !== keys.sign.thumbprint) {
+    throw mixedUp(store, `the kept database publishes other keys for "${member.org}" than its key file ${member.keyFile}`);
+  }
+}
+
+/** The kept collaboration with every member added, or a new one (recorded at once). */
+async function ensureCollaboration(asAdmin: ApiClient, members: OrgId[], store: DemoStateStore): Promise<string> {
+  const keptId = store.state.collaborationId;
+  if (keptId === undefined) {
+    const created = await asAdmin.createCollaboration({ name: `demo-${Date.now()}`, members });
+    await store.update({ collaborationId: created.id });
+    return created.id;
+  }
+  const kept = (await asAdmin.collaborations()).collaborations.find((c) => c.id === keptId);
+  if (kept === undefined) throw mixedUp(store, `the kept database has no collaboration ${keptId}, the one the demo recorded`);
+  // A later demo may take part with more registries (--sites) than the first did.
+  for (const org of members) {
+    if (!kept.members.some((m) => m.orgId === org)) await asAdmin.addMember(keptId, org);
+  }
+  return keptId;
+}
+
+/** The site's worker credential: kept from an earlier demo, or issued now and recorded at once (it is shown only once). */
+async function ensureSiteCredential(asAdmin: ApiClient, collaborationId: string, org: OrgId, store: DemoStateStore): Promise<string> {
+  const kept = store.state.siteCredentials[org];
+  if (kept !== undefined) return kept;
+  try {
+    const { credential } = await asAdmin.registerSite({ collaborationId, orgId: org });
+    await store.update({ siteCredentials: { ...store.state.siteCredentials, [org]: credential } });
+    return credential;
+  } catch (err) {
+    if (conflicted(err)) throw mixedUp(store, `"${org}" already has a site in the kept database, but the demo kept no credential for it`);
+    throw err;
+  }
+}
+
+/**
+ * Registers everything through the API as the kept admin, or finds it registered by an earlier
+ * demo; returns what the workers and researcher need.
+ * @throws ParleyError InvalidInput when the kept database and the state directory disagree.
+ */
+export async function registerFederation(apiUrl: string, admin: { username: string; password: string }, federation: Federation, store: DemoStateStore): Promise<RegisteredFederation> {
+  const anonymous = createApiClient(apiUrl);
+  const asAdmin = await signIn(anonymous, admin.username, admin.password, store);
+  for (const member of [...federation.sites, federation.requester]) await ensureOrganisation(asAdmin, member, store);
   const researcherName = federation.requester.org;
-  await asAdmin.createUser({ username: researcherName, password: researcherPassword, orgId: federation.requester.org, role: 'researcher' });
-  const collaboration = await asAdmin.createCollaboration({
-    name: `demo-${Date.now()}`,
-    members: [...federation.sites.map((s) => s.org), federation.requester.org],
-  });
+  try {
+    await asAdmin.createUser({ username: researcherName, password: store.state.researcherPassword, orgId: federation.requester.org, role: 'researcher' });
+  } catch (err) {
+    // Kept from an earlier demo: signing in below shows it is the same user.
+    if (!conflicted(err)) throw err;
+  }
+  const everyone = [...federation.sites.map((s) => s.org), federation.requester.org];
+  const collaborationId = await ensureCollaboration(asAdmin, everyone, store);
   const siteDirectories = new Map<string, KeyDirectory>();
   for (const site of federation.sites) {
-    const { credential } = await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: site.org });
+    const credential = await ensureSiteCredential(asAdmin, collaborationId, site.org, store);
     siteDirectories.set(site.org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
   }
-  const researcher = anonymous.withToken((await anonymous.login(researcherName, researcherPassword)).accessToken);
+  const researcher = await signIn(anonymous, researcherName, store.state.researcherPassword, store);
   const researcherDirectory = pinnedKeyDirectory({ api: researcher, pinFile: join(federation.requester.stateDir, 'pinned-keys.json') });
   // Each party fetches and pins the others' keys now, as a long-running site has long since done,
-  // so the run itself does not wait on first fetches.
-  const everyone = [...federation.sites.map((s) => s.org), federation.requester.org];
-  await Promise.all([
-    ...[...siteDirectories.values()].map((directory) => Promise.all(everyone.map((org) => directory.publicKeys(org)))),
-    ...federation.sites.map((s) => researcherDirectory.publicKeys(s.org)),
-  ]);
-  return { collaborationId: collaboration.id, researcher, researcherDirectory, siteDirectories };
+  // so the run itself does not wait on first fetches. Over a kept state directory this also
+  // checks the kept pins and credentials against the kept database.
+  try {
+    await Promise.all([
+      ...[...siteDirectories.values()].map((directory) => Promise.all(everyone.map((org) => directory.publicKeys(org)))),
+      ...federation.sites.map((s) => researcherDirectory.publicKeys(s.org)),
+    ]);
+  } catch (err) {
+    if (err instanceof ApiClientError && err.status === 401) throw mixedUp(store, 'the kept database does not accept a site credential the demo kept');
+    throw err;
+  }
+  return { collaborationId, researcher, researcherDirectory, siteDirectories };
 }

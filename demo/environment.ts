@@ -4,16 +4,23 @@
  * organisations with their keys and datasets, the Parley API with everything registered through
  * it (unless told not to), and one site worker per registry plus the coordinator. `close` undoes
  * all of it in reverse order, also after a failure.
+ *
+ * With a kept state directory (`--state-dir`) the sites' state outlives the demo: each
+ * organisation's key file, pins and state directory (run and release ledgers), the API's
+ * database and the demo's record of its passwords and credentials (demo/demo-state.ts), so the
+ * next demo meets the same sites with the same keys.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { OrgId } from '../common/ids.ts';
+import { fingerprint } from '../crypto/index.ts';
 import type { ImageRef } from '../activities/types.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import { startCentralServer } from '../api/central-server.ts';
 import { registerFederation } from './api-setup.ts';
+import { openDemoState } from './demo-state.ts';
 import { createFederation, siteDepsOf, type Federation } from './federation.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
@@ -40,11 +47,24 @@ export interface DemoEnvironmentOptions extends DemoRunOptions {
   files?: ReadonlyMap<OrgId, Readonly<Record<string, string>>>;
   /** The images the sites allow. */
   allowed: (images: ExampleImages) => ImageRef[];
+  /** The machine, when the scenario prepared it itself (to pin a chain before anything starts). */
+  machine?: PreparedMachine;
+}
+
+/** An organisation's key fingerprints (crypto/ fingerprint), as the demo prints them. */
+export interface KeyFingerprints {
+  org: OrgId;
+  sign: string;
+  receive: string;
 }
 
 export interface DemoEnvironment {
   machine: PreparedMachine;
   stateDir: string;
+  /** True when the state directory was kept from an earlier demo (keys, pins, database reused). */
+  reused: boolean;
+  /** Every organisation's key fingerprints, the sites' first. */
+  fingerprints: KeyFingerprints[];
   temporal: Client;
   federation: Federation;
   cluster: LocalCluster;
@@ -60,7 +80,9 @@ export interface DemoEnvironment {
 export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
   const progress = options.progress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
-  const machine = await prepareMachine(progress, options.env ?? process.env);
+  // A foreign or damaged state directory stops the demo before anything is provisioned.
+  const kept = options.stateDir ? await openDemoState(options.stateDir) : undefined;
+  const machine = options.machine ?? await prepareMachine(progress, options.env ?? process.env);
   signal.throwIfAborted();
 
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'parley-demo-')));
@@ -83,24 +105,31 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     cleanups.unshift(() => connection.close());
     const temporal = new Client({ connection });
 
+    const store = kept ?? await openDemoState(stateDir);
     const federation = await createFederation({
       stateDir,
       counts: new Map(options.sites.map((org) => [org, options.counts?.get(org) ?? 0n])),
       requester: options.requester,
       ...(options.files ? { files: options.files } : {}),
     });
-    progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys in ${stateDir}, private keys 0600)`);
+    const fingerprints = [...federation.sites, federation.requester].map((m) => ({ org: m.org, sign: fingerprint(m.keys.sign.publicJwk.kid), receive: fingerprint(m.keys.receive.publicJwk.kid) }));
+    progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys ${store.reused ? 'kept from an earlier demo ' : ''}in ${stateDir}, private keys 0600)`);
+    for (const f of fingerprints) progress(`  ${f.org.padEnd(12)}  sign ${f.sign}  receive ${f.receive}`);
 
     let api: DemoEnvironment['api'];
     if (options.viaApi ?? true) {
       // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
-      const central = await startCentralServer({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true });
+      const central = await startCentralServer({
+        stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true, adminPassword: store.state.adminPassword,
+      });
       cleanups.unshift(() => central.close());
       progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
-      const registered = await registerFederation(central.url, { username: central.admin.username, password: central.admin.password! }, federation);
+      const registered = await registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store);
       api = { ...registered, url: central.url };
-      progress('Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
+      progress(store.reused
+        ? 'Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered'
+        : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
     }
 
     const allowed = options.allowed(machine.images);
@@ -112,7 +141,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     cleanups.unshift(() => cluster.shutdown());
     signal.throwIfAborted();
     return {
-      machine, stateDir, temporal, federation, cluster,
+      machine, stateDir, reused: store.reused, fingerprints, temporal, federation, cluster,
       ...(api ? { api } : {}),
       researcherDirectory: api?.researcherDirectory ?? federation.directory,
       onClose: (cleanup) => cleanups.unshift(cleanup),

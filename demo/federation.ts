@@ -3,13 +3,14 @@
  * and its own state directory, and a shared directory of public keys standing in for what the
  * Parley API publishes in a deployment.
  */
-import { copyFile, chmod, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { generateOrgKeys, publicKeysOf, type OrgKeys } from '../crypto/index.ts';
 import { fileKeyDirectory, publishPublicKeys, type KeyDirectory } from '../activities/key-directory.ts';
-import { writeKeyFile } from '../activities/key-file.ts';
+import { readKeyFile, writeKeyFile } from '../activities/key-file.ts';
 import { createRunLedger } from '../activities/run-ledger.ts';
 import type { SiteDeps } from '../activities/site-activities.ts';
 import type { ImageRef } from '../activities/types.ts';
@@ -41,10 +42,29 @@ export const COUNT_DATASET = 'registry';
 async function createMember(stateDir: string, org: OrgId): Promise<FederationMember> {
   const memberDir = join(stateDir, 'orgs', org);
   await mkdir(memberDir, { recursive: true, mode: 0o700 });
-  const keys = await generateOrgKeys(org);
   const keyFile = join(memberDir, 'keys.json');
-  await writeKeyFile(keyFile, keys);
-  return { org, keys, keyFile, stateDir: memberDir };
+  return { org, keys: await keptOrNewKeys(keyFile, org), keyFile, stateDir: memberDir };
+}
+
+/**
+ * The organisation's keys from its key file when a kept state directory (`--state-dir`) has one,
+ * so a later demo meets the same sites with the same keys; new keys otherwise.
+ * @throws ParleyError KeyInvalid when the file is unreadable, malformed, or another organisation's.
+ */
+async function keptOrNewKeys(keyFile: string, org: OrgId): Promise<OrgKeys> {
+  const kept = await stat(keyFile).then(() => true, () => false);
+  if (!kept) {
+    const keys = await generateOrgKeys(org);
+    await writeKeyFile(keyFile, keys);
+    return keys;
+  }
+  const keys = await readKeyFile(keyFile).catch((err: unknown) => {
+    throw new ParleyError(ErrorCode.KeyInvalid, `${(err as Error).message} The demo's state directory is damaged: remove it to start afresh with new keys.`, { path: keyFile, org }, { cause: err });
+  });
+  if (keys.org !== org) {
+    throw new ParleyError(ErrorCode.KeyInvalid, `${keyFile} holds the keys of "${keys.org}", not of "${org}": the state directory was mixed up. Remove it to start afresh.`, { path: keyFile, org });
+  }
+  return keys;
 }
 
 /** Creates the organisations, their keys and datasets under `stateDir`, and publishes public keys. */

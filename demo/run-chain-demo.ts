@@ -1,18 +1,25 @@
 /**
- * `parley demo --chain`: the example chain (examples/chains/cohort-mean.yaml) over three (to five)
- * registries on one machine. Each registry holds its own copy of an example patient registry
- * (examples/data/); the chain preprocesses and analyses it at each site and a secure sum gives the
- * researcher the cohort's count, mean, variance, standard deviation and histogram of the lab
- * value. By default through the Parley API, as in a deployment; everything is removed afterwards.
+ * `parley demo --chain [FILE]`: a chain over three (to five) registries on one machine — the
+ * example chain (examples/chains/cohort-mean.yaml) unless the data scientist gives their own, to
+ * try it before sending it to real sites. Each registry holds its own copy of an example patient
+ * registry (examples/data/) as the dataset `patients`; the example chain preprocesses and
+ * analyses it at each site and a secure sum gives the researcher the cohort's count, mean,
+ * variance, standard deviation and histogram of the lab value. Every output is opened with the
+ * researcher's key and read per step (researcher/chain-result.ts). By default through the Parley
+ * API, as in a deployment; everything the run created is removed afterwards, and with a kept
+ * state directory the sites' state stays for the next demo.
  */
 import { performance } from 'node:perf_hooks';
+import type { ChainFile } from '../chains/index.ts';
 import type { ChainOutput, ChainResult, ChainStepReport } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import { readChainOutputs, statisticsOf, type ReadChainOutput } from '../researcher/chain-result.ts';
-import { startDemoEnvironment, type DemoRunOptions } from './environment.ts';
-import { EXAMPLE_CHAIN_FILE, exampleRegistryFile, pinToExampleImages, readChainFile } from './example-chain.ts';
+import { prepareMachine } from '../provision/prepare-machine.ts';
+import { readDemoState } from './demo-state.ts';
+import { startDemoEnvironment, type DemoRunOptions, type KeyFingerprints } from './environment.ts';
+import { EXAMPLE_CHAIN_FILE, exampleRegistryFile, pinForDemo, readChainFile } from './example-chain.ts';
 import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
 import { openChainOutputs, startChain } from '../researcher/runs.ts';
 import type { Statistics } from '../researcher/statistics.ts';
@@ -23,15 +30,24 @@ export const MAX_CHAIN_DEMO_SITES = 5;
 const PATIENTS_DATASET = 'patients';
 
 export interface ChainDemoOptions extends DemoRunOptions {
-  sites: number;
-  chainFile?: string;
+  /** 3 to 5 registries; when absent, the chain's own `sites` if they are demo registries, else 3. */
+  sites?: number;
+  /** The chain, read and validated (cli/lib/chain-file.ts); the example chain when absent. */
+  chain?: { file: ChainFile; fileName: string };
 }
 
 export interface ChainDemoReport {
   chain: string;
   workflowId: string;
+  /** The chain file it ran. */
+  chainFile: string;
   sites: OrgId[];
   requester: OrgId;
+  /** Every organisation's key fingerprints: equal across demos that keep one state directory. */
+  fingerprints: KeyFingerprints[];
+  /** True when the state directory was kept from an earlier demo. */
+  reusedState: boolean;
+  /** Every output, opened with the researcher's key and read per step. */
   outputs: ReadChainOutput[];
   /** The result's statistics, when the chain ends in a secure sum over statistics values. */
   statistics?: Statistics;
@@ -41,31 +57,51 @@ export interface ChainDemoReport {
   totalMs: number;
 }
 
+/** A demo registry's name (registry-a … registry-e): the sites a chain file may name for the demo. */
+const DEMO_REGISTRY = /^registry-[a-e]$/;
+
+/**
+ * Who takes part: `sites` registries when given; else the chain's own `sites` when each is a
+ * demo registry (so a chain written for the demo runs where it says); else three.
+ */
+function participantsOf(file: ChainFile, sites: number | undefined): OrgId[] {
+  if (sites !== undefined) return demoSiteNames(sites);
+  const own = file.sites;
+  if (own !== undefined && own.length >= 3 && own.length <= MAX_CHAIN_DEMO_SITES && own.every((s) => DEMO_REGISTRY.test(s)) && new Set(own).size === own.length) return [...own];
+  return demoSiteNames(3);
+}
 
 export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemoReport> {
   const started = performance.now();
   const progress = options.progress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
-  if (options.sites < 3 || options.sites > MAX_CHAIN_DEMO_SITES) {
+  if (options.sites !== undefined && (options.sites < 3 || options.sites > MAX_CHAIN_DEMO_SITES)) {
     throw new ParleyError(ErrorCode.InvalidInput, `The chain demo runs over 3 to ${MAX_CHAIN_DEMO_SITES} registries (one example registry each); got ${options.sites}.`);
   }
-  const chainFile = options.chainFile ?? EXAMPLE_CHAIN_FILE;
   // Read before anything starts: a bad chain stops the demo before any provisioning.
-  const file = await readChainFile(chainFile);
-  const sites = demoSiteNames(options.sites);
+  const { file, fileName } = options.chain ?? { file: await readChainFile(EXAMPLE_CHAIN_FILE), fileName: EXAMPLE_CHAIN_FILE };
+  const sites = participantsOf(file, options.sites);
+  // So does a foreign or damaged state directory (startDemoEnvironment reads it again, cheaply).
+  if (options.stateDir) await readDemoState(options.stateDir);
+  const machine = await prepareMachine(progress, options.env ?? process.env);
+  signal.throwIfAborted();
+  // The researcher pins each image the chain names by its digest on this machine's engine, before
+  // any server or worker starts: a chain that cannot run here stops the demo with nothing to undo.
+  const { spec: chain, ownImages } = await pinForDemo(file, machine.images, machine.docker, { participants: sites, fileName });
+  for (const image of ownImages) progress(`The demo's sites allow the chain's own image ${image.name}@${image.digest} (from this machine's engine); real sites run only what their operators allow.`);
   const env = await startDemoEnvironment({
     ...options,
+    machine,
     sites,
     requester: DEMO_REQUESTER,
-    files: new Map(sites.map((org, i) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(String.fromCharCode(97 + i)) }])),
-    allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum],
+    // Each registry holds the example registry of its own letter: registry-c holds registry-c.csv.
+    files: new Map(sites.map((org) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(org.slice(-1)) }])),
+    allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum, ...ownImages],
     signal,
     progress,
   });
   try {
-    const { machine, federation, cluster, api, temporal } = env;
-    // The researcher pins each image the chain names by its digest on this machine's engine.
-    const chain = await pinToExampleImages(file, machine.images, { participants: sites, file: chainFile });
+    const { federation, cluster, api, temporal } = env;
 
     const runStarted = performance.now();
     const workflowId = api
@@ -93,9 +129,12 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
     const statistics = statisticsOf(read);
     return {
       chain: chain.name,
+      chainFile: fileName,
       workflowId,
       sites,
       requester: DEMO_REQUESTER,
+      fingerprints: env.fingerprints,
+      reusedState: env.reused,
       outputs: read,
       ...(statistics ? { statistics } : {}),
       steps: outcome.steps,

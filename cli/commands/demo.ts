@@ -2,26 +2,35 @@
 import { randomInt } from 'node:crypto';
 import type { DemoReport } from '../../demo/run-demo.ts';
 import type { ChainDemoReport } from '../../demo/run-chain-demo.ts';
-import { parseUsage, UsageError, type Command } from '../lib/command.ts';
+import type { ChainOutputReading } from '../../researcher/chain-result.ts';
+import type { Statistics } from '../../researcher/statistics.ts';
+import { loadChainFile, problemLine } from '../lib/chain-file.ts';
+import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
-  '       parley demo --chain [--sites 3] [--json] [--state-dir DIR]',
+  '       parley demo --chain [FILE] [--sites 3] [--json] [--state-dir DIR]',
   '',
   'Three registries (or --sites N ≥ 3) each hold a count of patients; a researcher learns their sum and',
   'nothing else, and no registry learns another\'s count. Starts a Temporal dev server (or uses',
   'TEMPORAL_ADDRESS), a coordinator and one site worker per registry, runs the ring secure sum in',
   'sandboxed containers, and opens the result with the researcher\'s key. Honours DOCKER_HOST.',
   '',
-  'With --chain: each registry holds an example patient registry (examples/data/); the example chain',
-  '(examples/chains/cohort-mean.yaml) preprocesses and analyses it at each site, and a secure sum by',
-  'additive shares gives the researcher the cohort\'s count, mean, variance, sd and histogram of the lab value.',
+  'With --chain: each registry holds an example patient registry (examples/data/) as its dataset',
+  '`patients`, and the chain FILE runs over them — by default the example chain',
+  '(examples/chains/cohort-mean.yaml), which preprocesses and analyses it at each site, and a secure sum',
+  'by additive shares gives the researcher the cohort\'s count, mean, variance, sd and histogram of the',
+  'lab value. Try your own chain here before sending it to real sites: each output is opened with the',
+  'researcher\'s key and shown per step. Images: the example images (parley/preprocess, parley/analyse,',
+  'parley/additive-sum, parley/secure-sum), or your own, built and tagged on this machine\'s engine.',
   '',
-  '  --chain          run the example chain instead of the ring secure sum of counts (3 to 5 sites)',
+  '  --chain [FILE]   run a chain file (the example chain when none) instead of the ring secure sum (3 to 5 sites)',
   '  --counts LIST    each site\'s count, comma-separated (random when absent)',
-  '  --sites N        number of sites when --counts is absent (default 3)',
+  '  --sites N        number of sites when --counts is absent (default 3; with --chain, the chain\'s own',
+  '                   sites when they are demo registries)',
   '  --json           print one JSON line last: {"result", "workflowId", "sites", …}',
-  '  --state-dir DIR  keep keys and datasets in DIR (default: a temporary directory, removed)',
+  '  --state-dir DIR  keep the sites\' state in DIR across demos: keys, pins, the sites\' state',
+  '                   directories and the API\'s database (default: a temporary directory, removed)',
 ].join('\n');
 
 function parseCounts(text: string): bigint[] {
@@ -34,9 +43,14 @@ function parseCounts(text: string): bigint[] {
   });
 }
 
+/** `--chain=FILE` as `--chain FILE`: node:util's parseArgs has no optional option values. */
+function splitChainValue(argv: string[]): string[] {
+  return argv.flatMap((arg) => (arg.startsWith('--chain=') ? ['--chain', arg.slice('--chain='.length)] : [arg]));
+}
+
 function parseOptions(argv: string[]) {
-  const { values } = parseUsage({
-    args: argv,
+  const { values, positionals } = parseUsage({
+    args: splitChainValue(argv),
     options: {
       chain: { type: 'boolean', default: false },
       counts: { type: 'string' },
@@ -45,8 +59,10 @@ function parseOptions(argv: string[]) {
       'state-dir': { type: 'string' },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
+  if (!values.chain && positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}": only --chain takes a file (parley demo --chain FILE).`);
+  if (positionals.length > 1) throw new UsageError(`--chain takes one chain file; got ${positionals.length}: ${positionals.join(' ')}.`);
   let sites = 3;
   if (values.chain && values.counts !== undefined) throw new UsageError('--counts is for the ring secure sum of counts; --chain reads the example registries. Give one of them.');
   if (values.chain && values.sites !== undefined && !/^[3-5]$/.test(values.sites)) {
@@ -69,7 +85,16 @@ function parseOptions(argv: string[]) {
   } else {
     counts = Array.from({ length: sites }, () => BigInt(randomInt(0, 1000)));
   }
-  return { chain: values.chain ?? false, sites, counts, json: values.json ?? false, stateDir: values['state-dir'] };
+  return {
+    chain: values.chain ?? false,
+    chainFile: positionals[0],
+    sites,
+    /** --sites as given: with --chain, absent lets the chain's own sites decide. */
+    sitesGiven: values.sites === undefined ? undefined : sites,
+    counts,
+    json: values.json ?? false,
+    stateDir: values['state-dir'],
+  };
 }
 
 function formatReport(report: DemoReport): string[] {
@@ -91,7 +116,7 @@ function formatReport(report: DemoReport): string[] {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Run the ring secure sum (or, with --chain, the example statistics chain) across registries on this machine',
+  summary: 'Run the ring secure sum (or, with --chain [FILE], a chain: the example statistics chain by default) across registries on this machine',
   usage,
   async run(argv, io) {
     const options = parseOptions(argv);
@@ -126,17 +151,35 @@ export const demoCommand: Command = {
   },
 };
 
-function formatChainReport(report: ChainDemoReport): string[] {
-  const lines = ['', `Chain "${report.chain}" over ${report.sites.join(', ')}; outputs sealed for ${report.requester}`];
-  const s = report.statistics;
-  if (s) {
-    lines.push(
-      `Result (${s.column}): count ${s.count}, mean ${s.mean.toFixed(3)}, variance ${s.variance.toFixed(3)}, sd ${s.sd.toFixed(3)}`,
-      'Histogram:',
-      ...s.histogram.map((cell) => `  ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${String(cell.count).padStart(6)}`),
-    );
-  } else {
-    for (const output of report.outputs) lines.push(`Output of ${output.step} at ${output.org}: ${JSON.stringify(output.reading, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
+function formatStatistics(s: Statistics): string[] {
+  return [
+    `  ${s.column}: count ${s.count}, mean ${s.mean.toFixed(3)}, variance ${s.variance.toFixed(3)}, sd ${s.sd.toFixed(3)}`,
+    '  Histogram:',
+    ...s.histogram.map((cell) => `    ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${String(cell.count).padStart(6)}`),
+  ];
+}
+
+/** A step's output as JSON: BigInts as decimal strings. */
+const toJsonText = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+function formatReading(reading: ChainOutputReading): string[] {
+  switch (reading.kind) {
+    case 'statistics': return ['statistics', ...formatStatistics(reading.statistics)];
+    case 'total': return [`total ${reading.total}`];
+    case 'json': return [`JSON ${toJsonText(reading.content)}`];
+  }
+}
+
+function formatChainReport(report: ChainDemoReport, stateDir: string | undefined): string[] {
+  const lines = ['', `Chain "${report.chain}" (${report.chainFile}) over ${report.sites.join(', ')}; every output sealed for ${report.requester} and opened with its key`];
+  if (report.outputs.length === 0) lines.push('No outputs: no step of this chain sends one to the researcher.');
+  for (const output of report.outputs) {
+    const [head, ...rest] = formatReading(output.reading);
+    lines.push(`Step "${output.step}" (sealed by ${output.org}): ${head}`, ...rest);
+  }
+  if (stateDir) {
+    lines.push(`Sites' state ${report.reusedState ? 'kept from an earlier demo' : 'kept for the next demo'} in ${stateDir}; key fingerprints (sign):`);
+    for (const f of report.fingerprints) lines.push(`  ${f.org.padEnd(12)}  ${f.sign}`);
   }
   lines.push(`Workflow: ${report.workflowId}${report.apiUrl ? ` (started and read through the Parley API at ${report.apiUrl})` : ''}`, 'Steps:');
   const width = Math.max(...report.steps.map((step) => step.step.length));
@@ -147,30 +190,58 @@ function formatChainReport(report: ChainDemoReport): string[] {
   return lines;
 }
 
-async function runChain(options: ReturnType<typeof parseOptions>, io: Parameters<Command['run']>[1]): Promise<number> {
-  io.err(`Parley demo: the example chain across ${options.sites} registries`);
+/** One output for --json: its reading, BigInts as decimal strings. */
+function outputJson(output: ChainDemoReport['outputs'][number]): Record<string, unknown> {
+  const { reading } = output;
+  const value = reading.kind === 'statistics' ? { statistics: reading.statistics } : reading.kind === 'total' ? { total: reading.total.toString() } : { content: reading.content };
+  return { step: output.step, org: output.org, kind: reading.kind, ...value };
+}
+
+async function runChain(options: ReturnType<typeof parseOptions>, io: CommandIo): Promise<number> {
+  const { EXAMPLE_CHAIN_FILE, ChainCannotRunError } = await import('../../demo/example-chain.ts');
+  const fileName = options.chainFile ?? EXAMPLE_CHAIN_FILE;
+  // Validated before anything is provisioned or started: problems at file:line:column, exit 2.
+  const loaded = await loadChainFile(fileName, io);
+  if (loaded === undefined) {
+    io.err('Nothing was started.');
+    return 2;
+  }
+  io.err(`Parley demo: the chain "${loaded.file.name}" (${fileName}) across the demo registries`);
   const { runChainDemo } = await import('../../demo/run-chain-demo.ts');
-  const report = await runChainDemo({
-    sites: options.sites,
-    signal: io.signal,
-    progress: io.err,
-    env: io.env,
-    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
-  });
-  const lines = formatChainReport(report);
+  let report: ChainDemoReport;
+  try {
+    report = await runChainDemo({
+      chain: { file: loaded.file, fileName },
+      ...(options.sitesGiven !== undefined ? { sites: options.sitesGiven } : {}),
+      signal: io.signal,
+      progress: io.err,
+      env: io.env,
+      ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof ChainCannotRunError)) throw err;
+    for (const problem of err.problems) io.err(problemLine(fileName, loaded.place(problem)));
+    io.err('Nothing was started.');
+    return 2;
+  }
+  const lines = formatChainReport(report, options.stateDir);
   if (!options.json) {
     for (const line of lines) io.out(line);
     return 0;
   }
   for (const line of lines) io.err(line);
   const s = report.statistics;
-  io.out(JSON.stringify({
+  io.out(toJsonText({
     chain: report.chain,
+    chainFile: report.chainFile,
+    // The one statistics output's figures at the top, for scripts that read the example chain.
     ...(s ? { column: s.column, count: s.count, mean: s.mean, variance: s.variance, sd: s.sd, histogram: s.histogram } : {}),
-    outputs: report.outputs.map((o) => ({ step: o.step, org: o.org, kind: o.reading.kind })),
+    outputs: report.outputs.map(outputJson),
     workflowId: report.workflowId,
     sites: report.sites,
     requester: report.requester,
+    fingerprints: report.fingerprints,
+    ...(options.stateDir ? { stateDir: options.stateDir, reusedState: report.reusedState } : {}),
     steps: report.steps.map((step) => ({ step: step.step, org: step.org, totalMs: step.timings.totalMs, containerMs: step.timings.containerMs })),
     runMs: Math.round(report.runMs),
   }));
