@@ -71,6 +71,12 @@ function participantsOf(file: ChainFile, sites: number | undefined): OrgId[] {
   return demoSiteNames(3);
 }
 
+/**
+ * Runs the chain demo end to end and returns its report.
+ * @throws ChainCannotRunError (before any server or worker starts) when the chain cannot run on
+ * the demo's registries; ParleyError InvalidInput for a foreign or damaged state directory; any
+ * other failure after cleaning up.
+ */
 export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemoReport> {
   const started = performance.now();
   const progress = options.progress ?? (() => {});

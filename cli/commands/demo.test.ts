@@ -3,19 +3,22 @@
  * Temporal server and the real Docker engine.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../../test/support/statistics-steps.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+const exampleChainFile = fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url));
 
-/** The example chain's cohort, computed plainly over the registries' CSVs (test/support/statistics-steps.ts). */
-async function plainCohort(letters: Array<'a' | 'b' | 'c'>): Promise<{ count: number; mean: number; variance: number }> {
-  const chain = parse(await readFile(fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url)), 'utf8')) as {
+/** A chain's cohort, computed plainly over the registries' CSVs (test/support/statistics-steps.ts). */
+async function plainCohort(chainFile: string, letters: Array<'a' | 'b' | 'c'>): Promise<{ count: number; mean: number; variance: number }> {
+  const chain = parse(await readFile(chainFile, 'utf8')) as {
     steps: Array<{ id: string; args?: { where?: Condition[]; column?: string } }>;
   };
   const where = chain.steps.find((s) => s.id === 'preprocess')!.args!.where!;
@@ -52,6 +55,28 @@ function parley(args: string[], options: { onStderr?: (text: string, child: Retu
   });
 }
 
+let scratch: string;
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'parley-demo-test-'));
+});
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+interface ChainLine {
+  chain: string;
+  count: number;
+  mean: number;
+  variance: number;
+  sd: number;
+  outputs: Array<{ step: string; org: string; kind: string }>;
+  fingerprints: Array<{ org: string; sign: string; receive: string }>;
+  reusedState: boolean;
+  workflowId: string;
+}
+
+const lastLine = (ran: Ran) => JSON.parse(ran.stdout.trim().split('\n').at(-1)!) as ChainLine;
+
 describe('parley demo', () => {
   it('prints the sum of the given counts and ends with one JSON line', async () => {
     const ran = await parley(['demo', '--counts', '120,45,310', '--json']);
@@ -65,18 +90,76 @@ describe('parley demo', () => {
     expect(await runLeftovers(new Docker(), last.workflowId)).toEqual({ containers: 0, volumes: 0 });
   });
 
-  it('with --chain runs the example chain and prints the cohort\'s count, mean and variance as the plain computation over the example registries gives them', async () => {
-    const ran = await parley(['demo', '--chain', '--json']);
-    expect(ran.code, ran.stderr).toBe(0);
-    const last = JSON.parse(ran.stdout.trim().split('\n').at(-1)!) as { chain: string; count: number; mean: number; variance: number; sd: number; workflowId: string };
-    const plain = await plainCohort(['a', 'b', 'c']);
-    expect(last.chain).toBe('cohort-mean');
-    expect(last.count).toBe(plain.count);
-    expect(last.mean).toBeCloseTo(plain.mean, 9);
-    expect(last.variance).toBeCloseTo(plain.variance, 9);
-    expect(last.sd).toBeCloseTo(Math.sqrt(plain.variance), 9);
-    expect(ran.stderr).toMatch(/total\.additive\.2\.combine/);
-    expect(await runLeftovers(new Docker(), last.workflowId)).toEqual({ containers: 0, volumes: 0 });
+  it('with --chain runs the example chain, then a chain file of the researcher\'s own over the same sites with the same keys when both keep one --state-dir', async () => {
+    const stateDir = join(scratch, 'state');
+    const first = await parley(['demo', '--chain', '--state-dir', stateDir, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const example = lastLine(first);
+    const plain = await plainCohort(exampleChainFile, ['a', 'b', 'c']);
+    expect(example.chain).toBe('cohort-mean');
+    expect(example.count).toBe(plain.count);
+    expect(example.mean).toBeCloseTo(plain.mean, 9);
+    expect(example.variance).toBeCloseTo(plain.variance, 9);
+    expect(example.sd).toBeCloseTo(Math.sqrt(plain.variance), 9);
+    expect(example.reusedState).toBe(false);
+    expect(first.stderr).toMatch(/total\.additive\.2\.combine/);
+
+    // The second of a differencing pair, say: the example with one more filter.
+    const women = join(scratch, 'cohort-mean-women.yaml');
+    const exampleText = await readFile(exampleChainFile, 'utf8');
+    await writeFile(women, exampleText
+      .replace('name: cohort-mean\n', 'name: cohort-mean-women\n')
+      .replace('        - { column: diagnosis, op: startsWith, value: E11 }\n', '        - { column: diagnosis, op: startsWith, value: E11 }\n        - { column: sex, op: "=", value: F }\n'));
+    const second = await parley(['demo', '--chain', women, '--state-dir', stateDir, '--json']);
+    expect(second.code, second.stderr).toBe(0);
+    const own = lastLine(second);
+    const plainWomen = await plainCohort(women, ['a', 'b', 'c']);
+    expect(own.chain).toBe('cohort-mean-women');
+    expect(own.outputs).toEqual([expect.objectContaining({ step: 'total', org: 'registry-a', kind: 'statistics' })]);
+    expect(own.count).toBe(plainWomen.count);
+    expect(own.count).toBeLessThan(example.count);
+    expect(own.mean).toBeCloseTo(plainWomen.mean, 9);
+    expect(own.variance).toBeCloseTo(plainWomen.variance, 9);
+    // The same organisations with the same keys, found (not registered again) in the kept database.
+    expect(own.reusedState).toBe(true);
+    expect(own.fingerprints).toEqual(example.fingerprints);
+    expect(second.stderr).toMatch(/Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered/);
+    for (const run of [example, own]) expect(await runLeftovers(new Docker(), run.workflowId)).toEqual({ containers: 0, volumes: 0 });
+  }, 300_000);
+
+  it('refuses a chain file that does not validate, an image it cannot pin, and a state directory not its own or damaged, with nothing started', async () => {
+    const invalid = join(scratch, 'invalid.yaml');
+    const invalidText = (await readFile(exampleChainFile, 'utf8')).replace('    after: [preprocess]\n', '    after: [preprocess]\n    atSites: all\n');
+    await writeFile(invalid, invalidText);
+    const line = invalidText.split('\n').indexOf('    atSites: all') + 1;
+    const bad = await parley(['demo', '--chain', invalid]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${invalid}:${line}:5: steps[1].atSites: unknown key "atSites"`);
+    expect(bad.stderr).toMatch(/Nothing was started\./);
+    expect(bad.stderr).not.toMatch(/Docker engine answers/);
+
+    const unbuilt = join(scratch, 'unbuilt.yaml');
+    await writeFile(unbuilt, (await readFile(exampleChainFile, 'utf8')).replace('image: parley/analyse', 'image: acme/not-built-here'));
+    const unpinned = await parley(['demo', '--chain', unbuilt]);
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.stderr).toMatch(/unbuilt\.yaml:\d+:\d+: steps\[1\]\.image: step "analyse": image acme\/not-built-here is neither an example image nor on this machine's Docker engine/);
+    expect(unpinned.stderr).toMatch(/docker tag <image id> acme\/not-built-here`\), or use an example image: parley\/preprocess/);
+    expect(unpinned.stderr).not.toMatch(/Temporal dev server|Parley API at/);
+
+    const foreign = join(scratch, 'a-site');
+    await mkdir(foreign);
+    await writeFile(join(foreign, 'site.yaml'), 'org: north\n');
+    const notOurs = await parley(['demo', '--chain', '--state-dir', foreign]);
+    expect(notOurs.code).toBe(1);
+    expect(notOurs.stderr).toMatch(/a-site is not a Parley demo's state directory: it holds other files \(site\.yaml\) and no demo-state\.json/);
+    expect(await readFile(join(foreign, 'site.yaml'), 'utf8')).toBe('org: north\n');
+
+    const damaged = join(scratch, 'damaged');
+    await mkdir(damaged);
+    await writeFile(join(damaged, 'demo-state.json'), '{"kind": "parley-demo-state", "version": 1', { mode: 0o600 });
+    const unreadable = await parley(['demo', '--state-dir', damaged]);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toMatch(/damaged\/demo-state\.json is not a usable Parley demo state file: it is not JSON\. .* Remove .*damaged to start afresh/);
   });
 
   it('refuses bad usage with exit code 2 and says what is wrong', async () => {
