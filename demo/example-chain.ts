@@ -120,7 +120,10 @@ export async function pinForDemo(chain: ChainFile, images: ExampleImages, docker
   // resolveChain's own word on an unpinned image would repeat the problem above, less helpfully.
   if (!resolved.ok) problems.push(...resolved.problems.filter((p) => !problems.some((q) => q.path === p.path)));
   if (problems.length > 0 || !resolved.ok) throw new ChainCannotRunError(options.fileName, problems);
-  const exampleDigests = new Set([images.preprocess, images.analyse, images.additiveSum, images.secureSum].map((i) => i.digest));
-  const ownImages = [...pins.values()].filter((pin, i, all) => !exampleDigests.has(pin.digest) && all.findIndex((p) => p.digest === pin.digest && p.name === pin.name) === i);
+  // Sites allow by repository and digest: an example build re-tagged under another name is the
+  // user's own image as far as the allow-list goes.
+  const same = (a: PinnedImage, b: PinnedImage) => repositoryOf(a.name) === repositoryOf(b.name) && a.digest === b.digest;
+  const exampleBuilds = [images.preprocess, images.analyse, images.additiveSum, images.secureSum];
+  const ownImages = [...pins.values()].filter((pin, i, all) => !exampleBuilds.some((e) => same(e, pin)) && all.findIndex((p) => same(p, pin)) === i);
   return { spec: resolved.spec, ownImages };
 }
