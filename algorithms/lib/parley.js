@@ -219,6 +219,19 @@ export async function send(to, content) {
 }
 
 /**
+ * Tells the site worker which rows of `dataset` the step's cohort holds, by their ids. The
+ * worker keeps them (as keyed hashes) in its release ledger and refuses a cohort that differs
+ * from one it released before by fewer rows than its disclosure threshold: the step then fails
+ * and nothing it produced leaves the site. Never sent to anyone. At most once per dataset.
+ * @param {string} dataset one of the datasets the step mounted
+ * @param {string[]} rows the row ids
+ * @returns {Promise<void>}
+ */
+export async function reportCohort(dataset, rows) {
+  await post('/v1/cohort', { dataset, rows });
+}
+
+/**
  * Records the step's result for the run's requester. A step has at most one output.
  * @param {unknown} content any JSON value
  * @returns {Promise<void>}

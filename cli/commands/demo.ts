@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto';
 import type { DemoReport } from '../../demo/run-demo.ts';
 import type { ChainDemoReport } from '../../demo/run-chain-demo.ts';
 import { parseUsage, UsageError, type Command } from '../lib/command.ts';
+import { formatCellCount } from '../../researcher/statistics.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
@@ -133,7 +134,8 @@ function formatChainReport(report: ChainDemoReport): string[] {
     lines.push(
       `Result (${s.column}): count ${s.count}, mean ${s.mean.toFixed(3)}, variance ${s.variance.toFixed(3)}, sd ${s.sd.toFixed(3)}`,
       'Histogram:',
-      ...s.histogram.map((cell) => `  ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${String(cell.count).padStart(6)}`),
+      ...s.histogram.map((cell) => `  ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${formatCellCount(cell, s.suppressedBelow).padStart(6)}`),
+      ...(s.suppressedBelow !== undefined ? [`  (cells shown as <${s.suppressedBelow} were suppressed by the sites' disclosure control)`] : []),
     );
   } else {
     for (const output of report.outputs) lines.push(`Output of ${output.step} at ${output.org}: ${JSON.stringify(output.reading, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
