@@ -6,8 +6,9 @@
  * and ids in the environment, its inputs as files already opened by the site worker, the run
  * volume, the read-only datasets, and the worker's socket, the only way anything leaves.
  *
- * Nothing here logs a value: an algorithm's log lines go back to the requester with a failure,
- * so they must not carry data. Write what went wrong, never what a value was.
+ * Nothing here logs a value: an algorithm's log lines travel with a failure — sealed for the
+ * site's own operator, off the failure's readable first line, but still read by people — so they
+ * must not carry data. Write what went wrong, never what a value was.
  */
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
