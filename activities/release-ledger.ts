@@ -32,7 +32,7 @@ export interface ReleaseRecord {
   size: number;
   /** A keyed hash of the whole row set: equal sets, equal hashes. */
   setHash: string;
-  /** The keyed hash of each row id, sorted. */
+  /** The keyed hash of each row id (its first 128 bits, hex), sorted. */
   rows: string[];
 }
 
@@ -58,6 +58,7 @@ export interface ReleaseLedger {
 
 const LEDGER_FILE = 'releases.jsonl';
 const SECRET_FILE = 'secret';
+const ROW_HASH_HEX = 32;
 
 /** The directory of a site's release ledger inside its state directory. */
 export function releaseLedgerDir(stateDir: string): string {
@@ -77,7 +78,8 @@ export function openReleaseLedger(dir: string): ReleaseLedger {
     admit(cohort) {
       const task = async (): Promise<ReleaseRecord> => {
         const { secret, records } = await load();
-        const rows = [...new Set(cohort.rows.map((id) => keyed(secret, `row\u0000${cohort.dataset}\u0000${id}`)))].sort();
+        // 128 bits a row: collisions stay out of reach (≈ n² / 2¹²⁹) at half the ledger's size.
+        const rows = [...new Set(cohort.rows.map((id) => keyed(secret, `row\u0000${cohort.dataset}\u0000${id}`).slice(0, ROW_HASH_HEX)))].sort();
         for (const earlier of records) {
           if (earlier.dataset !== cohort.dataset) continue;
           const difference = symmetricDifference(earlier.rows, rows);

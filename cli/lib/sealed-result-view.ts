@@ -61,7 +61,7 @@ function printReading(output: ReadChainOutput, io: CommandIo): void {
     const s = reading.statistics;
     io.out(`${output.step} (combined by ${output.org}): ${s.column} over ${s.count} rows: mean ${s.mean}, variance ${s.variance}, sd ${s.sd}`);
     // A suppressed cell prints as "<threshold" (researcher/statistics.ts), not as null.
-    for (const cell of s.histogram) io.out(`  ${toJson({ ...cell, count: formatCellCount(cell, s.suppressedBelow) })}`);
+    for (const cell of s.histogram) io.out(`  ${toJson(cell.count === null ? { ...cell, count: formatCellCount(cell, s.suppressedBelow) } : cell)}`);
   } else if (reading.kind === 'total') {
     io.out(`${output.step} (from ${output.org}): total ${reading.total}`);
   } else {
