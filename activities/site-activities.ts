@@ -17,11 +17,10 @@ import { attestStep } from './attest-step.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
 import { startNodeSocket } from './sandbox/node-socket.ts';
-import { runSandboxed, type ContainerLimits } from './sandbox/run-container.ts';
+import { DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits } from './sandbox/run-container.ts';
 import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
-import { DEFAULT_MIN_ROWS } from './sandbox/run-container.ts';
 import { socketContractError, stepFailedError } from './step-failure.ts';
 import { createStepWorkspace, type OpenedInput } from './step-workspace.ts';
 import type { ImageRef, RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
@@ -164,6 +163,8 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   for (const cohort of socket.cohorts()) {
     await memo.releases.admit({ runId, step, org, dataset: cohort.dataset, rows: cohort.rows, threshold });
   }
+  // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
+  const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus });
 
   const sealStarted = performance.now();
   let seq = request.seqStart;
@@ -171,8 +172,6 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   for (const message of socket.messages()) {
     envelopes.push(await sealFor(deps, request, [message.to], seq++, message.content));
   }
-  // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
-  const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus });
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, outputContent);
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, output ? [...envelopes, output] : envelopes);
