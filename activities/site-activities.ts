@@ -17,8 +17,11 @@ import { attestStep } from './attest-step.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
 import { startNodeSocket } from './sandbox/node-socket.ts';
-import { runSandboxed, type ContainerLimits } from './sandbox/run-container.ts';
+import { DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits } from './sandbox/run-container.ts';
 import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
+import { controlRelease } from './disclosure-control.ts';
+import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
+import { socketContractError, stepFailedError } from './step-failure.ts';
 import { createStepWorkspace, type OpenedInput } from './step-workspace.ts';
 import type { ImageRef, RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
 
@@ -46,7 +49,8 @@ const MAX_MESSAGE_BYTES = 1 << 20;
 
 /** Builds the site's activities over its injected dependencies. */
 export function createSiteActivities(deps: SiteDeps): SiteActivities {
-  const memo: SiteMemo = { imageIds: new Map(), volumes: new Map() };
+  // Disclosure control (issue 12): the site's durable ledger of the cohorts it has released.
+  const memo: SiteMemo = { imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)) };
   return {
     async runStep(request) {
       // Heartbeats from the first moment, not only once the container runs: on a busy engine,
@@ -82,6 +86,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
 interface SiteMemo {
   imageIds: Map<string, string>;
   volumes: Map<string, Promise<string>>;
+  releases: ReleaseLedger;
 }
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
@@ -116,7 +121,8 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
 
   const workspace = await createStepWorkspace(join(deps.stateDir, 'steps'), opened);
   const recipients = [...request.participants.filter((p) => p !== org), request.requester];
-  const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: recipients, maxBodyBytes: MAX_MESSAGE_BYTES });
+  const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: recipients, maxBodyBytes: MAX_MESSAGE_BYTES, datasets: request.datasets });
+  const threshold = deps.disclosureThreshold ?? DEFAULT_MIN_ROWS;
   let containerMs = 0;
   try {
     const volumeName = await volume;
@@ -140,21 +146,25 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
       { signal: Context.current().cancellationSignal },
     );
     containerMs = ran.durationMs;
-    if (ran.exitCode !== 0) {
-      throw new ParleyError(
-        ErrorCode.StepFailed,
-        `Step "${step}" failed at site "${org}": the algorithm exited with code ${ran.exitCode}. Its last log lines:\n${ran.logTail.join('\n')}`,
-        { runId, step, org, exitCode: ran.exitCode },
-      );
-    }
+    // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
+    // them off the failure's readable first line (the site seals the rest).
+    if (ran.exitCode !== 0) throw stepFailedError({ runId, step, org }, ran.exitCode, ran.logTail);
     const violations = socket.violations();
-    if (violations.length > 0) {
-      throw new ParleyError(ErrorCode.StepProtocol, `Step "${step}" at site "${org}" broke the node-socket contract: ${violations.join('; ')}`, { runId, step, org });
-    }
+    if (violations.length > 0) throw socketContractError({ runId, step, org }, violations);
   } finally {
     await socket.close();
     await workspace.dispose();
   }
+
+  // Differencing control, before anything of this step is sealed: each cohort the step formed is
+  // checked against the site's release ledger and recorded. Recorded when the cohort is formed,
+  // not when its aggregate leaves: conservative (a cohort whose run later fails still counts as
+  // released), and the only point where the site sees the rows, whatever step releases later.
+  for (const cohort of socket.cohorts()) {
+    await memo.releases.admit({ runId, step, org, dataset: cohort.dataset, rows: cohort.rows, threshold });
+  }
+  // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
+  const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus });
 
   const sealStarted = performance.now();
   let seq = request.seqStart;
@@ -162,7 +172,6 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   for (const message of socket.messages()) {
     envelopes.push(await sealFor(deps, request, [message.to], seq++, message.content));
   }
-  const outputContent = socket.output();
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, outputContent);
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, output ? [...envelopes, output] : envelopes);

@@ -30,6 +30,16 @@ export const ErrorCode = {
   StepTimeout: 'ERR_STEP_TIMEOUT',
   /** The algorithm talked to the node socket in a way the contract does not allow. */
   StepProtocol: 'ERR_STEP_PROTOCOL',
+  /**
+   * A release would disclose a count below the site's disclosure threshold (a whole cohort too
+   * small, or a result the site cannot check cell by cell); nothing was released.
+   */
+  DisclosureThreshold: 'ERR_DISCLOSURE_THRESHOLD',
+  /**
+   * A cohort differs from one the site released earlier from the same dataset by fewer rows than
+   * its disclosure threshold: the two results together would single out those rows.
+   */
+  DisclosureDifference: 'ERR_DISCLOSURE_DIFFERENCE',
   /** Input from a person or a file does not validate. */
   InvalidInput: 'ERR_INVALID_INPUT',
   /** A base or algorithm image could not be built (the engine refused its context or a step failed). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import { decodeStatistics } from './statistics.ts';
+import { decodeStatistics, formatCellCount } from './statistics.ts';
 
 const M = (1n << 127n) - 1n;
 const layout = { kind: 'statistics', column: 'lab_value', decimals: 1, bins: [5, 6.5, 8] };
@@ -81,5 +81,29 @@ describe('decodeStatistics', () => {
     const totals = totalsOf([5.5, 6.0]);
     expect(refusal(() => decodeStatistics({ totals: totals.map((t, i) => (i === 1 ? M.toString() : t)), layout }, M)).message).toMatch(/Total 1 .* not below the modulus/);
     expect(refusal(() => decodeStatistics({ totals: totals.map((t, i) => (i === 0 ? '3' : t)), layout }, M)).message).toMatch(/do not add up to the count/);
+  });
+
+  it('shows a cell the finishing site suppressed as count null, suppressed, and prints it as "<threshold"', () => {
+    const xs = [...Array<number>(12).fill(4.5), 6.0, 6.1, ...Array<number>(11).fill(7.0), ...Array<number>(3).fill(9.0)];
+    const totals: Array<string | null> = totalsOf(xs);
+    // Cells 1 (2 values) and 3 (3 values) suppressed, as activities/disclosure-control.ts would.
+    totals[4] = null;
+    totals[6] = null;
+    const stats = decodeStatistics({ totals, layout, suppressed: { threshold: 10, cells: [1, 3] } }, M);
+    expect(stats.count).toBe(28);
+    expect(stats.suppressedBelow).toBe(10);
+    expect(stats.histogram).toEqual([
+      { from: null, to: 5, count: 12 },
+      { from: 5, to: 6.5, count: null, suppressed: true },
+      { from: 6.5, to: 8, count: 11 },
+      { from: 8, to: null, count: null, suppressed: true },
+    ]);
+    expect(stats.histogram.map((c) => formatCellCount(c, stats.suppressedBelow))).toEqual(['12', '<10', '11', '<10']);
+  });
+
+  it('refuses a missing cell the result does not say was suppressed', () => {
+    const totals: Array<string | null> = totalsOf([5.5, 6.0]);
+    totals[4] = null;
+    expect(refusal(() => decodeStatistics({ totals, layout }, M)).message).toMatch(/Total 4 of the result is missing/);
   });
 });

@@ -3,6 +3,11 @@
  * modulo M and the layout — into count, mean, variance, standard deviation and the histogram.
  * The totals are exact integers in fixed point (algorithms/analyse/main.js); everything stays in
  * BigInt until the last division, so no rounding creeps in before it must.
+ *
+ * A histogram cell the finishing site suppressed (activities/disclosure-control.ts: below its
+ * disclosure threshold, or hidden with one so that it cannot be worked out from the others)
+ * arrives as null and decodes as `{ count: null, suppressed: true }`; `formatCellCount` shows it
+ * as "<threshold".
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 
@@ -16,8 +21,11 @@ export interface StatisticsLayout {
 
 /** The final secure-sum step's output over statistics values. */
 export interface StatisticsTotals {
-  totals: string[];
+  /** Residues; null where the finishing site suppressed a histogram cell. */
+  totals: Array<string | null>;
   layout: unknown;
+  /** Which histogram cells were suppressed (0 = below the first edge), and at what threshold. */
+  suppressed?: unknown;
 }
 
 export interface HistogramCell {
@@ -25,7 +33,10 @@ export interface HistogramCell {
   from: number | null;
   /** Upper edge (exclusive); null for the cell at or above the last edge. */
   to: number | null;
-  count: number;
+  /** null when suppressed. */
+  count: number | null;
+  /** Present (true) when the finishing site suppressed this cell's count. */
+  suppressed?: true;
 }
 
 export interface Statistics {
@@ -38,6 +49,24 @@ export interface Statistics {
   /** √variance: the sample standard deviation. */
   sd: number;
   histogram: HistogramCell[];
+  /** The finishing site's disclosure threshold, when it suppressed any cell. */
+  suppressedBelow?: number;
+}
+
+/** A cell's count as a person reads it: the number, or "<threshold" when it was suppressed. */
+export function formatCellCount(cell: HistogramCell, threshold: number | undefined): string {
+  return cell.count === null ? `<${threshold ?? '?'}` : String(cell.count);
+}
+
+/** The suppression note, checked: the threshold and the set of suppressed cell indices. */
+function checkSuppressed(note: unknown, cellCount: number): { threshold: number; cells: Set<number> } | undefined {
+  if (note === undefined) return undefined;
+  const n = note as { threshold?: unknown; cells?: unknown } | null;
+  if (typeof n !== 'object' || n === null || !Number.isInteger(n.threshold) || (n.threshold as number) < 1 || !Array.isArray(n.cells) ||
+    !n.cells.every((i) => Number.isInteger(i) && i >= 0 && i < cellCount)) {
+    protocolError('The result\'s note of suppressed cells is not { threshold, cells }.');
+  }
+  return { threshold: n.threshold as number, cells: new Set(n.cells as number[]) };
 }
 
 function protocolError(message: string): never {
@@ -98,9 +127,18 @@ export function decodeStatistics(result: StatisticsTotals, modulus: string | big
         'count, sum, sum of squares and one per histogram cell. Was it summed over another layout?',
     );
   }
-  const [n, sum, sumOfSquares, ...cells] = result.totals.map((t, i) => signed(t, m, i)) as [bigint, bigint, bigint, ...bigint[]];
+  const suppressed = checkSuppressed(result.suppressed, layout.bins.length + 1);
+  const [n, sum, sumOfSquares, ...cells] = result.totals.map((t, i) => {
+    if (t !== null) return signed(t, m, i);
+    if (suppressed?.cells.has(i - 3)) return null;
+    return protocolError(`Total ${i} of the result is missing, and the result does not say it was suppressed.`);
+  }) as [bigint | null, bigint | null, bigint | null, ...Array<bigint | null>];
+  if (n === null || sum === null || sumOfSquares === null) protocolError('The result\'s count, sum or sum of squares is missing.');
   if (n < 0n) protocolError('The decoded count is negative: the totals were not summed over statistics values with this modulus.');
-  if (cells.some((c) => c < 0n) || cells.reduce((a, b) => a + b, 0n) !== n) {
+  const released = cells.filter((c): c is bigint => c !== null);
+  const releasedTotal = released.reduce((a, b) => a + b, 0n);
+  // With cells suppressed the released ones add up to less than the count; without, to it exactly.
+  if (released.some((c) => c < 0n) || (released.length === cells.length ? releasedTotal !== n : releasedTotal > n)) {
     protocolError('The histogram\'s cells do not add up to the count: the totals were not summed over statistics values with this modulus.');
   }
   const scale = 10n ** BigInt(layout.decimals);
@@ -113,7 +151,10 @@ export function decodeStatistics(result: StatisticsTotals, modulus: string | big
   const histogram = cells.map((count, i) => ({
     from: i === 0 ? null : edges[i - 1]!,
     to: i === edges.length ? null : edges[i]!,
-    count: Number(count),
+    ...(count === null ? { count: null, suppressed: true as const } : { count: Number(count) }),
   }));
-  return { column: layout.column, count: Number(n), mean, variance, sd: Math.sqrt(variance), histogram };
+  return {
+    column: layout.column, count: Number(n), mean, variance, sd: Math.sqrt(variance), histogram,
+    ...(suppressed && suppressed.cells.size > 0 ? { suppressedBelow: suppressed.threshold } : {}),
+  };
 }

@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 async function start(name: string): Promise<NodeSocket> {
-  socket = await startNodeSocket({ socketPath: join(scratch.dir, name, 'node.sock'), allowedRecipients: ['east', 'researcher'], maxBodyBytes: 1024 });
+  socket = await startNodeSocket({ socketPath: join(scratch.dir, name, 'node.sock'), allowedRecipients: ['east', 'researcher'], maxBodyBytes: 1024, datasets: ['patients'], maxCohortBytes: 4096 });
   return socket;
 }
 
@@ -71,6 +71,27 @@ describe('node socket', () => {
     expect((await call(s, 'POST', '/v1/output', JSON.stringify({ content: 2 }))).status).toBe(409);
     expect(s.output()).toBe(1);
     expect(s.violations()).toHaveLength(5);
+  });
+
+  it('collects one cohort per mounted dataset for the release ledger, above the message size limit but within its own', async () => {
+    const s = await start('cohort');
+    const rows = Array.from({ length: 150 }, (_, i) => `A${100000 + i}`);
+    expect((await call(s, 'POST', '/v1/cohort', JSON.stringify({ dataset: 'patients', rows }))).status).toBe(200);
+    expect(s.cohorts()).toEqual([{ dataset: 'patients', rows }]);
+    expect((await call(s, 'POST', '/v1/cohort', JSON.stringify({ dataset: 'patients', rows }))).status).toBe(409);
+    expect((await call(s, 'POST', '/v1/cohort', JSON.stringify({ dataset: 'other', rows }))).status).toBe(400);
+    expect((await call(s, 'POST', '/v1/cohort', JSON.stringify({ dataset: 'patients', rows: [1, 2] }))).status).toBe(400);
+    expect((await call(s, 'POST', '/v1/cohort', JSON.stringify({ dataset: 'patients', rows: rows.concat(rows, rows, rows) }))).status).toBe(413);
+    expect(s.cohorts()).toHaveLength(1);
+    expect(s.violations()).toHaveLength(4);
+    // A refusal never quotes the dataset the container named.
+    expect(s.violations().join()).not.toContain('other');
+  });
+
+  it('records the path a container asked for in the violation, which the worker keeps off a failure\'s readable line', async () => {
+    const s = await start('path');
+    expect((await call(s, 'GET', '/x/A100030')).status).toBe(404);
+    expect(s.violations()).toEqual(['GET /x/A100030: No such endpoint: GET /x/A100030.']);
   });
 
   it('is reachable by the sandbox user (0666) inside a private directory, and gone after close', async () => {

@@ -5,9 +5,14 @@
  *
  *   POST /v1/messages {to, content}   a message for `to` (one of the step's allowed recipients)
  *   POST /v1/output   {content}       the step's result for the run's requester (at most one)
+ *   POST /v1/cohort   {dataset, rows}   the row ids of the cohort the step formed from one of its
+ *                                       datasets (at most one per dataset), for the site's release
+ *                                       ledger (activities/release-ledger.ts); never sent anywhere
  *
  * Every refused request is also recorded as a violation: an algorithm that breaks the contract
- * fails its step (StepProtocol) even if it ignores the error it was given.
+ * fails its step (StepProtocol) even if it ignores the error it was given. A violation quotes
+ * what the container asked for (method, path, recipient), which the container controls: the
+ * worker puts violations only on the sealed lines of a failure, never on its readable first line.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
@@ -23,6 +28,16 @@ export interface NodeSocketOptions {
   maxBodyBytes: number;
   /** How many messages one step may send (default 10,000), so a runaway loop cannot fill memory. */
   maxMessages?: number;
+  /** The datasets the step mounted: the only ones it may report a cohort of (default none). */
+  datasets?: string[];
+  /** The largest cohort report accepted (default 64 MiB: a million ids of 60 characters). */
+  maxCohortBytes?: number;
+}
+
+/** The row ids of a cohort a step formed from one of its datasets, as it reported them. */
+export interface CohortReport {
+  dataset: string;
+  rows: string[];
 }
 
 /** A message the algorithm asked to send, as it asked (not yet sealed). */
@@ -38,6 +53,8 @@ export interface NodeSocket {
   messages(): RequestedMessage[];
   /** The step's output, or undefined when it wrote none. */
   output(): unknown;
+  /** The cohorts the step reported, in arrival order (one per dataset at most). */
+  cohorts(): CohortReport[];
   /** Why each refused request was refused, in arrival order; never includes content. */
   violations(): string[];
   /** Stops listening, drops open connections and removes the socket file. Idempotent. */
@@ -46,6 +63,10 @@ export interface NodeSocket {
 
 // sun_path is 108 bytes on Linux, including the terminating NUL.
 const MAX_SOCKET_PATH_BYTES = 107;
+
+/** A row id as a cohort report carries it: a non-empty string of bounded length. */
+const MAX_ROW_ID_CHARS = 256;
+const DEFAULT_MAX_COHORT_BYTES = 64 * 1024 * 1024;
 
 class Refusal extends Error {
   constructor(
@@ -111,7 +132,10 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
   const { socketPath, maxBodyBytes } = options;
   const allowed = new Set(options.allowedRecipients);
   const maxMessages = options.maxMessages ?? 10_000;
+  const datasets = new Set(options.datasets ?? []);
+  const maxCohortBytes = options.maxCohortBytes ?? DEFAULT_MAX_COHORT_BYTES;
   const messages: RequestedMessage[] = [];
+  const cohorts: CohortReport[] = [];
   const violations: string[] = [];
   let output: { content: unknown } | undefined;
 
@@ -129,7 +153,16 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       if (output !== undefined) throw new Refusal(409, 'This step already wrote its output; a step has one.');
       output = { content };
     },
+    '/v1/cohort': ({ dataset, rows }) => {
+      if (typeof dataset !== 'string' || !datasets.has(dataset)) throw new Refusal(400, 'A cohort must name one of the datasets this step mounted.');
+      if (!Array.isArray(rows) || !rows.every((r) => typeof r === 'string' && r.length > 0 && r.length <= MAX_ROW_ID_CHARS)) {
+        throw new Refusal(400, `A cohort's rows must be a list of row ids (strings of 1 to ${MAX_ROW_ID_CHARS} characters).`);
+      }
+      if (cohorts.some((c) => c.dataset === dataset)) throw new Refusal(409, 'This step already reported its cohort of that dataset; a step reports one per dataset.');
+      cohorts.push({ dataset, rows: rows as string[] });
+    },
   };
+  const bodyLimit = (path: string): number => (path === '/v1/cohort' ? maxCohortBytes : maxBodyBytes);
 
   const reply = (res: ServerResponse, status: number, body: object): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -144,7 +177,7 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
         res.setHeader('allow', 'POST');
         throw new Refusal(405, `${path} accepts POST only.`);
       }
-      const body = await readBody(req, maxBodyBytes);
+      const body = await readBody(req, bodyLimit(path));
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Refusal(400, 'Request body must be a JSON object.');
       route(body as Record<string, unknown>);
       reply(res, 200, { ok: true });
@@ -173,6 +206,7 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
     socketPath,
     messages: () => messages.map((m) => ({ ...m })),
     output: () => output?.content,
+    cohorts: () => cohorts.map((c) => ({ dataset: c.dataset, rows: [...c.rows] })),
     violations: () => [...violations],
     close: () =>
       (closed ??= (async () => {

@@ -6,8 +6,9 @@
  * and ids in the environment, its inputs as files already opened by the site worker, the run
  * volume, the read-only datasets, and the worker's socket, the only way anything leaves.
  *
- * Nothing here logs a value: an algorithm's log lines go back to the requester with a failure,
- * so they must not carry data. Write what went wrong, never what a value was.
+ * Nothing here logs a value: an algorithm's log lines travel with a failure — sealed for the
+ * site's own operator, off the failure's readable first line, but still read by people — so they
+ * must not carry data. Write what went wrong, never what a value was.
  */
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -216,6 +217,19 @@ function post(path, body) {
  */
 export async function send(to, content) {
   await post('/v1/messages', { to, content });
+}
+
+/**
+ * Tells the site worker which rows of `dataset` the step's cohort holds, by their ids. The
+ * worker keeps them (as keyed hashes) in its release ledger and refuses a cohort that differs
+ * from one it released before by fewer rows than its disclosure threshold: the step then fails
+ * and nothing it produced leaves the site. Never sent to anyone. At most once per dataset.
+ * @param {string} dataset one of the datasets the step mounted
+ * @param {string[]} rows the row ids
+ * @returns {Promise<void>}
+ */
+export async function reportCohort(dataset, rows) {
+  await post('/v1/cohort', { dataset, rows });
 }
 
 /**

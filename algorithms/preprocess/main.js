@@ -18,14 +18,21 @@
  * Writes /run/parley/volume/cohort.json (0600):
  *   { columns: string[], rows: string[][], counts: { read, malformed, filtered, kept } }
  *
+ * and reports the cohort's row ids to the site worker (POST /v1/cohort), for its release ledger:
+ * the `patient_id` column, or where the CSV has none, each row's position in the file. Not an
+ * argument: a researcher who could name the id column could name one whose values repeat ("sex")
+ * and make every cohort look alike to the ledger. The worker refuses a cohort that differs from
+ * one it released before by fewer rows than its threshold, failing this step.
+ *
  * Never logs a value, and no count either: a count is data too.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { args, dataPath, fail, writeVolumeJson } from '#parley';
+import { args, dataPath, fail, reportCohort, writeVolumeJson } from '#parley';
 import { parseCsv } from './csv.js';
 
 const COHORT_FILE = 'cohort.json';
+const ID_COLUMN = 'patient_id';
 const DEFAULT_FILE = 'registry.csv';
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const OPS = ['=', '!=', '<', '<=', '>', '>=', 'in', 'startsWith'];
@@ -113,7 +120,7 @@ function wellTyped(cell, type) {
   return type === 'integer' ? INTEGER.test(text) : NUMBER.test(text);
 }
 
-function main() {
+async function main() {
   const { dataset, file, where, malformed } = checkArgs();
   const path = csvPath(dataset, file);
   let text;
@@ -134,6 +141,8 @@ function main() {
 
   const counts = { read: 0, malformed: 0, filtered: 0, kept: 0 };
   const rows = [];
+  const ids = [];
+  const idAt = index.get(ID_COLUMN);
   for (const record of records) {
     counts.read++;
     const badTyped = record.fields.length === columns.length ? typed.find(([i, type]) => !wellTyped(record.fields[i], type)) : undefined;
@@ -148,16 +157,16 @@ function main() {
     }
     if (where.every((condition) => satisfies(record.fields[index.get(condition.column)], condition))) {
       rows.push(record.fields);
+      // An empty id cannot name a row: its position does, as for a file without ids.
+      const id = idAt === undefined ? '' : record.fields[idAt].trim();
+      ids.push(id === '' ? `#${counts.read}` : id);
       counts.kept++;
     } else {
       counts.filtered++;
     }
   }
   writeVolumeJson(COHORT_FILE, { columns, rows, counts });
+  await reportCohort(dataset, ids);
 }
 
-try {
-  main();
-} catch (err) {
-  fail(`preprocess failed: ${err instanceof Error ? err.message : 'unknown error'}`);
-}
+main().catch((err) => fail(`preprocess failed: ${err instanceof Error ? err.message : 'unknown error'}`));

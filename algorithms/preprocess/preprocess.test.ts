@@ -93,6 +93,20 @@ describe('preprocess', () => {
     expect(expected.rows.length).toBeGreaterThan(10);
   });
 
+  it('reports the cohort\'s patient ids to the site worker for its release ledger, and nothing else', async () => {
+    const { result } = await run({ where: [{ column: 'sex', op: '!=', value: 'F' }] }, await csvDataset('ids', SMALL));
+    expect(result.exitCode, result.logTail.join('\n')).toBe(0);
+    expect(result.cohorts).toEqual([{ dataset: 'registry', rows: ['p2', 'p6', 'p8'] }]);
+    expect(result.messages).toEqual([]);
+  });
+
+  it('names rows by their position where the CSV has no patient_id column, so the ledger still sees the cohort', async () => {
+    const noIds = SMALL.split('\n').map((line) => line.split(',').slice(1).join(',')).join('\n');
+    const { result } = await run({ where: [{ column: 'sex', op: '!=', value: 'F' }] }, await csvDataset('no-ids', noIds));
+    expect(result.exitCode, result.logTail.join('\n')).toBe(0);
+    expect(result.cohorts).toEqual([{ dataset: 'registry', rows: ['#2', '#6', '#8'] }]);
+  });
+
   it.each<[string, Condition, string[]]>([
     ['=', { column: 'diagnosis', op: '=', value: 'E11.9' }, ['p1']],
     ['= (number)', { column: 'lab_value', op: '=', value: 5.4 }, ['p2']],

@@ -6,6 +6,7 @@ import type { ChainOutputReading } from '../../researcher/chain-result.ts';
 import type { Statistics } from '../../researcher/statistics.ts';
 import { loadChainFile, problemLine } from '../lib/chain-file.ts';
 import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
+import { formatCellCount } from '../../researcher/statistics.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
@@ -155,7 +156,8 @@ function formatStatistics(s: Statistics): string[] {
   return [
     `  ${s.column}: count ${s.count}, mean ${s.mean.toFixed(3)}, variance ${s.variance.toFixed(3)}, sd ${s.sd.toFixed(3)}`,
     '  Histogram:',
-    ...s.histogram.map((cell) => `    ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${String(cell.count).padStart(6)}`),
+    ...s.histogram.map((cell) => `    ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${formatCellCount(cell, s.suppressedBelow).padStart(6)}`),
+    ...(s.suppressedBelow !== undefined ? [`    (cells shown as <${s.suppressedBelow} were suppressed by the sites' disclosure control)`] : []),
   ];
 }
 

@@ -1,18 +1,20 @@
 /**
  * `parley site <verb>`: what a site operator does — set up the site (init), register it in a
  * collaboration (register), run its worker (start), decide what runs (allow) and whose keys to
- * trust (trust), and look at it (status). One file per verb; this one dispatches.
+ * trust (trust), look at it (status) and at what it has released (releases). One file per
+ * verb; this one dispatches.
  */
 import { UsageError, type Command } from '../lib/command.ts';
 import { siteAllow } from './site-allow.ts';
 import { siteInit } from './site-init.ts';
 import { siteRegister } from './site-register.ts';
+import { siteReleasesVerb } from './site-releases.ts';
 import { siteStart } from './site-start.ts';
 import { siteStatusVerb } from './site-status.ts';
 import { siteTrust } from './site-trust.ts';
 import type { SiteVerb } from '../lib/site-verb.ts';
 
-const verbs: SiteVerb[] = [siteInit, siteRegister, siteStart, siteAllow, siteTrust, siteStatusVerb];
+const verbs: SiteVerb[] = [siteInit, siteRegister, siteStart, siteAllow, siteTrust, siteStatusVerb, siteReleasesVerb];
 const width = Math.max(...verbs.map((v) => v.verb.length));
 
 const usage = [
@@ -24,7 +26,7 @@ const usage = [
 
 export const siteCommand: Command = {
   name: 'site',
-  summary: 'Operate a site: init, register, start, allow, trust, status',
+  summary: 'Operate a site: init, register, start, allow, trust, status, releases',
   usage,
   async run(argv, io) {
     const given = argv[0];

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { OrgId } from '../../common/ids.ts';
-import { startNodeSocket, type RequestedMessage } from '../../activities/sandbox/node-socket.ts';
+import { startNodeSocket, type CohortReport, type RequestedMessage } from '../../activities/sandbox/node-socket.ts';
 import { runSandboxed, type RunSandboxedOptions, type SandboxResult, type SandboxSpec } from '../../activities/sandbox/run-container.ts';
 import { ensureRunVolume } from '../../activities/sandbox/run-volume.ts';
 import { createStepWorkspace } from '../../activities/step-workspace.ts';
@@ -34,6 +34,8 @@ export interface TestStep {
 export interface TestStepResult extends SandboxResult {
   messages: RequestedMessage[];
   output: unknown;
+  /** The cohorts the step reported for the site's release ledger. */
+  cohorts: CohortReport[];
   violations: string[];
 }
 
@@ -64,6 +66,7 @@ export async function runTestStep(docker: Docker, root: string, step: TestStep, 
     socketPath: workspace.socketPath,
     allowedRecipients: step.allowedRecipients ?? step.participants.filter((p) => p !== step.org),
     maxBodyBytes: 64 * 1024,
+    datasets: Object.keys(step.datasets ?? {}),
   });
   try {
     const volumeName = await ensureRunVolume(docker, step.runId, step.org);
@@ -86,7 +89,7 @@ export async function runTestStep(docker: Docker, root: string, step: TestStep, 
       },
       options,
     );
-    return { ...result, messages: socket.messages(), output: socket.output(), violations: socket.violations() };
+    return { ...result, messages: socket.messages(), output: socket.output(), cohorts: socket.cohorts(), violations: socket.violations() };
   } finally {
     await socket.close();
     await workspace.dispose();
