@@ -11,6 +11,7 @@ import type { ChainSpec } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { exampleImageResolver, type ExampleImages } from '../provision/images.ts';
+import { asAnalysisImage, asProtocolImage, type AllowedImage } from '../activities/site-policy.ts';
 
 export const EXAMPLE_CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
 
@@ -43,4 +44,13 @@ export async function pinToExampleImages(chain: ChainFile, images: ExampleImages
 /** The example chain (examples/chains/cohort-mean.yaml), pinned to this machine's example images. */
 export async function exampleChain(images: ExampleImages, participants?: OrgId[]): Promise<ChainSpec> {
   return pinToExampleImages(await readChainFile(EXAMPLE_CHAIN_FILE), images, { file: EXAMPLE_CHAIN_FILE, ...(participants ? { participants } : {}) });
+}
+
+/**
+ * A site's allow-list for the example images, each in its role: the preprocess and analyse
+ * images as analysis steps that release nothing themselves, the secure sums as protocol images.
+ * Only a secure sum's total then leaves a site.
+ */
+export function exampleAllowList(images: ExampleImages): AllowedImage[] {
+  return [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additiveSum), asProtocolImage(images.secureSum)];
 }

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ChainResult, ChainRunInput, ChainStep, ContainerStep } from '../../common/chain.ts';
+import type { ChainResult, ChainStep, ContainerStep } from '../../common/chain.ts';
+import { asAnalysisImage, asProtocolImage } from '../../activities/site-policy.ts';
 import type { ImageRef } from '../../activities/types.ts';
-import { createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
-    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [probe])),
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true), asProtocolImage(probe)])),
   });
 });
 
@@ -53,7 +54,7 @@ function probeStep(id: string, args: ContainerStep['args'], more: Partial<Contai
 }
 
 function run(steps: ChainStep[], runId = `test-chain-${randomInt(1e9)}`) {
-  const input: ChainRunInput = { chain: { name: 'probe-chain', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 60_000 };
+  const input = { chain: { name: 'probe-chain', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 60_000, signer: federationSigner(federation) };
   return { runId, handle: startChain(cluster.client, input, runId) };
 }
 

@@ -18,7 +18,7 @@ import { createSiteActivities, type SiteDeps } from '../../activities/site-activ
 import type { SiteActivities } from '../../activities/types.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { siteTaskQueue } from '../../common/ids.ts';
-import type { SiteConfig } from './config.ts';
+import { sitePolicyOf, type SiteConfig } from './config.ts';
 import type { SiteLog } from './log.ts';
 import { temporalConnectionError } from './temporal-connection-error.ts';
 import { parleyDataConverter } from '../../activities/failure-codec.ts';
@@ -109,6 +109,7 @@ export async function siteDepsOf(config: SiteConfig, credential: string, docker:
     directory: pinnedKeyDirectory({ api: createApiClient(config.api.url, credential), pinFile: pinFileOf(config) }),
     datasets: config.datasets,
     allowedImages: config.allowedImages,
+    policy: sitePolicyOf(config),
     stateDir: config.stateDir,
     ledger: createRunLedger(join(config.stateDir, 'ledger')),
     disclosureThreshold: config.disclosureThreshold,
