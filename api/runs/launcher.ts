@@ -9,7 +9,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { ChainRunInput } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
 import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
-import { RunStatus } from '../../db/schema.ts';
+import { RunStatus } from '../../common/run-status.ts';
 import { ApiError } from '../errors.ts';
 import { readActivityProgress } from './activity-progress.ts';
 import type { ActivityProgress } from './activity-progress.ts';

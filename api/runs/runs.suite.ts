@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
 import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
-import { UserRole } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { Federation } from '../testing/fixtures.ts';
 import { createFederation, createOrg, createUser, registerSite } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
