@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { COORDINATOR_TASK_QUEUE, type OrgId } from '../common/ids.ts';
+import type { OrgId } from '../common/ids.ts';
+import { COORDINATOR_TASK_QUEUE, RUN_EXECUTION_TIMEOUT, WorkflowName } from '../common/workflow-names.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { createMemoryReplayGuard, openEnvelope, type OrgKeys } from '../crypto/index.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
@@ -14,15 +15,24 @@ import type { ChainOutput, ChainResult, ChainRunInput } from '../common/chain.ts
 /** A public modulus comfortably above any count: 2^64. */
 export const DEFAULT_MODULUS = (1n << 64n).toString();
 
-/** Starts the ring secure sum; the workflow id is the run id. */
-export async function startSecureSum(client: Client, input: SecureSumInput, workflowId = `secure-sum-${randomUUID()}`): Promise<WorkflowHandle> {
-  return client.workflow.start('secureSumRingWorkflow', {
+/** Starts `workflow` on the coordinator with `input`; the workflow id is the run id. */
+function startRun(client: Client, workflow: WorkflowName, workflowId: string, input: unknown): Promise<WorkflowHandle> {
+  return client.workflow.start(workflow, {
     taskQueue: COORDINATOR_TASK_QUEUE,
     workflowId,
     args: [input],
-    // A run is one attempt: a failed step fails the run rather than silently starting over.
-    workflowExecutionTimeout: '1 hour',
+    workflowExecutionTimeout: RUN_EXECUTION_TIMEOUT,
   });
+}
+
+/** Starts the ring secure sum; the workflow id is the run id. */
+export async function startSecureSum(client: Client, input: SecureSumInput, workflowId = `secure-sum-${randomUUID()}`): Promise<WorkflowHandle> {
+  return startRun(client, WorkflowName.SecureSumRing, workflowId, input);
+}
+
+/** Starts the secure sum by additive shares (same input and result as the ring). */
+export async function startSecureSumAdditive(client: Client, input: SecureSumInput, workflowId = `secure-sum-additive-${randomUUID()}`): Promise<WorkflowHandle> {
+  return startRun(client, WorkflowName.SecureSumAdditive, workflowId, input);
 }
 
 /**
@@ -51,17 +61,9 @@ export async function openSecureSumResult(
   return BigInt(parsed.total);
 }
 
-/** The chain workflow's type, run by the coordinator. */
-export const CHAIN_WORKFLOW = 'chainWorkflow';
-
 /** Starts a chain straight on Temporal (the API does the same after its checks). */
 export async function startChain(client: Client, input: ChainRunInput, workflowId = `chain-${randomUUID()}`): Promise<WorkflowHandle> {
-  return client.workflow.start(CHAIN_WORKFLOW, {
-    taskQueue: COORDINATOR_TASK_QUEUE,
-    workflowId,
-    args: [input],
-    workflowExecutionTimeout: '1 hour',
-  });
+  return startRun(client, WorkflowName.Chain, workflowId, input);
 }
 
 /** One output of a chain, opened: the JSON its step wrote with `output()`. */

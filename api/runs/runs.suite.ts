@@ -10,7 +10,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
 import { UserRole } from '../../common/roles.ts';
 import type { Federation } from '../testing/fixtures.ts';

@@ -14,8 +14,7 @@ import { ensureBaseImage } from '../../algorithms/base-image.ts';
 import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../../researcher/runs.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 
 // Names of this file's own: test files share one Temporal server, and a worker polls `site.<org>`.
@@ -69,10 +68,7 @@ export async function startRingFederation(temporalAddress: string, sites: readon
     federation,
     async run(workflowId = `test-audit-${randomInt(1e9)}`, protocol = 'ring') {
       const input = { participants: [...sites], requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: protocol === 'ring' ? secureSum : additiveSum };
-      const handle =
-        protocol === 'ring'
-          ? await startSecureSum(cluster.client, input, workflowId)
-          : await cluster.client.workflow.start('secureSumAdditiveWorkflow', { taskQueue: COORDINATOR_TASK_QUEUE, workflowId, args: [input], workflowExecutionTimeout: '10 minutes' });
+      const handle = await (protocol === 'ring' ? startSecureSum : startSecureSumAdditive)(cluster.client, input, workflowId);
       const result = (await handle.result()) as SecureSumResult;
       const total = await openSecureSumResult(result, federation.requester, federation.directory, sites[0]!);
       return { workflowId, handle, total, secrets: [...counts.values(), total] };
