@@ -6,6 +6,8 @@
 import type { ChainOutput, ChainSpec } from '../common/chain.ts';
 import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
+import type { UserRole } from '../common/roles.ts';
+import type { RunStatus } from '../common/run-status.ts';
 import type { OrgPublicKeys } from '../crypto/index.ts';
 
 /** The API answered with an RFC 9457 problem document (or could not be reached: status 0). */
@@ -20,14 +22,12 @@ export class ApiClientError extends Error {
   }
 }
 
-export type Role = 'admin' | 'researcher' | 'site_operator' | 'auditor';
-
 export interface RunView {
   id: string;
   collaborationId: string;
   protocol: string;
   participants: OrgId[];
-  status: 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out' | string;
+  status: RunStatus;
   hasResult: boolean;
   /** Ring runs. */
   image?: { name: string; digest: string };
@@ -73,11 +73,11 @@ export interface ApiClient {
   readonly baseUrl: string;
   /** A copy of this client that sends `token` as its bearer credential. */
   withToken(token: string): ApiClient;
-  login(username: string, password: string): Promise<{ accessToken: string; expiresAt: string; user: { id: string; username: string; orgId: OrgId; role: Role } }>;
+  login(username: string, password: string): Promise<{ accessToken: string; expiresAt: string; user: { id: string; username: string; orgId: OrgId; role: UserRole } }>;
   createOrganisation(body: { id: OrgId; name: string; keys?: OrgPublicKeys }): Promise<unknown>;
   publishKeys(org: OrgId, keys: OrgPublicKeys): Promise<unknown>;
   organisationKeys(org: OrgId): Promise<OrgPublicKeys>;
-  createUser(body: { username: string; password: string; orgId: OrgId; role: Role }): Promise<{ id: string }>;
+  createUser(body: { username: string; password: string; orgId: OrgId; role: UserRole }): Promise<{ id: string }>;
   createCollaboration(body: { name: string; members: OrgId[] }): Promise<{ id: string; name: string }>;
   addMember(collaborationId: string, orgId: OrgId): Promise<unknown>;
   /** Collaborations the caller takes part in (all of them, for a server admin or auditor). */

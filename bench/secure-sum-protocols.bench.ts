@@ -17,17 +17,17 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { ImageRef } from '../activities/types.ts';
-import { COORDINATOR_TASK_QUEUE, type OrgId } from '../common/ids.ts';
+import type { OrgId } from '../common/ids.ts';
 import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../demo/federation.ts';
 import { startLocalCluster } from '../demo/local-cluster.ts';
-import { DEFAULT_MODULUS, openSecureSumResult } from '../researcher/runs.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../researcher/runs.ts';
 import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
 
-const PROTOCOLS = { ring: 'secureSumRingWorkflow', additive: 'secureSumAdditiveWorkflow' } as const;
+const PROTOCOLS = { ring: startSecureSum, additive: startSecureSumAdditive } as const;
 type Protocol = keyof typeof PROTOCOLS;
 
 // Organisations of their own: with TEMPORAL_ADDRESS the server may be shared, and a site polls
@@ -150,7 +150,7 @@ async function runOnce(
 ): Promise<TimedRun> {
   const input: SecureSumInput = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image };
   const t0 = performance.now();
-  const handle = await client.workflow.start(PROTOCOLS[run.protocol], { taskQueue: COORDINATOR_TASK_QUEUE, workflowId: run.runId, args: [input], workflowExecutionTimeout: '10 minutes' });
+  const handle = await PROTOCOLS[run.protocol](client, input, run.runId);
   const result = (await handle.result()) as SecureSumResult;
   const wallMs = performance.now() - t0;
   // Both protocols' first participant seals the total (the ring's initiator, the additive aggregator).

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { COORDINATOR_TASK_QUEUE, type OrgId } from '../common/ids.ts';
+import type { OrgId } from '../common/ids.ts';
+import { COORDINATOR_TASK_QUEUE, RUN_EXECUTION_TIMEOUT, WorkflowName } from '../common/workflow-names.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { createMemoryReplayGuard, openEnvelope, signRunManifest, type OrgKeys } from '../crypto/index.ts';
 import { DEFAULT_MANIFEST_LIFETIME_MS, MANIFEST_VERSION, type RunManifest, type SignedManifest } from '../common/run-manifest.ts';
@@ -14,6 +15,16 @@ import type { ChainOutput, ChainResult, ChainRunInput, SecureSumProtocol } from 
 
 /** A public modulus comfortably above any count: 2^64. */
 export const DEFAULT_MODULUS = (1n << 64n).toString();
+
+/** Starts `workflow` on the coordinator with `input`; the workflow id is the run id. */
+function startRun(client: Client, workflow: WorkflowName, workflowId: string, input: unknown): Promise<WorkflowHandle> {
+  return client.workflow.start(workflow, {
+    taskQueue: COORDINATOR_TASK_QUEUE,
+    workflowId,
+    args: [input],
+    workflowExecutionTimeout: RUN_EXECUTION_TIMEOUT,
+  });
+}
 
 /**
  * Who signs a run and for which collaboration: the requester organisation's keys (only its
@@ -61,21 +72,16 @@ export async function signedChainInput(signer: RunSigner, runId: string, input: 
   return { ...input, manifest: await signRun(signer, runId, { requester, participants, plan }) };
 }
 
-/** Starts the secure sum (ring by default), signed by `signer`; the workflow id is the run id. */
-export async function startSecureSum(
-  client: Client,
-  input: UnsignedSecureSumInput & { signer: RunSigner },
-  workflowId = `secure-sum-${randomUUID()}`,
-  protocol: SecureSumProtocol = 'ring',
-): Promise<WorkflowHandle> {
+/** Starts the ring secure sum, signed by `signer`; the workflow id is the run id. */
+export async function startSecureSum(client: Client, input: UnsignedSecureSumInput & { signer: RunSigner }, workflowId = `secure-sum-${randomUUID()}`): Promise<WorkflowHandle> {
   const { signer, ...unsigned } = input;
-  return client.workflow.start(protocol === 'ring' ? 'secureSumRingWorkflow' : 'secureSumAdditiveWorkflow', {
-    taskQueue: COORDINATOR_TASK_QUEUE,
-    workflowId,
-    args: [await signedSecureSumInput(signer, workflowId, unsigned, protocol)],
-    // A run is one attempt: a failed step fails the run rather than silently starting over.
-    workflowExecutionTimeout: '1 hour',
-  });
+  return startRun(client, WorkflowName.SecureSumRing, workflowId, await signedSecureSumInput(signer, workflowId, unsigned, 'ring'));
+}
+
+/** Starts the secure sum by additive shares (same input and result as the ring), signed by `signer`. */
+export async function startSecureSumAdditive(client: Client, input: UnsignedSecureSumInput & { signer: RunSigner }, workflowId = `secure-sum-additive-${randomUUID()}`): Promise<WorkflowHandle> {
+  const { signer, ...unsigned } = input;
+  return startRun(client, WorkflowName.SecureSumAdditive, workflowId, await signedSecureSumInput(signer, workflowId, unsigned, 'additive'));
 }
 
 /**
@@ -104,18 +110,10 @@ export async function openSecureSumResult(
   return BigInt(parsed.total);
 }
 
-/** The chain workflow's type, run by the coordinator. */
-export const CHAIN_WORKFLOW = 'chainWorkflow';
-
-/** Starts a chain straight on Temporal, signed by `signer` (the API does the same after its checks). */
+/** Starts a chain straight on Temporal (the API does the same after its checks). */
 export async function startChain(client: Client, input: UnsignedChainRunInput & { signer: RunSigner }, workflowId = `chain-${randomUUID()}`): Promise<WorkflowHandle> {
   const { signer, ...unsigned } = input;
-  return client.workflow.start(CHAIN_WORKFLOW, {
-    taskQueue: COORDINATOR_TASK_QUEUE,
-    workflowId,
-    args: [await signedChainInput(signer, workflowId, unsigned)],
-    workflowExecutionTimeout: '1 hour',
-  });
+  return startRun(client, WorkflowName.Chain, workflowId, await signedChainInput(signer, workflowId, unsigned));
 }
 
 /** One output of a chain, opened: the JSON its step wrote with `output()`. */

@@ -7,6 +7,7 @@ import type { ApiClient, RunView } from '../../activities/api-client.ts';
 import { resolveChain } from '../../chains/index.ts';
 import { isOrgId } from '../../common/ids.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
+import { RunStatus } from '../../common/run-status.ts';
 import { UsageError, type Command, type CommandIo } from '../lib/command.ts';
 import { dockerImageResolver, loadChainFile, problemLine } from '../lib/chain-file.ts';
 import { followProgress } from '../lib/follow-progress.ts';
@@ -58,11 +59,11 @@ export async function findCollaboration(session: Session, wanted: string | undef
 async function waitForResult(session: Session, run: RunView, keyFile: string | undefined, io: CommandIo, json: boolean): Promise<{ code: number; result?: Record<string, unknown> }> {
   const runId = run.id;
   const status = await followProgress(session, runId, io, json);
-  if (status === 'running') {
+  if (status === RunStatus.Running) {
     io.err(`Stopped following; run ${runId} is still running. Follow it again with parley runs show ${runId}, or stop it with parley runs cancel ${runId}.`);
     return { code: 130 };
   }
-  if (status !== 'completed') {
+  if (status !== RunStatus.Completed) {
     io.err(`Run ${runId} ended ${status}; there is no result. parley runs show ${runId} lists each step at each site.`);
     return { code: 1 };
   }

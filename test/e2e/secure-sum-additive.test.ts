@@ -15,7 +15,7 @@ import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Fed
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSumAdditive } from '../../researcher/runs.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
@@ -50,7 +50,7 @@ afterAll(async () => {
 
 function start(participants: string[], runId: string): Promise<WorkflowHandle> {
   const input = { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: additiveSum, signer: federationSigner(federation) };
-  return startSecureSum(cluster.client, input, runId, 'additive');
+  return startSecureSumAdditive(cluster.client, input, runId);
 }
 
 

@@ -14,7 +14,7 @@ import { ensureBaseImage } from '../../algorithms/base-image.ts';
 import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../../researcher/runs.ts';
 import { asProtocolImage } from '../../activities/site-policy.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 
@@ -69,7 +69,7 @@ export async function startRingFederation(temporalAddress: string, sites: readon
     federation,
     async run(workflowId = `test-audit-${randomInt(1e9)}`, protocol = 'ring') {
       const input = { participants: [...sites], requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: protocol === 'ring' ? secureSum : additiveSum };
-      const handle = await startSecureSum(cluster.client, { ...input, signer: federationSigner(federation) }, workflowId, protocol === 'ring' ? 'ring' : 'additive');
+      const handle = await (protocol === 'ring' ? startSecureSum : startSecureSumAdditive)(cluster.client, { ...input, signer: federationSigner(federation) }, workflowId);
       const result = (await handle.result()) as SecureSumResult;
       const total = await openSecureSumResult(result, federation.requester, federation.directory, sites[0]!);
       return { workflowId, handle, total, secrets: [...counts.values(), total] };
