@@ -44,6 +44,8 @@ export interface StartRunRequest {
   modulus: string;
   dataset: string;
   image: { name: string; digest: string };
+  /** The run's manifest, signed by the requester's organisation (researcher/signRun). */
+  manifest: string;
 }
 
 /** A chain run request: the resolved chain, and who takes part (default: every live site but yours). */
@@ -51,6 +53,8 @@ export interface StartChainRunRequest {
   collaborationId: string;
   chain: ChainSpec;
   participants?: OrgId[];
+  /** The run's manifest, signed by the requester's organisation (researcher/signRun). */
+  manifest: string;
 }
 
 /** Where one site's part of one step stands. */
@@ -87,6 +91,8 @@ export interface ApiClient {
   run(runId: string, options?: { waitSeconds?: number }): Promise<RunView>;
   runResult(runId: string): Promise<{ runId: string; envelope: Envelope }>;
   startChainRun(body: StartChainRunRequest): Promise<RunView>;
+  /** Who would take part in a run started now (every live site but yours), to sign into its manifest. */
+  runParticipants(body: { collaborationId: string; chain?: ChainSpec }): Promise<{ collaborationId: string; requester: OrgId; participants: OrgId[] }>;
   /** The caller's organisation's runs, newest first. */
   runs(): Promise<{ runs: RunView[] }>;
   cancelRun(runId: string): Promise<RunView>;
@@ -144,6 +150,7 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     run: (runId, options) => call('GET', `/v1/runs/${enc(runId)}${options?.waitSeconds ? `?wait=${options.waitSeconds}` : ''}`),
     runResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
     startChainRun: (body) => call('POST', '/v1/runs', body),
+    runParticipants: (body) => call('POST', '/v1/runs/participants', body),
     runs: () => call('GET', '/v1/runs'),
     cancelRun: (runId) => call('POST', `/v1/runs/${enc(runId)}/cancel`),
     runProgress: (runId, options) => {

@@ -18,10 +18,11 @@ import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { ImageRef } from '../activities/types.ts';
 import type { OrgId } from '../common/ids.ts';
-import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../demo/federation.ts';
+import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../demo/federation.ts';
+import { asProtocolImage } from '../activities/site-policy.ts';
 import { startLocalCluster } from '../demo/local-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../researcher/runs.ts';
-import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
+import type { SecureSumResult } from '../workflows/index.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { round } from './stats.ts';
@@ -81,7 +82,7 @@ export async function benchSecureSumProtocols(options: {
     const cluster = await startLocalCluster({
       ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
       ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [options.images.ring, options.images.additive])),
+      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [asProtocolImage(options.images.ring), asProtocolImage(options.images.additive)])),
     });
     try {
       const once = (protocol: Protocol, participants: OrgId[]) => retryFailedRuns(
@@ -148,7 +149,7 @@ async function runOnce(
   federation: Federation,
   run: { protocol: Protocol; participants: OrgId[]; image: ImageRef; runId: string; expected: bigint },
 ): Promise<TimedRun> {
-  const input: SecureSumInput = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image };
+  const input = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image, signer: federationSigner(federation) };
   const t0 = performance.now();
   const handle = await PROTOCOLS[run.protocol](client, input, run.runId);
   const result = (await handle.result()) as SecureSumResult;

@@ -12,9 +12,9 @@ import type { OrgId } from '../common/ids.ts';
 import { removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import { readChainOutputs, statisticsOf, type ReadChainOutput } from '../researcher/chain-result.ts';
 import { startDemoEnvironment, type DemoRunOptions } from './environment.ts';
-import { EXAMPLE_CHAIN_FILE, exampleRegistryFile, pinToExampleImages, readChainFile } from './example-chain.ts';
+import { EXAMPLE_CHAIN_FILE, exampleAllowList, exampleRegistryFile, pinToExampleImages, readChainFile } from './example-chain.ts';
 import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
-import { openChainOutputs, startChain } from '../researcher/runs.ts';
+import { openChainOutputs, startChain, startChainThroughApi } from '../researcher/runs.ts';
 import type { Statistics } from '../researcher/statistics.ts';
 
 /** The example registries there are: examples/data/registry-a.csv … registry-e.csv. */
@@ -58,7 +58,7 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
     sites,
     requester: DEMO_REQUESTER,
     files: new Map(sites.map((org, i) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(String.fromCharCode(97 + i)) }])),
-    allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum],
+    allowed: exampleAllowList,
     signal,
     progress,
   });
@@ -69,8 +69,8 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
 
     const runStarted = performance.now();
     const workflowId = api
-      ? (await api.researcher.startChainRun({ collaborationId: api.collaborationId, chain, participants: sites })).id
-      : (await startChain(cluster.client, { chain, participants: sites, requester: DEMO_REQUESTER })).workflowId;
+      ? (await startChainThroughApi(api.researcher, env.signer, { chain, participants: sites })).id
+      : (await startChain(cluster.client, { chain, participants: sites, requester: DEMO_REQUESTER, signer: env.signer })).workflowId;
     env.onClose(() => Promise.all(sites.map((org) => removeRunVolumes(machine.docker, { runId: workflowId, org }))));
     progress(`Chain "${chain.name}" started${api ? ' through the API' : ''}: workflow ${workflowId} (${chain.steps.map((s) => s.id).join(' → ')})`);
 

@@ -11,7 +11,8 @@ import { createMemoryReplayGuard, openEnvelope, signRunManifest, type OrgKeys } 
 import { DEFAULT_MANIFEST_LIFETIME_MS, MANIFEST_VERSION, type RunManifest, type SignedManifest } from '../common/run-manifest.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
-import type { ChainOutput, ChainResult, ChainRunInput, SecureSumProtocol } from '../common/chain.ts';
+import type { ChainOutput, ChainResult, ChainRunInput, ChainSpec, SecureSumProtocol } from '../common/chain.ts';
+import type { ApiClient, RunView } from '../activities/api-client.ts';
 
 /** A public modulus comfortably above any count: 2^64. */
 export const DEFAULT_MODULUS = (1n << 64n).toString();
@@ -164,4 +165,26 @@ async function openChainOutput(
     throw new ParleyError(ErrorCode.StepProtocol, `The output of step "${output.step}" at "${output.org}" opened but is not JSON.`, { runId });
   }
   return { step: output.step, boundStep: output.boundStep, org: output.org, content };
+}
+
+/**
+ * Starts a chain through the Parley API, signed by `signer`: the participants are the ones given,
+ * else the API's (every live site but the requester's), signed into the manifest with a fresh run id.
+ */
+export async function startChainThroughApi(api: ApiClient, signer: RunSigner, request: { chain: ChainSpec; participants?: OrgId[]; stepTimeoutMs?: number }): Promise<RunView> {
+  const participants = request.participants ?? (await api.runParticipants({ collaborationId: signer.collaboration, chain: request.chain })).participants;
+  const runId = `run-${randomUUID()}`;
+  const plan = { kind: 'chain' as const, chain: request.chain, ...(request.stepTimeoutMs !== undefined ? { stepTimeoutMs: request.stepTimeoutMs } : {}) };
+  const manifest = await signRun(signer, runId, { requester: signer.keys.org, participants, plan });
+  return api.startChainRun({ collaborationId: signer.collaboration, chain: request.chain, participants, manifest });
+}
+
+/** Starts a ring secure sum through the Parley API, signed by `signer` (participants as for startChainThroughApi). */
+export async function startSecureSumThroughApi(api: ApiClient, signer: RunSigner, request: { participants?: OrgId[]; modulus: string; dataset: string; image: { name: string; digest: string } }): Promise<RunView> {
+  const participants = request.participants ?? (await api.runParticipants({ collaborationId: signer.collaboration })).participants;
+  const runId = `run-${randomUUID()}`;
+  const image = { name: request.image.name, digest: request.image.digest };
+  const plan = { kind: 'secure-sum' as const, protocol: 'ring' as const, dataset: request.dataset, modulus: request.modulus, image };
+  const manifest = await signRun(signer, runId, { requester: signer.keys.org, participants, plan });
+  return api.startRun({ collaborationId: signer.collaboration, participants, modulus: request.modulus, dataset: request.dataset, image, manifest });
 }

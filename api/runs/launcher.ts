@@ -26,6 +26,8 @@ export interface RingRunInput {
   modulus: string;
   dataset: string;
   image: { name: string; digest: string };
+  /** The requester's signed manifest, which every site checks. */
+  manifest: string;
 }
 
 /** Starts run workflows and reports on them. */

@@ -6,7 +6,6 @@
  * requester's organisation: nobody else reads it (they get a 404, as for an unknown id).
  * The schemas are in ./schemas.ts, the database access in ./run-store.ts.
  */
-import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { ChainOutput, ChainSpec } from '../../common/chain.ts';
 import type { Envelope } from '../../common/envelope.ts';
@@ -23,12 +22,13 @@ import { iso } from '../schemas.ts';
 import { runProgress } from './run-progress.ts';
 import { createRunStore } from './run-store.ts';
 import {
-  CHAIN_PROTOCOL, ChainResultSchema, ProgressQuery, ProgressSchema, RING_PROTOCOL, RunParams, RunSchema, SealedResultSchema, StartBody, WaitQuery,
+  CHAIN_PROTOCOL, ChainResultSchema, ParticipantsBody, ParticipantsSchema, ProgressQuery, ProgressSchema, RING_PROTOCOL, RunParams, RunSchema, SealedResultSchema, StartBody, WaitQuery,
 } from './schemas.ts';
 import { sealedChainOutputsOf } from './sealed-chain-outputs.ts';
 import { checkChainRunRequest } from './start-chain.ts';
 import { checkRunRequest } from './start-run.ts';
 import { sealedResultOf } from './sealed-result.ts';
+import { checkManifest, manifestClaims } from './check-manifest.ts';
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const members = allow({ users: 'any' });
@@ -40,6 +40,12 @@ const routes = {
     summary: 'Start a ring secure sum or a chain in a collaboration your organisation belongs to (researcher)',
     request: { body: { required: true, content: { 'application/json': { schema: StartBody } } } },
     responses: { 201: json(RunSchema, 'Started.'), ...problemResponses(400, 401, 403, 404, 409, 413, 415, 503) },
+  }),
+  participants: createRoute({
+    method: 'post', path: '/participants', tags: ['runs'], security: bearer, middleware: [researchers] as const,
+    summary: 'Who would take part in a run started now: every member with a live site and keys but yours (researcher). The client signs them into the run\'s manifest',
+    request: { body: { required: true, content: { 'application/json': { schema: ParticipantsBody } } } },
+    responses: { 200: json(ParticipantsSchema, 'The participants.'), ...problemResponses(400, 401, 403, 404, 409, 415) },
   }),
   list: createRoute({
     method: 'get', path: '/', tags: ['runs'], security: bearer, middleware: [members] as const,
@@ -104,29 +110,31 @@ export function createRunsApp(services: Services) {
     return store.recordStatus(run, status, services.now());
   };
 
-  const startChain = async (user: UserPrincipal, collaborationId: string, chain: ChainSpec, participants: string[] | undefined): Promise<Run> => {
-    const checked = await checkChainRunRequest(db, user, collaborationId, chain, participants);
-    const runId = `run-${randomUUID()}`;
+  const startChain = async (user: UserPrincipal, collaborationId: string, chain: ChainSpec, participants: string[] | undefined, signed: string): Promise<Run> => {
+    const checked = await checkChainRunRequest(db, user, collaborationId, chain, participants ?? manifestClaims(signed).participants);
+    const manifest = await checkManifest(db, signed, { ...checked, plan: { kind: 'chain', chain } }, services.now());
+    const runId = manifest.runId;
     const images = [...new Set(chain.steps.map((s) => s.image.digest))].join(',');
     const run = await store.insertStarted({
       id: runId, collaborationId: checked.collaborationId, requester: user, protocol: CHAIN_PROTOCOL,
       participants: checked.participants, spec: { chain }, at: services.now(),
       auditDetails: { collaborationId: checked.collaborationId, participants: checked.participants.join(','), chain: chain.name, images },
-    }, () => services.runs.startChain({ runId, chain, participants: checked.participants, requester: checked.requester }));
+    }, () => services.runs.startChain({ runId, chain, participants: checked.participants, requester: checked.requester, manifest: signed }));
     services.logger.info('run started', { runId, orgId: user.orgId, participants: checked.participants.length, chain: chain.name });
     return run;
   };
 
   const startRing = async (user: UserPrincipal, body: z.infer<typeof StartBody>): Promise<Run> => {
-    const checked = await checkRunRequest(db, user, body.collaborationId, body.participants);
-    const runId = `run-${randomUUID()}`;
+    const checked = await checkRunRequest(db, user, body.collaborationId, body.participants ?? manifestClaims(body.manifest).participants);
     // The schema's refinement made these present for a ring run.
     const spec = { modulus: body.modulus!, dataset: body.dataset!, image: { name: body.image!.name, digest: body.image!.digest } };
+    const manifest = await checkManifest(db, body.manifest, { ...checked, plan: { kind: 'secure-sum', ...spec } }, services.now());
+    const runId = manifest.runId;
     const run = await store.insertStarted({
       id: runId, collaborationId: checked.collaborationId, requester: user, protocol: RING_PROTOCOL,
       participants: checked.participants, spec, at: services.now(),
       auditDetails: { collaborationId: checked.collaborationId, participants: checked.participants.join(','), image: spec.image.digest },
-    }, () => services.runs.startRing({ runId, participants: checked.participants, requester: checked.requester, ...spec }));
+    }, () => services.runs.startRing({ runId, participants: checked.participants, requester: checked.requester, ...spec, manifest: body.manifest }));
     services.logger.info('run started', { runId, orgId: user.orgId, participants: checked.participants.length });
     return run;
   };
@@ -144,9 +152,17 @@ export function createRunsApp(services: Services) {
       const user = userOf(c);
       const body = c.req.valid('json');
       const run = body.chain !== undefined
-        ? await startChain(user, body.collaborationId, body.chain, body.participants)
+        ? await startChain(user, body.collaborationId, body.chain, body.participants, body.manifest)
         : await startRing(user, body);
       return c.json(view(run), 201);
+    })
+    .openapi(routes.participants, async (c) => {
+      const user = userOf(c);
+      const body = c.req.valid('json');
+      const checked = body.chain !== undefined
+        ? await checkChainRunRequest(db, user, body.collaborationId, body.chain, undefined)
+        : await checkRunRequest(db, user, body.collaborationId, undefined);
+      return c.json(checked, 200);
     })
     .openapi(routes.list, async (c) => {
       const user = userOf(c);

@@ -33,6 +33,8 @@ export const StartBody = z.strictObject({
   modulus: z.string().regex(/^[1-9][0-9]{2,77}$/, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }).optional().openapi({ description: 'Ring runs: the public modulus.' }),
   dataset: z.string().regex(DATASET_NAME, { error: 'must be a dataset name: letters, digits, . _ -, at most 64 characters' }).optional().openapi({ description: 'Ring runs: the dataset each site counts.' }),
   image: ImageSchema.optional().openapi({ description: 'Ring runs: the secure-sum image.' }),
+  manifest: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: 'must be the run manifest your organisation signed: a compact JWS (parley run signs it)' }).max(1 << 20)
+    .openapi({ description: 'The run manifest (run id, collaboration, requester, participants, the chain or secure sum, times), a compact JWS by your organisation\'s signing key. Every site checks each step against it; the run id is its runId.' }),
 }).superRefine((body, ctx) => {
   if (body.chain !== undefined) {
     for (const field of RING_FIELDS) {
@@ -45,6 +47,16 @@ export const StartBody = z.strictObject({
   }
   if (body.participants !== undefined && body.participants.length < 3) ctx.addIssue({ code: 'custom', path: ['participants'], message: 'must list at least 3 organisations' });
 }).openapi('StartRun');
+
+/** POST /v1/runs/participants: who would take part in a run, for the client to sign. */
+export const ParticipantsBody = z.strictObject({
+  collaborationId: UuidSchema,
+  chain: ChainSpecSchema.optional().openapi({ description: 'The chain, when the run is one (its `at` sites must take part).' }),
+}).openapi('RunParticipantsRequest');
+
+export const ParticipantsSchema = z.object({
+  collaborationId: z.string(), requester: OrgIdSchema, participants: z.array(OrgIdSchema),
+}).openapi('RunParticipants');
 
 /** A run as the API shows it. */
 export const RunSchema = z.object({

@@ -157,3 +157,31 @@ export async function addAllowedImage(file: string, image: AllowedImage): Promis
   await writeConfigText(file, doc.toString(), { replace: true });
   return 'added';
 }
+
+/**
+ * Admits `collaboration` in the configuration: runs in it that `requesters` ask for, reading
+ * `datasets` (each must be one of the site's datasets). Replaces an earlier entry for it; keeps
+ * every comment. @throws ParleyError InvalidInput when the file or the entry does not validate.
+ */
+export async function admitCollaboration(file: string, collaboration: string, policy: { requesters: string[]; datasets: string[] }): Promise<'added' | 'replaced'> {
+  const text = await readFile(file, 'utf8');
+  const doc = parseDocument(text);
+  const config = parseSiteConfig(doc.toJS(), file);
+  const unknown = policy.datasets.filter((d) => !(d in config.datasets));
+  if (unknown.length > 0) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Dataset${unknown.length > 1 ? 's' : ''} ${unknown.map((d) => `"${d}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among this site's datasets (${Object.keys(config.datasets).join(', ') || 'none'}). Add ${unknown.length > 1 ? 'them' : 'it'} under datasets in ${file} first.`, { path: file });
+  }
+  const replaced = collaboration in config.collaborations;
+  let map = doc.get('collaborations');
+  if (!isMap(map)) {
+    doc.set('collaborations', doc.createNode({}));
+    map = doc.get('collaborations');
+  }
+  if (!isMap(map)) throw new TypeError('collaborations is not a mapping');
+  map.flow = false;
+  map.set(collaboration, doc.createNode({ requesters: policy.requesters, datasets: policy.datasets }));
+  // Validated as a whole before it is written: a bad id or name changes nothing.
+  parseSiteConfig(doc.toJS(), file);
+  await writeConfigText(file, doc.toString(), { replace: true });
+  return replaced ? 'replaced' : 'added';
+}

@@ -12,6 +12,7 @@ import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { loadSiteConfig, parseSiteConfig } from './config.ts';
 import { addAllowedImage, renderSiteConfig } from './config-file.ts';
 import { checkDatasets } from './process.ts';
+import { ImageRole } from '../../activities/site-policy.ts';
 
 let dir: string;
 const template = renderSiteConfig({ organisation: 'north', apiUrl: 'https://parley.example.org', temporalAddress: 'temporal.example.org:7233' });
@@ -101,7 +102,7 @@ describe('site configuration', () => {
   it('adds an allowed image keeping the comments, once', async () => {
     const file = join(dir, 'allow.yaml');
     await writeFile(file, template);
-    const image = { name: 'parley/secure-sum', digest };
+    const image = { name: 'parley/secure-sum', digest, role: ImageRole.Protocol };
     expect(await addAllowedImage(file, image)).toBe('added');
     expect(await addAllowedImage(file, image)).toBe('unchanged');
     const text = await readFile(file, 'utf8');
