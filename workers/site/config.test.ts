@@ -106,7 +106,7 @@ describe('site configuration', () => {
     expect(await addAllowedImage(file, image)).toBe('added');
     expect(await addAllowedImage(file, image)).toBe('unchanged');
     const text = await readFile(file, 'utf8');
-    expect(text).toContain('# Add one with `parley site allow <image>`');
+    expect(text).toContain('Add one with `parley site allow <image> --role protocol|analysis [--release]`');
     expect(text).toContain('# The smallest count a result may disclose');
     expect((await loadSiteConfig(file)).allowedImages).toEqual([image]);
   });
