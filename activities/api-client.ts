@@ -6,6 +6,8 @@
 import type { ChainOutput, ChainSpec } from '../common/chain.ts';
 import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
+import type { UserRole } from '../common/roles.ts';
+import type { RunStatus } from '../common/run-status.ts';
 import type { OrgPublicKeys } from '../crypto/index.ts';
 
 /** The API answered with an RFC 9457 problem document (or could not be reached: status 0). */
@@ -20,14 +22,12 @@ export class ApiClientError extends Error {
   }
 }
 
-export type Role = 'admin' | 'researcher' | 'site_operator' | 'auditor';
-
 export interface RunView {
   id: string;
   collaborationId: string;
   protocol: string;
   participants: OrgId[];
-  status: 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out' | string;
+  status: RunStatus;
   hasResult: boolean;
   /** Ring runs. */
   image?: { name: string; digest: string };
@@ -44,6 +44,8 @@ export interface StartRunRequest {
   modulus: string;
   dataset: string;
   image: { name: string; digest: string };
+  /** The run's manifest, signed by the requester's organisation (researcher/signRun). */
+  manifest: string;
 }
 
 /** A chain run request: the resolved chain, and who takes part (default: every live site but yours). */
@@ -51,6 +53,8 @@ export interface StartChainRunRequest {
   collaborationId: string;
   chain: ChainSpec;
   participants?: OrgId[];
+  /** The run's manifest, signed by the requester's organisation (researcher/signRun). */
+  manifest: string;
 }
 
 /** Where one site's part of one step stands. */
@@ -73,11 +77,11 @@ export interface ApiClient {
   readonly baseUrl: string;
   /** A copy of this client that sends `token` as its bearer credential. */
   withToken(token: string): ApiClient;
-  login(username: string, password: string): Promise<{ accessToken: string; expiresAt: string; user: { id: string; username: string; orgId: OrgId; role: Role } }>;
+  login(username: string, password: string): Promise<{ accessToken: string; expiresAt: string; user: { id: string; username: string; orgId: OrgId; role: UserRole } }>;
   createOrganisation(body: { id: OrgId; name: string; keys?: OrgPublicKeys }): Promise<unknown>;
   publishKeys(org: OrgId, keys: OrgPublicKeys): Promise<unknown>;
   organisationKeys(org: OrgId): Promise<OrgPublicKeys>;
-  createUser(body: { username: string; password: string; orgId: OrgId; role: Role }): Promise<{ id: string }>;
+  createUser(body: { username: string; password: string; orgId: OrgId; role: UserRole }): Promise<{ id: string }>;
   createCollaboration(body: { name: string; members: OrgId[] }): Promise<{ id: string; name: string }>;
   addMember(collaborationId: string, orgId: OrgId): Promise<unknown>;
   /** Collaborations the caller takes part in (all of them, for a server admin or auditor). */
@@ -87,6 +91,8 @@ export interface ApiClient {
   run(runId: string, options?: { waitSeconds?: number }): Promise<RunView>;
   runResult(runId: string): Promise<{ runId: string; envelope: Envelope }>;
   startChainRun(body: StartChainRunRequest): Promise<RunView>;
+  /** Who would take part in a run started now (every live site but yours), to sign into its manifest. */
+  runParticipants(body: { collaborationId: string; chain?: ChainSpec }): Promise<{ collaborationId: string; requester: OrgId; participants: OrgId[] }>;
   /** The caller's organisation's runs, newest first. */
   runs(): Promise<{ runs: RunView[] }>;
   cancelRun(runId: string): Promise<RunView>;
@@ -144,6 +150,7 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     run: (runId, options) => call('GET', `/v1/runs/${enc(runId)}${options?.waitSeconds ? `?wait=${options.waitSeconds}` : ''}`),
     runResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
     startChainRun: (body) => call('POST', '/v1/runs', body),
+    runParticipants: (body) => call('POST', '/v1/runs/participants', body),
     runs: () => call('GET', '/v1/runs'),
     cancelRun: (runId) => call('POST', `/v1/runs/${enc(runId)}/cancel`),
     runProgress: (runId, options) => {

@@ -14,6 +14,8 @@ import type { OrgId } from '../common/ids.ts';
 import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
 import { assertAllowed, resolveAllowedImage } from './allow-list.ts';
 import { attestStep } from './attest-step.ts';
+import { checkStep } from './check-step.ts';
+import type { AllowedImage, SitePolicy } from './site-policy.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
 import { startNodeSocket } from './sandbox/node-socket.ts';
@@ -23,7 +25,7 @@ import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError } from './step-failure.ts';
 import { createStepWorkspace, type OpenedInput } from './step-workspace.ts';
-import type { ImageRef, RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
+import type { RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
 
 export interface SiteDeps {
   org: OrgId;
@@ -32,7 +34,10 @@ export interface SiteDeps {
   directory: KeyDirectory;
   /** Dataset name → host path (file or directory), mounted read-only at /data/<name>. */
   datasets: Readonly<Record<string, string>>;
-  allowedImages: readonly ImageRef[];
+  /** The operator's allow-list: each image by name and digest, with the role it may play. */
+  allowedImages: readonly AllowedImage[];
+  /** The operator's policy: collaborations, requesters, datasets, secure-sum thresholds. */
+  policy: SitePolicy;
   /** The site's private state: step workspaces and the run ledger. */
   stateDir: string;
   ledger: RunLedger;
@@ -96,6 +101,11 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
+  // Before anything else: the requester signed this run, the site's policy admits it, and the
+  // step is one the signed manifest implies here. Temporal's word is never enough.
+  const permit = await checkStep(request, {
+    org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
+  });
   // Checked every time, memo or not: the allow-list decides, not what ran before.
   assertAllowed(deps.allowedImages, request.image, { org, step });
   const imageId = memo.imageIds.get(request.image.digest) ?? (await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step }));
@@ -120,8 +130,8 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   const openMs = performance.now() - started;
 
   const workspace = await createStepWorkspace(join(deps.stateDir, 'steps'), opened);
-  const recipients = [...request.participants.filter((p) => p !== org), request.requester];
-  const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: recipients, maxBodyBytes: MAX_MESSAGE_BYTES, datasets: request.datasets });
+  // The container may address only the sites the manifest routes this step's messages to.
+  const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: permit.sendTo, maxBodyBytes: MAX_MESSAGE_BYTES, datasets: request.datasets });
   const threshold = deps.disclosureThreshold ?? DEFAULT_MIN_ROWS;
   let containerMs = 0;
   try {
@@ -162,6 +172,10 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   // released), and the only point where the site sees the rows, whatever step releases later.
   for (const cohort of socket.cohorts()) {
     await memo.releases.admit({ runId, step, org, dataset: cohort.dataset, rows: cohort.rows, threshold });
+  }
+  if (socket.output() !== undefined && !permit.mayOutput) {
+    // Refused whole: nothing of this step is sealed, so nothing of it leaves the site.
+    throw new ParleyError(ErrorCode.ReleaseRefused, `Step "${step}" at site "${org}" wrote an output for the requester, which the site's policy does not let leave: image ${request.image.name} is allowed as a ${permit.entry.role} image without release, so only secure-sum totals leave the site. Its operator can allow the release (\`parley site allow ${request.image.name} --release\`), or the chain can aggregate the step's values with a secure sum.`, { runId, step, org });
   }
   // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
   const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus });

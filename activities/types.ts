@@ -4,6 +4,7 @@
  */
 import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
+import type { SignedManifest } from '../common/run-manifest.ts';
 
 /** An algorithm image as a site allow-lists it: by name and by content digest. */
 export interface ImageRef {
@@ -34,6 +35,11 @@ export interface StepRequest {
   participants: OrgId[];
   /** Who receives the step's output (`/v1/output`), sealed for them. */
   requester: OrgId;
+  /**
+   * The run's manifest as the requester signed it (common/run-manifest.ts). The site checks the
+   * whole request against it (activities/check-step.ts) before it runs anything.
+   */
+  manifest: SignedManifest;
   inputs: StepInputEnvelope[];
   /** The sequence number of this site's first envelope in this step (per sender, per run). */
   seqStart: number;

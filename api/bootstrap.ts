@@ -5,7 +5,8 @@
  */
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
-import { UserRole, organisations, users } from '../db/schema.ts';
+import { organisations, users } from '../db/schema.ts';
+import { UserRole } from '../common/roles.ts';
 import { DEFAULT_SCRYPT_COST, hashPassword } from './auth/password.ts';
 import type { ScryptCost } from './auth/password.ts';
 import { recordAudit } from './audit/record-audit.ts';

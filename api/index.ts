@@ -8,7 +8,7 @@ export { ensureAdmin } from './bootstrap.ts';
 export type { BootstrapAdmin } from './bootstrap.ts';
 export { startServer } from './server.ts';
 export type { RunningServer, ServeOptions } from './server.ts';
-export { createTemporalRunLauncher, SECURE_SUM_RING_WORKFLOW } from './runs/launcher.ts';
+export { createTemporalRunLauncher } from './runs/launcher.ts';
 export type { RingRunInput, RunLauncher, TemporalRunLauncherOptions } from './runs/launcher.ts';
 export { createJsonLogger, silentLogger } from './logger.ts';
 export type { Logger, LogFields } from './logger.ts';

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
 import { openDatabase } from '../db/client.ts';
-import { UserRole } from '../db/schema.ts';
+import { UserRole } from '../common/roles.ts';
 import { createJsonLogger } from './logger.ts';
 import { createCollaboration, uid } from './testing/fixtures.ts';
 import type { Harness } from './testing/harness.ts';

@@ -5,7 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { UserRole } from '../db/schema.ts';
+import { UserRole } from '../common/roles.ts';
 import { FUZZ_NAME, badRequests, seededRandom } from './testing/bad-requests.ts';
 import type { OpenApiDocument } from './testing/bad-requests.ts';
 import { createFederation, createUser } from './testing/fixtures.ts';

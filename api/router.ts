@@ -4,7 +4,7 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { UserRole } from '../db/schema.ts';
+import type { UserRole } from '../common/roles.ts';
 import { validationHook } from './problem.ts';
 import { ProblemSchema } from './schemas.ts';
 

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
-import { createApiClient, type ApiClient, type StartRunRequest } from '../activities/api-client.ts';
-import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
+import { createApiClient, type ApiClient } from '../activities/api-client.ts';
+import { generateOrgKeys, publicKeysOf, type OrgKeys } from '../crypto/index.ts';
 import { startCentralServer } from '../api/central-server.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { demoSiteNames } from '../demo/run-demo.ts';
-import { DEFAULT_MODULUS } from '../researcher/runs.ts';
+import { DEFAULT_MODULUS, startSecureSumThroughApi } from '../researcher/runs.ts';
 import { median, percentile, round } from './stats.ts';
 
 export interface LatencyResult {
@@ -81,7 +81,8 @@ export async function benchApiLatency(options: ApiLatencyOptions): Promise<ApiLa
     cleanups.unshift(() => terminateRuns(temporal, runIds, options.log));
     options.log(`  run creation: ${warmup} warm-up, ${requests} measured`);
     const runMs = await timeSequentially(warmup, requests, async () => {
-      runIds.push((await researcher.startRun(runRequest)).id);
+      // Each run is signed afresh by the researcher's client, as `parley run` does (a run id is used once).
+      runIds.push((await startSecureSumThroughApi(researcher, runRequest.signer, runRequest.request)).id);
     });
 
     return {
@@ -104,8 +105,10 @@ async function register(apiUrl: string, admin: { username: string; password: str
   const asAdmin = anonymous.withToken((await anonymous.login(admin.username, admin.password)).accessToken);
   const siteOrgs = demoSiteNames(3);
   const researcherOrg = 'researcher';
+  const keysOf = new Map<string, OrgKeys>();
   for (const org of [...siteOrgs, researcherOrg]) {
-    await asAdmin.createOrganisation({ id: org, name: org, keys: publicKeysOf(await generateOrgKeys(org)) });
+    keysOf.set(org, await generateOrgKeys(org));
+    await asAdmin.createOrganisation({ id: org, name: org, keys: publicKeysOf(keysOf.get(org)!) });
   }
   const password = randomBytes(18).toString('base64url');
   await asAdmin.createUser({ username: researcherOrg, password, orgId: researcherOrg, role: 'researcher' });
@@ -113,7 +116,10 @@ async function register(apiUrl: string, admin: { username: string; password: str
   const credentials: string[] = [];
   for (const org of siteOrgs) credentials.push((await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: org })).credential);
   const researcher: ApiClient = anonymous.withToken((await anonymous.login(researcherOrg, password)).accessToken);
-  const runRequest: StartRunRequest = { collaborationId: collaboration.id, participants: siteOrgs, modulus: DEFAULT_MODULUS, dataset: 'registry', image: IMAGE };
+  const runRequest = {
+    signer: { keys: keysOf.get(researcherOrg)!, collaboration: collaboration.id },
+    request: { participants: siteOrgs, modulus: DEFAULT_MODULUS, dataset: 'registry', image: IMAGE },
+  };
   return {
     // The first site, looking up the others' keys and the researcher's, as it does during a run.
     site: anonymous.withToken(credentials[0]!),

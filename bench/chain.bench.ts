@@ -15,9 +15,9 @@ import type Docker from 'dockerode';
 import type { ChainResult, ChainSpec } from '../common/chain.ts';
 import type { OrgId } from '../common/ids.ts';
 import { readChainOutputs, statisticsOf } from '../researcher/chain-result.ts';
-import { createFederation, siteDepsOf, type Federation } from '../demo/federation.ts';
+import { createFederation, federationSigner, siteDepsOf, type Federation } from '../demo/federation.ts';
 import { startLocalCluster } from '../demo/local-cluster.ts';
-import { exampleChain, exampleRegistryFile } from '../demo/example-chain.ts';
+import { exampleAllowList, exampleChain, exampleRegistryFile } from '../demo/example-chain.ts';
 import type { ExampleImages } from '../provision/images.ts';
 import { openChainOutputs, startChain } from '../researcher/runs.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
@@ -72,7 +72,7 @@ export async function benchChain(options: {
     const cluster = await startLocalCluster({
       ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
       ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [images.preprocess, images.analyse, images.additiveSum, images.secureSum])),
+      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, exampleAllowList(images))),
     });
     try {
       const once = () => retryFailedRuns(
@@ -117,7 +117,7 @@ export async function benchChain(options: {
 /** One run, timed from the start to the sealed result; the statistics are then opened and checked. */
 async function runOnce(client: Client, federation: Federation, chain: ChainSpec, runId: string): Promise<TimedRun> {
   const t0 = performance.now();
-  const handle = await startChain(client, { chain, participants: SITES, requester: REQUESTER }, runId);
+  const handle = await startChain(client, { chain, participants: SITES, requester: REQUESTER, signer: federationSigner(federation) }, runId);
   const result = (await handle.result()) as ChainResult;
   const wallMs = performance.now() - t0;
   const stats = statisticsOf(readChainOutputs(chain, await openChainOutputs(result, federation.requester, federation.directory)));

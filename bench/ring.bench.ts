@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import type { ImageRef } from '../activities/types.ts';
 import { COUNT_DATASET, createFederation } from '../demo/federation.ts';
-import { siteDepsOf } from '../demo/federation.ts';
+import { federationSigner, siteDepsOf } from '../demo/federation.ts';
+import { asProtocolImage } from '../activities/site-policy.ts';
 import { startLocalCluster } from '../demo/local-cluster.ts';
 import { demoSiteNames } from '../demo/run-demo.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../researcher/runs.ts';
@@ -39,7 +40,7 @@ export async function benchRing(options: { docker: Docker; temporalAddress?: str
   const cluster = await startLocalCluster({
     ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
     ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-    sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [options.image])),
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [asProtocolImage(options.image)])),
   });
   const results: RingBench[] = [];
   try {
@@ -49,7 +50,7 @@ export async function benchRing(options: { docker: Docker; temporalAddress?: str
       const sites = federation.sites.filter((s) => participants.includes(s.org)).map((s) => ({ org: s.org, datasetDir: s.datasets[COUNT_DATASET]! }));
       const parleyOnce = async () => {
         const t0 = performance.now();
-        const handle = await startSecureSum(cluster.client, { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: options.image });
+        const handle = await startSecureSum(cluster.client, { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: options.image, signer: federationSigner(federation) });
         const total = await openSecureSumResult((await handle.result()) as SecureSumResult, federation.requester, federation.directory, participants[0]!);
         if (total !== expected) throw new Error(`Parley's ring gave ${total}, expected ${expected}`);
         return performance.now() - t0;

@@ -17,17 +17,18 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { ImageRef } from '../activities/types.ts';
-import { COORDINATOR_TASK_QUEUE, type OrgId } from '../common/ids.ts';
-import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../demo/federation.ts';
+import type { OrgId } from '../common/ids.ts';
+import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../demo/federation.ts';
+import { asProtocolImage } from '../activities/site-policy.ts';
 import { startLocalCluster } from '../demo/local-cluster.ts';
-import { DEFAULT_MODULUS, openSecureSumResult } from '../researcher/runs.ts';
-import type { SecureSumInput, SecureSumResult } from '../workflows/index.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../researcher/runs.ts';
+import type { SecureSumResult } from '../workflows/index.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
 
-const PROTOCOLS = { ring: 'secureSumRingWorkflow', additive: 'secureSumAdditiveWorkflow' } as const;
+const PROTOCOLS = { ring: startSecureSum, additive: startSecureSumAdditive } as const;
 type Protocol = keyof typeof PROTOCOLS;
 
 // Organisations of their own: with TEMPORAL_ADDRESS the server may be shared, and a site polls
@@ -81,7 +82,7 @@ export async function benchSecureSumProtocols(options: {
     const cluster = await startLocalCluster({
       ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
       ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [options.images.ring, options.images.additive])),
+      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [asProtocolImage(options.images.ring), asProtocolImage(options.images.additive)])),
     });
     try {
       const once = (protocol: Protocol, participants: OrgId[]) => retryFailedRuns(
@@ -148,9 +149,9 @@ async function runOnce(
   federation: Federation,
   run: { protocol: Protocol; participants: OrgId[]; image: ImageRef; runId: string; expected: bigint },
 ): Promise<TimedRun> {
-  const input: SecureSumInput = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image };
+  const input = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image, signer: federationSigner(federation) };
   const t0 = performance.now();
-  const handle = await client.workflow.start(PROTOCOLS[run.protocol], { taskQueue: COORDINATOR_TASK_QUEUE, workflowId: run.runId, args: [input], workflowExecutionTimeout: '10 minutes' });
+  const handle = await PROTOCOLS[run.protocol](client, input, run.runId);
   const result = (await handle.result()) as SecureSumResult;
   const wallMs = performance.now() - t0;
   // Both protocols' first participant seals the total (the ring's initiator, the additive aggregator).

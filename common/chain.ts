@@ -9,6 +9,7 @@
  */
 import type { Envelope } from './envelope.ts';
 import type { OrgId } from './ids.ts';
+import type { SignedManifest } from './run-manifest.ts';
 
 /** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
 export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
@@ -95,6 +96,11 @@ export interface ChainRunInput {
   requester: OrgId;
   /** A step's container limit when the step does not set one. */
   stepTimeoutMs?: number;
+  /**
+   * The requester's signed manifest of this run (common/run-manifest.ts): every site checks each
+   * step it is asked against it, so nothing here is taken on the coordinator's word.
+   */
+  manifest: SignedManifest;
 }
 
 /** One output sealed for the requester. */

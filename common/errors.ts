@@ -40,6 +40,16 @@ export const ErrorCode = {
    * its disclosure threshold: the two results together would single out those rows.
    */
   DisclosureDifference: 'ERR_DISCLOSURE_DIFFERENCE',
+  /** A run's signed manifest is missing, does not verify, is expired, or belongs to another run. */
+  ManifestInvalid: 'ERR_MANIFEST_INVALID',
+  /** The site's policy does not admit this collaboration, requester, participant or dataset. */
+  RunNotAdmitted: 'ERR_RUN_NOT_ADMITTED',
+  /** A step asked of a site is not what the run's signed manifest implies. */
+  StepNotInManifest: 'ERR_STEP_NOT_IN_MANIFEST',
+  /** An image was asked to run in a role its allow-list entry does not give it. */
+  ImageRoleNotAllowed: 'ERR_IMAGE_ROLE',
+  /** A release the site's policy refuses: too few sites, too small a modulus, an output not allowed out. */
+  ReleaseRefused: 'ERR_RELEASE_REFUSED',
   /** Input from a person or a file does not validate. */
   InvalidInput: 'ERR_INVALID_INPUT',
   /** A base or algorithm image could not be built (the engine refused its context or a step failed). */

@@ -32,5 +32,3 @@ export function siteTaskQueue(org: OrgId): string {
   return `site.${org}`;
 }
 
-/** The coordinator's task queue: workflow tasks only. */
-export const COORDINATOR_TASK_QUEUE = 'parley.coordinator';

@@ -20,3 +20,5 @@ export type { MemoryReplayGuard, ReplayGuard } from './replay-guard.ts';
 export { allowListEntryDigest, signStepAttestation, verifyStepAttestation } from './step-attestation.ts';
 export type { AttestationVerdict } from './step-attestation.ts';
 export { openForSelf, sealForSelf } from './seal-for-self.ts';
+export { manifestProblem, readRunManifest, signRunManifest, verifyRunManifest } from './run-manifest.ts';
+export { canonicalJson } from './canonical-json.ts';

@@ -19,30 +19,12 @@ import {
 } from 'drizzle-orm/pg-core';
 import type { ChainOutput, ChainSpec } from '../common/chain.ts';
 import type { Envelope } from '../common/envelope.ts';
-
-/** A user's role; closed set. */
-export const UserRole = {
-  Admin: 'admin',
-  Researcher: 'researcher',
-  SiteOperator: 'site_operator',
-  Auditor: 'auditor',
-} as const;
-export type UserRole = (typeof UserRole)[keyof typeof UserRole];
+import { RunStatus } from '../common/run-status.ts';
+import { UserRole } from '../common/roles.ts';
 
 /** What an organisation's key is for: receiving envelopes (ECDH-ES) or signing them. */
 export const KeyUse = { Receive: 'receive', Sign: 'sign' } as const;
 export type KeyUse = (typeof KeyUse)[keyof typeof KeyUse];
-
-/** A run's status as last seen on its workflow. */
-export const RunStatus = {
-  Running: 'running',
-  Completed: 'completed',
-  Failed: 'failed',
-  Cancelled: 'cancelled',
-  Terminated: 'terminated',
-  TimedOut: 'timed_out',
-} as const;
-export type RunStatus = (typeof RunStatus)[keyof typeof RunStatus];
 
 /** Who did something recorded in the audit trail. */
 export const ActorKind = { User: 'user', Site: 'site', System: 'system' } as const;

@@ -16,12 +16,13 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { OrgId } from '../common/ids.ts';
 import { fingerprint } from '../crypto/index.ts';
-import type { ImageRef } from '../activities/types.ts';
+import type { AllowedImage } from '../activities/site-policy.ts';
+import type { RunSigner } from '../researcher/runs.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import { startCentralServer } from '../api/central-server.ts';
 import { registerFederation } from './api-setup.ts';
 import { openDemoState } from './demo-state.ts';
-import { createFederation, siteDepsOf, type Federation } from './federation.ts';
+import { LOCAL_COLLABORATION, createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from './federation.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
 import type { ExampleImages } from '../provision/images.ts';
@@ -45,8 +46,8 @@ export interface DemoEnvironmentOptions extends DemoRunOptions {
   counts?: ReadonlyMap<OrgId, bigint>;
   /** More datasets per site: name → a file each site copies into its own data directory. */
   files?: ReadonlyMap<OrgId, Readonly<Record<string, string>>>;
-  /** The images the sites allow. */
-  allowed: (images: ExampleImages) => ImageRef[];
+  /** The images the sites allow, each for its role. */
+  allowed: (images: ExampleImages) => AllowedImage[];
   /** The machine, when the scenario prepared it itself (to pin a chain before anything starts). */
   machine?: PreparedMachine;
 }
@@ -72,6 +73,8 @@ export interface DemoEnvironment {
   api?: Awaited<ReturnType<typeof registerFederation>> & { url: string };
   /** The researcher's view of the published keys: the API's, pinned, or the shared directory. */
   researcherDirectory: KeyDirectory;
+  /** The researcher's signer of runs, in the demo's collaboration (the API's, or the local one). */
+  signer: RunSigner;
   /** Registers something to undo before everything else `close` undoes. */
   onClose(cleanup: () => Promise<unknown>): void;
   close(): Promise<void>;
@@ -133,9 +136,13 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     }
 
     const allowed = options.allowed(machine.images);
+    // Each site admits the demo's one collaboration and requester: the API's when there is one.
+    const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
     const cluster = await startLocalCluster({
       temporalAddress: address,
-      sites: federation.sites.map((site) => siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org))),
+      sites: federation.sites.map((site) => siteDepsOf(
+        site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration),
+      )),
       progress,
     });
     cleanups.unshift(() => cluster.shutdown());
@@ -144,6 +151,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       machine, stateDir, reused: store.reused, fingerprints, temporal, federation, cluster,
       ...(api ? { api } : {}),
       researcherDirectory: api?.researcherDirectory ?? federation.directory,
+      signer: federationSigner(federation, collaboration),
       onClose: (cleanup) => cleanups.unshift(cleanup),
       close,
     };

@@ -13,6 +13,7 @@ import type { ChainSpec, PinnedImage } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { exampleImageResolver, type ExampleImages } from '../provision/images.ts';
+import { asAnalysisImage, asProtocolImage, type AllowedImage } from '../activities/site-policy.ts';
 
 export const EXAMPLE_CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
 
@@ -126,4 +127,13 @@ export async function pinForDemo(chain: ChainFile, images: ExampleImages, docker
   const exampleBuilds = [images.preprocess, images.analyse, images.additiveSum, images.secureSum];
   const ownImages = [...pins.values()].filter((pin, i, all) => !exampleBuilds.some((e) => same(e, pin)) && all.findIndex((p) => same(p, pin)) === i);
   return { spec: resolved.spec, ownImages };
+}
+
+/**
+ * A site's allow-list for the example images, each in its role: the preprocess and analyse
+ * images as analysis steps that release nothing themselves, the secure sums as protocol images.
+ * Only a secure sum's total then leaves a site.
+ */
+export function exampleAllowList(images: ExampleImages): AllowedImage[] {
+  return [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additiveSum), asProtocolImage(images.secureSum)];
 }

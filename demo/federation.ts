@@ -13,7 +13,8 @@ import { fileKeyDirectory, publishPublicKeys, type KeyDirectory } from '../activ
 import { readKeyFile, writeKeyFile } from '../activities/key-file.ts';
 import { createRunLedger } from '../activities/run-ledger.ts';
 import type { SiteDeps } from '../activities/site-activities.ts';
-import type { ImageRef } from '../activities/types.ts';
+import { DEFAULT_MIN_MODULUS, DEFAULT_MIN_SITES, type AllowedImage, type SitePolicy } from '../activities/site-policy.ts';
+import type { RunSigner } from '../researcher/runs.ts';
 
 export interface FederationMember {
   org: OrgId;
@@ -101,9 +102,37 @@ export async function createFederation(options: {
   return { sites, requester, directoryDir, directory: fileKeyDirectory(directoryDir) };
 }
 
-/** The dependencies of one site's worker in the federation. */
-export function siteDepsOf(site: FederationSite, federation: Federation, docker: Docker, allowedImages: ImageRef[], directory: KeyDirectory = federation.directory): SiteDeps {
+/** The collaboration a federation's runs belong to when no API assigns one. */
+export const LOCAL_COLLABORATION = 'local';
+
+/**
+ * The policy of one site of the federation: it takes part in `collaboration`, admits runs the
+ * federation's requester asks for there, on any of its own datasets, with the default thresholds.
+ */
+export function federationPolicyOf(site: FederationSite, federation: Federation, collaboration = LOCAL_COLLABORATION): SitePolicy {
   return {
+    collaborations: { [collaboration]: { requesters: [federation.requester.org], datasets: Object.keys(site.datasets) } },
+    minSites: DEFAULT_MIN_SITES,
+    minModulus: DEFAULT_MIN_MODULUS,
+  };
+}
+
+/** Who signs the federation's runs: its requester, in `collaboration`. */
+export function federationSigner(federation: Federation, collaboration = LOCAL_COLLABORATION): RunSigner {
+  return { keys: federation.requester.keys, collaboration };
+}
+
+/** The dependencies of one site's worker in the federation. */
+export function siteDepsOf(
+  site: FederationSite,
+  federation: Federation,
+  docker: Docker,
+  allowedImages: AllowedImage[],
+  directory: KeyDirectory = federation.directory,
+  policy: SitePolicy = federationPolicyOf(site, federation),
+): SiteDeps {
+  return {
+    policy,
     org: site.org,
     keys: site.keys,
     docker,

@@ -9,7 +9,7 @@ import type { SiteDeps } from '../activities/site-activities.ts';
 import { parleyDataConverter } from '../activities/failure-codec.ts';
 import { createCoordinatorWorker } from '../workers/coordinator/worker.ts';
 import { startTemporalDevServer, type TemporalDevServer } from '../provision/temporal-dev-server.ts';
-import { createSiteWorker } from '../workers/site/worker.ts';
+import { buildSiteWorker } from '../workers/site/build-site-worker.ts';
 
 export interface LocalClusterOptions {
   /** A running Temporal frontend (host:port); when absent a dev server is started. */
@@ -79,7 +79,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
     const workers: Worker[] = [await createCoordinatorWorker({ connection: native, namespace })];
     for (const deps of options.sites) {
-      workers.push(await createSiteWorker({ connection: native, client, namespace, deps }));
+      // The worker `parley site start` runs, with the one-machine defaults for what site.yaml sets.
+      workers.push(await buildSiteWorker({ connection: native, client, namespace, deps }));
     }
     const running = workers.map((worker) => worker.run());
     stops.push(async () => {

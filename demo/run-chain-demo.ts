@@ -19,9 +19,10 @@ import { readChainOutputs, statisticsOf, type ReadChainOutput } from '../researc
 import { prepareMachine } from '../provision/prepare-machine.ts';
 import { readDemoState } from './demo-state.ts';
 import { startDemoEnvironment, type DemoRunOptions, type KeyFingerprints } from './environment.ts';
-import { EXAMPLE_CHAIN_FILE, exampleRegistryFile, pinForDemo, readChainFile } from './example-chain.ts';
+import { EXAMPLE_CHAIN_FILE, exampleAllowList, exampleRegistryFile, pinForDemo, readChainFile } from './example-chain.ts';
+import { asAnalysisImage } from '../activities/site-policy.ts';
 import { DEMO_REQUESTER, demoSiteNames, outcomeOrCancel, waitThroughApi } from './run-demo.ts';
-import { openChainOutputs, startChain } from '../researcher/runs.ts';
+import { openChainOutputs, startChain, startChainThroughApi } from '../researcher/runs.ts';
 import type { Statistics } from '../researcher/statistics.ts';
 
 /** The example registries there are: examples/data/registry-a.csv … registry-e.csv. */
@@ -102,7 +103,8 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
     requester: DEMO_REQUESTER,
     // Each registry holds the example registry of its own letter: registry-c holds registry-c.csv.
     files: new Map(sites.map((org) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(org.slice(-1)) }])),
-    allowed: (images) => [images.preprocess, images.analyse, images.additiveSum, images.secureSum, ...ownImages],
+    // The chain's own images as analysis steps that may release their output: this is a try-out.
+    allowed: (images) => [...exampleAllowList(images), ...ownImages.map((image) => asAnalysisImage(image, true))],
     signal,
     progress,
   });
@@ -111,8 +113,8 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
 
     const runStarted = performance.now();
     const workflowId = api
-      ? (await api.researcher.startChainRun({ collaborationId: api.collaborationId, chain, participants: sites })).id
-      : (await startChain(cluster.client, { chain, participants: sites, requester: DEMO_REQUESTER })).workflowId;
+      ? (await startChainThroughApi(api.researcher, env.signer, { chain, participants: sites })).id
+      : (await startChain(cluster.client, { chain, participants: sites, requester: DEMO_REQUESTER, signer: env.signer })).workflowId;
     env.onClose(() => Promise.all(sites.map((org) => removeRunVolumes(machine.docker, { runId: workflowId, org }))));
     progress(`Chain "${chain.name}" started${api ? ' through the API' : ''}: workflow ${workflowId} (${chain.steps.map((s) => s.id).join(' → ')})`);
 

@@ -14,7 +14,8 @@ import type { SecureSumResult, StepReport } from '../workflows/index.ts';
 import type { ApiClient } from '../activities/api-client.ts';
 import { COUNT_DATASET } from './federation.ts';
 import { startDemoEnvironment, type DemoRunOptions } from './environment.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../researcher/runs.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumThroughApi } from '../researcher/runs.ts';
+import { asProtocolImage } from '../activities/site-policy.ts';
 
 export interface DemoOptions extends DemoRunOptions {
   /** Each site's count, in ring order. */
@@ -53,7 +54,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     sites,
     requester: DEMO_REQUESTER,
     counts: new Map(sites.map((org, i) => [org, options.counts[i]!])),
-    allowed: (images) => [images.secureSum],
+    allowed: (images) => [asProtocolImage(images.secureSum)],
     signal,
     progress,
   });
@@ -62,8 +63,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     const runStarted = performance.now();
     const input = { participants: sites, requester: DEMO_REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: machine.images.secureSum };
     const workflowId = api
-      ? (await api.researcher.startRun({ collaborationId: api.collaborationId, participants: sites, modulus: input.modulus, dataset: input.dataset, image: input.image })).id
-      : (await startSecureSum(cluster.client, input)).workflowId;
+      ? (await startSecureSumThroughApi(api.researcher, env.signer, { participants: sites, modulus: input.modulus, dataset: input.dataset, image: input.image })).id
+      : (await startSecureSum(cluster.client, { ...input, signer: env.signer })).workflowId;
     // Belt and braces: whatever the workflow's own cleanup did, nothing of this run survives us.
     env.onClose(() => Promise.all(sites.map((org) => removeRunVolumes(machine.docker, { runId: workflowId, org }))));
     progress(`Ring secure sum started${api ? ' through the API' : ''}: workflow ${workflowId}`);

@@ -48,7 +48,7 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
 
   const runSiteStep = (chainStep: string, call: SiteCall): Promise<StepOutcome> => atSite(call.org, async () => {
     const outcome = await siteActivities(call.org, call.timeoutMs).runStep({
-      runId, participants, requester, seqStart: log.nextSeq(call.org), ...call,
+      runId, participants, requester, manifest: input.manifest, seqStart: log.nextSeq(call.org), ...call,
     });
     reports.push({ chainStep, ...log.record(outcome) });
     if (outcome.output) outputs.push({ step: chainStep, boundStep: outcome.step, org: outcome.org, envelope: outcome.output });

@@ -51,7 +51,7 @@ export async function secureSumAdditiveWorkflow(input: SecureSumInput): Promise<
   const runStep: RunProtocolStep = async (call) => {
     const outcome = await siteActivities(call.org, timeoutMs).runStep({
       runId, step: call.step, org: call.org, image, datasets: [dataset], args: { ...call.args, dataset, modulus },
-      participants, requester, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
+      participants, requester, manifest: input.manifest, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
     });
     steps.record(outcome);
     if (call.last) released.add(call.org);

@@ -10,6 +10,7 @@
 import { CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
+import type { SignedManifest } from '../common/run-manifest.ts';
 import type { ImageRef } from '../activities/types.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import type { RunProtocolStep } from './protocols/protocol-run.ts';
@@ -28,6 +29,8 @@ export interface SecureSumInput {
   modulus: string;
   image: ImageRef;
   stepTimeoutMs?: number;
+  /** The requester's signed manifest (common/run-manifest.ts), checked by every site at every step. */
+  manifest: SignedManifest;
 }
 
 export interface SecureSumResult {
@@ -58,7 +61,7 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
   const runStep: RunProtocolStep = async (call) => {
     const outcome = await siteActivities(call.org, timeoutMs).runStep({
       runId, step: call.step, org: call.org, image, datasets: [dataset], args: { ...call.args, dataset, modulus },
-      participants, requester, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
+      participants, requester, manifest: input.manifest, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
     });
     steps.record(outcome);
     // A successful last step removed the site's volume itself.

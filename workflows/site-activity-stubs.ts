@@ -58,8 +58,7 @@ export function cleanupActivities(org: OrgId): Pick<SiteActivities, 'endRun'> {
   });
 }
 
-/** A step's container limit when the run does not set one. */
-export const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
+export { DEFAULT_STEP_TIMEOUT_MS } from '../common/run-manifest.ts';
 
 /**
  * Removes the run's volume, containers and ledger at one site. A failure is logged, not thrown:

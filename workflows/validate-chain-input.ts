@@ -21,6 +21,8 @@ export function validateChainInput(input: ChainRunInput): void {
   if (!isOrgId(requester)) bad(`Requester ${JSON.stringify(requester)} is not an organisation id.`);
   if (participants.includes(requester)) bad('The requester must not be a participant: outputs are sealed for it, and it would see its own data mixed with the others\'.');
   if (input.stepTimeoutMs !== undefined) checkTimeout(input.stepTimeoutMs, 'stepTimeoutMs');
+  // Sites verify it; the coordinator only refuses a run that cannot carry one.
+  if (typeof input.manifest !== 'string' || input.manifest.split('.').length !== 3) bad('The run carries no signed manifest: start it with a researcher\'s client, which signs one (researcher/), or through the API.');
   if (!Array.isArray(chain.steps) || chain.steps.length === 0) bad(`Chain "${chain.name}" has no steps.`);
 
   const earlier = new Map<string, ChainStep>();

@@ -24,6 +24,9 @@ export function validateSecureSumInput(input: SecureSumInput): void {
   if (!image || typeof image.name !== 'string' || !image.name || typeof image.digest !== 'string' || !IMAGE_DIGEST.test(image.digest)) {
     bad('The image must be given by name and sha256 digest.');
   }
+  if (typeof input.manifest !== 'string' || input.manifest.split('.').length !== 3) {
+    bad('The run carries no signed manifest: start it with a researcher\'s client, which signs one (researcher/), or through the API.');
+  }
   if (input.stepTimeoutMs !== undefined && (!Number.isInteger(input.stepTimeoutMs) || input.stepTimeoutMs < 1000)) {
     bad('stepTimeoutMs must be a whole number of milliseconds, at least 1000.');
   }

@@ -5,7 +5,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, eq, gt } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
-import { ActorKind, UserRole, auditEvents } from '../../db/schema.ts';
+import { ActorKind, auditEvents } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { AuditEvent } from '../../db/schema.ts';
 import { allow } from '../auth/authenticate.ts';
 import type { Services } from '../deps.ts';

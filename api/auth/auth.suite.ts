@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
-import { UserRole } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import { createFederation, createOrg, createUser } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
 import { call, expectProblem } from '../testing/http.ts';

@@ -7,7 +7,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import { ErrorCode } from '../../common/errors.ts';
 import { sites } from '../../db/schema.ts';
-import type { UserRole } from '../../db/schema.ts';
+import type { UserRole } from '../../common/roles.ts';
 import type { Services } from '../deps.ts';
 import { ApiError, forbidden } from '../errors.ts';
 import type { AppContext, AppEnv, Principal, SitePrincipal, UserPrincipal } from '../router.ts';

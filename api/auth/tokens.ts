@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
-import { UserRole } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { UserPrincipal } from '../router.ts';
 
 const ISSUER = 'parley-api';

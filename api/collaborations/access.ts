@@ -5,7 +5,8 @@
  */
 import { and, eq } from 'drizzle-orm';
 import type { Executor } from '../../db/client.ts';
-import { UserRole, collaborationMembers, collaborations } from '../../db/schema.ts';
+import { collaborationMembers, collaborations } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { Collaboration } from '../../db/schema.ts';
 import { notFound } from '../errors.ts';
 import type { Principal } from '../router.ts';

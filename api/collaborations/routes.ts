@@ -5,7 +5,8 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, eq, inArray } from 'drizzle-orm';
-import { UserRole, collaborationMembers, collaborations, organisations } from '../../db/schema.ts';
+import { collaborationMembers, collaborations, organisations } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { Collaboration } from '../../db/schema.ts';
 import { allow, principalOf, userOf } from '../auth/authenticate.ts';
 import { recordAudit } from '../audit/record-audit.ts';

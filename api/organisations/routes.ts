@@ -6,7 +6,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { asc, eq } from 'drizzle-orm';
 import { organisations } from '../../db/schema.ts';
-import { UserRole } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { Organisation } from '../../db/schema.ts';
 import { allow, userOf } from '../auth/authenticate.ts';
 import { recordAudit } from '../audit/record-audit.ts';

@@ -11,7 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainSpec } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
 import type { Federation } from '../testing/fixtures.ts';
 import { createFederation, uid } from '../testing/fixtures.ts';

@@ -8,17 +8,11 @@ import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { ChainRunInput } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
-import { RunStatus } from '../../db/schema.ts';
+import { RunStatus } from '../../common/run-status.ts';
+import { COORDINATOR_TASK_QUEUE, WorkflowName } from '../../common/workflow-names.ts';
 import { ApiError } from '../errors.ts';
 import { readActivityProgress } from './activity-progress.ts';
 import type { ActivityProgress } from './activity-progress.ts';
-
-/** The ring secure sum's workflow type, run by the coordinator. */
-export const SECURE_SUM_RING_WORKFLOW = 'secureSumRingWorkflow';
-
-/** The chain workflow's type, run by the coordinator (workflows/chain.ts). */
-export const CHAIN_WORKFLOW = 'chainWorkflow';
 
 /** The workflow's argument: ids, public parameters and the image — never data or keys. */
 export interface RingRunInput {
@@ -32,6 +26,8 @@ export interface RingRunInput {
   modulus: string;
   dataset: string;
   image: { name: string; digest: string };
+  /** The requester's signed manifest, which every site checks. */
+  manifest: string;
 }
 
 /** Starts run workflows and reports on them. */
@@ -96,7 +92,8 @@ export interface TemporalRunLauncherOptions {
 export function createTemporalRunLauncher(client: Client, options: TemporalRunLauncherOptions = {}): RunLauncher {
   const timeout = options.callTimeoutMs ?? 10_000;
   const bounded = <T>(fn: () => Promise<T>) => client.withDeadline(Date.now() + timeout, fn);
-  const start = async (workflowType: string, runId: string, arg: unknown) => {
+  // No execution timeout (common/workflow-names.ts says why).
+  const start = async (workflowType: WorkflowName, runId: string, arg: unknown) => {
     try {
       await bounded(() => client.workflow.start(workflowType, {
         taskQueue: COORDINATOR_TASK_QUEUE,
@@ -117,9 +114,9 @@ export function createTemporalRunLauncher(client: Client, options: TemporalRunLa
     throw unavailable(err);
   };
   return {
-    startRing: (input) => start(SECURE_SUM_RING_WORKFLOW, input.runId, input),
+    startRing: (input) => start(WorkflowName.SecureSumRing, input.runId, input),
     // The workflow's argument is the ChainRunInput alone: its workflow id already is the run id.
-    startChain: ({ runId, ...input }) => start(CHAIN_WORKFLOW, runId, input),
+    startChain: ({ runId, ...input }) => start(WorkflowName.Chain, runId, input),
     async cancel(runId) {
       await bounded(() => client.workflow.getHandle(runId).cancel()).catch(notFoundOr(runId));
     },

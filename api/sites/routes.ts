@@ -6,7 +6,8 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, eq, isNull } from 'drizzle-orm';
-import { UserRole, sites } from '../../db/schema.ts';
+import { sites } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { Site } from '../../db/schema.ts';
 import { allow, principalOf, userOf } from '../auth/authenticate.ts';
 import { newSiteCredential } from '../auth/site-credentials.ts';

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 import type { OrgKeys } from '../../crypto/index.ts';
-import type { UserRole } from '../../db/schema.ts';
+import type { UserRole } from '../../common/roles.ts';
 import type { Harness } from './harness.ts';
 import { call, login } from './http.ts';
 

@@ -5,7 +5,8 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { asc, eq } from 'drizzle-orm';
-import { UserRole, organisations, users } from '../../db/schema.ts';
+import { organisations, users } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import type { User } from '../../db/schema.ts';
 import { allow, userOf } from '../auth/authenticate.ts';
 import { hashPassword } from '../auth/password.ts';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
-import { UserRole } from '../../db/schema.ts';
+import { UserRole } from '../../common/roles.ts';
 import { createFederation, createOrg, createUser, uid } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
 import { call, expectProblem, login } from '../testing/http.ts';

@@ -24,7 +24,7 @@ import { TEST_PASSWORD_COST } from '../../api/testing/harness.ts';
 import { login } from '../../api/testing/http.ts';
 import { silentLogger } from '../../api/index.ts';
 import { writeKeyFile } from '../../activities/key-file.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { sealEnvelope } from '../../crypto/index.ts';
 import { openDatabase, type OpenedDatabase } from '../../db/client.ts';
 

@@ -7,6 +7,9 @@ import type { ApiClient, RunView } from '../../activities/api-client.ts';
 import { resolveChain } from '../../chains/index.ts';
 import { isOrgId } from '../../common/ids.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
+import { RunStatus } from '../../common/run-status.ts';
+import { readKeyFile } from '../../activities/key-file.ts';
+import { startChainThroughApi } from '../../researcher/runs.ts';
 import { UsageError, type Command, type CommandIo } from '../lib/command.ts';
 import { dockerImageResolver, loadChainFile, problemLine } from '../lib/chain-file.ts';
 import { followProgress } from '../lib/follow-progress.ts';
@@ -15,17 +18,18 @@ import { API_OPTIONS, callApi, openSession, parseVerb } from '../lib/session.ts'
 import type { Session } from '../lib/session.ts';
 
 const usage = [
-  'Usage: parley run <chain.yaml|chain.json> [--collab ID|NAME] [--sites a,b,c] [--wait] [--key FILE] [--api URL] [--json]',
+  'Usage: parley run <chain.yaml|chain.json> --key FILE [--collab ID|NAME] [--sites a,b,c] [--wait] [--api URL] [--json]',
   '',
   'Starts a chain (researcher). First validates the file (problems print as file:line:column: path:',
   'message, exit 2, nothing contacted), then pins each image by digest on the local Docker engine',
-  '(or takes name@sha256:… as written), then starts the run through the API you are logged in to.',
+  '(or takes name@sha256:… as written), then signs the run\'s manifest with your organisation\'s key',
+  '(every site checks each step against it) and starts the run through the API you are logged in to.',
   '',
   '  --collab ID|NAME  the collaboration (default: your only one)',
   '  --sites LIST      the sites taking part, comma-separated (default: the file\'s sites, else every',
   '                    live site in the collaboration but yours)',
   '  --wait            follow the run: a line per step and site as it changes, then the result',
-  '  --key FILE        your organisation\'s key file, to open the result (with --wait)',
+  '  --key FILE        your organisation\'s key file: signs the run (required), and opens the result with --wait',
   '  --api URL         the server (default: the one you are logged in to)',
   '  --json            print one JSON line: the run (with --wait: {run, result})',
 ].join('\n');
@@ -58,11 +62,11 @@ export async function findCollaboration(session: Session, wanted: string | undef
 async function waitForResult(session: Session, run: RunView, keyFile: string | undefined, io: CommandIo, json: boolean): Promise<{ code: number; result?: Record<string, unknown> }> {
   const runId = run.id;
   const status = await followProgress(session, runId, io, json);
-  if (status === 'running') {
+  if (status === RunStatus.Running) {
     io.err(`Stopped following; run ${runId} is still running. Follow it again with parley runs show ${runId}, or stop it with parley runs cancel ${runId}.`);
     return { code: 130 };
   }
-  if (status !== 'completed') {
+  if (status !== RunStatus.Completed) {
     io.err(`Run ${runId} ended ${status}; there is no result. parley runs show ${runId} lists each step at each site.`);
     return { code: 1 };
   }
@@ -79,6 +83,7 @@ export const runCommand: Command = {
       ...API_OPTIONS, collab: { type: 'string' }, sites: { type: 'string' }, wait: { type: 'boolean', default: false }, key: { type: 'string' },
     });
     const fileName = args[0]!;
+    if (values.key === undefined) throw new UsageError('--key is required: every site checks that your organisation signed the run, with its key file (the one `parley org create` published the public half of).');
     const sites = values.sites === undefined ? undefined : parseSites(values.sites);
     const loaded = await loadChainFile(fileName, io);
     if (loaded === undefined) {
@@ -98,8 +103,13 @@ export const runCommand: Command = {
 
     const session = await openSession(io, values.api);
     const collab = await findCollaboration(session, values.collab);
-    const run = await callApi(session, `Starting chain "${file.name}" in "${collab.name}"`, (c) => c.startChainRun({
-      collaborationId: collab.id, chain: resolved.spec, ...(participants ? { participants } : {}),
+    const keys = await readKeyFile(values.key);
+    if (keys.org !== session.login.orgId) {
+      throw new ParleyError(ErrorCode.InvalidInput, `${values.key} holds the keys of "${keys.org}", but you are logged in for "${session.login.orgId}". Give your organisation's key file.`);
+    }
+    const signer = { keys, collaboration: collab.id };
+    const run = await callApi(session, `Starting chain "${file.name}" in "${collab.name}"`, (c) => startChainThroughApi(c, signer, {
+      chain: resolved.spec, ...(participants ? { participants } : {}),
     }));
     if (!values.wait) {
       if (values.json) io.out(JSON.stringify(run));

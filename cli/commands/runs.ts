@@ -1,5 +1,6 @@
 /** `parley runs list | show <id> | cancel <id>`: your organisation's runs. */
 import type { RunView } from '../../activities/api-client.ts';
+import { RunStatus } from '../../common/run-status.ts';
 import { UsageError, type Command } from '../lib/command.ts';
 import { progressLine } from '../lib/follow-progress.ts';
 import { API_OPTIONS, callApi, openSession, parseVerb } from '../lib/session.ts';
@@ -49,7 +50,7 @@ export const runsCommand: Command = {
       }
       io.out(`${run.id}: ${what(run)}, ${progress.status}; at ${run.participants.join(', ')}; started ${run.createdAt}`);
       progress.sites.forEach((site) => io.out(progressLine(site)));
-      if (progress.status === 'completed') io.out(`Result: parley result ${run.id}`);
+      if (progress.status === RunStatus.Completed) io.out(`Result: parley result ${run.id}`);
       return 0;
     }
     if (verb === 'cancel') {

@@ -28,8 +28,8 @@ import { startCentralServer, type CentralServer } from '../../api/central-server
 import { createCoordinatorWorker } from '../../workers/coordinator/worker.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
 import { installQuietRuntime } from '../../demo/local-cluster.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
-import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, type RunSigner, type UnsignedSecureSumInput } from '../../researcher/runs.ts';
+import type { SecureSumResult } from '../../workflows/index.ts';
 import { repositoryOf } from '../../common/image-name.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
 
@@ -99,8 +99,8 @@ function parley(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-function input(overrides: Partial<SecureSumInput> = {}): SecureSumInput {
-  return { participants: [A, B, C], requester: sites.federation.requester.org, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, ...overrides };
+function input(overrides: Partial<UnsignedSecureSumInput> = {}): UnsignedSecureSumInput & { signer: RunSigner } {
+  return { participants: [A, B, C], requester: sites.federation.requester.org, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, signer: sites.signer, ...overrides };
 }
 
 /** The failure at the bottom of a failed run: the step's ApplicationFailure (type = ParleyError code). */

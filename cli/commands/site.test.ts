@@ -203,11 +203,15 @@ describe('parley site (operator commands)', () => {
   it('after a SIGKILL mid-step the restarted worker removes the stranded container; SIGTERM mid-step cancels after the grace period, exit 0', async () => {
     const docker = testDocker();
     const { hang } = await testImages(docker, { hang: 'test-fixtures/hang' });
-    expect((await parley(['site', 'allow', hang.ref, '--config', configFile()])).code).toBe(0);
+    expect((await parley(['site', 'allow', hang.ref, '--role', 'protocol', '--config', configFile()])).code).toBe(0);
+    // The requester "west" signs the run; the site admits it in collaboration "local".
+    const west = await generateOrgKeys('west');
+    await admin.createOrganisation({ id: 'west', name: 'West lab', keys: publicKeysOf(west) });
     const dataset = join(root, 'count.csv');
     await writeFile(dataset, '7\n');
     const doc = parseDocument(await readFile(configFile(), 'utf8'));
     doc.set('shutdownGraceSeconds', 2);
+    doc.set('collaborations', doc.createNode({ local: { requesters: ['west'], datasets: ['count'] } }));
     doc.setIn(['datasets', 'count'], dataset);
     await writeFile(configFile(), doc.toString());
 
@@ -219,7 +223,7 @@ describe('parley site (operator commands)', () => {
     let site = await startSite();
     const handle = await startSecureSum(new Client({ connection }), {
       participants: [ORG, 'south', 'east'], requester: 'west', dataset: 'count', modulus: DEFAULT_MODULUS,
-      image: { name: hang.name, digest: hang.digest }, stepTimeoutMs: 120_000,
+      image: { name: hang.name, digest: hang.digest }, stepTimeoutMs: 120_000, signer: { keys: west, collaboration: 'local' },
     }, runId);
     const stepContainers = () => docker.listContainers({ all: true, filters: { label: [`parley.run=${runId}`, `parley.site=${ORG}`] } });
     const runningStep = async (except?: string) => {

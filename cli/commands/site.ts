@@ -6,6 +6,7 @@
  */
 import { UsageError, type Command } from '../lib/command.ts';
 import { siteAllow } from './site-allow.ts';
+import { siteJoin } from './site-join.ts';
 import { siteInit } from './site-init.ts';
 import { siteRegister } from './site-register.ts';
 import { siteReleasesVerb } from './site-releases.ts';
@@ -14,7 +15,7 @@ import { siteStatusVerb } from './site-status.ts';
 import { siteTrust } from './site-trust.ts';
 import type { SiteVerb } from '../lib/site-verb.ts';
 
-const verbs: SiteVerb[] = [siteInit, siteRegister, siteStart, siteAllow, siteTrust, siteStatusVerb, siteReleasesVerb];
+const verbs: SiteVerb[] = [siteInit, siteRegister, siteJoin, siteStart, siteAllow, siteTrust, siteStatusVerb, siteReleasesVerb];
 const width = Math.max(...verbs.map((v) => v.verb.length));
 
 const usage = [

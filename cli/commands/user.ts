@@ -1,11 +1,9 @@
 /** `parley user create`: adds a user to an organisation with one role (server admin). */
 import { randomBytes } from 'node:crypto';
 import { isOrgId } from '../../common/ids.ts';
+import { USER_ROLES, isUserRole, type UserRole } from '../../common/roles.ts';
 import { UsageError, type Command } from '../lib/command.ts';
 import { API_OPTIONS, callApi, openSession, parseVerb, required } from '../lib/session.ts';
-
-const ROLES = ['admin', 'researcher', 'site_operator', 'auditor'] as const;
-type Role = (typeof ROLES)[number];
 
 const usage = [
   'Usage: parley user create <username> --org ORG --role ROLE [--password-stdin] [--api URL] [--json]',
@@ -15,17 +13,17 @@ const usage = [
   'on a safe channel; it is never shown again.',
   '',
   `  --org ORG         the organisation the user belongs to`,
-  `  --role ROLE       one of ${ROLES.join(', ')} (site-operator also accepted)`,
+  `  --role ROLE       one of ${USER_ROLES.join(', ')} (site-operator also accepted)`,
   '  --password-stdin  read the password (at least 12 characters) from stdin: typed without echo at a',
   '                    terminal, else the first line piped in',
   '  --api URL         the server (default: the one you are logged in to)',
   '  --json            print one JSON line: {"user": {…}} (and "password" when generated)',
 ].join('\n');
 
-function parseRole(text: string): Role {
+function parseRole(text: string): UserRole {
   const role = text.replace(/-/g, '_');
-  if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}; got "${text}".`);
-  return role as Role;
+  if (!isUserRole(role)) throw new UsageError(`--role must be one of ${USER_ROLES.join(', ')}; got "${text}".`);
+  return role;
 }
 
 export const userCommand: Command = {

@@ -4,6 +4,7 @@
  * is no sleep loop here.
  */
 import type { RunProgressView, RunView } from '../../activities/api-client.ts';
+import { RunStatus } from '../../common/run-status.ts';
 import type { CommandIo } from './command.ts';
 import { callApi } from './session.ts';
 import type { Session } from './session.ts';
@@ -31,7 +32,7 @@ export async function followProgress(session: Session, runId: string, io: Comman
       shown.set(key, site.state);
       if (!quiet) io.err(progressLine(site));
     }
-    if (progress.status !== 'running' || io.signal.aborted) return progress.status;
+    if (progress.status !== RunStatus.Running || io.signal.aborted) return progress.status;
     const after = progress.cursor;
     progress = await callApi(session, `Reading the progress of ${runId}`, (c) => c.runProgress(runId, { waitSeconds: WAIT_SECONDS, after }));
   }

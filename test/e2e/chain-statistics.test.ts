@@ -18,10 +18,10 @@ import { replayHistories } from '../../audit/replay-histories.ts';
 import { verifyHistories } from '../../audit/verify-bundle.ts';
 import { workflowBundle } from '../../workers/coordinator/workflow-bundle.ts';
 import { readChainOutputs, statisticsOf } from '../../researcher/chain-result.ts';
-import { createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
-import { exampleChain } from '../../demo/example-chain.ts';
+import { exampleAllowList, exampleChain } from '../../demo/example-chain.ts';
 import { ensureExampleImages, type ExampleImages } from '../../provision/images.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
@@ -52,7 +52,7 @@ beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'parley-chain-stats-'));
   const files = new Map([...SITES.map((org, i) => [org, { patients: registryPath(LETTERS[i]!) }] as const), [STRICT, { patients: registryPath('a') }]]);
   federation = await createFederation({ stateDir, counts: new Map([...SITES, STRICT].map((org) => [org, 0n])), requester: REQUESTER, files });
-  const allowed = [images.preprocess, images.analyse, images.additiveSum, images.secureSum];
+  const allowed = exampleAllowList(images);
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
     sites: federation.sites.map((site) => siteDepsOf(
@@ -113,7 +113,7 @@ describe('the example chain: cohort statistics across registries', () => {
   ] as const)('with the %s secure sum over %i sites gives the plain computation\'s count, mean, variance and histogram (small cells suppressed), and no site\'s own figures in the history', async (protocol, n) => {
     const participants = SITES.slice(0, n);
     const runId = `test-chain-stats-${protocol}${n}-${randomInt(1e9)}`;
-    const handle = await startChain(cluster.client, { chain: withProtocol(chain, protocol), participants, requester: REQUESTER }, runId);
+    const handle = await startChain(cluster.client, { chain: withProtocol(chain, protocol), participants, requester: REQUESTER, signer: federationSigner(federation) }, runId);
     const result = (await handle.result()) as ChainResult;
 
     const opened = await openChainOutputs(result, federation.requester, federation.directory);
@@ -151,7 +151,7 @@ describe('the example chain: cohort statistics across registries', () => {
   it('exports, replays against this code and verifies without any private key, like any run', async () => {
     const participants = SITES.slice(0, 3);
     const runId = `test-chain-audit-${randomInt(1e9)}`;
-    await (await startChain(cluster.client, { chain, participants, requester: REQUESTER }, runId)).result();
+    await (await startChain(cluster.client, { chain, participants, requester: REQUESTER, signer: federationSigner(federation) }, runId)).result();
     const { bundle, census } = await exportAuditBundle({ client: cluster.client, workflowId: runId, keys: { directory: federation.directory, source: 'the test federation' } });
     expect(census.orgs).toEqual(expect.arrayContaining(participants));
 
@@ -166,7 +166,7 @@ describe('the example chain: cohort statistics across registries', () => {
   it('fails with a clear message and releases nothing when a site\'s cohort is below its disclosure threshold', async () => {
     const participants = [SITES[0]!, SITES[1]!, STRICT];
     const runId = `test-chain-disclosure-${randomInt(1e9)}`;
-    const handle = await startChain(cluster.client, { chain, participants, requester: REQUESTER }, runId);
+    const handle = await startChain(cluster.client, { chain, participants, requester: REQUESTER, signer: federationSigner(federation) }, runId);
     const err = await handle.result().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const cause = (err as WorkflowFailedError).cause as { cause?: { type?: string; message: string } };

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ChainResult, ChainRunInput, ChainStep, ContainerStep } from '../../common/chain.ts';
+import type { ChainResult, ChainStep, ContainerStep } from '../../common/chain.ts';
+import { asAnalysisImage, asProtocolImage } from '../../activities/site-policy.ts';
 import type { ImageRef } from '../../activities/types.ts';
-import { createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
-    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [probe])),
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true), asProtocolImage(probe)])),
   });
 });
 
@@ -53,7 +54,7 @@ function probeStep(id: string, args: ContainerStep['args'], more: Partial<Contai
 }
 
 function run(steps: ChainStep[], runId = `test-chain-${randomInt(1e9)}`) {
-  const input: ChainRunInput = { chain: { name: 'probe-chain', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 60_000 };
+  const input = { chain: { name: 'probe-chain', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 60_000, signer: federationSigner(federation) };
   return { runId, handle: startChain(cluster.client, input, runId) };
 }
 
@@ -113,11 +114,11 @@ describe('chain workflow', () => {
     expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
-  it('fails clearly when a step sends a message no later step reads', async () => {
+  it('fails clearly when a step sends a message no later step reads: the site takes messages only to where the signed chain routes them', async () => {
     const { runId, handle } = run([probeStep('hello', { action: 'send', to: [EAST], content: { x: 1 } }, { at: [NORTH] })]);
     const failure = await failureOf((await handle).result());
     expect(failure.type).toBe('ERR_STEP_PROTOCOL');
-    expect(failure.message).toContain(`sent a message to "${EAST}", but no later step reads "hello"'s messages`);
+    expect(failure.message).toMatch(new RegExp(`Step "hello" at site "${NORTH}" broke the node-socket contract`));
     expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 

@@ -22,8 +22,9 @@ import type { ChainResult, ChainSpec, ChainStep, ContainerStep } from '../../com
 import type { ImageRef } from '../../activities/types.ts';
 import { parleyDataConverter } from '../../activities/failure-codec.ts';
 import { siteCommand } from '../../cli/commands/site.ts';
-import { exampleChain } from '../../demo/example-chain.ts';
-import { createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { exampleAllowList, exampleChain } from '../../demo/example-chain.ts';
+import { asAnalysisImage } from '../../activities/site-policy.ts';
+import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
@@ -61,7 +62,7 @@ beforeAll(async () => {
   await writeFile(secretFile, `${SECRET}\n`);
   const files = new Map(SITES.map((org, i) => [org, { patients: registryPath(LETTERS[i]!), secret: secretFile }] as const));
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER, files });
-  const allowed = [images.preprocess, images.analyse, images.additiveSum, images.secureSum, leaky, writer];
+  const allowed = [...exampleAllowList(images), asAnalysisImage(leaky), asAnalysisImage(writer)];
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, allowed)),
@@ -75,7 +76,7 @@ afterAll(async () => {
 
 function start(spec: ChainSpec, label: string): { runId: string; handle: Promise<WorkflowHandle> } {
   const runId = `test-disclosure-${label}-${randomInt(1e9)}`;
-  return { runId, handle: startChain(cluster.client, { chain: spec, participants: [...SITES], requester: REQUESTER, stepTimeoutMs: 60_000 }, runId) };
+  return { runId, handle: startChain(cluster.client, { chain: spec, participants: [...SITES], requester: REQUESTER, stepTimeoutMs: 60_000, signer: federationSigner(federation) }, runId) };
 }
 
 /** The activity failure a run ended with, as `client` reads it. */

@@ -10,13 +10,13 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ImageRef } from '../../activities/types.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
-import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { asProtocolImage } from '../../activities/site-policy.ts';
+import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
-import { DEFAULT_MODULUS, openSecureSumResult } from '../../researcher/runs.ts';
-import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSumAdditive } from '../../researcher/runs.ts';
+import type { SecureSumResult } from '../../workflows/index.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
-    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [additiveSum])),
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asProtocolImage(additiveSum)])),
   });
 });
 
@@ -49,8 +49,8 @@ afterAll(async () => {
 });
 
 function start(participants: string[], runId: string): Promise<WorkflowHandle> {
-  const input: SecureSumInput = { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: additiveSum };
-  return cluster.client.workflow.start('secureSumAdditiveWorkflow', { taskQueue: COORDINATOR_TASK_QUEUE, workflowId: runId, args: [input], workflowExecutionTimeout: '10 minutes' });
+  const input = { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: additiveSum, signer: federationSigner(federation) };
+  return startSecureSumAdditive(cluster.client, input, runId);
 }
 
 

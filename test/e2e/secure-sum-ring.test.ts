@@ -12,12 +12,13 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureAlgorithmImage } from '../../algorithms/algorithm-image.ts';
 import type { ImageRef } from '../../activities/types.ts';
-import { COUNT_DATASET, createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
-import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
-import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
+import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, type RunSigner, type UnsignedSecureSumInput } from '../../researcher/runs.ts';
+import { asProtocolImage } from '../../activities/site-policy.ts';
+import type { SecureSumResult } from '../../workflows/index.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
 
@@ -46,7 +47,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
-    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [secureSum, hang])),
+    sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asProtocolImage(secureSum), asProtocolImage(hang)])),
   });
 });
 
@@ -55,8 +56,8 @@ afterAll(async () => {
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });
 
-function input(participants: string[], overrides: Partial<SecureSumInput> = {}): SecureSumInput {
-  return { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, ...overrides };
+function input(participants: string[], overrides: Partial<UnsignedSecureSumInput> = {}): UnsignedSecureSumInput & { signer: RunSigner } {
+  return { participants, requester: 'researcher', dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, signer: federationSigner(federation), ...overrides };
 }
 
 

@@ -27,7 +27,8 @@ import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
 import { ensureTemporalCli } from '../../provision/temporal-cli.ts';
 import { readChainOutputs, statisticsOf } from '../../researcher/chain-result.ts';
-import { DEFAULT_MODULUS, openChainOutputs, openSecureSumResult } from '../../researcher/runs.ts';
+import { DEFAULT_MODULUS, openChainOutputs, openSecureSumResult, startSecureSumThroughApi } from '../../researcher/runs.ts';
+import { writeKeyFile } from '../../activities/key-file.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres-server.ts';
 import { referenceCohort, registryPath, type Condition } from '../support/statistics-steps.ts';
 import { repositoryOf } from '../../common/image-name.ts';
@@ -154,7 +155,7 @@ beforeAll(async () => {
     await ok(['org', 'create', org, '--name', name, ...keys], adminCli);
     await ok(['user', 'create', user, '--org', org, '--role', role, '--password-stdin'], adminCli, `${USER_PASSWORD}\n`);
   }));
-  await ok(['collab', 'create', COLLAB, '--members', [...SITES, RESEARCHER_ORG].join(',')], adminCli);
+  const { id: collaborationId } = JSON.parse(await ok(['collab', 'create', COLLAB, '--members', [...SITES, RESEARCHER_ORG].join(','), '--json'], adminCli)) as { id: string };
 
   // Each site operator, on "their own machine" (a directory of their own): init, register, store
   // the credential, add the dataset, allow the image, start the worker.
@@ -180,7 +181,13 @@ beforeAll(async () => {
     doc.set('shutdownGraceSeconds', 10);
     await writeFile(config, doc.toString());
     // One at a time: each allow rewrites site.yaml.
-    for (const image of [images.secureSum, ...chainImages.values()]) await ok(['site', 'allow', image.name, '--config', config], cli);
+    // The operator admits the collaboration and its researcher, on the two datasets.
+    await ok(['site', 'join', collaborationId, '--requesters', RESEARCHER_ORG, '--datasets', `${DATASET},patients`, '--config', config], cli);
+    // The secure sums as protocol images, the chain's own steps as analysis images that release nothing.
+    for (const image of [images.secureSum, images.additiveSum]) await ok(['site', 'allow', image.name, '--role', 'protocol', '--config', config], cli);
+    for (const image of chainImages.values()) {
+      if (image.name !== images.secureSum.name && image.name !== images.additiveSum.name) await ok(['site', 'allow', image.name, '--role', 'analysis', '--config', config], cli);
+    }
   }));
   await Promise.all(SITES.map((org) =>
     startDaemon(`parley site start (${org})`, ['site', 'start', '--config', join(root, 'sites', org, 'site.yaml'), '--json-logs'], {}, /"message":"site worker started"/)));
@@ -201,7 +208,7 @@ describe('the deployment topology, one process per part', () => {
     const researcher = anonymous.withToken((await anonymous.login('rita', USER_PASSWORD)).accessToken);
     const { collaborations } = await researcher.collaborations();
     const collaborationId = collaborations.find((c) => c.name === COLLAB)!.id;
-    const run = await researcher.startRun({ collaborationId, participants: SITES, modulus: DEFAULT_MODULUS, dataset: DATASET, image: imageForRuns });
+    const run = await startSecureSumThroughApi(researcher, { keys: researcherKeys, collaboration: collaborationId }, { participants: SITES, modulus: DEFAULT_MODULUS, dataset: DATASET, image: imageForRuns });
     let view = run;
     for (let polls = 0; view.status === 'running' && polls < 10; polls++) view = await researcher.run(run.id, { waitSeconds: 30 });
     expect(view.status).toBe('completed');
@@ -221,7 +228,9 @@ describe('the deployment topology, one process per part', () => {
   it('runs the example chain started with `parley run`, and the researcher opens the right statistics', async () => {
     const researcherCli = join(root, 'cli-rita');
     await ok(['login', '--api', apiUrl, '--username', 'rita', '--password-stdin'], researcherCli, `${USER_PASSWORD}\n`);
-    const lines = (await ok(['run', CHAIN_FILE, '--collab', COLLAB, '--sites', SITES.join(','), '--wait', '--json'], researcherCli)).trim().split('\n');
+    const researcherKeyFile = join(root, 'researcher.keys.json');
+    await writeKeyFile(researcherKeyFile, researcherKeys);
+    const lines = (await ok(['run', CHAIN_FILE, '--key', researcherKeyFile, '--collab', COLLAB, '--sites', SITES.join(','), '--wait', '--json'], researcherCli)).trim().split('\n');
     const { run } = JSON.parse(lines.at(-1)!) as { run: { id: string } };
 
     // Opened with the researcher's key, as `parley result` does, against the chain as pinned.

@@ -14,11 +14,11 @@ import { writeFileAtomically } from '../../common/write-file-atomically.ts';
 import { bundleText, exportAuditBundle } from '../../audit/export-bundle.ts';
 import { replayHistories } from '../../audit/replay-histories.ts';
 import { verifyHistories } from '../../audit/verify-bundle.ts';
-import { createFederation, siteDepsOf } from '../../demo/federation.ts';
+import { createFederation, federationSigner, siteDepsOf } from '../../demo/federation.ts';
 import { startTemporalDevServer } from '../../provision/temporal-dev-server.ts';
 import { startLocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
-import { exampleChain } from '../../demo/example-chain.ts';
+import { exampleAllowList, exampleChain } from '../../demo/example-chain.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
 import { ensureTemporalCli } from '../../provision/temporal-cli.ts';
 import { startChain } from '../../researcher/runs.ts';
@@ -48,11 +48,11 @@ async function run(): Promise<void> {
     cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
     const files = new Map(SITES.map((org, i) => [org, { patients: registryPath(LETTERS[i]!) }]));
     const federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: 'golden-researcher', files });
-    const allowed = [images.preprocess, images.analyse, images.additiveSum];
+    const allowed = exampleAllowList(images);
     const cluster = await startLocalCluster({ temporalAddress: address, sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, allowed)) });
     cleanups.unshift(() => cluster.shutdown());
 
-    const handle = await startChain(cluster.client, { chain: chain, participants: SITES, requester: 'golden-researcher' }, `${WORKFLOW_ID}-${Date.now()}`);
+    const handle = await startChain(cluster.client, { chain: chain, participants: SITES, requester: 'golden-researcher', signer: federationSigner(federation) }, `${WORKFLOW_ID}-${Date.now()}`);
     await handle.result();
     const { bundle, census } = await exportAuditBundle({ client: cluster.client, workflowId: handle.workflowId, keys: { directory: federation.directory, source: 'the federation\'s key directory' } });
 

@@ -11,7 +11,9 @@ import type { ApiClient } from '../../activities/api-client.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { OrgId } from '../../common/ids.ts';
 import { publicKeysOf } from '../../crypto/index.ts';
-import { createFederation, type Federation } from '../../demo/federation.ts';
+import { createFederation, federationSigner, type Federation } from '../../demo/federation.ts';
+import { ImageRole } from '../../activities/site-policy.ts';
+import type { RunSigner } from '../../researcher/runs.ts';
 import { repositoryOf } from '../../common/image-name.ts';
 
 export interface FixtureSites {
@@ -19,6 +21,8 @@ export interface FixtureSites {
   collaborationId: string;
   /** Organisation → its site.yaml. */
   configFiles: Map<OrgId, string>;
+  /** The requester's signer of runs in the collaboration, which every site's site.yaml admits. */
+  signer: RunSigner;
 }
 
 /** The `temporal:` section of a site.yaml, as written in the file. */
@@ -34,7 +38,8 @@ export async function setUpSites(options: {
   apiUrl: string;
   counts: ReadonlyMap<OrgId, bigint>;
   requester: OrgId;
-  allowedImages: ImageRef[];
+  /** Allowed at every site; as protocol images unless an entry says otherwise. */
+  allowedImages: Array<ImageRef & { role?: ImageRole; release?: boolean }>;
   temporal: TemporalSection;
   extra?: Record<string, unknown>;
 }): Promise<FixtureSites> {
@@ -59,13 +64,15 @@ export async function setUpSites(options: {
       temporal: options.temporal,
       api: { url: options.apiUrl, credentialFile },
       datasets: site.datasets,
-      allowedImages: options.allowedImages.map((image) => ({ name: repositoryOf(image.name), digest: image.digest })),
+      allowedImages: options.allowedImages.map((image) => ({ name: repositoryOf(image.name), digest: image.digest, role: image.role ?? ImageRole.Protocol, ...(image.release ? { release: true } : {}) })),
+      // The operator takes part in the collaboration and admits its requester, on its datasets.
+      collaborations: { [collaborationId]: { requesters: [federation.requester.org], datasets: Object.keys(site.datasets) } },
       shutdownGraceSeconds: 5,
       ...options.extra,
     }));
     configFiles.set(site.org, file);
   }
-  return { federation, collaborationId, configFiles };
+  return { federation, collaborationId, configFiles, signer: federationSigner(federation, collaborationId) };
 }
 
 /** Rewrites the `temporal:` section of a site.yaml the fixture wrote. */

@@ -3,7 +3,7 @@
  * data; it decides which site runs what, and moves envelopes between them.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { COORDINATOR_TASK_QUEUE } from '../../common/ids.ts';
+import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { workflowBundle } from './workflow-bundle.ts';
 
 export interface CoordinatorOptions {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, link, open, readFile, rename, rm } from 'node:fs/promises';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import type { ImageRef } from '../../activities/types.ts';
+import { ImageRole, type AllowedImage } from '../../activities/site-policy.ts';
 import { parseSiteConfig } from './config.ts';
 
 export interface SiteConfigTemplate {
@@ -60,9 +60,25 @@ api:
 datasets: {}
 #  registry: /srv/data/registry.csv
 
-# Algorithm images allowed to run here, by name AND digest (a tag can move, a digest cannot).
-# Add one with \`parley site allow <image>\`, which pins the digest of the local image.
+# Algorithm images allowed to run here, by name AND digest (a tag can move, a digest cannot),
+# each for one role: "protocol" (a secure sum's steps: parley/secure-sum, parley/additive-sum)
+# or "analysis" (a chain's own steps, e.g. parley/preprocess, parley/analyse). An analysis
+# image's own output leaves this site only with "release: true"; otherwise only secure-sum
+# totals do. Add one with \`parley site allow <image> --role protocol|analysis [--release]\`,
+# which pins the digest of the local image.
 allowedImages: []
+# The collaborations this site takes part in (ids as the API shows them), who may request
+# runs in each, and which of the datasets above each may read. Runs of any other
+# collaboration or requester are refused before anything runs.
+collaborations: {}
+#  3f0c…-collaboration-id:
+#    requesters: [lab]
+#    datasets: [registry]
+# A secure sum this site contributes to must span at least minSites sites, over a public
+# modulus of at least minModulus.
+secureSum:
+  minSites: 3
+  minModulus: "2^64"
 
 # Limits of each step's container.
 limits:
@@ -116,7 +132,7 @@ export async function writeConfigText(file: string, text: string, options: { rep
  * Adds `image` (name and digest) to the configuration's allowedImages, keeping every comment.
  * Returns 'unchanged' when that exact pair is already there. @throws ParleyError InvalidInput when the file does not validate.
  */
-export async function addAllowedImage(file: string, image: ImageRef): Promise<'added' | 'unchanged'> {
+export async function addAllowedImage(file: string, image: AllowedImage): Promise<'added' | 'unchanged'> {
   const text = await readFile(file, 'utf8');
   const doc = parseDocument(text);
   parseSiteConfig(doc.toJS(), file);
@@ -129,8 +145,43 @@ export async function addAllowedImage(file: string, image: ImageRef): Promise<'a
   // A flow sequence (`[]`, as init writes it) would stay on one line; a block list reads better.
   list.flow = false;
   // Name and digest together: another digest under the same name is another version, added beside it.
-  if (list.items.some((item) => isMap(item) && item.get('name') === image.name && item.get('digest') === image.digest)) return 'unchanged';
-  list.add(doc.createNode({ name: image.name, digest: image.digest }));
+  const same = (item: unknown) => isMap(item) && item.get('name') === image.name && item.get('digest') === image.digest && (item.get('role') ?? ImageRole.Analysis) === image.role;
+  const existing = list.items.find(same);
+  if (existing && isMap(existing)) {
+    if ((existing.get('release') === true) === (image.release === true)) return 'unchanged';
+    if (image.release) existing.set('release', true);
+    else existing.delete('release');
+  } else {
+    list.add(doc.createNode({ name: image.name, digest: image.digest, role: image.role, ...(image.release ? { release: true } : {}) }));
+  }
   await writeConfigText(file, doc.toString(), { replace: true });
   return 'added';
+}
+
+/**
+ * Admits `collaboration` in the configuration: runs in it that `requesters` ask for, reading
+ * `datasets` (each must be one of the site's datasets). Replaces an earlier entry for it; keeps
+ * every comment. @throws ParleyError InvalidInput when the file or the entry does not validate.
+ */
+export async function admitCollaboration(file: string, collaboration: string, policy: { requesters: string[]; datasets: string[] }): Promise<'added' | 'replaced'> {
+  const text = await readFile(file, 'utf8');
+  const doc = parseDocument(text);
+  const config = parseSiteConfig(doc.toJS(), file);
+  const unknown = policy.datasets.filter((d) => !(d in config.datasets));
+  if (unknown.length > 0) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Dataset${unknown.length > 1 ? 's' : ''} ${unknown.map((d) => `"${d}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among this site's datasets (${Object.keys(config.datasets).join(', ') || 'none'}). Add ${unknown.length > 1 ? 'them' : 'it'} under datasets in ${file} first.`, { path: file });
+  }
+  const replaced = collaboration in config.collaborations;
+  let map = doc.get('collaborations');
+  if (!isMap(map)) {
+    doc.set('collaborations', doc.createNode({}));
+    map = doc.get('collaborations');
+  }
+  if (!isMap(map)) throw new TypeError('collaborations is not a mapping');
+  map.flow = false;
+  map.set(collaboration, doc.createNode({ requesters: policy.requesters, datasets: policy.datasets }));
+  // Validated as a whole before it is written: a bad id or name changes nothing.
+  parseSiteConfig(doc.toJS(), file);
+  await writeConfigText(file, doc.toString(), { replace: true });
+  return replaced ? 'replaced' : 'added';
 }

@@ -12,6 +12,7 @@ import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { loadSiteConfig, parseSiteConfig } from './config.ts';
 import { addAllowedImage, renderSiteConfig } from './config-file.ts';
 import { checkDatasets } from './process.ts';
+import { ImageRole } from '../../activities/site-policy.ts';
 
 let dir: string;
 const template = renderSiteConfig({ organisation: 'north', apiUrl: 'https://parley.example.org', temporalAddress: 'temporal.example.org:7233' });
@@ -101,11 +102,11 @@ describe('site configuration', () => {
   it('adds an allowed image keeping the comments, once', async () => {
     const file = join(dir, 'allow.yaml');
     await writeFile(file, template);
-    const image = { name: 'parley/secure-sum', digest };
+    const image = { name: 'parley/secure-sum', digest, role: ImageRole.Protocol };
     expect(await addAllowedImage(file, image)).toBe('added');
     expect(await addAllowedImage(file, image)).toBe('unchanged');
     const text = await readFile(file, 'utf8');
-    expect(text).toContain('# Add one with `parley site allow <image>`');
+    expect(text).toContain('Add one with `parley site allow <image> --role protocol|analysis [--release]`');
     expect(text).toContain('# The smallest count a result may disclose');
     expect((await loadSiteConfig(file)).allowedImages).toEqual([image]);
   });

@@ -10,6 +10,8 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { DATASET_NAME, IMAGE_DIGEST } from '../../common/ids.ts';
+import { COLLABORATION_ID } from '../../common/run-manifest.ts';
+import { DEFAULT_MIN_MODULUS, DEFAULT_MIN_SITES, ImageRole, type SitePolicy } from '../../activities/site-policy.ts';
 
 const ORG_ID = /^[a-z][a-z0-9-]{0,39}$/;
 const IMAGE_NAME = /^(?:[A-Za-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
@@ -58,7 +60,10 @@ const SiteConfigSchema = z.strictObject({
       z.strictObject({
         name: z.string({ error: 'must be the image name, e.g. parley/secure-sum' }).regex(IMAGE_NAME, { error: 'must be an image name, e.g. parley/secure-sum' }),
         digest: z.string({ error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>`' }).regex(IMAGE_DIGEST, { error: 'must be the image digest sha256:<64 hex>; use `parley site allow <image>` to pin it' }),
-      }, { error: 'each entry needs name and digest; use `parley site allow <image>`' }),
+        role: z.enum(Object.values(ImageRole), { error: `must be ${Object.values(ImageRole).join(' or ')}: a protocol image runs only as a secure sum's steps, an analysis image only as a chain's own steps` }).default(ImageRole.Analysis),
+        release: z.boolean({ error: 'must be true or false: whether an analysis image\'s own output may leave this site' }).optional(),
+      }, { error: 'each entry needs name and digest; use `parley site allow <image>`' })
+        .refine((entry) => !(entry.release && entry.role === ImageRole.Protocol), { error: 'release is for analysis images: a protocol image releases only the secure sum\'s total', path: ['release'] }),
       { error: 'must be a list of { name, digest }; use `parley site allow <image>`' },
     )
     .nullish()
@@ -71,6 +76,27 @@ const SiteConfigSchema = z.strictObject({
       stepTimeoutSeconds: count('the longest a step may run at this site').optional(),
     }, { error: 'must be a mapping of memoryMb, cpus, pids, stepTimeoutSeconds' })
     .default({}),
+  collaborations: z
+    .record(
+      z.string().regex(COLLABORATION_ID, { error: 'collaboration ids are as the API shows them (letters, digits, ".", "_", "-")' }),
+      z.strictObject({
+        requesters: z.array(z.string().regex(ORG_ID, { error: 'must be an organisation id' }), { error: 'must list the organisations that may request runs here' }),
+        datasets: z.array(z.string().regex(DATASET_NAME, { error: 'must be a dataset name under datasets' }), { error: 'must list the datasets runs in this collaboration may read' }),
+      }, { error: 'must be a mapping with requesters and datasets' }),
+      { error: 'must map collaboration ids to { requesters, datasets }' },
+    )
+    .nullish()
+    .transform((c) => c ?? {}),
+  secureSum: z
+    .strictObject({
+      minSites: z.int({ error: 'must be a whole number' }).min(DEFAULT_MIN_SITES, { error: `must be at least ${DEFAULT_MIN_SITES}: with two sites, each learns the other's value from the total` }).default(DEFAULT_MIN_SITES),
+      minModulus: z.string({ error: 'must be a decimal integer or a power of two written "2^64", as a string' })
+        .regex(/^(?:[1-9][0-9]{0,77}|2\^[0-9]{1,3})$/, { error: 'must be a decimal integer or a power of two written "2^64", as a string' })
+        .transform((text) => (text.startsWith('2^') ? 1n << BigInt(text.slice(2)) : BigInt(text)))
+        .refine((m) => m >= DEFAULT_MIN_MODULUS, { error: 'must be at least 2^64: a smaller modulus lets a researcher probe values by the sites\' refusals' })
+        .default(DEFAULT_MIN_MODULUS),
+    }, { error: 'must be a mapping with minSites and minModulus' })
+    .default({ minSites: DEFAULT_MIN_SITES, minModulus: DEFAULT_MIN_MODULUS }),
   disclosureThreshold: count('the smallest count this site lets a result disclose').default(10),
   maxConcurrentSteps: count('steps this site runs at once').max(64, { error: 'must be at most 64' }).default(2),
   shutdownGraceSeconds: z.number({ error: 'must be a number of seconds' }).min(0, { error: 'must be 0 or more seconds' }).default(30),
@@ -152,4 +178,9 @@ export async function loadSiteConfig(file: string): Promise<SiteConfig> {
     throw new ParleyError(ErrorCode.InvalidInput, `Site configuration ${absolute} is not valid YAML: ${(err as Error).message}`, { path: absolute });
   }
   return parseSiteConfig(document, absolute);
+}
+
+/** The operator's policy in `config`, as the site's activities check it (activities/check-step.ts). */
+export function sitePolicyOf(config: SiteConfig): SitePolicy {
+  return { collaborations: config.collaborations, minSites: config.secureSum.minSites, minModulus: config.secureSum.minModulus };
 }

@@ -138,7 +138,7 @@ async function ringThrough(sites: FixtureSites): Promise<{ total: bigint; log: s
       running.push(site.run());
     }
     handle = await startSecureSum(new Client({ connection }), {
-      participants, requester: sites.federation.requester.org, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum,
+      participants, requester: sites.federation.requester.org, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: secureSum, signer: sites.signer,
     });
     const outcome = (await handle.result()) as SecureSumResult;
     const total = await openSecureSumResult(outcome, sites.federation.requester, sites.federation.directory, participants[0]!);

@@ -6,22 +6,19 @@
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import Docker from 'dockerode';
 import { createApiClient } from '../../activities/api-client.ts';
 import { readKeyFile } from '../../activities/key-file.ts';
 import { pinnedKeyDirectory } from '../../activities/pinned-key-directory.ts';
 import { createRunLedger } from '../../activities/run-ledger.ts';
-import { Label } from '../../activities/sandbox/contract.ts';
-import { sweepOrphans } from '../../activities/sandbox/run-volume.ts';
-import { createSiteActivities, type SiteDeps } from '../../activities/site-activities.ts';
-import type { SiteActivities } from '../../activities/types.ts';
+import type { SiteDeps } from '../../activities/site-activities.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { siteTaskQueue } from '../../common/ids.ts';
-import type { SiteConfig } from './config.ts';
+import { buildSiteWorker } from './build-site-worker.ts';
+import { sitePolicyOf, type SiteConfig } from './config.ts';
 import type { SiteLog } from './log.ts';
 import { temporalConnectionError } from './temporal-connection-error.ts';
-import { parleyDataConverter } from '../../activities/failure-codec.ts';
 
 /** Where the site keeps other organisations' pinned key thumbprints. */
 export function pinFileOf(config: SiteConfig): string {
@@ -95,7 +92,7 @@ export async function temporalConnectionOptions(config: SiteConfig) {
 }
 
 /** Builds the site's activity dependencies from its configuration. */
-export async function siteDepsOf(config: SiteConfig, credential: string, docker: Docker): Promise<SiteDeps> {
+export async function siteDepsFromConfig(config: SiteConfig, credential: string, docker: Docker): Promise<SiteDeps> {
   await checkDatasets(config);
   const keys = await readKeyFile(config.keyFile);
   if (keys.org !== config.organisation) {
@@ -109,6 +106,7 @@ export async function siteDepsOf(config: SiteConfig, credential: string, docker:
     directory: pinnedKeyDirectory({ api: createApiClient(config.api.url, credential), pinFile: pinFileOf(config) }),
     datasets: config.datasets,
     allowedImages: config.allowedImages,
+    policy: sitePolicyOf(config),
     stateDir: config.stateDir,
     ledger: createRunLedger(join(config.stateDir, 'ledger')),
     disclosureThreshold: config.disclosureThreshold,
@@ -120,12 +118,6 @@ export async function siteDepsOf(config: SiteConfig, credential: string, docker:
   };
 }
 
-/** Caps each step's wall-clock timeout at the site's own limit, whatever the run asked for. */
-function capStepTimeout(activities: SiteActivities, capSeconds: number | undefined): SiteActivities {
-  if (capSeconds === undefined) return activities;
-  return { ...activities, runStep: (request) => activities.runStep({ ...request, timeoutMs: Math.min(request.timeoutMs, capSeconds * 1000) }) };
-}
-
 export interface SiteProcess {
   /** Resolves when the worker has stopped (after `stop()`, or on a fatal error). */
   run(): Promise<void>;
@@ -134,14 +126,15 @@ export interface SiteProcess {
 }
 
 /**
- * Connects to Temporal, sweeps this site's orphans and creates its worker. Call `run()`, then
- * `stop()` on a signal; connections close when `run()` settles.
+ * Connects to Temporal and builds the site's worker (./build-site-worker.ts, which sweeps the
+ * site's orphans first). Call `run()`, then `stop()` on a signal; connections close when `run()`
+ * settles.
  * @throws ParleyError when the keys, datasets, credential or Temporal are not usable.
  */
 export async function startSiteProcess(config: SiteConfig, log: SiteLog): Promise<SiteProcess> {
   const credential = await readSiteCredential(config);
   const docker = new Docker();
-  const deps = await siteDepsOf(config, credential, docker);
+  const deps = await siteDepsFromConfig(config, credential, docker);
   const options = await temporalConnectionOptions(config);
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
@@ -153,33 +146,15 @@ export async function startSiteProcess(config: SiteConfig, log: SiteLog): Promis
     const connection = await Connection.connect({ ...options, connectTimeout: '10s' }).catch((err: unknown) => Promise.reject(temporalConnectionError(config, err)));
     closers.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    // An orphan is a volume or container of a run Temporal no longer runs: a crash's leftovers.
-    const swept = await sweepOrphans(docker, config.organisation, async (runId: string) => {
-      try {
-        return (await client.workflow.getHandle(runId).describe()).status.name === 'RUNNING';
-      } catch {
-        return false;
-      }
-    });
-    // A step container still here at start-up has no worker watching it (one worker per site):
-    // a SIGKILL left it running, even if its run is live. The run retries the step; the
-    // container goes, and the live run's volume stays for that retry.
-    const stranded = await docker.listContainers({ all: true, filters: { label: [`${Label.Site}=${config.organisation}`] } });
-    await Promise.all(stranded.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-    log('info', 'orphans swept', { org: config.organisation, runs: swept.length, containers: stranded.length });
-    const worker = await Worker.create({
+    const worker = await buildSiteWorker({
       connection: native,
+      client,
       namespace: config.temporal.namespace,
-      taskQueue: siteTaskQueue(config.organisation),
-      activities: capStepTimeout(createSiteActivities(deps), config.limits.stepTimeoutSeconds),
-      maxConcurrentActivityTaskExecutions: config.maxConcurrentSteps,
-      // Running steps may finish within the grace period; after it they are cancelled, which
-      // kills and removes their containers (runSandboxed honours the cancellation signal).
-      shutdownGraceTime: config.shutdownGraceSeconds * 1000,
-      // A last resort so a stuck engine call cannot keep the process up forever.
-      shutdownForceTime: (config.shutdownGraceSeconds + 60) * 1000,
-      // A failing step's message quotes the algorithm's log: sealed for this site before it reaches the history.
-      dataConverter: parleyDataConverter({ sealFor: { org: config.organisation, receiveJwk: deps.keys.receive.publicJwk } }),
+      deps,
+      maxConcurrentSteps: config.maxConcurrentSteps,
+      stepTimeoutCapSeconds: config.limits.stepTimeoutSeconds,
+      shutdownGraceSeconds: config.shutdownGraceSeconds,
+      log,
     });
     log('info', 'site worker started', {
       org: config.organisation,
