@@ -2,7 +2,7 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, ring, api, demo, protocols, chain;
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain;
  * default all). The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -16,10 +16,11 @@ import { benchChain, type ChainBench } from './chain.bench.ts';
 import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './critical-path-report.ts';
 import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
 import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
+import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 
-const BENCHMARKS = ['envelope', 'ring', 'api', 'demo', 'protocols', 'chain'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -30,6 +31,7 @@ interface Report {
   /** Benchmarks not run this time, kept from an earlier report: name → when they were measured. */
   carriedOver?: Partial<Record<BenchmarkName, string>>;
   envelope?: EnvelopeBench;
+  checks?: SiteChecksBench;
   ring?: RingBench[];
   api?: ApiLatencyBench;
   demo?: DemoApiBench;
@@ -51,6 +53,11 @@ if (selected.includes('envelope')) {
   log('envelope seal+open…');
   report.envelope = await benchEnvelope();
   log(`  median ${report.envelope.sealOpenMedianMs} ms`);
+}
+if (selected.includes('checks')) {
+  log('site checks per step (manifest, policy, release ledger)…');
+  report.checks = await benchSiteChecks();
+  log(`  check ${report.checks.checkStepMedianMs} ms, ledger admit ${report.checks.ledgerAdmitMedianMs} ms (medians)`);
 }
 if (selected.includes('ring')) {
   const machine = await prepareMachine(() => {});
@@ -147,6 +154,10 @@ function markdown(report: Report): string {
   const latency = (r: LatencyResult) => `| ${r.name} (median of ${r.requests})${mark('api')} | ${r.medianMs} ms (p99 ${r.p99Ms} ms) | — | — | — |`;
   const rows = [
     ...(report.ring ?? []).map((r) => `| ${r.name} (median of ${r.runs})${mark('ring')} | ${r.parleyMedianMs} ms | ${r.baselineMedianMs} ms (same containers by hand) | ${r.ratio} | ≤ ${r.goalRatio} ${goal(r.ratio <= r.goalRatio)} |`),
+    ...(report.checks ? [
+      `| a site's step check: manifest verified, policy and step checked (median of ${report.checks.iterations})${mark('checks')} | ${report.checks.checkStepMedianMs} ms (p99 ${report.checks.checkStepP99Ms} ms) | — | — | ≤ ${report.checks.goalMs} ms ${goal(report.checks.checkStepMedianMs <= report.checks.goalMs)} |`,
+      `| release-ledger admit, ${report.checks.cohortRows} rows against ${report.checks.earlierCohorts} earlier cohorts, fsynced${mark('checks')} | ${report.checks.ledgerAdmitMedianMs} ms (p99 ${report.checks.ledgerAdmitP99Ms} ms) | — | — | ≤ ${report.checks.goalMs} ms ${goal(report.checks.ledgerAdmitMedianMs <= report.checks.goalMs)} |`,
+    ] : []),
     ...(report.envelope ? [`| ${report.envelope.name} (median of ${report.envelope.iterations})${mark('envelope')} | ${report.envelope.sealOpenMedianMs} ms (p99 ${report.envelope.sealOpenP99Ms} ms) | — | — | ≤ ${report.envelope.goalMs} ms ${goal(report.envelope.sealOpenMedianMs <= report.envelope.goalMs)} |`] : []),
     ...(report.api ? [latency(report.api.keyLookup), latency(report.api.runCreation)] : []),
     ...(report.demo
