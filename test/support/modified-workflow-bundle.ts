@@ -29,7 +29,7 @@ export async function bundleModifiedWorkflows(file: string, edit: (source: strin
     await writeFile(target, changed);
     // Only the ring workflow: the replayed histories need nothing else, and other workflows
     // being edited elsewhere in the tree must not break this bundle.
-    await writeFile(join(dir, 'workflows', 'index.ts'), "export { secureSumRingWorkflow } from '../secure-sum-ring.ts';\n");
+    await writeFile(join(dir, 'workflows', 'index.ts'), "export { secureSumRingWorkflow } from './secure-sum-ring.ts';\n");
     const bundle = await bundleWorkflowCode({
       workflowsPath: join(dir, 'workflows', 'index.ts'),
       logger: { trace() {}, debug() {}, info() {}, warn() {}, error: (message, meta) => console.error(message, meta), log() {} },
