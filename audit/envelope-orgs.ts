@@ -4,7 +4,7 @@
  */
 import { inspectEnvelope } from '../crypto/index.ts';
 import type { HistoryJson } from './audit-bundle.ts';
-import { envelopesInHistories } from './history-payloads.ts';
+import { envelopesInHistories } from './history-envelopes.ts';
 
 /** What the envelopes in some histories name. */
 export interface EnvelopeCensus {

@@ -4,7 +4,7 @@
  * wrong with the event sequence itself (a removed event, an outcome with no step).
  */
 import { eventTypeName, type HistoryJson } from './audit-bundle.ts';
-import { isRecord, payloadsOf } from './history-payloads.ts';
+import { isRecord, payloadsOf } from './proto-payloads.ts';
 
 type Event = HistoryJson['events'][number];
 

@@ -5,7 +5,7 @@
  */
 import { createMemoryReplayGuard, envelopeDigest, inspectEnvelope, openEnvelope, type OrgKeys, type OrgPublicKeys } from '../crypto/index.ts';
 import { isParleyError } from '../common/errors.ts';
-import { envelopesInHistories } from './history-payloads.ts';
+import { envelopesInHistories } from './history-envelopes.ts';
 import type { HistoryToVerify } from './verify-history.ts';
 
 export interface OpenedEntry {

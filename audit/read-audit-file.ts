@@ -10,7 +10,7 @@ import { fileKeyDirectory } from '../activities/key-directory.ts';
 import { collectPublicKeys } from './collect-public-keys.ts';
 import { envelopeCensus } from './envelope-orgs.ts';
 import { readHistoryFile, type HistorySource } from './read-history-file.ts';
-import { isRecord } from './history-payloads.ts';
+import { isRecord } from './proto-payloads.ts';
 
 export interface AuditFile {
   histories: HistorySource[];

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { AUDIT_BUNDLE_FORMAT, type HistoryJson } from './audit-bundle.ts';
+import { isRecord } from './proto-payloads.ts';
 
 /** One history to replay, with where it came from. */
 export interface HistorySource {
@@ -22,10 +23,6 @@ const EXPECTED =
 
 function notHistory(file: string, why: string): never {
   throw new ParleyError(ErrorCode.InvalidInput, `${file} is not a workflow history: ${why}. ${EXPECTED}`, { path: file });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Checks the shape replay relies on: a non-empty event list that starts the workflow. */

@@ -5,17 +5,15 @@
  * running a stand-in chain workflow (testing/stub-chain-workflow.ts) whose site steps end when
  * the test says.
  */
-import { fileURLToPath } from 'node:url';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainSpec } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
 import type { Federation } from '../testing/fixtures.ts';
 import { createFederation, uid } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
+import { startStubCoordinator, type StubCoordinator } from '../testing/stub-coordinator.ts';
 import { call, expectProblem } from '../testing/http.ts';
 import type { Answer } from '../testing/http.ts';
 
@@ -51,34 +49,19 @@ function hold(chain: string, step: string, org: string) {
 
 export function chainRunsSuite(h: () => Harness): void {
   describe('/v1/runs with a chain', () => {
-    let worker: Worker | undefined;
-    let running: Promise<void> | undefined;
-    let connection: NativeConnection | undefined;
+    let coordinator: StubCoordinator | undefined;
     /** Chain name of each run, so the activity finds the test's gate. */
     const chainOf = new Map<string, string>();
 
     beforeAll(async () => {
-      try {
-        Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
-      } catch {
-        // already installed in this process
-      }
-      connection = await NativeConnection.connect({ address: h().temporal.address });
-      worker = await Worker.create({
-        connection, namespace: h().temporal.namespace, taskQueue: COORDINATOR_TASK_QUEUE,
-        workflowsPath: fileURLToPath(new URL('../testing/stub-workflows.ts', import.meta.url)),
-        activities: {
-          runStep: async ({ runId, step, org }: { runId: string; step: string; org: string }) => gates.get(`${chainOf.get(runId)}/${step}/${org}`)?.promise,
-        },
+      coordinator = await startStubCoordinator(h(), './stub-workflows.ts', {
+        runStep: async ({ runId, step, org }: { runId: string; step: string; org: string }) => gates.get(`${chainOf.get(runId)}/${step}/${org}`)?.promise,
       });
-      running = worker.run();
     });
 
     afterAll(async () => {
       for (const gate of gates.values()) gate.release();
-      worker?.shutdown();
-      await running;
-      await connection?.close();
+      await coordinator?.stop();
     });
 
     const start = async (fed: Federation, chain: ChainSpec, extra: Record<string, unknown> = {}): Promise<Answer> => {

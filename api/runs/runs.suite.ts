@@ -4,18 +4,16 @@
  * a real worker running a stand-in workflow (testing/stub-ring-workflow.ts) that finishes when
  * told, so no Docker or site is needed.
  */
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
-import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
 import { UserRole } from '../../common/roles.ts';
 import type { Federation } from '../testing/fixtures.ts';
 import { createFederation, createOrg, createUser, registerSite } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
+import { startStubCoordinator, type StubCoordinator } from '../testing/stub-coordinator.ts';
 import { call, expectProblem } from '../testing/http.ts';
 import type { Answer } from '../testing/http.ts';
 import { createTemporalRunLauncher } from './launcher.ts';
@@ -48,28 +46,14 @@ function sealTotal(fed: Federation, runId: string, total: string) {
 
 export function runsSuite(h: () => Harness): void {
   describe('/v1/runs', () => {
-    let worker: Worker | undefined;
-    let running: Promise<void> | undefined;
-    let connection: NativeConnection | undefined;
+    let coordinator: StubCoordinator | undefined;
 
     beforeAll(async () => {
-      try {
-        Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
-      } catch {
-        // already installed in this process
-      }
-      connection = await NativeConnection.connect({ address: h().temporal.address });
-      worker = await Worker.create({
-        connection, namespace: h().temporal.namespace, taskQueue: COORDINATOR_TASK_QUEUE,
-        workflowsPath: fileURLToPath(new URL('../testing/stub-ring-workflow.ts', import.meta.url)),
-      });
-      running = worker.run();
+      coordinator = await startStubCoordinator(h(), './stub-ring-workflow.ts');
     });
 
     afterAll(async () => {
-      worker?.shutdown();
-      await running;
-      await connection?.close();
+      await coordinator?.stop();
     });
 
     const finish = (runId: string, outcome: { result?: unknown; failure?: string }) =>

@@ -6,7 +6,7 @@ import { generateOrgKeys, publicKeysOf, sealEnvelope, type OrgKeys } from '../..
 import type { AuditBundle } from '../audit-bundle.ts';
 import { createCodecApp } from './codec-app.ts';
 import { createFailureCodec } from '../../activities/failure-codec.ts';
-import { jsonOf, jsonPayload, type JsonPayload } from './codec-payloads.ts';
+import { jsonOf, jsonPayload, type JsonPayload } from '../proto-payloads.ts';
 
 const UI = 'http://localhost:8233';
 const GOLDEN = fileURLToPath(new URL('../../test/golden/secure-sum-ring-3.json', import.meta.url));

@@ -14,10 +14,10 @@
  */
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import { envelopesIn } from '../history-payloads.ts';
+import { envelopesIn } from '../history-envelopes.ts';
 import { describeAttestation, describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
 import { isSealedFailure, openSealedFailure } from '../../activities/failure-codec.ts';
-import { isPayloadsBody, jsonOf, jsonPayload, type JsonPayload } from './codec-payloads.ts';
+import { isPayloadsBody, jsonOf, jsonPayload, type JsonPayload } from '../proto-payloads.ts';
 
 /** The Web UI's origins when none are given: `temporal server start-dev` serves it on 8233. */
 export const DEFAULT_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];

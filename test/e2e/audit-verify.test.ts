@@ -20,7 +20,7 @@ import { verifyHistories } from '../../audit/verify-bundle.ts';
 import type { Finding, VerifyReport } from '../../audit/verify-findings.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
 import { createCodecApp } from '../../audit/codec/codec-app.ts';
-import { jsonOf, type JsonPayload } from '../../audit/codec/codec-payloads.ts';
+import { jsonOf, type JsonPayload } from '../../audit/proto-payloads.ts';
 import { startRingFederation, type RingFederation } from '../support/audit-ring-run.ts';
 import { historyText } from '../support/history-scan.ts';
 
