@@ -32,6 +32,33 @@ export function auditSuite(h: () => Harness): void {
       }
     });
 
+    it('shows an auditor only its own organisation\'s and its collaborations\' events; a server admin all', async () => {
+      const ours = await createFederation(h());
+      const theirs = await createFederation(h());
+      const auditor = await createUser(h(), ours.sites[0]!.id, UserRole.Auditor);
+      const events = async (token: string, query = '') => (await call(h().app, 'GET', `/v1/audit?limit=1000${query}`, { token })).body.events as Array<{ action: string; target: { kind: string; id: string } }>;
+      const seen = await events(auditor.token);
+      const targets = new Set(seen.map((e) => e.target.id));
+      expect(targets).toContain(ours.collaboration.id);
+      for (const id of ours.siteIds) expect(targets).toContain(id);
+      expect(targets).toContain(ours.sites[0]!.id);
+      expect(targets).toContain(auditor.id);
+      // Another collaboration, its sites, other organisations and their users: none of it.
+      for (const id of [theirs.collaboration.id, ...theirs.siteIds, theirs.researcher.id, ...theirs.operators.map((o) => o.id), theirs.lab.id, ours.sites[1]!.id, ours.researcher.id]) {
+        expect(targets).not.toContain(id);
+      }
+      // Asking for them by id finds nothing either.
+      expect(await events(auditor.token, `&targetId=${theirs.collaboration.id}`)).toEqual([]);
+      expect(await events(auditor.token, `&targetKind=site&targetId=${theirs.siteIds[0]}`)).toEqual([]);
+      // An auditor of an organisation in no collaboration sees only its own organisation's events.
+      const lone = await createOrg(h());
+      const outsider = await createUser(h(), lone.id, UserRole.Auditor);
+      expect(new Set((await events(outsider.token)).map((e) => e.target.id))).toEqual(new Set([lone.id, outsider.id]));
+      const everything = new Set((await events(h().adminToken, `&targetKind=collaboration`)).map((e) => e.target.id));
+      expect(everything).toContain(theirs.collaboration.id);
+      expect(everything).toContain(ours.collaboration.id);
+    });
+
     it('records who did what to which target, with no secrets in the details', async () => {
       const org = await createOrg(h());
       const user = await createUser(h(), org.id, UserRole.Researcher);

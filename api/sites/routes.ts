@@ -5,13 +5,14 @@
  * at once.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, or } from 'drizzle-orm';
 import { UserRole, sites } from '../../db/schema.ts';
 import type { Site } from '../../db/schema.ts';
 import { allow, principalOf, userOf } from '../auth/authenticate.ts';
 import { newSiteCredential } from '../auth/site-credentials.ts';
 import { recordAudit } from '../audit/record-audit.ts';
-import { isMember, loadCollaboration } from '../collaborations/access.ts';
+import { canSeeCollaboration, isMember, loadCollaboration, seesEverything, visibleCollaborationIds } from '../collaborations/access.ts';
+import type { Executor } from '../../db/client.ts';
 import type { Services } from '../deps.ts';
 import { conflict, forbidden, notFound } from '../errors.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
@@ -45,7 +46,7 @@ const routes = {
   }),
   list: createRoute({
     method: 'get', path: '/', tags: ['sites'], security: bearer, middleware: [allow({ users: 'any' })] as const,
-    summary: 'Your organisation\'s sites (all, for a server admin or auditor)',
+    summary: 'Your organisation\'s sites (an auditor: also those of its collaborations; a server admin: all)',
     responses: { 200: json(z.object({ sites: z.array(SiteSchema) }), 'Sites.'), ...problemResponses(401, 403) },
   }),
   get: createRoute({
@@ -64,13 +65,12 @@ function view(site: Site) {
   return { id: site.id, collaborationId: site.collaborationId, orgId: site.orgId, createdAt: iso(site.createdAt), revokedAt: iso(site.revokedAt) };
 }
 
-function seesAll(principal: Principal): boolean {
-  return principal.kind === 'user' && (principal.role === UserRole.Admin || principal.role === UserRole.Auditor);
-}
-
-function visible(principal: Principal, site: Site): boolean {
+// A site credential sees its own site; a user their organisation's sites; an auditor also the
+// sites of the collaborations its organisation belongs to; a server admin every site.
+async function visible(db: Executor, principal: Principal, site: Site): Promise<boolean> {
   if (principal.kind === 'site') return principal.siteId === site.id;
-  return seesAll(principal) || principal.orgId === site.orgId;
+  if (seesEverything(principal) || principal.orgId === site.orgId) return true;
+  return principal.role === UserRole.Auditor && canSeeCollaboration(db, principal, site.collaborationId);
 }
 
 // A site operator acts only for its own organisation.
@@ -119,20 +119,22 @@ export function createSitesApp(services: Services) {
     .openapi(routes.list, async (c) => {
       const user = userOf(c);
       const query = db.select().from(sites);
-      const rows = await (seesAll(user) ? query : query.where(eq(sites.orgId, user.orgId))).orderBy(asc(sites.createdAt)).limit(1000);
+      const collabs = user.role === UserRole.Auditor ? await visibleCollaborationIds(db, user) : [];
+      const mine = collabs === 'all' || collabs.length === 0 ? eq(sites.orgId, user.orgId) : or(eq(sites.orgId, user.orgId), inArray(sites.collaborationId, collabs));
+      const rows = await (seesEverything(user) ? query : query.where(mine)).orderBy(asc(sites.createdAt)).limit(1000);
       return c.json({ sites: rows.map(view) }, 200);
     })
     .openapi(routes.get, async (c) => {
       const { siteId } = c.req.valid('param');
       const site = await load(siteId);
-      if (!visible(principalOf(c), site)) throw notFound('site', siteId);
+      if (!(await visible(db, principalOf(c), site))) throw notFound('site', siteId);
       return c.json(view(site), 200);
     })
     .openapi(routes.revoke, async (c) => {
       const user = userOf(c);
       const { siteId } = c.req.valid('param');
       const site = await load(siteId);
-      if (!visible(user, site)) throw notFound('site', siteId);
+      if (!(await visible(db, user, site))) throw notFound('site', siteId);
       mayOperate(user, site.orgId);
       if (site.revokedAt !== null) throw conflict(`Site ${siteId} was already revoked at ${iso(site.revokedAt)}.`);
       const at = services.now();

@@ -89,13 +89,17 @@ export function sitesSuite(h: () => Harness): void {
       expect(audit.body.events.map((e: { action: string }) => e.action)).toEqual(['site.register', 'site.revoke']);
     });
 
-    it('lists an operator\'s own sites, and every site for an auditor', async () => {
+    it('lists an operator\'s own sites, an auditor those of its organisation\'s collaborations, and hides the rest', async () => {
       const fed = await createFederation(h());
       const auditor = await createUser(h(), fed.lab.id, UserRole.Auditor);
+      const outsider = await createUser(h(), (await createOrg(h())).id, UserRole.Auditor);
       const own = await call(h().app, 'GET', '/v1/sites', { token: fed.operators[1]!.token });
       expect(own.body.sites.map((s: { id: string }) => s.id)).toEqual([fed.siteIds[1]]);
       const all = await call(h().app, 'GET', '/v1/sites', { token: auditor.token });
-      expect(all.body.sites.map((s: { id: string }) => s.id)).toEqual(expect.arrayContaining(fed.siteIds));
+      expect(all.body.sites.map((s: { id: string }) => s.id).sort()).toEqual([...fed.siteIds].sort());
+      expect((await call(h().app, 'GET', `/v1/sites/${fed.siteIds[0]}`, { token: auditor.token })).status).toBe(200);
+      expect((await call(h().app, 'GET', '/v1/sites', { token: outsider.token })).body.sites).toEqual([]);
+      expectProblem(await call(h().app, 'GET', `/v1/sites/${fed.siteIds[0]}`, { token: outsider.token }), 404, ErrorCode.NotFound);
       expectProblem(await call(h().app, 'GET', '/v1/sites/not-a-uuid', { token: auditor.token }), 400, ErrorCode.InvalidInput);
       expectProblem(await call(h().app, 'GET', `/v1/sites/${crypto.randomUUID()}`, { token: auditor.token }), 404, ErrorCode.NotFound);
     });
