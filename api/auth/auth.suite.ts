@@ -36,21 +36,48 @@ export function authSuite(h: () => Harness): void {
       expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['password', 'username']);
     });
 
-    it('throttles logins per username and address with 429 and Retry-After, and lets the window pass', async () => {
+    it('throttles one username\'s logins with 429 and Retry-After whatever the address, and lets the window pass', async () => {
       let now = new Date();
       const app = h().makeApp({ now: () => now, loginLimit: { max: 3, windowSeconds: 60 } });
       const org = await createOrg(h());
       const user = await createUser(h(), org.id, UserRole.Researcher);
-      const attempt = (password: string, ip = '192.0.2.7') => call(app, 'POST', '/v1/login', { body: { username: user.username, password }, ip });
-      for (let i = 0; i < 3; i += 1) expect((await attempt('wrong-password')).status).toBe(401);
-      const limited = await attempt(user.password);
-      expectProblem(limited, 429, ErrorCode.RateLimited);
-      expect(Number(limited.headers.get('retry-after'))).toBe(60);
-      expect(limited.body.detail).toMatch(/Wait 60 seconds/);
-      // Another address is not throttled by someone else's failures.
-      expect((await attempt(user.password, '192.0.2.8')).status).toBe(200);
+      const attempt = (password: string, ip: string) => call(app, 'POST', '/v1/login', { body: { username: user.username, password }, ip });
+      // A guesser spreading over many addresses: three guesses in all, then even the right password waits.
+      for (const ip of ['192.0.2.1', '198.51.100.2', '203.0.113.3']) expect((await attempt('wrong-password', ip)).status).toBe(401);
+      for (const ip of ['192.0.2.4', '2001:db8::5']) {
+        const limited = await attempt(user.password, ip);
+        expectProblem(limited, 429, ErrorCode.RateLimited);
+        expect(Number(limited.headers.get('retry-after'))).toBe(60);
+        expect(limited.body.detail).toMatch(/for this username\. Wait 60 seconds/);
+      }
+      // Another user is not throttled by the guesses at this one.
+      const other = await createUser(h(), org.id, UserRole.Researcher);
+      expect((await call(app, 'POST', '/v1/login', { body: { username: other.username, password: other.password }, ip: '192.0.2.1' })).status).toBe(200);
       now = new Date(now.getTime() + 61_000);
-      expect((await attempt(user.password)).status).toBe(200);
+      expect((await attempt(user.password, '192.0.2.9')).status).toBe(200);
+    });
+
+    it('throttles one address spraying a password over many usernames, and a login of its own buys it no more', async () => {
+      let now = new Date();
+      const app = h().makeApp({ now: () => now, loginLimit: { max: 3, windowSeconds: 60 }, loginAddressLimit: { max: 5, windowSeconds: 60 } });
+      const org = await createOrg(h());
+      const own = await createUser(h(), org.id, UserRole.Researcher);
+      const victims = await Promise.all(Array.from({ length: 3 }, () => createUser(h(), org.id, UserRole.Auditor)));
+      const spray = (username: string, password = 'Summer2026!', ip = '192.0.2.66') => call(app, 'POST', '/v1/login', { body: { username, password }, ip });
+      for (const name of ['ann', 'bob', 'cat', victims[0]!.username]) expect((await spray(name)).status).toBe(401);
+      // Its own successful login takes back only its own attempt.
+      expect((await spray(own.username, own.password)).status).toBe(200);
+      expect((await spray(victims[1]!.username)).status).toBe(401);
+      for (const name of ['dan', victims[2]!.username]) {
+        const limited = await spray(name);
+        expectProblem(limited, 429, ErrorCode.RateLimited);
+        expect(limited.body.detail).toMatch(/from your address\. Wait \d+ seconds/);
+      }
+      expectProblem(await spray(victims[2]!.username, victims[2]!.password), 429, ErrorCode.RateLimited);
+      // The victims themselves, from their own addresses, still log in.
+      expect((await spray(victims[2]!.username, victims[2]!.password, '198.51.100.7')).status).toBe(200);
+      now = new Date(now.getTime() + 61_000);
+      expect((await spray(victims[1]!.username, victims[1]!.password)).status).toBe(200);
     });
 
     it('clears the failure count after a successful login', async () => {

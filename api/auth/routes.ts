@@ -1,6 +1,7 @@
 /**
  * POST /v1/login exchanges a username and password for a short-lived access token, throttled per
- * (username, client address); GET /v1/me says who a token or site credential speaks for.
+ * username and per client address (login-throttle.ts); GET /v1/me says who a token or site
+ * credential speaks for.
  */
 import { randomBytes } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
@@ -67,10 +68,12 @@ export function createAuthApp(services: Services) {
   return createRouter()
     .openapi(login, async (c) => {
       const { username, password } = c.req.valid('json');
-      const key = `${username}\n${clientAddress(c)}`;
-      const verdict = services.loginLimiter.attempt(key, services.now());
+      const address = clientAddress(c);
+      const verdict = services.loginThrottle.attempt(username, address, services.now());
       if (!verdict.allowed) {
-        throw new ApiError(ErrorCode.RateLimited, `Too many login attempts for this username from your address. Wait ${verdict.retryAfterSeconds} seconds, then try again.`, { retryAfterSeconds: verdict.retryAfterSeconds });
+        services.logger.warn('login throttled', { by: verdict.by });
+        const whose = verdict.by === 'username' ? 'for this username' : 'from your address';
+        throw new ApiError(ErrorCode.RateLimited, `Too many login attempts ${whose}. Wait ${verdict.retryAfterSeconds} seconds, then try again.`, { retryAfterSeconds: verdict.retryAfterSeconds });
       }
       const [user] = await services.db.select().from(users).where(eq(users.username, username)).limit(1);
       const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
@@ -78,7 +81,7 @@ export function createAuthApp(services: Services) {
         services.logger.warn('login refused', { reason: 'bad credentials' });
         throw new ApiError(ErrorCode.Unauthenticated, 'The username or password is wrong. Check both and try again; repeated failures are throttled.');
       }
-      services.loginLimiter.reset(key);
+      services.loginThrottle.succeeded(username, address);
       const principal = { kind: 'user' as const, userId: user.id, username: user.username, orgId: user.orgId, role: user.role };
       const { token, expiresAt, expiresIn } = await services.tokens.issue(principal);
       services.logger.info('login', { userId: user.id, orgId: user.orgId, role: user.role });
