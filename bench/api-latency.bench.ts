@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { createApiClient, type ApiClient, type StartRunRequest } from '../activities/api-client.ts';
-import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
+import { generateOrgKeys, publicKeysOf, signSiteEnrolment } from '../crypto/index.ts';
 import { startCentralServer } from '../api/central-server.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { demoSiteNames } from '../demo/run-demo.ts';
@@ -104,14 +104,19 @@ async function register(apiUrl: string, admin: { username: string; password: str
   const asAdmin = anonymous.withToken((await anonymous.login(admin.username, admin.password)).accessToken);
   const siteOrgs = demoSiteNames(3);
   const researcherOrg = 'researcher';
+  const keysOf = new Map<string, Awaited<ReturnType<typeof generateOrgKeys>>>();
   for (const org of [...siteOrgs, researcherOrg]) {
-    await asAdmin.createOrganisation({ id: org, name: org, keys: publicKeysOf(await generateOrgKeys(org)) });
+    keysOf.set(org, await generateOrgKeys(org));
+    await asAdmin.createOrganisation({ id: org, name: org, keys: publicKeysOf(keysOf.get(org)!) });
   }
   const password = randomBytes(18).toString('base64url');
   await asAdmin.createUser({ username: researcherOrg, password, orgId: researcherOrg, role: 'researcher' });
   const collaboration = await asAdmin.createCollaboration({ name: `bench-${Date.now()}`, members: [...siteOrgs, researcherOrg] });
   const credentials: string[] = [];
-  for (const org of siteOrgs) credentials.push((await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: org })).credential);
+  for (const org of siteOrgs) {
+    const enrolment = await signSiteEnrolment(keysOf.get(org)!, collaboration.id);
+    credentials.push((await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: org, enrolment })).credential);
+  }
   const researcher: ApiClient = anonymous.withToken((await anonymous.login(researcherOrg, password)).accessToken);
   const runRequest: StartRunRequest = { collaborationId: collaboration.id, participants: siteOrgs, modulus: DEFAULT_MODULUS, dataset: 'registry', image: IMAGE };
   return {

@@ -20,3 +20,5 @@ export type { MemoryReplayGuard, ReplayGuard } from './replay-guard.ts';
 export { allowListEntryDigest, signStepAttestation, verifyStepAttestation } from './step-attestation.ts';
 export type { AttestationVerdict } from './step-attestation.ts';
 export { openForSelf, sealForSelf } from './seal-for-self.ts';
+export { ENROLMENT_TTL_SECONDS, signSiteEnrolment, verifySiteEnrolment } from './site-enrolment.ts';
+export type { EnrolmentVerdict, SiteEnrolmentClaims } from './site-enrolment.ts';

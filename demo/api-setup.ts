@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { publicKeysOf } from '../crypto/index.ts';
+import { publicKeysOf, signSiteEnrolment } from '../crypto/index.ts';
 import { createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { pinnedKeyDirectory } from '../activities/pinned-key-directory.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
@@ -37,7 +37,9 @@ export async function registerFederation(apiUrl: string, admin: { username: stri
   });
   const siteDirectories = new Map<string, KeyDirectory>();
   for (const site of federation.sites) {
-    const { credential } = await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: site.org });
+    // Each registry consents with its own key, as its operator's `parley site register` would.
+    const enrolment = await signSiteEnrolment(site.keys, collaboration.id);
+    const { credential } = await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: site.org, enrolment });
     siteDirectories.set(site.org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
   }
   const researcher = anonymous.withToken((await anonymous.login(researcherName, researcherPassword)).accessToken);

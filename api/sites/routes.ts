@@ -1,8 +1,11 @@
 /**
  * /v1/sites: one site per organisation per collaboration, each with its own credential for its
- * worker. An organisation's site operator (or a server admin) registers it — the credential is
- * in that response and nowhere else, ever — and revokes it; a revoked credential stops working
- * at once.
+ * worker. A site joins only with its organisation's own consent: the registration carries an
+ * enrolment signed by the organisation's signing key (crypto/site-enrolment.ts), which only the
+ * site's operator holds. The collaboration's membership, set by a server admin, is the invitation;
+ * the signed enrolment is the acceptance. Its site operator (or a server admin passing the
+ * organisation's enrolment on) registers it — the credential is in that response and nowhere
+ * else, ever — and revokes it; a revoked credential stops working at once.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, eq, inArray, isNull, or } from 'drizzle-orm';
@@ -14,7 +17,10 @@ import { recordAudit } from '../audit/record-audit.ts';
 import { canSeeCollaboration, isMember, loadCollaboration, seesEverything, visibleCollaborationIds } from '../collaborations/access.ts';
 import type { Executor } from '../../db/client.ts';
 import type { Services } from '../deps.ts';
-import { conflict, forbidden, notFound } from '../errors.ts';
+import { ApiError, conflict, forbidden, notFound } from '../errors.ts';
+import { ErrorCode } from '../../common/errors.ts';
+import { verifySiteEnrolment } from '../../crypto/index.ts';
+import { currentKeys, keyHistory } from '../organisations/keys.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
 import type { Principal, UserPrincipal } from '../router.ts';
 import { OrgIdSchema, TimestampSchema, UuidSchema, iso, uuidParam } from '../schemas.ts';
@@ -23,7 +29,12 @@ const SiteSchema = z.object({
   id: z.string(), collaborationId: z.string(), orgId: OrgIdSchema, createdAt: TimestampSchema, revokedAt: TimestampSchema.nullable(),
 }).openapi('Site');
 
-const RegisterBody = z.strictObject({ collaborationId: UuidSchema, orgId: OrgIdSchema }).openapi('RegisterSite');
+const RegisterBody = z.strictObject({
+  collaborationId: UuidSchema,
+  orgId: OrgIdSchema,
+  enrolment: z.string().min(1, { error: 'must be the organisation\'s signed enrolment (a compact JWS)' }).max(4096, { error: 'must be at most 4096 characters' })
+    .openapi({ description: 'The organisation\'s consent, signed with its signing key: `parley site register` makes it from the site\'s key file.' }),
+}).openapi('RegisterSite');
 const Registered = z.object({
   site: SiteSchema,
   credential: z.string().openapi({ description: 'The worker\'s bearer credential. Shown once: store it now.' }),
@@ -35,7 +46,7 @@ const operators = allow({ users: [UserRole.SiteOperator, UserRole.Admin] });
 const routes = {
   register: createRoute({
     method: 'post', path: '/', tags: ['sites'], security: bearer, middleware: [operators] as const,
-    summary: 'Register your organisation\'s site in a collaboration; returns its credential once',
+    summary: 'Register your organisation\'s site in a collaboration, with its signed enrolment; returns its credential once',
     request: { body: { required: true, content: { 'application/json': { schema: RegisterBody } } } },
     responses: { 201: json(Registered, 'Registered.'), ...problemResponses(400, 401, 403, 404, 409, 413, 415) },
   }),
@@ -80,6 +91,18 @@ function mayOperate(user: UserPrincipal, orgId: string): void {
   }
 }
 
+// The organisation's consent, checked against its current published signing key.
+async function checkEnrolment(db: Executor, enrolment: string, expected: { org: string; collaborationId: string }, now: Date): Promise<void> {
+  const signKey = currentKeys(await keyHistory(db, expected.org)).sign;
+  if (signKey === null) {
+    throw conflict(`"${expected.org}" has no published signing key, so it cannot consent to enrol a site. Its site operator publishes its keys with \`parley site init\`.`, 'orgId');
+  }
+  const verdict = await verifySiteEnrolment(enrolment, signKey.jwk, expected, now);
+  if (!verdict.ok) {
+    throw new ApiError(ErrorCode.Forbidden, `"${expected.org}" has not consented to this site: its enrolment ${verdict.problem}. A site joins only with its organisation's enrolment, signed with its key file: its site operator runs \`parley site register --collab … --org ${expected.org}\`.`, { errors: [{ in: 'body', field: 'enrolment', message: verdict.problem }] });
+  }
+}
+
 /** The sites sub-app, mounted at /v1/sites. */
 export function createSitesApp(services: Services) {
   const { db } = services;
@@ -92,19 +115,20 @@ export function createSitesApp(services: Services) {
   return createRouter()
     .openapi(routes.register, async (c) => {
       const user = userOf(c);
-      const { collaborationId, orgId } = c.req.valid('json');
+      const { collaborationId, orgId, enrolment } = c.req.valid('json');
       mayOperate(user, orgId);
       const collab = await loadCollaboration(db, collaborationId);
       if (!(await isMember(db, collab.id, orgId))) {
         throw conflict(`"${orgId}" is not a member of collaboration "${collab.name}". Ask a server admin to add it first.`, 'orgId');
       }
+      await checkEnrolment(db, enrolment, { org: orgId, collaborationId: collab.id }, services.now());
       const { credential, hash } = newSiteCredential();
       const at = services.now();
       const site = await db.transaction(async (tx) => {
         const [live] = await tx.select({ id: sites.id }).from(sites)
           .where(and(eq(sites.collaborationId, collab.id), eq(sites.orgId, orgId), isNull(sites.revokedAt))).limit(1);
         if (live) throw conflict(`"${orgId}" already has a site in "${collab.name}" (id ${live.id}). Revoke it first to register a new one.`, 'orgId');
-        const [row] = await tx.insert(sites).values({ collaborationId: collab.id, orgId, credentialHash: hash, createdAt: at }).returning();
+        const [row] = await tx.insert(sites).values({ collaborationId: collab.id, orgId, credentialHash: hash, enrolment, createdAt: at }).returning();
         await recordAudit(tx, { actor: user, action: 'site.register', target: { kind: 'site', id: row!.id }, at, details: { orgId, collaborationId: collab.id } });
         return row!;
       });
