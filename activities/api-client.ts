@@ -82,11 +82,20 @@ export interface ApiClient {
   publishKeys(org: OrgId, keys: OrgPublicKeys): Promise<unknown>;
   organisationKeys(org: OrgId): Promise<OrgPublicKeys>;
   createUser(body: { username: string; password: string; orgId: OrgId; role: UserRole }): Promise<{ id: string }>;
+  /** Users of the caller's organisation (every user, for a server admin). */
+  users(): Promise<{ users: Array<{ id: string; username: string; orgId: OrgId; role: UserRole; disabled: boolean }> }>;
+  /** Disables or enables a user (server admin). */
+  setUserDisabled(userId: string, disabled: boolean): Promise<{ id: string; username: string; disabled: boolean }>;
+  /** Revokes every access token of a user (server admin). */
+  revokeUserTokens(userId: string): Promise<unknown>;
+  /** Revokes the token this client sends. */
+  logout(): Promise<void>;
   createCollaboration(body: { name: string; members: OrgId[] }): Promise<{ id: string; name: string }>;
   addMember(collaborationId: string, orgId: OrgId): Promise<unknown>;
   /** Collaborations the caller takes part in (all of them, for a server admin or auditor). */
   collaborations(): Promise<{ collaborations: Array<{ id: string; name: string; members: Array<{ orgId: OrgId }> }> }>;
-  registerSite(body: { collaborationId: string; orgId: OrgId }): Promise<{ site: { id: string }; credential: string }>;
+  /** `enrolment`: the organisation's consent, signSiteEnrolment(keys, collaborationId) from crypto/. */
+  registerSite(body: { collaborationId: string; orgId: OrgId; enrolment: string }): Promise<{ site: { id: string }; credential: string }>;
   startRun(body: StartRunRequest): Promise<RunView>;
   run(runId: string, options?: { waitSeconds?: number }): Promise<RunView>;
   runResult(runId: string): Promise<{ runId: string; envelope: Envelope }>;
@@ -142,6 +151,10 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     publishKeys: (org, keys) => call('POST', `/v1/organisations/${enc(org)}/keys`, keys),
     organisationKeys: (org) => call('GET', `/v1/organisations/${enc(org)}/keys`),
     createUser: (body) => call('POST', '/v1/users', body),
+    users: () => call('GET', '/v1/users'),
+    setUserDisabled: (userId, disabled) => call('PATCH', `/v1/users/${enc(userId)}`, { disabled }),
+    revokeUserTokens: (userId) => call('POST', `/v1/users/${enc(userId)}/revoke-tokens`),
+    logout: () => call('POST', '/v1/logout'),
     createCollaboration: (body) => call('POST', '/v1/collaborations', body),
     addMember: (collaborationId, orgId) => call('POST', `/v1/collaborations/${enc(collaborationId)}/members`, { orgId }),
     collaborations: () => call('GET', '/v1/collaborations'),

@@ -5,8 +5,9 @@
 import type { Database } from '../db/client.ts';
 import type { ScryptCost } from './auth/password.ts';
 import { DEFAULT_SCRYPT_COST } from './auth/password.ts';
-import type { AttemptLimiter, RateLimit } from './auth/rate-limit.ts';
-import { createAttemptLimiter } from './auth/rate-limit.ts';
+import type { LoginThrottle } from './auth/login-throttle.ts';
+import { createLoginThrottle } from './auth/login-throttle.ts';
+import type { RateLimit } from './auth/rate-limit.ts';
 import type { TokenService } from './auth/tokens.ts';
 import { createTokenService } from './auth/tokens.ts';
 import type { Logger } from './logger.ts';
@@ -29,8 +30,10 @@ export interface AppDeps {
   accessTokenTtlSeconds?: number;
   /** scrypt cost for new password hashes. Default N = 2^17, r = 8, p = 1. */
   passwordCost?: ScryptCost;
-  /** Login attempts per (username, client address). Default 5 per 300 s. */
+  /** Login attempts per username, from any address. Default 5 per 300 s. */
   loginLimit?: RateLimit;
+  /** Login attempts per client address, for any username. Default 4 × loginLimit's max, same window. */
+  loginAddressLimit?: RateLimit;
   /** Largest request body accepted. Default 64 KiB. */
   maxBodyBytes?: number;
 }
@@ -43,8 +46,13 @@ export interface Services {
   now: () => Date;
   logger: Logger;
   passwordCost: ScryptCost;
-  loginLimiter: AttemptLimiter;
+  loginThrottle: LoginThrottle;
   maxBodyBytes: number;
+}
+
+function loginThrottleOf(deps: AppDeps): LoginThrottle {
+  const perUser = deps.loginLimit ?? { max: 5, windowSeconds: 300 };
+  return createLoginThrottle({ perUser, perAddress: deps.loginAddressLimit ?? { max: 4 * perUser.max, windowSeconds: perUser.windowSeconds } });
 }
 
 /**
@@ -64,7 +72,7 @@ export function resolveServices(deps: AppDeps): Services {
     now,
     logger: deps.logger ?? createJsonLogger(),
     passwordCost: deps.passwordCost ?? DEFAULT_SCRYPT_COST,
-    loginLimiter: createAttemptLimiter(deps.loginLimit ?? { max: 5, windowSeconds: 300 }),
+    loginThrottle: loginThrottleOf(deps),
     maxBodyBytes: deps.maxBodyBytes ?? 64 * 1024,
   };
 }

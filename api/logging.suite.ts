@@ -4,7 +4,7 @@
  * input, and an unexpected database failure.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
+import { generateOrgKeys, publicKeysOf, signSiteEnrolment } from '../crypto/index.ts';
 import { openDatabase } from '../db/client.ts';
 import { UserRole } from '../common/roles.ts';
 import { createJsonLogger } from './logger.ts';
@@ -54,7 +54,8 @@ export function loggingSuite(h: () => Harness): void {
       const operator = (await send('POST', '/v1/login', { body: { username: `op-${id}`, password } })).body.accessToken as string;
       secrets.push(operator);
       const collab = await createCollaboration(h(), [id]);
-      const site = await send('POST', '/v1/sites', { token: operator, body: { collaborationId: collab.id, orgId: id } });
+      const enrolment = await signSiteEnrolment(keys, collab.id);
+      const site = await send('POST', '/v1/sites', { token: operator, body: { collaborationId: collab.id, orgId: id, enrolment } });
       const credential = site.body.credential as string;
       secrets.push(credential);
       await send('GET', `/v1/organisations/${id}/keys`, { token: credential });

@@ -30,7 +30,8 @@ export type Principal = UserPrincipal | SitePrincipal;
 
 /** Hono environment of every Parley route. */
 export interface AppEnv {
-  Variables: { principal: Principal | undefined };
+  /** `token`: the access token's id and expiry, for logout (unset for a site credential). */
+  Variables: { principal: Principal | undefined; token?: { id: string; expiresAt: Date } };
   /** @hono/node-server passes the Node request; absent under `app.request()` in tests. */
   Bindings: { incoming?: { socket?: { remoteAddress?: string } } };
 }

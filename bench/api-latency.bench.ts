@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { createApiClient, type ApiClient } from '../activities/api-client.ts';
-import { generateOrgKeys, publicKeysOf, type OrgKeys } from '../crypto/index.ts';
+import { generateOrgKeys, publicKeysOf, signSiteEnrolment, type OrgKeys } from '../crypto/index.ts';
 import { startCentralServer } from '../api/central-server.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { demoSiteNames } from '../demo/run-demo.ts';
@@ -114,7 +114,10 @@ async function register(apiUrl: string, admin: { username: string; password: str
   await asAdmin.createUser({ username: researcherOrg, password, orgId: researcherOrg, role: 'researcher' });
   const collaboration = await asAdmin.createCollaboration({ name: `bench-${Date.now()}`, members: [...siteOrgs, researcherOrg] });
   const credentials: string[] = [];
-  for (const org of siteOrgs) credentials.push((await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: org })).credential);
+  for (const org of siteOrgs) {
+    const enrolment = await signSiteEnrolment(keysOf.get(org)!, collaboration.id);
+    credentials.push((await asAdmin.registerSite({ collaborationId: collaboration.id, orgId: org, enrolment })).credential);
+  }
   const researcher: ApiClient = anonymous.withToken((await anonymous.login(researcherOrg, password)).accessToken);
   const runRequest = {
     signer: { keys: keysOf.get(researcherOrg)!, collaboration: collaboration.id },

@@ -22,3 +22,5 @@ export type { AttestationVerdict } from './step-attestation.ts';
 export { openForSelf, sealForSelf } from './seal-for-self.ts';
 export { manifestProblem, readRunManifest, signRunManifest, verifyRunManifest } from './run-manifest.ts';
 export { canonicalJson } from './canonical-json.ts';
+export { ENROLMENT_TTL_SECONDS, signSiteEnrolment, verifySiteEnrolment } from './site-enrolment.ts';
+export type { EnrolmentVerdict, SiteEnrolmentClaims } from './site-enrolment.ts';

@@ -9,6 +9,7 @@ import {
   bigserial,
   check,
   index,
+  integer,
   jsonb,
   pgTable,
   primaryKey,
@@ -89,11 +90,27 @@ export const users = pgTable('users', {
   role: text('role').$type<UserRole>().notNull(),
   /** `scrypt$<N>$<r>$<p>$<salt b64url>$<hash b64url>`: the KDF's parameters travel with it. */
   passwordHash: text('password_hash').notNull(),
+  /**
+   * Every access token carries the generation it was issued in; raising it revokes all of the
+   * user's tokens at once (read with the user's row on every request, so it costs no extra query).
+   */
+  tokenGeneration: integer('token_generation').notNull().default(0),
+  /** Set while the user is disabled: no login, and its tokens are refused at once. */
+  disabledAt: timestamp('disabled_at', { withTimezone: true }),
   createdAt: createdAt(),
 }, (t) => [
   uniqueIndex('users_username_unique').on(t.username),
   check('users_role_check', sql`${t.role} in (${inList(Object.values(UserRole))})`),
 ]);
+
+/** Access tokens revoked one by one (logout) before they expire; a row may go once expires_at passes. */
+export const revokedTokens = pgTable('revoked_tokens', {
+  /** The token's `jti`. */
+  tokenId: uuid('token_id').primaryKey(),
+  userId: uuid('user_id').notNull().references(() => users.id),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 export const collaborations = pgTable('collaborations', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -114,6 +131,11 @@ export const sites = pgTable('sites', {
   orgId: text('org_id').notNull().references(() => organisations.id),
   /** SHA-256 of the site credential, hex; the credential itself is shown once and not kept. */
   credentialHash: text('credential_hash').notNull(),
+  /**
+   * The organisation's own consent to join, as it sent it: a compact JWS by its signing key
+   * (crypto/site-enrolment.ts), kept as evidence; null for sites registered before it was needed.
+   */
+  enrolment: text('enrolment'),
   createdAt: createdAt(),
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 }, (t) => [
@@ -168,5 +190,6 @@ export type User = typeof users.$inferSelect;
 export type Collaboration = typeof collaborations.$inferSelect;
 export type CollaborationMember = typeof collaborationMembers.$inferSelect;
 export type Site = typeof sites.$inferSelect;
+export type RevokedToken = typeof revokedTokens.$inferSelect;
 export type Run = typeof runs.$inferSelect;
 export type AuditEvent = typeof auditEvents.$inferSelect;

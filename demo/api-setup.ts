@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { publicKeysOf } from '../crypto/index.ts';
+import { publicKeysOf, signSiteEnrolment, type OrgKeys } from '../crypto/index.ts';
 import { ApiClientError, createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { pinnedKeyDirectory } from '../activities/pinned-key-directory.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
@@ -78,11 +78,13 @@ async function ensureCollaboration(asAdmin: ApiClient, members: OrgId[], store: 
 }
 
 /** The site's worker credential: kept from an earlier demo, or issued now and recorded at once (it is shown only once). */
-async function ensureSiteCredential(asAdmin: ApiClient, collaborationId: string, org: OrgId, store: DemoStateStore): Promise<string> {
+async function ensureSiteCredential(asAdmin: ApiClient, collaborationId: string, org: OrgId, keys: OrgKeys, store: DemoStateStore): Promise<string> {
   const kept = store.state.siteCredentials[org];
   if (kept !== undefined) return kept;
   try {
-    const { credential } = await asAdmin.registerSite({ collaborationId, orgId: org });
+    // Each registry consents with its own key, as its operator's `parley site register` would.
+    const enrolment = await signSiteEnrolment(keys, collaborationId);
+    const { credential } = await asAdmin.registerSite({ collaborationId, orgId: org, enrolment });
     await store.update({ siteCredentials: { ...store.state.siteCredentials, [org]: credential } });
     return credential;
   } catch (err) {
@@ -111,7 +113,7 @@ export async function registerFederation(apiUrl: string, admin: { username: stri
   const collaborationId = await ensureCollaboration(asAdmin, everyone, store);
   const siteDirectories = new Map<string, KeyDirectory>();
   for (const site of federation.sites) {
-    const credential = await ensureSiteCredential(asAdmin, collaborationId, site.org, store);
+    const credential = await ensureSiteCredential(asAdmin, collaborationId, site.org, site.keys, store);
     siteDirectories.set(site.org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
   }
   const researcher = await signIn(anonymous, researcherName, store.state.researcherPassword, store);

@@ -6,7 +6,8 @@ import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
 import { PgCode, pgErrorOf } from '../../db/pg-error.ts';
-import { auditEvents } from '../../db/schema.ts';
+import { auditEvents, runs } from '../../db/schema.ts';
+import { recordAudit } from './record-audit.ts';
 import { UserRole } from '../../common/roles.ts';
 import { createFederation, createOrg, createUser, uid } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
@@ -30,6 +31,43 @@ export function auditSuite(h: () => Harness): void {
       for (const token of [fed.researcher.token, fed.operators[0]!.token, fed.credentials[0]!]) {
         expectProblem(await call(h().app, 'GET', '/v1/audit', { token }), 403, ErrorCode.Forbidden);
       }
+    });
+
+    it('shows an auditor only its own organisation\'s and its collaborations\' events; a server admin all', async () => {
+      const ours = await createFederation(h());
+      const theirs = await createFederation(h());
+      const auditor = await createUser(h(), ours.sites[0]!.id, UserRole.Auditor);
+      // A run in each collaboration, recorded as the runs API records one.
+      const runIn = async (fed: typeof ours) => {
+        const id = `run-${uid()}`;
+        await h().database.db.insert(runs).values({ id, collaborationId: fed.collaboration.id, requesterId: fed.researcher.id, requesterOrg: fed.lab.id, protocol: 'chain', participants: fed.sites.map((s) => s.id), spec: { modulus: '1000', dataset: 'd', image: { name: 'x', digest: `sha256:${'0'.repeat(64)}` } }, status: 'running' });
+        await recordAudit(h().database.db, { actor: 'system', action: 'run.status', target: { kind: 'run', id }, at: new Date() });
+        return id;
+      };
+      const [ourRun, theirRun] = [await runIn(ours), await runIn(theirs)];
+      const events = async (token: string, query = '') => (await call(h().app, 'GET', `/v1/audit?limit=1000${query}`, { token })).body.events as Array<{ action: string; target: { kind: string; id: string } }>;
+      const seen = await events(auditor.token);
+      const targets = new Set(seen.map((e) => e.target.id));
+      expect(targets).toContain(ours.collaboration.id);
+      for (const id of ours.siteIds) expect(targets).toContain(id);
+      expect(targets).toContain(ours.sites[0]!.id);
+      expect(targets).toContain(auditor.id);
+      expect(targets).toContain(ourRun);
+      expect(targets).not.toContain(theirRun);
+      // Another collaboration, its sites, other organisations and their users: none of it.
+      for (const id of [theirs.collaboration.id, ...theirs.siteIds, theirs.researcher.id, ...theirs.operators.map((o) => o.id), theirs.lab.id, ours.sites[1]!.id, ours.researcher.id]) {
+        expect(targets).not.toContain(id);
+      }
+      // Asking for them by id finds nothing either.
+      expect(await events(auditor.token, `&targetId=${theirs.collaboration.id}`)).toEqual([]);
+      expect(await events(auditor.token, `&targetKind=site&targetId=${theirs.siteIds[0]}`)).toEqual([]);
+      // An auditor of an organisation in no collaboration sees only its own organisation's events.
+      const lone = await createOrg(h());
+      const outsider = await createUser(h(), lone.id, UserRole.Auditor);
+      expect(new Set((await events(outsider.token)).map((e) => e.target.id))).toEqual(new Set([lone.id, outsider.id]));
+      const everything = new Set((await events(h().adminToken, `&targetKind=collaboration`)).map((e) => e.target.id));
+      expect(everything).toContain(theirs.collaboration.id);
+      expect(everything).toContain(ours.collaboration.id);
     });
 
     it('records who did what to which target, with no secrets in the details', async () => {

@@ -1,6 +1,7 @@
 /**
- * GET /v1/audit: the append-only trail of every change, oldest first, paged by event id. For
- * auditors and server admins.
+ * GET /v1/audit: the append-only trail of every change, oldest first, paged by event id. A server
+ * admin reads all of it; an auditor only what concerns its own organisation and the collaborations
+ * it belongs to (audit-scope.ts).
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, eq, gt } from 'drizzle-orm';
@@ -8,7 +9,8 @@ import type { SQL } from 'drizzle-orm';
 import { ActorKind, auditEvents } from '../../db/schema.ts';
 import { UserRole } from '../../common/roles.ts';
 import type { AuditEvent } from '../../db/schema.ts';
-import { allow } from '../auth/authenticate.ts';
+import { allow, userOf } from '../auth/authenticate.ts';
+import { auditScope } from './audit-scope.ts';
 import type { Services } from '../deps.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
 import { TimestampSchema, iso } from '../schemas.ts';
@@ -36,7 +38,7 @@ const Query = z.strictObject({
 
 const list = createRoute({
   method: 'get', path: '/', tags: ['audit'], security: bearer, middleware: [allow({ users: [UserRole.Auditor, UserRole.Admin] })] as const,
-  summary: 'Audit events, oldest first (auditor or server admin)', request: { query: Query },
+  summary: 'Audit events, oldest first (a server admin: all; an auditor: its organisation\'s and its collaborations\')', request: { query: Query },
   responses: {
     200: { description: 'A page of events; pass `next` as `after` for the next page.', content: { 'application/json': { schema: z.object({ events: z.array(AuditEventSchema), next: z.number().int().nullable() }) } } },
     ...problemResponses(400, 401, 403),
@@ -59,6 +61,8 @@ export function createAuditApp(services: Services) {
     if (after !== undefined) where.push(gt(auditEvents.id, after));
     if (targetKind !== undefined) where.push(eq(auditEvents.targetKind, targetKind));
     if (targetId !== undefined) where.push(eq(auditEvents.targetId, targetId));
+    const scope = await auditScope(services.db, userOf(c));
+    if (scope !== undefined) where.push(scope);
     const rows = await services.db.select().from(auditEvents).where(and(...where)).orderBy(asc(auditEvents.id)).limit(limit);
     const next = rows.length === limit ? rows[rows.length - 1]!.id : null;
     return c.json({ events: rows.map(view), next }, 200);

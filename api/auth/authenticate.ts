@@ -1,6 +1,7 @@
 /**
  * Who is calling, and may they. Every /v1 route but login needs a bearer token: either a user's
- * access token (a JWT) or a site credential (`pst_…`, looked up by its hash and refused once
+ * access token (a JWT, refused once logged out or revoked, or when its user is disabled:
+ * token-state.ts) or a site credential (`pst_…`, looked up by its hash and refused once
  * revoked). Route-level guards then check role before the body is even read.
  */
 import { and, eq, isNull } from 'drizzle-orm';
@@ -12,6 +13,7 @@ import type { Services } from '../deps.ts';
 import { ApiError, forbidden } from '../errors.ts';
 import type { AppContext, AppEnv, Principal, SitePrincipal, UserPrincipal } from '../router.ts';
 import { SITE_CREDENTIAL_PREFIX, hashSiteCredential } from './site-credentials.ts';
+import { liveUser } from './token-state.ts';
 
 const HOW = 'Send "Authorization: Bearer <token>" with an access token from POST /v1/login, or a site credential from site registration.';
 
@@ -27,11 +29,16 @@ export function authenticate(services: Services): MiddlewareHandler<AppEnv> {
     const match = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(header.trim());
     if (match === null) throw unauthenticated('The Authorization header is not a bearer token.');
     const token = match[1]!;
-    const principal = token.startsWith(SITE_CREDENTIAL_PREFIX)
-      ? await siteFor(services, token)
-      : await services.tokens.verify(token);
+    let principal: Principal | undefined;
+    if (token.startsWith(SITE_CREDENTIAL_PREFIX)) {
+      principal = await siteFor(services, token);
+    } else {
+      const claims = await services.tokens.verify(token);
+      principal = claims && await liveUser(services.db, claims);
+      if (claims && principal) c.set('token', { id: claims.tokenId, expiresAt: claims.expiresAt });
+    }
     if (principal === undefined) {
-      throw unauthenticated('The token is invalid, expired or revoked; log in again (or ask for a new site credential).');
+      throw unauthenticated('The token is invalid, expired or revoked, or its user is disabled; log in again (or ask for a new site credential).');
     }
     c.set('principal', principal);
     await next();

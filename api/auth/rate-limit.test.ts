@@ -27,4 +27,14 @@ describe('login attempt limiter', () => {
     expect(limiter.attempt('late', at(5))).toEqual({ allowed: true });
     expect(limiter.attempt('key-1', at(5))).toEqual({ allowed: true });
   });
+
+  it('takes back one attempt on refund, never below zero', () => {
+    const limiter = createAttemptLimiter({ max: 1, windowSeconds: 60 });
+    limiter.refund('a');
+    limiter.attempt('a', at(0));
+    limiter.refund('a');
+    limiter.refund('a');
+    expect(limiter.attempt('a', at(1))).toEqual({ allowed: true });
+    expect(limiter.attempt('a', at(2)).allowed).toBe(false);
+  });
 });

@@ -1,7 +1,8 @@
 /**
- * Login throttling: at most `max` attempts per (username, client address) per window, counted
- * when the attempt starts so a burst of parallel guesses is throttled too; a successful login
- * clears the count. In memory: one API process guards its own door.
+ * Login throttling: a fixed-window count of attempts per key, counted when the attempt starts so a
+ * burst of parallel guesses is throttled too. The login route keeps two keys per attempt (one per
+ * username, one per client address: api/auth/login-throttle.ts). In memory: one API process
+ * guards its own door.
  */
 
 /** How many login attempts one key may make per window. */
@@ -16,6 +17,8 @@ export interface AttemptLimiter {
   attempt(key: string, now: Date): { allowed: true } | { allowed: false; retryAfterSeconds: number };
   /** Forgets a key's attempts (after a successful login). */
   reset(key: string): void;
+  /** Takes back one counted attempt of a key (one that turned out not to be a guess). */
+  refund(key: string): void;
 }
 
 const SWEEP_ABOVE = 10_000;
@@ -44,6 +47,10 @@ export function createAttemptLimiter(limit: RateLimit): AttemptLimiter {
     },
     reset(key) {
       entries.delete(key);
+    },
+    refund(key) {
+      const entry = entries.get(key);
+      if (entry !== undefined && entry.count > 0) entry.count -= 1;
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * POST /v1/login exchanges a username and password for a short-lived access token, throttled per
- * (username, client address); GET /v1/me says who a token or site credential speaks for.
+ * username and per client address (login-throttle.ts); POST /v1/logout revokes the token it is
+ * sent with; GET /v1/me says who a token or site credential speaks for.
  */
 import { randomBytes } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
@@ -13,7 +14,9 @@ import { ApiError } from '../errors.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
 import type { AppContext } from '../router.ts';
 import { OrgIdSchema, TimestampSchema } from '../schemas.ts';
-import { principalOf } from './authenticate.ts';
+import { principalOf, userOf } from './authenticate.ts';
+import { pruneRevokedTokens, revokeToken } from './token-state.ts';
+import { recordAudit } from '../audit/record-audit.ts';
 import { hashPassword, verifyPassword } from './password.ts';
 
 export const UsernameSchema = z.string()
@@ -48,6 +51,12 @@ const login = createRoute({
   },
 });
 
+const logout = createRoute({
+  method: 'post', path: '/logout', tags: ['auth'], security: bearer,
+  summary: 'Log out: the access token sent with this request stops working at once',
+  responses: { 204: { description: 'Logged out.' }, ...problemResponses(401, 403) },
+});
+
 const me = createRoute({
   method: 'get', path: '/me', tags: ['auth'], security: bearer,
   summary: 'Who the token or site credential speaks for',
@@ -68,10 +77,12 @@ export function createAuthApp(services: Services) {
   return createRouter()
     .openapi(login, async (c) => {
       const { username, password } = c.req.valid('json');
-      const key = `${username}\n${clientAddress(c)}`;
-      const verdict = services.loginLimiter.attempt(key, services.now());
+      const address = clientAddress(c);
+      const verdict = services.loginThrottle.attempt(username, address, services.now());
       if (!verdict.allowed) {
-        throw new ApiError(ErrorCode.RateLimited, `Too many login attempts for this username from your address. Wait ${verdict.retryAfterSeconds} seconds, then try again.`, { retryAfterSeconds: verdict.retryAfterSeconds });
+        services.logger.warn('login throttled', { by: verdict.by });
+        const whose = verdict.by === 'username' ? 'for this username' : 'from your address';
+        throw new ApiError(ErrorCode.RateLimited, `Too many login attempts ${whose}. Wait ${verdict.retryAfterSeconds} seconds, then try again.`, { retryAfterSeconds: verdict.retryAfterSeconds });
       }
       const [user] = await services.db.select().from(users).where(eq(users.username, username)).limit(1);
       const ok = await verifyPassword(password, user?.passwordHash ?? await decoyHash());
@@ -79,9 +90,14 @@ export function createAuthApp(services: Services) {
         services.logger.warn('login refused', { reason: 'bad credentials' });
         throw new ApiError(ErrorCode.Unauthenticated, 'The username or password is wrong. Check both and try again; repeated failures are throttled.');
       }
-      services.loginLimiter.reset(key);
+      services.loginThrottle.succeeded(username, address);
+      // Said only to whoever knows the password: to anyone else a disabled user looks like any other.
+      if (user.disabledAt !== null) {
+        services.logger.warn('login refused', { reason: 'disabled', userId: user.id });
+        throw new ApiError(ErrorCode.Unauthenticated, 'This user is disabled and cannot log in. Ask a server admin to enable it again if that is a mistake.');
+      }
       const principal = { kind: 'user' as const, userId: user.id, username: user.username, orgId: user.orgId, role: user.role };
-      const { token, expiresAt, expiresIn } = await services.tokens.issue(principal);
+      const { token, expiresAt, expiresIn } = await services.tokens.issue(principal, user.tokenGeneration);
       services.logger.info('login', { userId: user.id, orgId: user.orgId, role: user.role });
       return c.json({
         accessToken: token,
@@ -90,6 +106,19 @@ export function createAuthApp(services: Services) {
         expiresAt: expiresAt.toISOString(),
         user: { id: user.id, username: user.username, orgId: user.orgId, role: user.role },
       }, 200);
+    })
+    .openapi(logout, async (c) => {
+      const user = userOf(c);
+      const token = c.get('token');
+      if (token === undefined) throw new ApiError(ErrorCode.Forbidden, 'Only a user\'s access token logs out; a site credential is revoked with POST /v1/sites/{siteId}/revoke.');
+      const at = services.now();
+      await services.db.transaction(async (tx) => {
+        await pruneRevokedTokens(tx, at);
+        await revokeToken(tx, { tokenId: token.id, expiresAt: token.expiresAt, userId: user.userId }, at);
+        await recordAudit(tx, { actor: user, action: 'user.logout', target: { kind: 'user', id: user.userId }, at });
+      });
+      services.logger.info('logout', { userId: user.userId });
+      return c.body(null, 204);
     })
     .openapi(me, (c) => c.json(principalOf(c), 200));
 }

@@ -1,6 +1,9 @@
 /**
  * Short-lived access tokens: JWTs signed with HS256 by the API's own secret (jose). They carry
- * who the user is, their organisation and role; the API is the only issuer and the only audience.
+ * who the user is, their organisation and role, a token id (`jti`) and the user's token
+ * generation (`gen`); the API is the only issuer and the only audience. A valid signature is not
+ * the whole check: token-state.ts refuses a token that was revoked, whose generation is past, or
+ * whose user is disabled.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7519
  */
@@ -12,13 +15,24 @@ import type { UserPrincipal } from '../router.ts';
 const ISSUER = 'parley-api';
 const AUDIENCE = 'parley-api';
 const ROLES = new Set<string>(Object.values(UserRole));
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What a correctly signed, unexpired token says. */
+export interface TokenClaims {
+  user: UserPrincipal;
+  /** The `jti`, a UUID: what logout revokes. */
+  tokenId: string;
+  expiresAt: Date;
+  /** The user's token generation when it was issued. */
+  generation: number;
+}
 
 /** Issues and verifies access tokens. */
 export interface TokenService {
-  /** Signs a token for `user`, valid for the configured lifetime from now. */
-  issue(user: UserPrincipal): Promise<{ token: string; expiresAt: Date; expiresIn: number }>;
-  /** The user a token speaks for, or undefined when it is forged, expired or malformed. */
-  verify(token: string): Promise<UserPrincipal | undefined>;
+  /** Signs a token for `user` in token generation `generation`, valid for the configured lifetime from now. */
+  issue(user: UserPrincipal, generation: number): Promise<{ token: string; expiresAt: Date; expiresIn: number }>;
+  /** What a token says, or undefined when it is forged, expired or malformed. */
+  verify(token: string): Promise<TokenClaims | undefined>;
 }
 
 /**
@@ -32,10 +46,10 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number, now: 
   }
   const key = new Uint8Array(secret);
   return {
-    async issue(user) {
+    async issue(user, generation) {
       const issuedAt = Math.floor(now().getTime() / 1000);
       const expiresAt = new Date((issuedAt + ttlSeconds) * 1000);
-      const token = await new SignJWT({ org: user.orgId, role: user.role, name: user.username })
+      const token = await new SignJWT({ org: user.orgId, role: user.role, name: user.username, gen: generation })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(user.userId).setJti(randomUUID())
         .setIssuedAt(issuedAt).setExpirationTime(issuedAt + ttlSeconds)
@@ -45,11 +59,12 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number, now: 
     async verify(token) {
       try {
         const { payload } = await jwtVerify(token, key, {
-          issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], currentDate: now(), requiredClaims: ['exp', 'sub'],
+          issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], currentDate: now(), requiredClaims: ['exp', 'sub', 'jti'],
         });
-        const { sub, org, role, name } = payload;
+        const { sub, org, role, name, jti, exp, gen } = payload;
         if (typeof sub !== 'string' || typeof org !== 'string' || typeof name !== 'string' || typeof role !== 'string' || !ROLES.has(role)) return undefined;
-        return { kind: 'user', userId: sub, orgId: org, role: role as UserRole, username: name };
+        if (typeof jti !== 'string' || !UUID.test(jti) || !UUID.test(sub) || typeof exp !== 'number' || typeof gen !== 'number' || !Number.isInteger(gen)) return undefined;
+        return { user: { kind: 'user', userId: sub, orgId: org, role: role as UserRole, username: name }, tokenId: jti, expiresAt: new Date(exp * 1000), generation: gen };
       } catch {
         return undefined;
       }

@@ -1,6 +1,6 @@
 /**
- * Collaborations: created and extended by a server admin, visible to their members' users and
- * sites, to server admins and auditors, and to nobody else.
+ * Collaborations: created and extended by a server admin, visible to their members' users
+ * (auditors too) and sites, to server admins, and to nobody else.
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
@@ -45,11 +45,9 @@ export function collaborationsSuite(h: () => Harness): void {
       }
     });
 
-    it('shows a collaboration to its members\' users and sites, admins and auditors, and to nobody else', async () => {
+    it('shows a collaboration to its members\' users (auditors included) and sites, and to server admins', async () => {
       const fed = await createFederation(h());
-      const outsider = await createOrg(h());
-      const stranger = await createUser(h(), outsider.id, UserRole.Researcher);
-      const auditor = await createUser(h(), outsider.id, UserRole.Auditor);
+      const auditor = await createUser(h(), fed.sites[0]!.id, UserRole.Auditor);
       const path = `/v1/collaborations/${fed.collaboration.id}`;
       for (const token of [fed.researcher.token, fed.operators[1]!.token, fed.credentials[2]!, h().adminToken, auditor.token]) {
         const res = await call(h().app, 'GET', path, { token });
@@ -58,9 +56,20 @@ export function collaborationsSuite(h: () => Harness): void {
         const list = await call(h().app, 'GET', '/v1/collaborations', { token });
         expect(list.body.collaborations.map((c: { id: string }) => c.id)).toContain(fed.collaboration.id);
       }
-      expectProblem(await call(h().app, 'GET', path, { token: stranger.token }), 404, ErrorCode.NotFound);
-      const theirs = await call(h().app, 'GET', '/v1/collaborations', { token: stranger.token });
-      expect(theirs.body.collaborations).toEqual([]);
+    });
+
+    it('hides a collaboration from a researcher and an auditor of an organisation outside it, as if it did not exist', async () => {
+      const fed = await createFederation(h());
+      const outsider = await createOrg(h());
+      const path = `/v1/collaborations/${fed.collaboration.id}`;
+      for (const role of [UserRole.Researcher, UserRole.Auditor, UserRole.SiteOperator]) {
+        const stranger = await createUser(h(), outsider.id, role);
+        const probe = await call(h().app, 'GET', path, { token: stranger.token });
+        expectProblem(probe, 404, ErrorCode.NotFound);
+        expect(probe.body.detail).toMatch(/^No collaboration ".+" exists, or it is not visible to you/);
+        const theirs = await call(h().app, 'GET', '/v1/collaborations', { token: stranger.token });
+        expect(theirs.body.collaborations).toEqual([]);
+      }
     });
 
     it('adds a member once; again is 409, an unknown organisation or collaboration 404', async () => {

@@ -1,7 +1,7 @@
 /**
  * /v1/collaborations: a named set of organisations whose sites may compute together. A server
- * admin creates them and adds members; members' users (and the collaboration's own sites) read
- * them; a server admin or auditor reads all of them.
+ * admin creates them and adds members; members' users, auditors included (and the collaboration's
+ * own sites) read them; a server admin reads all of them.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { and, asc, eq, inArray } from 'drizzle-orm';
@@ -13,9 +13,8 @@ import { recordAudit } from '../audit/record-audit.ts';
 import type { Services } from '../deps.ts';
 import { conflict, notFound } from '../errors.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
-import type { Principal } from '../router.ts';
 import { NameSchema, OrgIdSchema, TimestampSchema, iso, uuidParam } from '../schemas.ts';
-import { canSeeCollaboration, loadCollaboration } from './access.ts';
+import { canSeeCollaboration, loadCollaboration, visibleCollaborationIds } from './access.ts';
 
 const CollaborationSchema = z.object({
   id: z.string(),
@@ -43,7 +42,7 @@ const routes = {
   }),
   list: createRoute({
     method: 'get', path: '/', tags: ['collaborations'], security: bearer, middleware: [allow({ users: 'any', sites: true })] as const,
-    summary: 'Collaborations you take part in (all, for a server admin or auditor)',
+    summary: 'Collaborations your organisation takes part in (all, for a server admin)',
     responses: { 200: json(z.object({ collaborations: z.array(CollaborationSchema) }), 'Collaborations.'), ...problemResponses(401) },
   }),
   get: createRoute({
@@ -68,12 +67,6 @@ export function createCollaborationsApp(services: Services) {
       .where(eq(collaborationMembers.collaborationId, collab.id)).orderBy(asc(collaborationMembers.orgId));
     return { id: collab.id, name: collab.name, createdAt: iso(collab.createdAt), members: members.map((m) => ({ orgId: m.orgId, joinedAt: iso(m.joinedAt) })) };
   };
-  const visibleIds = async (principal: Principal): Promise<string[] | 'all'> => {
-    if (principal.kind === 'site') return [principal.collaborationId];
-    if (principal.role === UserRole.Admin || principal.role === UserRole.Auditor) return 'all';
-    const rows = await db.select({ id: collaborationMembers.collaborationId }).from(collaborationMembers).where(eq(collaborationMembers.orgId, principal.orgId));
-    return rows.map((r) => r.id);
-  };
 
   return createRouter()
     .openapi(routes.create, async (c) => {
@@ -96,7 +89,7 @@ export function createCollaborationsApp(services: Services) {
       return c.json(await view(collab), 201);
     })
     .openapi(routes.list, async (c) => {
-      const ids = await visibleIds(principalOf(c));
+      const ids = await visibleCollaborationIds(db, principalOf(c));
       if (ids !== 'all' && ids.length === 0) return c.json({ collaborations: [] }, 200);
       const query = db.select().from(collaborations);
       const rows = await (ids === 'all' ? query : query.where(inArray(collaborations.id, ids))).orderBy(asc(collaborations.name)).limit(1000);

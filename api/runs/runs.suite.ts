@@ -4,14 +4,16 @@
  * a real worker running a stand-in workflow (testing/stub-ring-workflow.ts) that finishes when
  * told, so no Docker or site is needed.
  */
+import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
 import { UserRole } from '../../common/roles.ts';
+import { sites } from '../../db/schema.ts';
 import type { Federation } from '../testing/fixtures.ts';
-import { createFederation, createOrg, createUser, registerSite } from '../testing/fixtures.ts';
+import { createFederation, createOrg, createUser } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
 import { startStubCoordinator, type StubCoordinator } from '../testing/stub-coordinator.ts';
 import { call, expectProblem } from '../testing/http.ts';
@@ -212,7 +214,8 @@ export function runsSuite(h: () => Harness): void {
       const keyless = await createOrg(h(), { keys: false });
       await call(h().app, 'POST', `/v1/collaborations/${fed.collaboration.id}/members`, { token: h().adminToken, body: { orgId: keyless.id } });
       await expectRefused({ participants: [...s, keyless.id] }, 409, ErrorCode.Conflict, /no live site/);
-      await registerSite(h(), h().adminToken, fed.collaboration.id, keyless.id);
+      // A site registered before enrolments needed the organisation's key: it may have none.
+      await h().database.db.insert(sites).values({ collaborationId: fed.collaboration.id, orgId: keyless.id, credentialHash: randomBytes(32).toString('hex') });
       await expectRefused({ participants: [...s, keyless.id] }, 409, ErrorCode.Conflict, /not published its public keys/);
       await call(h().app, 'POST', `/v1/sites/${fed.siteIds[0]}/revoke`, { token: fed.operators[0]!.token });
       await expectRefused({ participants: [s[1], s[2], s[0]] }, 409, ErrorCode.Conflict, /no live site/);

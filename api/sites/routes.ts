@@ -1,20 +1,27 @@
 /**
  * /v1/sites: one site per organisation per collaboration, each with its own credential for its
- * worker. An organisation's site operator (or a server admin) registers it — the credential is
- * in that response and nowhere else, ever — and revokes it; a revoked credential stops working
- * at once.
+ * worker. A site joins only with its organisation's own consent: the registration carries an
+ * enrolment signed by the organisation's signing key (crypto/site-enrolment.ts), which only the
+ * site's operator holds. The collaboration's membership, set by a server admin, is the invitation;
+ * the signed enrolment is the acceptance. Its site operator (or a server admin passing the
+ * organisation's enrolment on) registers it — the credential is in that response and nowhere
+ * else, ever — and revokes it; a revoked credential stops working at once.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, or } from 'drizzle-orm';
 import { sites } from '../../db/schema.ts';
 import { UserRole } from '../../common/roles.ts';
 import type { Site } from '../../db/schema.ts';
 import { allow, principalOf, userOf } from '../auth/authenticate.ts';
 import { newSiteCredential } from '../auth/site-credentials.ts';
 import { recordAudit } from '../audit/record-audit.ts';
-import { isMember, loadCollaboration } from '../collaborations/access.ts';
+import { canSeeCollaboration, isMember, loadCollaboration, seesEverything, visibleCollaborationIds } from '../collaborations/access.ts';
+import type { Executor } from '../../db/client.ts';
 import type { Services } from '../deps.ts';
-import { conflict, forbidden, notFound } from '../errors.ts';
+import { ApiError, conflict, forbidden, notFound } from '../errors.ts';
+import { ErrorCode } from '../../common/errors.ts';
+import { verifySiteEnrolment } from '../../crypto/index.ts';
+import { currentKeys, keyHistory } from '../organisations/keys.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
 import type { Principal, UserPrincipal } from '../router.ts';
 import { OrgIdSchema, TimestampSchema, UuidSchema, iso, uuidParam } from '../schemas.ts';
@@ -23,7 +30,12 @@ const SiteSchema = z.object({
   id: z.string(), collaborationId: z.string(), orgId: OrgIdSchema, createdAt: TimestampSchema, revokedAt: TimestampSchema.nullable(),
 }).openapi('Site');
 
-const RegisterBody = z.strictObject({ collaborationId: UuidSchema, orgId: OrgIdSchema }).openapi('RegisterSite');
+const RegisterBody = z.strictObject({
+  collaborationId: UuidSchema,
+  orgId: OrgIdSchema,
+  enrolment: z.string().min(1, { error: 'must be the organisation\'s signed enrolment (a compact JWS)' }).max(4096, { error: 'must be at most 4096 characters' })
+    .openapi({ description: 'The organisation\'s consent, signed with its signing key: `parley site register` makes it from the site\'s key file.' }),
+}).openapi('RegisterSite');
 const Registered = z.object({
   site: SiteSchema,
   credential: z.string().openapi({ description: 'The worker\'s bearer credential. Shown once: store it now.' }),
@@ -35,7 +47,7 @@ const operators = allow({ users: [UserRole.SiteOperator, UserRole.Admin] });
 const routes = {
   register: createRoute({
     method: 'post', path: '/', tags: ['sites'], security: bearer, middleware: [operators] as const,
-    summary: 'Register your organisation\'s site in a collaboration; returns its credential once',
+    summary: 'Register your organisation\'s site in a collaboration, with its signed enrolment; returns its credential once',
     request: { body: { required: true, content: { 'application/json': { schema: RegisterBody } } } },
     responses: { 201: json(Registered, 'Registered.'), ...problemResponses(400, 401, 403, 404, 409, 413, 415) },
   }),
@@ -46,7 +58,7 @@ const routes = {
   }),
   list: createRoute({
     method: 'get', path: '/', tags: ['sites'], security: bearer, middleware: [allow({ users: 'any' })] as const,
-    summary: 'Your organisation\'s sites (all, for a server admin or auditor)',
+    summary: 'Your organisation\'s sites (an auditor: also those of its collaborations; a server admin: all)',
     responses: { 200: json(z.object({ sites: z.array(SiteSchema) }), 'Sites.'), ...problemResponses(401, 403) },
   }),
   get: createRoute({
@@ -65,19 +77,30 @@ function view(site: Site) {
   return { id: site.id, collaborationId: site.collaborationId, orgId: site.orgId, createdAt: iso(site.createdAt), revokedAt: iso(site.revokedAt) };
 }
 
-function seesAll(principal: Principal): boolean {
-  return principal.kind === 'user' && (principal.role === UserRole.Admin || principal.role === UserRole.Auditor);
-}
-
-function visible(principal: Principal, site: Site): boolean {
+// A site credential sees its own site; a user their organisation's sites; an auditor also the
+// sites of the collaborations its organisation belongs to; a server admin every site.
+async function visible(db: Executor, principal: Principal, site: Site): Promise<boolean> {
   if (principal.kind === 'site') return principal.siteId === site.id;
-  return seesAll(principal) || principal.orgId === site.orgId;
+  if (seesEverything(principal) || principal.orgId === site.orgId) return true;
+  return principal.role === UserRole.Auditor && canSeeCollaboration(db, principal, site.collaborationId);
 }
 
 // A site operator acts only for its own organisation.
 function mayOperate(user: UserPrincipal, orgId: string): void {
   if (user.role !== UserRole.Admin && user.orgId !== orgId) {
     throw forbidden(`You operate "${user.orgId}"; only a site operator of "${orgId}" (or a server admin) may manage its sites.`);
+  }
+}
+
+// The organisation's consent, checked against its current published signing key.
+async function checkEnrolment(db: Executor, enrolment: string, expected: { org: string; collaborationId: string }, now: Date): Promise<void> {
+  const signKey = currentKeys(await keyHistory(db, expected.org)).sign;
+  if (signKey === null) {
+    throw conflict(`"${expected.org}" has no published signing key, so it cannot consent to enrol a site. Its site operator publishes its keys with \`parley site init\`.`, 'orgId');
+  }
+  const verdict = await verifySiteEnrolment(enrolment, signKey.jwk, expected, now);
+  if (!verdict.ok) {
+    throw new ApiError(ErrorCode.Forbidden, `"${expected.org}" has not consented to this site: its enrolment ${verdict.problem}. A site joins only with its organisation's enrolment, signed with its key file: its site operator runs \`parley site register --collab … --org ${expected.org}\`.`, { errors: [{ in: 'body', field: 'enrolment', message: verdict.problem }] });
   }
 }
 
@@ -93,19 +116,20 @@ export function createSitesApp(services: Services) {
   return createRouter()
     .openapi(routes.register, async (c) => {
       const user = userOf(c);
-      const { collaborationId, orgId } = c.req.valid('json');
+      const { collaborationId, orgId, enrolment } = c.req.valid('json');
       mayOperate(user, orgId);
       const collab = await loadCollaboration(db, collaborationId);
       if (!(await isMember(db, collab.id, orgId))) {
         throw conflict(`"${orgId}" is not a member of collaboration "${collab.name}". Ask a server admin to add it first.`, 'orgId');
       }
+      await checkEnrolment(db, enrolment, { org: orgId, collaborationId: collab.id }, services.now());
       const { credential, hash } = newSiteCredential();
       const at = services.now();
       const site = await db.transaction(async (tx) => {
         const [live] = await tx.select({ id: sites.id }).from(sites)
           .where(and(eq(sites.collaborationId, collab.id), eq(sites.orgId, orgId), isNull(sites.revokedAt))).limit(1);
         if (live) throw conflict(`"${orgId}" already has a site in "${collab.name}" (id ${live.id}). Revoke it first to register a new one.`, 'orgId');
-        const [row] = await tx.insert(sites).values({ collaborationId: collab.id, orgId, credentialHash: hash, createdAt: at }).returning();
+        const [row] = await tx.insert(sites).values({ collaborationId: collab.id, orgId, credentialHash: hash, enrolment, createdAt: at }).returning();
         await recordAudit(tx, { actor: user, action: 'site.register', target: { kind: 'site', id: row!.id }, at, details: { orgId, collaborationId: collab.id } });
         return row!;
       });
@@ -120,20 +144,22 @@ export function createSitesApp(services: Services) {
     .openapi(routes.list, async (c) => {
       const user = userOf(c);
       const query = db.select().from(sites);
-      const rows = await (seesAll(user) ? query : query.where(eq(sites.orgId, user.orgId))).orderBy(asc(sites.createdAt)).limit(1000);
+      const collabs = user.role === UserRole.Auditor ? await visibleCollaborationIds(db, user) : [];
+      const mine = collabs === 'all' || collabs.length === 0 ? eq(sites.orgId, user.orgId) : or(eq(sites.orgId, user.orgId), inArray(sites.collaborationId, collabs));
+      const rows = await (seesEverything(user) ? query : query.where(mine)).orderBy(asc(sites.createdAt)).limit(1000);
       return c.json({ sites: rows.map(view) }, 200);
     })
     .openapi(routes.get, async (c) => {
       const { siteId } = c.req.valid('param');
       const site = await load(siteId);
-      if (!visible(principalOf(c), site)) throw notFound('site', siteId);
+      if (!(await visible(db, principalOf(c), site))) throw notFound('site', siteId);
       return c.json(view(site), 200);
     })
     .openapi(routes.revoke, async (c) => {
       const user = userOf(c);
       const { siteId } = c.req.valid('param');
       const site = await load(siteId);
-      if (!visible(user, site)) throw notFound('site', siteId);
+      if (!(await visible(db, user, site))) throw notFound('site', siteId);
       mayOperate(user, site.orgId);
       if (site.revokedAt !== null) throw conflict(`Site ${siteId} was already revoked at ${iso(site.revokedAt)}.`);
       const at = services.now();

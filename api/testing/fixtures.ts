@@ -3,7 +3,7 @@
  * paths as callers): organisations with real keys, users of each role, collaborations, sites.
  */
 import { randomBytes } from 'node:crypto';
-import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
+import { generateOrgKeys, publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
 import type { OrgKeys } from '../../crypto/index.ts';
 import type { UserRole } from '../../common/roles.ts';
 import type { Harness } from './harness.ts';
@@ -63,10 +63,11 @@ export async function createCollaboration(h: Harness, members: string[]): Promis
   return { id: res.body.id, name };
 }
 
-/** Registers `orgId`'s site in a collaboration as `token`'s user; returns its id and credential. */
-export async function registerSite(h: Harness, token: string, collaborationId: string, orgId: string): Promise<{ id: string; credential: string }> {
-  const res = await call(h.app, 'POST', '/v1/sites', { token, body: { collaborationId, orgId } });
-  must(res, 201, `register site of ${orgId}`);
+/** Registers `org`'s site in a collaboration as `token`'s user, with `org`'s signed enrolment; returns its id and credential. */
+export async function registerSite(h: Harness, token: string, collaborationId: string, org: OrgFixture): Promise<{ id: string; credential: string }> {
+  const enrolment = await signSiteEnrolment(org.keys, collaborationId);
+  const res = await call(h.app, 'POST', '/v1/sites', { token, body: { collaborationId, orgId: org.id, enrolment } });
+  must(res, 201, `register site of ${org.id}`);
   return { id: res.body.site.id, credential: res.body.credential };
 }
 
@@ -88,6 +89,6 @@ export async function createFederation(h: Harness, siteCount = 3): Promise<Feder
   const collaboration = await createCollaboration(h, [lab.id, ...sites.map((s) => s.id)]);
   const researcher = await createUser(h, lab.id, 'researcher');
   const operators = await Promise.all(sites.map((s) => createUser(h, s.id, 'site_operator')));
-  const registered = await Promise.all(sites.map((s, i) => registerSite(h, operators[i]!.token, collaboration.id, s.id)));
+  const registered = await Promise.all(sites.map((s, i) => registerSite(h, operators[i]!.token, collaboration.id, s)));
   return { lab, sites, collaboration, researcher, operators, credentials: registered.map((r) => r.credential), siteIds: registered.map((r) => r.id) };
 }

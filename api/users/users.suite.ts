@@ -18,7 +18,7 @@ export function usersSuite(h: () => Harness): void {
         const password = 'a long enough passphrase';
         const res = await call(h().app, 'POST', '/v1/users', { token: h().adminToken, body: { username, password, orgId: org.id, role } });
         expect(res.status).toBe(201);
-        expect(res.body).toEqual({ id: expect.any(String), username, orgId: org.id, role, createdAt: expect.any(String) });
+        expect(res.body).toEqual({ id: expect.any(String), username, orgId: org.id, role, disabled: false, createdAt: expect.any(String) });
         expect(res.text).not.toContain(password);
         expect(res.text).not.toContain('scrypt');
         await login(h().app, username, password);

@@ -5,10 +5,12 @@ import type { KeyDirectory } from '../../activities/key-directory.ts';
 import { generateOrgKeys, publicKeysOf, sealEnvelope, type OrgKeys } from '../../crypto/index.ts';
 import type { AuditBundle } from '../audit-bundle.ts';
 import { createCodecApp } from './codec-app.ts';
+import { newCodecToken } from './codec-guard.ts';
 import { createFailureCodec } from '../../activities/failure-codec.ts';
 import { jsonOf, jsonPayload, type JsonPayload } from '../proto-payloads.ts';
 
 const UI = 'http://localhost:8233';
+const TOKEN = newCodecToken();
 const GOLDEN = fileURLToPath(new URL('../../test/golden/secure-sum-ring-3.json', import.meta.url));
 
 let north: OrgKeys;
@@ -31,11 +33,11 @@ beforeAll(async () => {
   payload = jsonPayload({ step: 'ring.0.start', org: 'codec-north', envelopes: [envelope] });
 });
 
-/** A POST as the Web UI makes it. */
-function post(app: ReturnType<typeof createCodecApp>, path: string, body: unknown) {
+/** A POST as the Web UI makes it (the token in the endpoint's path), or as the CLI (the token as a header, no Origin). */
+function post(app: ReturnType<typeof createCodecApp>, path: string, body: unknown, headers: Record<string, string> = { Authorization: `Bearer ${TOKEN}` }) {
   return app.request(path, {
     method: 'POST',
-    headers: { Origin: UI, 'Content-Type': 'application/json', 'X-Namespace': 'default', Authorization: 'Bearer ui-token' },
+    headers: { Host: '127.0.0.1:8081', Origin: UI, 'Content-Type': 'application/json', 'X-Namespace': 'default', ...headers },
     body: JSON.stringify(body),
   });
 }
@@ -50,7 +52,7 @@ async function decoded(app: ReturnType<typeof createCodecApp>, payloads: JsonPay
 
 describe('codec server', () => {
   it('answers the Web UI\'s CORS preflight for its origin, with the headers the UI sends', async () => {
-    const response = await createCodecApp().request('/decode', {
+    const response = await createCodecApp({ token: TOKEN }).request('/decode', {
       method: 'OPTIONS',
       headers: { Origin: UI, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace,authorization' },
     });
@@ -63,9 +65,10 @@ describe('codec server', () => {
   });
 
   it('does not allow another origin', async () => {
-    const response = await createCodecApp().request('/decode', { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const response = await createCodecApp({ token: TOKEN }).request('/decode', { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    expect(response.status).toBe(403);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
-    const configured = await createCodecApp({ corsOrigins: ['https://ui.example'] }).request('/decode', { method: 'OPTIONS', headers: { Origin: 'https://ui.example', 'Access-Control-Request-Method': 'POST' } });
+    const configured = await createCodecApp({ token: TOKEN, corsOrigins: ['https://ui.example'] }).request('/decode', { method: 'OPTIONS', headers: { Origin: 'https://ui.example', 'Access-Control-Request-Method': 'POST' } });
     expect(configured.headers.get('access-control-allow-origin')).toBe('https://ui.example');
   });
 
@@ -73,7 +76,7 @@ describe('codec server', () => {
     const bundle = JSON.parse(await readFile(GOLDEN, 'utf8')) as AuditBundle;
     const completed = bundle.histories[0]!.history.events.find((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED')!;
     const recorded = (completed.activityTaskCompletedEventAttributes as { result: { payloads: JsonPayload[] } }).result.payloads;
-    const response = await post(createCodecApp(), '/default/decode', { payloads: recorded });
+    const response = await post(createCodecApp({ token: TOKEN }), '/default/decode', { payloads: recorded });
     expect(response.headers.get('access-control-allow-origin')).toBe(UI);
     const body = (await response.json()) as { payloads: JsonPayload[] };
     expect(body.payloads[0]!.metadata).toEqual({ encoding: Buffer.from('json/plain').toString('base64') });
@@ -87,22 +90,22 @@ describe('codec server', () => {
   });
 
   it('never shows an envelope\'s content without the key of an organisation it was sealed for', async () => {
-    for (const app of [createCodecApp(), createCodecApp({ directory }), createCodecApp({ directory, keys: north })]) {
+    for (const app of [createCodecApp({ token: TOKEN }), createCodecApp({ token: TOKEN, directory }), createCodecApp({ token: TOKEN, directory, keys: north })]) {
       const [value] = await decoded(app, [payload]);
       expect(JSON.stringify(value)).not.toContain(SECRET);
       expect((value as { envelopes: Array<{ parleyEnvelope: { opened?: unknown } }> }).envelopes[0]!.parleyEnvelope.opened).toBeUndefined();
     }
-    const [verified] = await decoded(createCodecApp({ directory }), [payload]);
+    const [verified] = await decoded(createCodecApp({ token: TOKEN, directory }), [payload]);
     expect((verified as { envelopes: Array<{ parleyEnvelope: { signature: string } }> }).envelopes[0]!.parleyEnvelope.signature).toBe('verified');
   });
 
   it('opens, with a recipient\'s key, what was sealed for it, and marks an altered envelope invalid', async () => {
-    const [value] = await decoded(createCodecApp({ directory, keys: south }), [payload]);
+    const [value] = await decoded(createCodecApp({ token: TOKEN, directory, keys: south }), [payload]);
     expect((value as { envelopes: Array<{ parleyEnvelope: unknown }> }).envelopes[0]!.parleyEnvelope).toMatchObject({ signature: 'verified', opened: { by: 'codec-south', content: { partial: SECRET } } });
 
     const outcome = jsonOf(payload) as { envelopes: Array<{ jwe: { tag: string } }> };
     outcome.envelopes[0]!.jwe.tag = `${outcome.envelopes[0]!.jwe.tag.startsWith('A') ? 'B' : 'A'}${outcome.envelopes[0]!.jwe.tag.slice(1)}`;
-    const [altered] = await decoded(createCodecApp({ directory, keys: south }), [jsonPayload(outcome)]);
+    const [altered] = await decoded(createCodecApp({ token: TOKEN, directory, keys: south }), [jsonPayload(outcome)]);
     expect((altered as { envelopes: Array<{ parleyEnvelope: unknown }> }).envelopes[0]!.parleyEnvelope).toMatchObject({ signature: 'invalid', notOpened: 'ERR_ENVELOPE_TAMPERED' });
   });
 
@@ -117,9 +120,9 @@ describe('codec server', () => {
     // Still failure attributes any client reads, the original sealed inside.
     expect(jsonOf(asJson)).toMatchObject({ message: 'Step "s" failed at site "codec-south". Its last log lines: [the rest is sealed for "codec-south": its operator reads it in the site\'s log, or with `parley codec-server --key`]', stack_trace: '', parleySealed: { org: 'codec-south' } });
     expect(JSON.stringify(jsonOf(asJson))).not.toContain(SECRET);
-    const [hidden] = await decoded(createCodecApp({ directory, keys: north }), [asJson]);
+    const [hidden] = await decoded(createCodecApp({ token: TOKEN, directory, keys: north }), [asJson]);
     expect(JSON.stringify(hidden)).not.toContain(SECRET);
-    const [opened] = await decoded(createCodecApp({ directory, keys: south }), [asJson]);
+    const [opened] = await decoded(createCodecApp({ token: TOKEN, directory, keys: south }), [asJson]);
     expect(opened).toEqual(attributes);
 
     // A message of Parley's own, on one line, stays as it was: only the stack trace is sealed.
@@ -130,9 +133,84 @@ describe('codec server', () => {
 
   it('encodes as the identity, leaves other payloads alone, and refuses a body that is not the protocol\'s', async () => {
     const other = jsonPayload({ hello: 'world' });
-    const response = await post(createCodecApp(), '/encode', { payloads: [payload, other] });
+    const response = await post(createCodecApp({ token: TOKEN }), '/encode', { payloads: [payload, other] });
     expect(await response.json()).toEqual({ payloads: [payload, other] });
-    expect(await decoded(createCodecApp(), [other])).toEqual([{ hello: 'world' }]);
-    expect((await post(createCodecApp(), '/decode', { nope: [] })).status).toBe(400);
+    expect(await decoded(createCodecApp({ token: TOKEN }), [other])).toEqual([{ hello: 'world' }]);
+    expect((await post(createCodecApp({ token: TOKEN }), '/decode', { nope: [] })).status).toBe(400);
+  });
+
+  describe('refuses whoever lacks its token, names another host or calls from another origin', () => {
+    const opener = () => createCodecApp({ token: TOKEN, directory, keys: south });
+    // A refusal carries an error and no payloads, decoded or not.
+    const opensNothing = async (response: Response) => {
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(Object.keys(body)).toEqual(['error']);
+    };
+    const openedContent = async (response: Response) => JSON.stringify(((await response.json()) as { payloads: JsonPayload[] }).payloads.map(jsonOf));
+
+    it('answers a call without a token with 401 and opens nothing', async () => {
+      const response = await post(opener(), '/decode', { payloads: [payload] }, {});
+      expect(response.status).toBe(401);
+      const body = await response.text();
+      expect(body).toMatch(/needs its token/);
+      expect(body).not.toContain(TOKEN);
+      expect(Object.keys(JSON.parse(body) as object)).toEqual(['error']);
+    });
+
+    it('answers a wrong token, in the header or in the path, with 401', async () => {
+      for (const [path, headers] of [
+        ['/decode', { Authorization: `Bearer ${newCodecToken()}` }],
+        ['/decode', { Authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
+        ['/decode', { Authorization: TOKEN }],
+        [`/t/${newCodecToken()}/decode`, {}],
+        [`/t/${TOKEN}x/decode`, {}],
+      ] as const) {
+        const response = await post(opener(), path, { payloads: [payload] }, headers);
+        expect(response.status).toBe(401);
+        await opensNothing(response);
+      }
+    });
+
+    it('opens for the token in the Web UI\'s endpoint path, and in the CLI\'s --codec-auth header', async () => {
+      for (const [path, headers] of [[`/t/${TOKEN}/decode`, {}], [`/t/${TOKEN}/default/decode`, {}], ['/decode', { Authorization: `Bearer ${TOKEN}` }]] as const) {
+        const response = await post(opener(), path, { payloads: [payload] }, headers);
+        expect(response.status).toBe(200);
+        expect(await openedContent(response)).toContain(SECRET);
+      }
+    });
+
+    it('refuses a DNS-rebinding call — the right token, but the Host of an attacker\'s name — with 403', async () => {
+      for (const host of ['evil.example:8081', 'evil.example', '127.0.0.1.evil.example', 'user@127.0.0.1', '']) {
+        const response = await opener().request('/decode', {
+          method: 'POST', headers: { Host: host, 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ payloads: [payload] }),
+        });
+        expect(response.status).toBe(403);
+        await opensNothing(response);
+      }
+      for (const host of ['localhost:8081', '127.0.0.1:9', '[::1]:8081']) {
+        const response = await opener().request('/decode', {
+          method: 'POST', headers: { Host: host, 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ payloads: [payload] }),
+        });
+        expect(response.status).toBe(200);
+      }
+      const named = createCodecApp({ token: TOKEN, hostnames: ['codec.internal'] });
+      expect((await named.request('/healthz', { headers: { Host: 'codec.internal:8081' } })).status).toBe(200);
+      expect((await named.request('/healthz', { headers: { Host: 'evil.example:8081' } })).status).toBe(403);
+    });
+
+    it('refuses a page of a foreign origin, even with the token, and even for a text/plain POST that skips preflight', async () => {
+      for (const origin of ['https://evil.example', 'null', 'http://localhost:8234']) {
+        for (const contentType of ['application/json', 'text/plain']) {
+          const response = await post(opener(), `/t/${TOKEN}/decode`, { payloads: [payload] }, { Origin: origin, 'Content-Type': contentType });
+          expect(response.status).toBe(403);
+          expect(response.headers.get('access-control-allow-origin')).toBeNull();
+          await opensNothing(response);
+        }
+      }
+    });
+
+    it('refuses to start with a short token', () => {
+      expect(() => createCodecApp({ token: 'short' })).toThrow(TypeError);
+    });
   });
 });

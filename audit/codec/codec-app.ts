@@ -8,6 +8,10 @@
  * organisation key. /encode is the identity: Parley's payloads are JSON, and anything the UI
  * sends (a signal, a reset reason) needs no sealing by this server.
  *
+ * Every call needs the server's token, names this server in Host and, from a browser, comes from
+ * a configured Web UI origin (codec-guard.ts). The routes are served at the root (for the CLI's
+ * `--codec-auth "Bearer <token>"`) and under `/t/<token>/` (the Web UI's endpoint setting).
+ *
  * CORS: the UI calls from its own origin, with `credentials: include` when configured and the
  * headers `Content-Type`, `X-Namespace` and (passing the user's access token) `Authorization`;
  * a preflight OPTIONS precedes each call. Only the configured UI origins are answered.
@@ -18,13 +22,18 @@ import { envelopesIn } from '../history-envelopes.ts';
 import { describeAttestation, describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
 import { isSealedFailure, openSealedFailure } from '../../activities/failure-codec.ts';
 import { isPayloadsBody, jsonOf, jsonPayload, type JsonPayload } from '../proto-payloads.ts';
+import { codecGuard } from './codec-guard.ts';
 
 /** The Web UI's origins when none are given: `temporal server start-dev` serves it on 8233. */
 export const DEFAULT_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
 
 export interface CodecAppOptions extends DescribeOptions {
-  /** Origins allowed to call (the Web UI's). */
+  /** The token every call carries (codec-guard.ts); at least 22 characters. */
+  token: string;
+  /** Origins allowed to call (the Web UI's). Default DEFAULT_UI_ORIGINS. */
   corsOrigins?: string[];
+  /** Hostnames the Host header may name besides the loopback ones (for `--allow-remote`). */
+  hostnames?: string[];
 }
 
 /** Replaces every envelope inside a JSON value with its view, and a step's attestation with its claims. */
@@ -51,11 +60,17 @@ async function decodePayload(payload: JsonPayload, options: CodecAppOptions): Pr
   return jsonPayload(await describeIn(value, options));
 }
 
-/** The codec server as a Hono app (serve it with @hono/node-server; test it with app.request). */
-export function createCodecApp(options: CodecAppOptions = {}): Hono {
+/**
+ * The codec server as a Hono app (serve it with @hono/node-server; test it with app.request).
+ *
+ * @throws TypeError when the token is shorter than 22 characters.
+ */
+export function createCodecApp(options: CodecAppOptions): Hono {
+  const origins = options.corsOrigins ?? DEFAULT_UI_ORIGINS;
   const app = new Hono();
+  app.use('*', codecGuard({ token: options.token, origins, hostnames: options.hostnames ?? [] }));
   app.use('*', cors({
-    origin: options.corsOrigins ?? DEFAULT_UI_ORIGINS,
+    origin: origins,
     allowMethods: ['POST', 'OPTIONS'],
     allowHeaders: ['Content-Type', 'X-Namespace', 'Authorization'],
     credentials: true,
@@ -75,10 +90,13 @@ export function createCodecApp(options: CodecAppOptions = {}): Hono {
     if (!body) return c.json({ error: 'Expected a JSON body { "payloads": [...] } (Temporal\'s remote codec protocol).' }, 400);
     return c.json({ payloads: body.payloads });
   };
-  app.post('/decode', decode);
-  app.post('/encode', encode);
-  app.post('/:namespace/decode', decode);
-  app.post('/:namespace/encode', encode);
+  const routes = new Hono();
+  routes.post('/decode', decode);
+  routes.post('/encode', encode);
+  routes.post('/:namespace/decode', decode);
+  routes.post('/:namespace/encode', encode);
   app.get('/healthz', (c) => c.text('ok'));
+  app.route('/t/:token', routes);
+  app.route('/', routes);
   return app;
 }

@@ -1,4 +1,7 @@
-/** `parley login`: signs in to a central server and keeps the access token for the other commands. */
+/**
+ * `parley login`: signs in to a central server and keeps the access token for the other commands.
+ * `parley logout`: revokes that token at the server and removes it from this machine.
+ */
 import { parseUsage, UsageError, type Command } from '../lib/command.ts';
 import { apiFailure, apiUrl, required } from '../lib/session.ts';
 
@@ -60,6 +63,49 @@ export const loginCommand: Command = {
     } else {
       io.out(`Logged in to ${api} as ${user.username} (${user.role} of "${user.orgId}") until ${session.expiresAt}.`);
       io.err(`Token stored in ${file} (readable only by you). Run \`parley login\` again once it expires.`);
+    }
+    return 0;
+  },
+};
+
+const logoutUsage = [
+  'Usage: parley logout [--json]',
+  '',
+  'Revokes the stored access token at the server (it stops working at once, wherever a copy of it',
+  'is) and removes it from this machine. Other sessions of the same user go on; a server admin ends',
+  'them all with `parley user revoke-tokens <username>`.',
+  '',
+  '  --json  print one JSON line: {"api", "username", "revoked", "credentialsFile"}',
+].join('\n');
+
+export const logoutCommand: Command = {
+  name: 'logout',
+  summary: 'Revoke the stored token at the server and forget it',
+  usage: logoutUsage,
+  async run(argv, io) {
+    const { values } = parseUsage({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true, allowPositionals: false });
+    const { credentialsFile, loadLogin } = await import('../lib/config-store.ts');
+    const file = credentialsFile(io.env);
+    const stored = await loadLogin(file);
+    if (stored === undefined) {
+      io.out(values.json ? JSON.stringify({ revoked: false, credentialsFile: file }) : `Not logged in (no stored login in ${file}).`);
+      return 0;
+    }
+    const { ApiClientError, createApiClient } = await import('../../activities/api-client.ts');
+    let revoked = true;
+    try {
+      await createApiClient(stored.api, stored.token).logout();
+    } catch (err) {
+      // Expired or already revoked: nothing is left to revoke, and the file goes all the same.
+      if (!(err instanceof ApiClientError) || err.status !== 401) throw apiFailure(err instanceof ApiClientError ? err : new ApiClientError(0, String(err)), `Logout from ${stored.api}`, `The token is still stored in ${file}; try again, or remove the file.`);
+      revoked = false;
+    }
+    const { rm } = await import('node:fs/promises');
+    await rm(file, { force: true });
+    if (values.json) {
+      io.out(JSON.stringify({ api: stored.api, username: stored.username, revoked, credentialsFile: file }));
+    } else {
+      io.out(`Logged out of ${stored.api} as ${stored.username}: ${revoked ? 'the token is revoked' : 'the token had already expired or been revoked'}, and ${file} is removed.`);
     }
     return 0;
   },

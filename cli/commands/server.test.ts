@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { writeKeyFile } from '../../activities/key-file.ts';
 import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
@@ -103,7 +104,10 @@ describe('parley server start, login and the admin commands', () => {
 
   it('registers organisations with their public keys, refusing a file that holds a private key', async () => {
     for (const id of ['north', 'south', 'east']) {
-      const keys = await writeJson(`${id}.public.json`, publicKeysOf(await generateOrgKeys(id)));
+      const orgKeys = await generateOrgKeys(id);
+      // The organisation's own key file, as its site would keep it: it signs the site's enrolment.
+      await writeKeyFile(join(root, `${id}.keys.json`), orgKeys);
+      const keys = await writeJson(`${id}.public.json`, publicKeysOf(orgKeys));
       const ran = await parley(['org', 'create', id, '--name', `${id} registry`, '--keys', keys, '--json']);
       expect(ran.code, ran.stderr).toBe(0);
       expect(jsonLine(ran)).toMatchObject({ id, name: `${id} registry`, keys: { receive: { thumbprint: expect.any(String) }, sign: { thumbprint: expect.any(String) } } });
@@ -130,7 +134,7 @@ describe('parley server start, login and the admin commands', () => {
     const { id: collabId, members } = jsonLine<{ id: string; members: Array<{ orgId: string }> }>(collab);
     expect(members.map((m) => m.orgId).sort()).toEqual(['east', 'north', 'south']);
 
-    const site = await parley(['site', 'register', '--collab', collabId, '--org', 'south']);
+    const site = await parley(['site', 'register', '--collab', collabId, '--org', 'south', '--key', join(root, 'south.keys.json')]);
     expect(site.code, site.stderr).toBe(0);
     expect(site.stdout).toMatch(/shown only this once/);
     const credential = site.stdout.trim().split('\n').at(-1)!.trim();

@@ -113,7 +113,7 @@ export const siteInit: SiteVerb = {
     io.out('');
     io.out('Next:');
     io.out(`  1. Register the site in a collaboration; it prints the worker's credential once:`);
-    io.out(`       parley site register --collab COLLAB --org ${org}`);
+    io.out(`       parley site register --collab COLLAB --org ${org} --config ${configFile}`);
     io.out(`  2. Store that credential in ${config.api.credentialFile}, readable by you only:`);
     io.out(`       (umask 077; cat > ${config.api.credentialFile})   # paste, then Ctrl-D`);
     io.out(`  3. Add your datasets to ${configFile}, and allow the algorithm images you accept:`);

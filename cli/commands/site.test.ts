@@ -126,8 +126,16 @@ describe('parley site (operator commands)', () => {
     expect(wrongOrg.code).toBe(1);
     expect(wrongOrg.stderr).toMatch(`logged in as olive, site_operator of "${ORG}"; publishing "south"'s keys takes a site operator of "south"`);
 
-    // The site's credential, stored as the next steps say.
-    const { credential } = await admin.registerSite({ collaborationId: collabId, orgId: ORG });
+    // The site's credential, stored as the next steps say: registered by its operator, who signs
+    // the organisation's enrolment with the key file; the server admin alone could not.
+    const [registered, byAdmin] = await Promise.all([
+      parley(['site', 'register', '--collab', 'Registries', '--org', ORG, '--config', configFile(), '--json']),
+      admin.registerSite({ collaborationId: collabId, orgId: ORG, enrolment: 'not-a-signed-enrolment' }).then(() => 'registered', (err: Error) => err.message),
+    ]);
+    expect(byAdmin).toMatch(`"${ORG}" has not consented to this site`);
+    expect(registered.code).toBe(0);
+    const { credential } = JSON.parse(registered.stdout) as { credential: string };
+    expect(credential).toMatch(/^pst_/);
     await writeFile(config.api.credentialFile, `${credential}\n`, { mode: 0o600 });
   });
 

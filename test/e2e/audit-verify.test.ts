@@ -312,12 +312,13 @@ describe('a failed run', () => {
       metadata: Object.fromEntries(Object.entries(attrs.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
       data: Buffer.from(attrs.data!).toString('base64'),
     };
+    const CODEC_TOKEN = 'a-codec-token-for-this-test';
     const decode = async (app: ReturnType<typeof createCodecApp>) => {
-      const response = await app.request('/decode', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ payloads: [payload] }) });
+      const response = await app.request('/decode', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${CODEC_TOKEN}` }, body: JSON.stringify({ payloads: [payload] }) });
       return jsonOf(((await response.json()) as { payloads: JsonPayload[] }).payloads[0]!) as { message: string };
     };
-    expect((await decode(createCodecApp({ keys: east.keys }))).message).toMatch(/not a non-negative integer/);
-    expect((await decode(createCodecApp({ keys: ring.federation.sites[0]!.keys }))).message).not.toMatch(/non-negative/);
+    expect((await decode(createCodecApp({ token: CODEC_TOKEN, keys: east.keys }))).message).toMatch(/not a non-negative integer/);
+    expect((await decode(createCodecApp({ token: CODEC_TOKEN, keys: ring.federation.sites[0]!.keys }))).message).not.toMatch(/non-negative/);
 
     // The run failed, but nothing in its history was altered: verify has no finding.
     const report = await verify(await exported(workflowId));

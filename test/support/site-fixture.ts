@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import type { ApiClient } from '../../activities/api-client.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { OrgId } from '../../common/ids.ts';
-import { publicKeysOf } from '../../crypto/index.ts';
+import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
 import { createFederation, federationSigner, type Federation } from '../../demo/federation.ts';
 import { ImageRole } from '../../activities/site-policy.ts';
 import type { RunSigner } from '../../researcher/runs.ts';
@@ -53,7 +53,7 @@ export async function setUpSites(options: {
   });
   const configFiles = new Map<OrgId, string>();
   for (const site of federation.sites) {
-    const { credential } = await options.admin.registerSite({ collaborationId, orgId: site.org });
+    const { credential } = await options.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
     const credentialFile = join(site.stateDir, 'site-credential');
     await writeFile(credentialFile, `${credential}\n`, { mode: 0o600 });
     const file = join(site.stateDir, 'site.yaml');
