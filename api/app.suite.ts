@@ -35,7 +35,7 @@ export function appSuite(h: () => Harness): void {
         '/healthz', '/v1/audit', '/v1/collaborations', '/v1/collaborations/{collaborationId}',
         '/v1/collaborations/{collaborationId}/members', '/v1/login', '/v1/logout', '/v1/me', '/v1/organisations',
         '/v1/organisations/{orgId}', '/v1/organisations/{orgId}/keys', '/v1/organisations/{orgId}/keys/history',
-        '/v1/organisations/{orgId}/keys/{thumbprint}', '/v1/runs', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/progress', '/v1/runs/{runId}/result',
+        '/v1/organisations/{orgId}/keys/{thumbprint}', '/v1/runs', '/v1/runs/participants', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/progress', '/v1/runs/{runId}/result',
         '/v1/sites', '/v1/sites/me', '/v1/sites/{siteId}', '/v1/sites/{siteId}/revoke', '/v1/users', '/v1/users/{userId}', '/v1/users/{userId}/revoke-tokens',
       ].sort());
       expect(res.body.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });

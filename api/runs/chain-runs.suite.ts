@@ -11,7 +11,7 @@ import type { ChainSpec } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
 import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypto/index.ts';
 import type { Federation } from '../testing/fixtures.ts';
-import { createFederation, uid } from '../testing/fixtures.ts';
+import { createFederation, uid, withSignedManifest } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
 import { startStubCoordinator, type StubCoordinator } from '../testing/stub-coordinator.ts';
 import { call, expectProblem } from '../testing/http.ts';
@@ -65,7 +65,7 @@ export function chainRunsSuite(h: () => Harness): void {
     });
 
     const start = async (fed: Federation, chain: ChainSpec, extra: Record<string, unknown> = {}): Promise<Answer> => {
-      const res = await call(h().app, 'POST', '/v1/runs', { token: fed.researcher.token, body: { collaborationId: fed.collaboration.id, chain, ...extra } });
+      const res = await call(h().app, 'POST', '/v1/runs', { token: fed.researcher.token, body: await withSignedManifest(fed, { collaborationId: fed.collaboration.id, chain, ...extra }) });
       if (res.status === 201) chainOf.set(res.body.id, chain.name);
       return res;
     };
@@ -94,7 +94,7 @@ export function chainRunsSuite(h: () => Harness): void {
       expect({ type: description.type, taskQueue: description.taskQueue }).toEqual({ type: 'chainWorkflow', taskQueue: 'parley.coordinator' });
       const history = await handle.fetchHistory();
       const input = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-      expect(defaultPayloadConverter.fromPayload(input)).toEqual({ chain, participants, requester: fed.lab.id });
+      expect(defaultPayloadConverter.fromPayload(input)).toEqual({ chain, participants, requester: fed.lab.id, manifest: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/) });
       const stored = await h().database.db.query.runs.findFirst({ where: (r, { eq }) => eq(r.id, res.body.id) });
       expect(stored).toMatchObject({ protocol: 'chain', spec: { chain } });
       const audit = await call(h().app, 'GET', `/v1/audit?targetId=${res.body.id}`, { token: h().adminToken });
@@ -230,7 +230,7 @@ export function chainRunsSuite(h: () => Harness): void {
         [{ chain: { ...chain, steps: [] } }, 'chain.steps'],
       ];
       for (const [body, field] of cases) {
-        const res = await call(h().app, 'POST', '/v1/runs', { token: fed.researcher.token, body: { collaborationId: fed.collaboration.id, ...body } });
+        const res = await call(h().app, 'POST', '/v1/runs', { token: fed.researcher.token, body: await withSignedManifest(fed, { collaborationId: fed.collaboration.id, ...body }) });
         expectProblem(res, 400, ErrorCode.InvalidInput);
         expect(res.body.errors.map((e: { field: string }) => e.field), field).toContain(field);
       }

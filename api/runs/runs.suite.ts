@@ -13,7 +13,7 @@ import { createMemoryReplayGuard, openEnvelope, sealEnvelope } from '../../crypt
 import { UserRole } from '../../common/roles.ts';
 import { sites } from '../../db/schema.ts';
 import type { Federation } from '../testing/fixtures.ts';
-import { createFederation, createOrg, createUser } from '../testing/fixtures.ts';
+import { createFederation, createOrg, createUser, withSignedManifest } from '../testing/fixtures.ts';
 import type { Harness } from '../testing/harness.ts';
 import { startStubCoordinator, type StubCoordinator } from '../testing/stub-coordinator.ts';
 import { call, expectProblem } from '../testing/http.ts';
@@ -23,8 +23,8 @@ import { createTemporalRunLauncher } from './launcher.ts';
 const IMAGE = { name: 'example/secure-sum', digest: `sha256:${'ab'.repeat(32)}` };
 const BASE = { modulus: '1000000007', dataset: 'patients', image: IMAGE };
 
-function start(h: Harness, fed: Federation, body: Record<string, unknown> = {}, token = fed.researcher.token): Promise<Answer> {
-  return call(h.app, 'POST', '/v1/runs', { token, body: { collaborationId: fed.collaboration.id, ...BASE, ...body } });
+async function start(h: Harness, fed: Federation, body: Record<string, unknown> = {}, token = fed.researcher.token): Promise<Answer> {
+  return call(h.app, 'POST', '/v1/runs', { token, body: await withSignedManifest(fed, { collaborationId: fed.collaboration.id, ...BASE, ...body }) });
 }
 
 async function waitForStatus(h: Harness, token: string, runId: string, status: string): Promise<Answer> {
@@ -73,7 +73,7 @@ export function runsSuite(h: () => Harness): void {
       expect({ type: description.type, taskQueue: description.taskQueue, status: description.status.name }).toEqual({ type: 'secureSumRingWorkflow', taskQueue: 'parley.coordinator', status: 'RUNNING' });
       const history = await handle.fetchHistory();
       const input = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-      expect(defaultPayloadConverter.fromPayload(input)).toEqual({ runId: res.body.id, participants, requester: fed.lab.id, ...BASE });
+      expect(defaultPayloadConverter.fromPayload(input)).toEqual({ runId: res.body.id, participants, requester: fed.lab.id, ...BASE, manifest: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/) });
       const audit = await call(h().app, 'GET', `/v1/audit?targetId=${res.body.id}`, { token: h().adminToken });
       expect(audit.body.events).toMatchObject([{ action: 'run.start', actor: { kind: 'user', id: fed.researcher.id } }]);
       await endRun(res.body.id);
@@ -200,6 +200,26 @@ export function runsSuite(h: () => Harness): void {
       expect((await call(h().app, 'GET', '/v1/runs', { token: fed.researcher.token })).body.runs).toEqual([]);
     });
 
+    it('refuses a manifest that another organisation signed, or that says another run than the request, and starts nothing', async () => {
+      const fed = await createFederation(h());
+      const other = await createFederation(h());
+      const s = fed.sites.map((site) => site.id).sort();
+      const body = { collaborationId: fed.collaboration.id, ...BASE, participants: s };
+      const signedBy = async (signer: Federation, claims: Record<string, unknown>) => (await withSignedManifest(signer, { ...body, ...claims })).manifest;
+      const cases: Array<[string, unknown, RegExp]> = [
+        ['another organisation\'s key', await signedBy({ ...fed, lab: { ...fed.lab, keys: other.lab.keys } }, {}), /does not verify with ".*"'s published signing key/],
+        ['fewer participants', await signedBy(fed, { participants: s.slice(0, 2).concat(s[2]!).reverse() }), /lists the participants/],
+        ['another modulus', await signedBy(fed, { modulus: '1000000009' }), /signs another secure sum/],
+        ['another collaboration', await signedBy(fed, { collaborationId: other.collaboration.id }), /is signed for collaboration/],
+      ];
+      for (const [what, manifest, detail] of cases) {
+        const res = await call(h().app, 'POST', '/v1/runs', { token: fed.researcher.token, body: { ...body, manifest } });
+        expectProblem(res, 400, ErrorCode.InvalidInput);
+        expect(res.body.detail, what).toMatch(detail);
+      }
+      expect((await call(h().app, 'GET', '/v1/runs', { token: fed.researcher.token })).body.runs).toEqual([]);
+    });
+
     it('checks the participants before starting anything', async () => {
       const fed = await createFederation(h());
       const s = fed.sites.map((site) => site.id);
@@ -260,7 +280,7 @@ export function runsSuite(h: () => Harness): void {
       const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
       try {
         const app = h().makeApp({ runs: createTemporalRunLauncher(new Client({ connection }), { callTimeoutMs: 1000 }) });
-        const res = await call(app, 'POST', '/v1/runs', { token: fed.researcher.token, body: { collaborationId: fed.collaboration.id, ...BASE } });
+        const res = await call(app, 'POST', '/v1/runs', { token: fed.researcher.token, body: await withSignedManifest(fed, { collaborationId: fed.collaboration.id, ...BASE }) });
         expectProblem(res, 503, ErrorCode.Unavailable);
         const runs = await call(app, 'GET', '/v1/runs', { token: fed.researcher.token });
         expect(runs.body.runs.map((r: { id: string }) => r.id)).toEqual([started.id]);

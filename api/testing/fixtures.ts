@@ -3,7 +3,9 @@
  * paths as callers): organisations with real keys, users of each role, collaborations, sites.
  */
 import { randomBytes } from 'node:crypto';
-import { generateOrgKeys, publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
+import { generateOrgKeys, publicKeysOf, signRunManifest, signSiteEnrolment } from '../../crypto/index.ts';
+import type { ChainSpec } from '../../common/chain.ts';
+import { MANIFEST_VERSION } from '../../common/run-manifest.ts';
 import type { OrgKeys } from '../../crypto/index.ts';
 import type { UserRole } from '../../common/roles.ts';
 import type { Harness } from './harness.ts';
@@ -91,4 +93,30 @@ export async function createFederation(h: Harness, siteCount = 3): Promise<Feder
   const operators = await Promise.all(sites.map((s) => createUser(h, s.id, 'site_operator')));
   const registered = await Promise.all(sites.map((s, i) => registerSite(h, operators[i]!.token, collaboration.id, s)));
   return { lab, sites, collaboration, researcher, operators, credentials: registered.map((r) => r.credential), siteIds: registered.map((r) => r.id) };
+}
+
+/**
+ * `body` of POST /v1/runs with the run's manifest signed by the federation's lab, as its
+ * researcher's client would sign it: participants as given, else every site of the federation
+ * (sorted, as the API's default); a chain run when `body.chain`, else a ring secure sum. A body
+ * that already has `manifest`, or that no manifest can be signed for (a malformed one) gets a placeholder.
+ */
+export async function withSignedManifest(fed: Federation, body: Record<string, unknown>, runId = `run-${uid()}`): Promise<Record<string, unknown>> {
+  if ('manifest' in body) return body;
+  const participants = (body.participants as string[] | undefined) ?? fed.sites.map((s) => s.id).sort();
+  const plan = body.chain !== undefined
+    ? { kind: 'chain' as const, chain: body.chain as ChainSpec }
+    : { kind: 'secure-sum' as const, protocol: 'ring' as const, dataset: body.dataset as string, modulus: body.modulus as string, image: body.image as { name: string; digest: string } };
+  const now = Date.now();
+  try {
+    const manifest = await signRunManifest({
+      v: MANIFEST_VERSION, runId, collaboration: body.collaborationId as string, requester: fed.lab.id, participants, plan,
+      createdAt: new Date(now).toISOString(), expiresAt: new Date(now + 3_600_000).toISOString(),
+    }, fed.lab.keys.sign.privateJwk);
+    return { ...body, manifest };
+  } catch {
+    // Unsignable (e.g. the requester among the participants): a placeholder of the right shape,
+    // so the API's own checks of the request answer first, as they would for a real client.
+    return { ...body, manifest: 'unsigned.manifest.placeholder' };
+  }
 }
