@@ -1,8 +1,8 @@
 /**
  * The baseline for the ring secure sum: the same containers, run sequentially by hand with the
- * Docker API — same image, same sandbox settings and mounts, a plain socket server that only
- * collects messages — with no Temporal, no envelopes and no site workers. What Parley adds on
- * top of this is its own cost.
+ * Docker API — same image, the sandbox's own container settings and mounts, a plain socket
+ * server that only collects messages — with no Temporal, no envelopes and no site workers. What
+ * Parley adds on top of this is its own cost.
  */
 import { createServer } from 'node:http';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
+import { containerConfig } from '../activities/sandbox/run-container.ts';
 
 interface Site {
   org: string;
@@ -54,29 +55,12 @@ export async function ringByHand(docker: Docker, image: string, sites: Site[], m
       });
       await new Promise<void>((resolve) => server.listen(socketPath, resolve));
       await chmod(socketPath, 0o666);
-      const container = await docker.createContainer({
-        Image: image,
-        User: '10001:10001',
-        Env: [`PARLEY_RUN_ID=${runId}`, `PARLEY_STEP=s${i}`, `PARLEY_ORG=${site.org}`, `PARLEY_PARTICIPANTS=${sites.map((s) => s.org).join(',')}`, `PARLEY_ARGS=${JSON.stringify(args)}`],
-        Labels: { 'parley.run': runId, 'parley.site': site.org },
-        NetworkDisabled: true,
-        HostConfig: {
-          NetworkMode: 'none',
-          ReadonlyRootfs: true,
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges'],
-          Memory: 512 * 1024 * 1024,
-          NanoCpus: 1e9,
-          PidsLimit: 128,
-          Tmpfs: { '/tmp': 'rw,noexec,nosuid,size=64m,mode=1777' },
-          Mounts: [
-            { Type: 'bind', Source: site.datasetDir, Target: '/data/registry', ReadOnly: true },
-            { Type: 'volume', Source: volumes.get(site.org)!, Target: '/run/parley/volume' },
-            { Type: 'bind', Source: inputDir, Target: '/run/parley/input', ReadOnly: true },
-            { Type: 'bind', Source: socketPath, Target: '/run/parley/node.sock' },
-          ],
-        },
-      });
+      // The engine request Parley's sandbox makes (activities/sandbox/run-container.ts), so the
+      // baseline cannot drift from the contract it is measured against.
+      const container = await docker.createContainer(containerConfig({
+        image, runId, step: `s${i}`, org: site.org, participants: sites.map((s) => s.org), args,
+        datasets: { registry: site.datasetDir }, volumeName: volumes.get(site.org)!, inputDir, socketPath,
+      }));
       await container.start();
       const exit = (await container.wait()) as { StatusCode: number };
       await container.remove({ force: true });
