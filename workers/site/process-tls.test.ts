@@ -6,11 +6,9 @@
  * a `parley site start` process); the refusals run `parley site start` and read what it tells the
  * operator.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -31,13 +29,15 @@ import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../rese
 import { loadSiteConfig } from './config.ts';
 import { startSiteProcess, type SiteProcess } from './process.ts';
 import { repositoryOf } from '../../common/image-name.ts';
+import { parleyProcess, startSiteCommand } from '../../test/support/parley-cli.ts';
+import { testOrgs } from '../../test/support/test-orgs.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a tls test passphrase';
 const API_KEY = 'tls-test-api-key-7c1f0e';
 // Organisations of this file's own: the test run's Temporal server is shared by every file.
-const TLS_SITES = ['tls-north', 'tls-south', 'tls-east'];
-const MTLS_SITES = ['mtls-north', 'mtls-south', 'mtls-east'];
+const ours = testOrgs(import.meta.url);
+const TLS_SITES = ['tls-north', 'tls-south', 'tls-east'].map(ours);
+const MTLS_SITES = ['mtls-north', 'mtls-south', 'mtls-east'].map(ours);
 const counts = (orgs: string[]) => new Map(orgs.map((org, i) => [org, BigInt(1000 + 111 * (i + 1))]));
 
 let root: string;
@@ -77,11 +77,11 @@ beforeAll(async () => {
   const apiKeyFile = join(root, 'temporal-api-key');
   await writeFile(apiKeyFile, `${API_KEY}\n`, { mode: 0o600 });
   tlsSites = await setUpSites({
-    root: join(root, 'tls'), admin, apiUrl: server.url, counts: counts(TLS_SITES), requester: 'tls-researcher', allowedImages: [secureSum],
+    root: join(root, 'tls'), admin, apiUrl: server.url, counts: counts(TLS_SITES), requester: ours('tls-researcher'), allowedImages: [secureSum],
     temporal: { address: tlsProxy.address, tls: { caFile: certs.caFile } },
   });
   mtlsSites = await setUpSites({
-    root: join(root, 'mtls'), admin, apiUrl: server.url, counts: counts(MTLS_SITES), requester: 'mtls-researcher', allowedImages: [secureSum],
+    root: join(root, 'mtls'), admin, apiUrl: server.url, counts: counts(MTLS_SITES), requester: ours('mtls-researcher'), allowedImages: [secureSum],
     temporal: { address: mtlsProxy.address, tls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile, serverName: 'localhost' }, apiKeyFile },
   });
 });
@@ -98,27 +98,6 @@ afterAll(async () => {
 });
 
 const quiet = () => undefined;
-
-/** `parley site start --json-logs` for this site.yaml, resolved once its worker runs. */
-async function startSiteCommand(configFile: string): Promise<{ stop: () => Promise<number | null>; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile, '--json-logs'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      if (stderr.includes('"message":"site worker started"')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`site start exited (${code}):\n${stderr}`)));
-  });
-  return {
-    stop: () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-    stderr: () => stderr,
-  };
-}
 
 /**
  * Runs a ring secure sum whose first site is a `parley site start` process and the others
@@ -166,20 +145,13 @@ function nonJsonLines(log: string): string[] {
 
 const sum = (m: Map<string, bigint>) => [...m.values()].reduce((a, b) => a + b, 0n);
 
-/** `parley site start` with this site.yaml, expected to refuse; its exit code and stderr. */
-function refusedStart(configFile: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    // A start that did not refuse would run until stopped: stop it, and the test sees exit 0.
-    const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
+/**
+ * `parley site start` with this site.yaml, expected to refuse; as a process, since it installs
+ * Temporal's runtime. A start that did not refuse would run until stopped: stop it, and the test
+ * sees exit 0.
+ */
+function refusedStart(configFile: string) {
+  return parleyProcess(['site', 'start', '--config', configFile], { stopAfterMs: 60_000 });
 }
 
 describe('a site joins Temporal over TLS', () => {
