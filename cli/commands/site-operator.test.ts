@@ -11,7 +11,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import type Docker from 'dockerode';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -22,16 +21,15 @@ import type { ImageRef } from '../../activities/types.ts';
 import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 import { setUpSites, type FixtureSites } from '../../test/support/site-fixture.ts';
 import { testDocker, testImages } from '../../test/support/docker-images.ts';
-import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
-import { createCoordinatorWorker } from '../../workers/coordinator/worker.ts';
+import type { CentralServer } from '../../api/central-server.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
-import { installQuietRuntime } from '../../demo/local-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
 import type { SecureSumInput, SecureSumResult } from '../../workflows/index.ts';
 import { repositoryOf } from '../../common/image-name.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
 import { parley, startSiteCommand, type ParleyDaemon } from '../../test/support/parley-cli.ts';
 import { testOrgs } from '../../test/support/test-orgs.ts';
+import { startTestApi, startTestCoordinator, type TestCoordinator } from '../../test/support/central-parts.ts';
 
 const PASSWORD = 'a site operator passphrase';
 // Organisations of this file's own: the test run's Temporal server and Docker engine are shared.
@@ -44,9 +42,7 @@ let root: string;
 let docker: Docker;
 let connection: Connection;
 let client: Client;
-let native: NativeConnection;
-let coordinator: Worker;
-let coordinating: Promise<void>;
+let coordinator: TestCoordinator;
 let server: CentralServer;
 let admin: ApiClient;
 let sites: FixtureSites;
@@ -91,14 +87,10 @@ beforeAll(async () => {
   secureSum = { name: repositoryOf(images.sum.ref), digest: images.sum.digest };
   hang = { name: repositoryOf(images.hang.ref), digest: images.hang.digest };
 
-  installQuietRuntime();
   connection = await Connection.connect({ address: inject('temporalAddress') });
   client = new Client({ connection });
-  native = await NativeConnection.connect({ address: inject('temporalAddress') });
-  coordinator = await createCoordinatorWorker({ connection: native });
-  coordinating = coordinator.run();
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: client, adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
-  admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  coordinator = await startTestCoordinator(inject('temporalAddress'));
+  ({ server, admin } = await startTestApi({ root, temporal: client, adminPassword: PASSWORD }));
   sites = await setUpSites({
     root, admin, apiUrl: server.url, counts, requester: ours('researcher'), allowedImages: [secureSum, hang],
     temporal: { address: inject('temporalAddress') }, extra: { shutdownGraceSeconds: 3 },
@@ -108,9 +100,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...running.keys()].map((org) => stopSite(org)));
-  coordinator?.shutdown();
-  await coordinating;
-  await native?.close();
+  await coordinator?.stop();
   await server?.close();
   await connection?.close();
   if (root) await rm(root, { recursive: true, force: true });

@@ -9,7 +9,6 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiClient, type ApiClient } from '../../activities/api-client.ts';
@@ -18,17 +17,15 @@ import { readPins } from '../../activities/pinned-key-directory.ts';
 import { fingerprint, generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
 import { ensureOrdinaryNodeImage, testDocker, testImages } from '../../test/support/docker-images.ts';
-import { createCoordinatorWorker } from '../../workers/coordinator/worker.ts';
-import { installQuietRuntime } from '../../demo/local-cluster.ts';
 import { DEFAULT_MODULUS, startSecureSum } from '../../researcher/runs.ts';
-import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
+import type { CentralServer } from '../../api/central-server.ts';
 import { loadSiteConfig } from '../../workers/site/config.ts';
 import { saveLogin } from '../lib/config-store.ts';
 import { parley as parleyIn, startSiteCommand } from '../../test/support/parley-cli.ts';
 import { testOrgs } from '../../test/support/test-orgs.ts';
+import { startTestApi, startTestCoordinator } from '../../test/support/central-parts.ts';
 
 const PASSWORD = 'an operator passphrase';
-const FAST = { log2N: 10, r: 8, p: 1 };
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -60,8 +57,7 @@ const startSite = () => startSiteCommand(configFile(), { env });
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-site-cli-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection }), adminPassword: PASSWORD, quiet: true, passwordCost: FAST });
-  admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  ({ server, admin } = await startTestApi({ root, temporal: new Client({ connection }), adminPassword: PASSWORD }));
   await admin.createOrganisation({ id: ORG, name: 'North registry' });
   await admin.createOrganisation({ id: 'south', name: 'South registry', keys: publicKeysOf(await generateOrgKeys('south')) });
   await admin.createUser({ username: 'olive', password: PASSWORD, orgId: ORG, role: 'site_operator' });
@@ -185,10 +181,7 @@ describe('parley site (operator commands)', () => {
     doc.setIn(['datasets', 'count'], dataset);
     await writeFile(configFile(), doc.toString());
 
-    installQuietRuntime();
-    const native = await NativeConnection.connect({ address: inject('temporalAddress') });
-    const coordinator = await createCoordinatorWorker({ connection: native });
-    const coordinating = coordinator.run();
+    const coordinator = await startTestCoordinator(inject('temporalAddress'));
     const runId = `site-sigterm-${randomInt(1e9)}`;
     let site = await startSite();
     const handle = await startSecureSum(new Client({ connection }), {
@@ -226,9 +219,7 @@ describe('parley site (operator commands)', () => {
     } finally {
       if (site.child.exitCode === null) site.child.kill('SIGKILL');
       await handle.terminate('test over').catch(() => undefined);
-      coordinator.shutdown();
-      await coordinating;
-      await native.close();
+      await coordinator.stop();
       await removeRunVolumes(docker, { runId, org: ORG });
     }
   });

@@ -10,19 +10,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApiClient } from '../../activities/api-client.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 import { makeTestCertificates, type TestCertificates } from '../../test/support/test-certificates.ts';
 import { startTlsProxy, type TlsProxy } from '../../test/support/temporal-tls-proxy.ts';
 import { setUpSites, withTemporal, type FixtureSites, type TemporalSection } from '../../test/support/site-fixture.ts';
-import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
-import { createCoordinatorWorker } from '../coordinator/worker.ts';
+import type { CentralServer } from '../../api/central-server.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
-import { installQuietRuntime } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
@@ -31,6 +27,7 @@ import { startSiteProcess, type SiteProcess } from './process.ts';
 import { repositoryOf } from '../../common/image-name.ts';
 import { parleyProcess, startSiteCommand } from '../../test/support/parley-cli.ts';
 import { testOrgs } from '../../test/support/test-orgs.ts';
+import { startTestApi, startTestCoordinator, type TestCoordinator } from '../../test/support/central-parts.ts';
 
 const PASSWORD = 'a tls test passphrase';
 const API_KEY = 'tls-test-api-key-7c1f0e';
@@ -43,9 +40,7 @@ const counts = (orgs: string[]) => new Map(orgs.map((org, i) => [org, BigInt(100
 let root: string;
 let certs: TestCertificates;
 let connection: Connection;
-let native: NativeConnection;
-let coordinator: Worker;
-let coordinating: Promise<void>;
+let coordinator: TestCoordinator;
 let server: CentralServer;
 let tlsProxy: TlsProxy;
 let mtlsProxy: TlsProxy;
@@ -66,13 +61,11 @@ beforeAll(async () => {
   tlsProxy = await startTlsProxy({ upstream, cert, key });
   mtlsProxy = await startTlsProxy({ upstream, cert, key, clientCa: ca, apiKey: API_KEY });
 
-  installQuietRuntime();
   connection = await Connection.connect({ address: upstream });
-  native = await NativeConnection.connect({ address: upstream });
-  coordinator = await createCoordinatorWorker({ connection: native });
-  coordinating = coordinator.run();
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection }), adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
-  const admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  coordinator = await startTestCoordinator(upstream);
+  const api = await startTestApi({ root, temporal: new Client({ connection }), adminPassword: PASSWORD });
+  server = api.server;
+  const admin = api.admin;
 
   const apiKeyFile = join(root, 'temporal-api-key');
   await writeFile(apiKeyFile, `${API_KEY}\n`, { mode: 0o600 });
@@ -87,9 +80,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  coordinator?.shutdown();
-  await coordinating;
-  await native?.close();
+  await coordinator?.stop();
   await server?.close();
   await connection?.close();
   await tlsProxy?.close();
