@@ -16,6 +16,22 @@ import { main } from '../../cli/main.ts';
 /** The `parley` script, as `npm run parley` and the Dockerfile start it. */
 export const PARLEY_BIN = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 
+/** Processes started here and still running. */
+const live = new Set<ChildProcess>();
+// A test that timed out leaves its process running (a demo, a site worker): stop them with the
+// test file's process, cleanly (SIGTERM), instead of letting them load the machine for the next.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGTERM');
+});
+
+/** `node bin/parley.js <args>`, forgotten here once it exits. */
+function spawnParley(args: string[], env: NodeJS.ProcessEnv | undefined, stdin: 'pipe' | 'ignore'): ChildProcess {
+  const child = spawn(process.execPath, [PARLEY_BIN, ...args], { env: env ?? process.env, stdio: [stdin, 'pipe', 'pipe'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
 /** What one `parley` printed and its exit code (null when a signal ended the process). */
 export interface Ran {
   code: number | null;
@@ -60,15 +76,15 @@ export interface ProcessOptions {
 /** Runs `node bin/parley.js <args>` as its own process, to its exit. */
 export function parleyProcess(args: string[], options: ProcessOptions = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PARLEY_BIN, ...args], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawnParley(args, options.env, 'pipe');
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
       options.onStderr?.(stderr, child);
     });
-    child.stdin.end(options.stdin ?? '');
+    child.stdin!.end(options.stdin ?? '');
     const timer = options.stopAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), options.stopAfterMs);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -108,7 +124,7 @@ export interface DaemonOptions {
  */
 export async function startParley(args: string[], options: DaemonOptions): Promise<ParleyDaemon> {
   const name = options.name ?? `parley ${args.join(' ')}`;
-  const child = spawn(process.execPath, [PARLEY_BIN, ...args], { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnParley(args, options.env, 'ignore');
   let stdout = '';
   let stderr = '';
   let output = '';
