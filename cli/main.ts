@@ -1,9 +1,10 @@
 /**
- * Entry point of the `parley` command: dispatches to one command, turns errors into the
- * what/why/what-to-do message and an exit code (0 ok, 1 failure, 2 bad usage).
+ * The `parley` command: dispatches to one command, turns errors into the what/why/what-to-do
+ * message and an exit code (0 ok, 1 failure, 2 bad usage). The process around it (signals,
+ * stdout, process.exit) is cli/entry.ts's.
  */
 import { isParleyError } from '../common/errors.ts';
-import { UsageError, type Command } from './lib/command.ts';
+import { UsageError, type Command, type CommandIo } from './lib/command.ts';
 import { auditCommand } from './commands/audit.ts';
 import { codecServerCommand } from './commands/codec-server.ts';
 import { chainCommand } from './commands/chain.ts';
@@ -34,59 +35,42 @@ function help(): string {
   ].join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Runs `parley <argv>` (argv without node and the script): dispatches to one command and returns
+ * its exit code, printing only through `io`. It touches nothing of the process — no signal
+ * handlers, no process.exit — so tests run the very dispatch users run, in their own process;
+ * cli/entry.ts is the process edge around it.
+ */
+export async function main(argv: string[], io: CommandIo): Promise<number> {
   const debug = argv.includes('--debug');
   const args = argv.filter((a) => a !== '--debug');
   const name = args[0];
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${help()}\n`);
+    io.out(help());
     return name ? 0 : 2;
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`parley: unknown command "${name}".\n\n${help()}\n`);
+    io.err(`parley: unknown command "${name}".\n\n${help()}`);
     return 2;
   }
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${command.usage}\n`);
+    io.out(command.usage);
     return 0;
   }
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      process.stderr.write(`\n${signal}: stopping cleanly… press Ctrl-C again to force.\n`);
-      controller.abort(new Error(signal));
-    } else {
-      process.stderr.write('Forced exit: some containers or volumes may remain; `parley demo` sweeps them next time.\n');
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
-    return await command.run(args.slice(1), {
-      out: (line) => process.stdout.write(`${line}\n`),
-      err: (line) => process.stderr.write(`${line}\n`),
-      signal: controller.signal,
-      env: process.env,
-    });
+    return await command.run(args.slice(1), io);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`parley ${command.name}: ${err.message}\n\n${command.usage}\n`);
+      io.err(`parley ${command.name}: ${err.message}\n\n${command.usage}`);
       return 2;
     }
     if (isParleyError(err)) {
-      process.stderr.write(`parley ${command.name}: ${err.message}\n`);
+      io.err(`parley ${command.name}: ${err.message}`);
     } else {
-      process.stderr.write(`parley ${command.name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      io.err(`parley ${command.name}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return controller.signal.aborted ? 130 : 1;
+    if (debug && err instanceof Error) io.err(`${err.stack}`);
+    return io.signal.aborted ? 130 : 1;
   }
 }
-
-const code = await main(process.argv.slice(2));
-// Temporal's native runtime keeps handles open; exit explicitly once everything was stopped.
-process.exit(code);

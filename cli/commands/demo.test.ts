@@ -1,8 +1,8 @@
 /**
  * `parley demo` as a user runs it: the real command in a child process, against the test run's
- * Temporal server and the real Docker engine.
+ * Temporal server and the real Docker engine. Only the refusals of bad usage, which end before
+ * anything starts, run in this process through main().
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../../test/support/statistics-steps.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
+import { lastJsonLine, parley, parleyProcess, type ProcessOptions } from '../../test/support/parley-cli.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const exampleChainFile = fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url));
 
 /** A chain's cohort, computed plainly over the registries' CSVs (test/support/statistics-steps.ts). */
@@ -31,28 +31,9 @@ async function plainCohort(chainFile: string, letters: Array<'a' | 'b' | 'c'>): 
   return plainMoments(xs);
 }
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function parley(args: string[], options: { onStderr?: (text: string, child: ReturnType<typeof spawn>) => void; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      options.onStderr?.(stderr, child);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** `parley demo …` as a user types it, on the test run's Temporal server. */
+function demo(args: string[], options: ProcessOptions = {}) {
+  return parleyProcess(['demo', ...args], { ...options, env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), ...options.env } });
 }
 
 let scratch: string;
@@ -75,13 +56,12 @@ interface ChainLine {
   workflowId: string;
 }
 
-const lastLine = (ran: Ran) => JSON.parse(ran.stdout.trim().split('\n').at(-1)!) as ChainLine;
 
 describe('parley demo', () => {
   it('prints the sum of the given counts and ends with one JSON line', async () => {
-    const ran = await parley(['demo', '--counts', '120,45,310', '--json']);
+    const ran = await demo(['--counts', '120,45,310', '--json']);
     expect(ran.code, ran.stderr).toBe(0);
-    const last = JSON.parse(ran.stdout.trim().split('\n').at(-1)!) as { result: number; workflowId: string; sites: string[]; match: boolean };
+    const last = lastJsonLine<{ result: number; workflowId: string; sites: string[]; match: boolean }>(ran.stdout);
     expect(last.result).toBe(475);
     expect(last.match).toBe(true);
     expect(last.sites).toEqual(['registry-a', 'registry-b', 'registry-c']);
@@ -92,9 +72,9 @@ describe('parley demo', () => {
 
   it('with --chain runs the example chain, then a chain file of the researcher\'s own over the same sites with the same keys when both keep one --state-dir', async () => {
     const stateDir = join(scratch, 'state');
-    const first = await parley(['demo', '--chain', '--state-dir', stateDir, '--json']);
+    const first = await demo(['--chain', '--state-dir', stateDir, '--json']);
     expect(first.code, first.stderr).toBe(0);
-    const example = lastLine(first);
+    const example = lastJsonLine<ChainLine>(first.stdout);
     const plain = await plainCohort(exampleChainFile, ['a', 'b', 'c']);
     expect(example.chain).toBe('cohort-mean');
     expect(example.count).toBe(plain.count);
@@ -110,9 +90,9 @@ describe('parley demo', () => {
     await writeFile(women, exampleText
       .replace('name: cohort-mean\n', 'name: cohort-mean-women\n')
       .replace('        - { column: diagnosis, op: startsWith, value: E11 }\n', '        - { column: diagnosis, op: startsWith, value: E11 }\n        - { column: sex, op: "=", value: F }\n'));
-    const second = await parley(['demo', '--chain', women, '--state-dir', stateDir, '--json']);
+    const second = await demo(['--chain', women, '--state-dir', stateDir, '--json']);
     expect(second.code, second.stderr).toBe(0);
-    const own = lastLine(second);
+    const own = lastJsonLine<ChainLine>(second.stdout);
     const plainWomen = await plainCohort(women, ['a', 'b', 'c']);
     expect(own.chain).toBe('cohort-mean-women');
     expect(own.outputs).toEqual([expect.objectContaining({ step: 'total', org: 'registry-a', kind: 'statistics' })]);
@@ -132,7 +112,7 @@ describe('parley demo', () => {
     const invalidText = (await readFile(exampleChainFile, 'utf8')).replace('    after: [preprocess]\n', '    after: [preprocess]\n    atSites: all\n');
     await writeFile(invalid, invalidText);
     const line = invalidText.split('\n').indexOf('    atSites: all') + 1;
-    const bad = await parley(['demo', '--chain', invalid]);
+    const bad = await demo(['--chain', invalid]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${invalid}:${line}:5: steps[1].atSites: unknown key "atSites"`);
     expect(bad.stderr).toMatch(/Nothing was started\./);
@@ -140,7 +120,7 @@ describe('parley demo', () => {
 
     const unbuilt = join(scratch, 'unbuilt.yaml');
     await writeFile(unbuilt, (await readFile(exampleChainFile, 'utf8')).replace('image: parley/analyse', 'image: acme/not-built-here'));
-    const unpinned = await parley(['demo', '--chain', unbuilt]);
+    const unpinned = await demo(['--chain', unbuilt]);
     expect(unpinned.code).toBe(2);
     expect(unpinned.stderr).toMatch(/unbuilt\.yaml:\d+:\d+: steps\[1\]\.image: step "analyse": image acme\/not-built-here is neither an example image nor on this machine's Docker engine/);
     expect(unpinned.stderr).toMatch(/docker tag <image id> acme\/not-built-here`\), or use an example image: parley\/preprocess/);
@@ -149,7 +129,7 @@ describe('parley demo', () => {
     const foreign = join(scratch, 'a-site');
     await mkdir(foreign);
     await writeFile(join(foreign, 'site.yaml'), 'org: north\n');
-    const notOurs = await parley(['demo', '--chain', '--state-dir', foreign]);
+    const notOurs = await demo(['--chain', '--state-dir', foreign]);
     expect(notOurs.code).toBe(1);
     expect(notOurs.stderr).toMatch(/a-site is not a Parley demo's state directory: it holds other files \(site\.yaml\) and no demo-state\.json/);
     expect(await readFile(join(foreign, 'site.yaml'), 'utf8')).toBe('org: north\n');
@@ -157,7 +137,7 @@ describe('parley demo', () => {
     const damaged = join(scratch, 'damaged');
     await mkdir(damaged);
     await writeFile(join(damaged, 'demo-state.json'), '{"kind": "parley-demo-state", "version": 1', { mode: 0o600 });
-    const unreadable = await parley(['demo', '--state-dir', damaged]);
+    const unreadable = await demo(['--state-dir', damaged]);
     expect(unreadable.code).toBe(1);
     expect(unreadable.stderr).toMatch(/damaged\/demo-state\.json is not a usable Parley demo state file: it is not JSON\. .* Remove .*damaged to start afresh/);
   });
@@ -181,7 +161,7 @@ describe('parley demo', () => {
   });
 
   it('uses the engine DOCKER_HOST names, and says so when none answers there', async () => {
-    const ran = await parley(['demo', '--counts', '1,2,3'], { env: { DOCKER_HOST: 'tcp://127.0.0.1:9' } });
+    const ran = await demo(['--counts', '1,2,3'], { env: { DOCKER_HOST: 'tcp://127.0.0.1:9' } });
     expect(ran.code).toBe(1);
     expect(ran.stderr).toMatch(/No Docker engine answers at DOCKER_HOST=tcp:\/\/127\.0\.0\.1:9\. Start that engine, or unset DOCKER_HOST/);
   });
@@ -189,7 +169,7 @@ describe('parley demo', () => {
   it('stops cleanly on Ctrl-C: the run is cancelled and nothing it created remains', async () => {
     let workflowId = '';
     let interrupted = false;
-    const ran = await parley(['demo', '--sites', '3'], {
+    const ran = await demo(['--sites', '3'], {
       onStderr(text, child) {
         const started = /Ring secure sum started[^:]*: workflow (\S+)/.exec(text);
         if (started && !interrupted) {

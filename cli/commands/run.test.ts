@@ -1,11 +1,11 @@
 /**
  * The data scientist's commands as they use them: `parley chain validate`, `parley run` (problems
  * found locally, before anything is contacted; then started, followed and its result fetched),
- * `parley runs list | show | cancel` and `parley result` — each the real `parley` in a child
- * process, against a real API on a real Temporal server, with a stand-in chain workflow on the
- * coordinator's queue (api/testing/stub-chain-workflow.ts) in a namespace of its own.
+ * `parley runs list | show | cancel` and `parley result` — each the real `parley` command, run in
+ * this process through main() (the login, reading its password from stdin, as a process), against
+ * a real API on a real Temporal server, with a stand-in chain workflow on the coordinator's queue
+ * (api/testing/stub-chain-workflow.ts) in a namespace of its own.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,17 +27,11 @@ import { writeKeyFile } from '../../activities/key-file.ts';
 import { COORDINATOR_TASK_QUEUE } from '../../common/workflow-names.ts';
 import { sealEnvelope } from '../../crypto/index.ts';
 import { openDatabase, type OpenedDatabase } from '../../db/client.ts';
+import { parley as parleyIn, parleyProcess, type Ran } from '../../test/support/parley-cli.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
-// Each `parley` is a fresh Node process transpiling TypeScript: seconds apiece on a busy machine.
+// A whole run followed to its end, on a busy machine.
 const SLOW = 240_000;
 const digest = (byte: string) => `sha256:${byte.repeat(32)}`;
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -52,18 +46,8 @@ let fed: Federation;
 /** A site step the test holds, until released. */
 let hold: { key: string; release: () => void } | undefined;
 
-function parley(args: string[], options: { stdin?: string } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdin.end(options.stdin ?? '');
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `parley <args>` in this process, as the researcher logged in under `root`/config. */
+const parley = (args: string[]) => parleyIn(args, { env });
 
 /** A chain file over the federation's sites, images pinned by digest so no engine is asked. */
 function chainYaml(name: string, sites: string[]): string {
@@ -112,7 +96,7 @@ beforeAll(async () => {
   fed = await createFederation(h);
   env = { ...process.env, PARLEY_CONFIG_DIR: join(root, 'config') };
   const researcher = await createUser(h, fed.lab.id, 'researcher');
-  const loggedIn = await parley(['login', '--api', server.url, '--username', researcher.username, '--password-stdin'], { stdin: `${researcher.password}\n` });
+  const loggedIn = await parleyProcess(['login', '--api', server.url, '--username', researcher.username, '--password-stdin'], { env, stdin: `${researcher.password}\n` });
   if (loggedIn.code !== 0) throw new Error(loggedIn.stderr);
 
   try {

@@ -6,14 +6,11 @@
  * (SIGKILL mid-step) of a run that has since ended, the restarted worker removes its container and
  * volume. The sites' set-up (keys, credential, site.yaml) is test/support/site-fixture.ts's.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import type Docker from 'dockerode';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -24,57 +21,40 @@ import type { ImageRef } from '../../activities/types.ts';
 import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 import { setUpSites, type FixtureSites } from '../../test/support/site-fixture.ts';
 import { testDocker, testImages } from '../../test/support/docker-images.ts';
-import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
-import { createCoordinatorWorker } from '../../workers/coordinator/worker.ts';
+import type { CentralServer } from '../../api/central-server.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
-import { installQuietRuntime } from '../../demo/local-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, type RunSigner, type UnsignedSecureSumInput } from '../../researcher/runs.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 import { repositoryOf } from '../../common/image-name.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
+import { parley, startSiteCommand, type ParleyDaemon } from '../../test/support/parley-cli.ts';
+import { testOrgs } from '../../test/support/test-orgs.ts';
+import { startTestApi, startTestCoordinator, type TestCoordinator } from '../../test/support/central-parts.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a site operator passphrase';
 // Organisations of this file's own: the test run's Temporal server and Docker engine are shared.
-const [A, B, C] = ['sop-a', 'sop-b', 'sop-c'] as const;
+const ours = testOrgs(import.meta.url);
+const [A, B, C] = [ours('a'), ours('b'), ours('c')];
 const counts = new Map([[A, 41n], [B, 307n], [C, 5003n]]);
 const total = 41n + 307n + 5003n;
-
-interface SiteRun {
-  child: ChildProcessWithoutNullStreams;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
 
 let root: string;
 let docker: Docker;
 let connection: Connection;
 let client: Client;
-let native: NativeConnection;
-let coordinator: Worker;
-let coordinating: Promise<void>;
+let coordinator: TestCoordinator;
 let server: CentralServer;
 let admin: ApiClient;
 let sites: FixtureSites;
 let secureSum: ImageRef;
 let hang: ImageRef;
-const running = new Map<string, SiteRun>();
+const running = new Map<string, ParleyDaemon>();
 
 const configOf = (org: string) => sites.configFiles.get(org)!;
 
-/** `parley site start` for `org`, resolved once its worker runs. */
-async function startSite(org: string): Promise<SiteRun> {
-  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configOf(org), '--json-logs'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      if (stderr.includes('"message":"site worker started"')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`site start (${org}) exited (${code}):\n${stderr}`)));
-  });
-  const site = { child, exited, stderr: () => stderr };
+/** `parley site start` for `org` as its own process, resolved once its worker runs. */
+async function startSite(org: string): Promise<ParleyDaemon> {
+  const site = await startSiteCommand(configOf(org), { name: `parley site start (${org})` });
   running.set(org, site);
   return site;
 }
@@ -83,20 +63,7 @@ async function stopSite(org: string, signal: NodeJS.Signals = 'SIGTERM'): Promis
   const site = running.get(org);
   if (!site) return null;
   running.delete(org);
-  if (site.child.exitCode === null) site.child.kill(signal);
-  return site.exited;
-}
-
-function parley(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return site.stop(signal);
 }
 
 function input(overrides: Partial<UnsignedSecureSumInput> = {}): UnsignedSecureSumInput & { signer: RunSigner } {
@@ -120,16 +87,12 @@ beforeAll(async () => {
   secureSum = { name: repositoryOf(images.sum.ref), digest: images.sum.digest };
   hang = { name: repositoryOf(images.hang.ref), digest: images.hang.digest };
 
-  installQuietRuntime();
   connection = await Connection.connect({ address: inject('temporalAddress') });
   client = new Client({ connection });
-  native = await NativeConnection.connect({ address: inject('temporalAddress') });
-  coordinator = await createCoordinatorWorker({ connection: native });
-  coordinating = coordinator.run();
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: client, adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
-  admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  coordinator = await startTestCoordinator(inject('temporalAddress'));
+  ({ server, admin } = await startTestApi({ root, temporal: client, adminPassword: PASSWORD }));
   sites = await setUpSites({
-    root, admin, apiUrl: server.url, counts, requester: 'sop-researcher', allowedImages: [secureSum, hang],
+    root, admin, apiUrl: server.url, counts, requester: ours('researcher'), allowedImages: [secureSum, hang],
     temporal: { address: inject('temporalAddress') }, extra: { shutdownGraceSeconds: 3 },
   });
   await Promise.all([A, B, C].map(startSite));
@@ -137,9 +100,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...running.keys()].map((org) => stopSite(org)));
-  coordinator?.shutdown();
-  await coordinating;
-  await native?.close();
+  await coordinator?.stop();
   await server?.close();
   await connection?.close();
   if (root) await rm(root, { recursive: true, force: true });
@@ -169,7 +130,7 @@ describe('a site operator\'s worker at work', () => {
     await admin.createUser({ username: 'op-sop-c', password: PASSWORD, orgId: C, role: 'site_operator' });
     const operatorC = createApiClient(server.url, (await createApiClient(server.url).login('op-sop-c', PASSWORD)).accessToken);
     const rotated = await generateOrgKeys(C);
-    const keyFile = join(root, 'sop-c-rotated.keys.json');
+    const keyFile = join(root, `${C}-rotated.keys.json`);
     await writeKeyFile(keyFile, rotated);
     const doc = parseDocument(await readFile(configOf(C), 'utf8'));
     doc.set('keyFile', keyFile);
@@ -187,7 +148,7 @@ describe('a site operator\'s worker at work', () => {
 
     for (const trusted of await Promise.all([A, B].map((org) => parley(['site', 'trust', C, '--yes', '--config', configOf(org)])))) {
       expect(trusted.code, trusted.stderr).toBe(0);
-      expect(trusted.stdout).toMatch(/Keys of "sop-c": CHANGED[\s\S]*Accepted/);
+      expect(trusted.stdout).toMatch(new RegExp(`Keys of "${C}": CHANGED[\\s\\S]*Accepted`));
     }
     const accepted = `sop-keychange-${randomInt(1e9)}`;
     const outcome = (await (await startSecureSum(client, input(), accepted)).result()) as SecureSumResult;

@@ -1,16 +1,14 @@
 /**
  * A site operator's commands against real parts: the API (startCentralServer over PGlite in a
- * temporary directory), the test run's Temporal server and the local Docker engine. Each command
- * runs as the real `parley` in a child process.
+ * temporary directory), the test run's Temporal server and the local Docker engine. `parley site
+ * start` runs as the real process (signals, crash and restart); the other commands in this process
+ * through main().
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiClient, type ApiClient } from '../../activities/api-client.ts';
@@ -19,16 +17,15 @@ import { readPins } from '../../activities/pinned-key-directory.ts';
 import { fingerprint, generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
 import { ensureOrdinaryNodeImage, testDocker, testImages } from '../../test/support/docker-images.ts';
-import { createCoordinatorWorker } from '../../workers/coordinator/worker.ts';
-import { installQuietRuntime } from '../../demo/local-cluster.ts';
 import { DEFAULT_MODULUS, startSecureSum } from '../../researcher/runs.ts';
-import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
+import type { CentralServer } from '../../api/central-server.ts';
 import { loadSiteConfig } from '../../workers/site/config.ts';
 import { saveLogin } from '../lib/config-store.ts';
+import { parley as parleyIn, startSiteCommand } from '../../test/support/parley-cli.ts';
+import { testOrgs } from '../../test/support/test-orgs.ts';
+import { startTestApi, startTestCoordinator } from '../../test/support/central-parts.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'an operator passphrase';
-const FAST = { log2N: 10, r: 8, p: 1 };
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -36,29 +33,15 @@ let connection: Connection;
 let server: CentralServer;
 let admin: ApiClient;
 let collabId: string;
-// A name of this test's own: a site worker removes every container of its organisation at
-// start-up, and other test files run sites called "north" on the same engine.
-const ORG = `op-${randomInt(1e9)}`;
+// Names of this file's own: a site worker removes every container of its organisation at
+// start-up, and other test files run sites on the same engine and Temporal server.
+const ours = testOrgs(import.meta.url);
+const [ORG, SOUTH, EAST, WEST] = [ours('north'), ours('south'), ours('east'), ours('west')];
 const siteDir = () => join(root, ORG);
 const configFile = () => join(siteDir(), 'site.yaml');
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function parley(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: options.env ?? env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `parley <args>` in this process, as olive (the site operator) logged in under `root`/olive. */
+const parley = (args: string[]) => parleyIn(args, { env });
 
 async function loginAs(username: string, configDir: string): Promise<ApiClient> {
   const session = await createApiClient(server.url).login(username, PASSWORD);
@@ -68,26 +51,13 @@ async function loginAs(username: string, configDir: string): Promise<ApiClient> 
   return createApiClient(server.url, session.accessToken);
 }
 
-/** `parley site start` in a child process, resolved once its worker runs. */
-async function startSite(): Promise<{ child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile(), '--json-logs'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      if (stderr.includes('"message":"site worker started"')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`site start exited (${code}):\n${stderr}`)));
-  });
-  return { child, exited, stderr: () => stderr };
-}
+/** `parley site start` as its own process, resolved once its worker runs. */
+const startSite = () => startSiteCommand(configFile(), { env });
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-site-cli-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection }), adminPassword: PASSWORD, quiet: true, passwordCost: FAST });
-  admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  ({ server, admin } = await startTestApi({ root, temporal: new Client({ connection }), adminPassword: PASSWORD }));
   await admin.createOrganisation({ id: ORG, name: 'North registry' });
   await admin.createOrganisation({ id: 'south', name: 'South registry', keys: publicKeysOf(await generateOrgKeys('south')) });
   await admin.createUser({ username: 'olive', password: PASSWORD, orgId: ORG, role: 'site_operator' });
@@ -213,24 +183,21 @@ describe('parley site (operator commands)', () => {
     const { hang } = await testImages(docker, { hang: 'test-fixtures/hang' });
     expect((await parley(['site', 'allow', hang.ref, '--role', 'protocol', '--config', configFile()])).code).toBe(0);
     // The requester "west" signs the run; the site admits it in collaboration "local".
-    const west = await generateOrgKeys('west');
-    await admin.createOrganisation({ id: 'west', name: 'West lab', keys: publicKeysOf(west) });
+    const west = await generateOrgKeys(WEST);
+    await admin.createOrganisation({ id: WEST, name: 'West lab', keys: publicKeysOf(west) });
     const dataset = join(root, 'count.csv');
     await writeFile(dataset, '7\n');
     const doc = parseDocument(await readFile(configFile(), 'utf8'));
     doc.set('shutdownGraceSeconds', 2);
-    doc.set('collaborations', doc.createNode({ local: { requesters: ['west'], datasets: ['count'] } }));
+    doc.set('collaborations', doc.createNode({ local: { requesters: [WEST], datasets: ['count'] } }));
     doc.setIn(['datasets', 'count'], dataset);
     await writeFile(configFile(), doc.toString());
 
-    installQuietRuntime();
-    const native = await NativeConnection.connect({ address: inject('temporalAddress') });
-    const coordinator = await createCoordinatorWorker({ connection: native });
-    const coordinating = coordinator.run();
+    const coordinator = await startTestCoordinator(inject('temporalAddress'));
     const runId = `site-sigterm-${randomInt(1e9)}`;
     let site = await startSite();
     const handle = await startSecureSum(new Client({ connection }), {
-      participants: [ORG, 'south', 'east'], requester: 'west', dataset: 'count', modulus: DEFAULT_MODULUS,
+      participants: [ORG, SOUTH, EAST], requester: WEST, dataset: 'count', modulus: DEFAULT_MODULUS,
       image: { name: hang.name, digest: hang.digest }, stepTimeoutMs: 120_000, signer: { keys: west, collaboration: 'local' },
     }, runId);
     const stepContainers = () => docker.listContainers({ all: true, filters: { label: [`parley.run=${runId}`, `parley.site=${ORG}`] } });
@@ -264,9 +231,7 @@ describe('parley site (operator commands)', () => {
     } finally {
       if (site.child.exitCode === null) site.child.kill('SIGKILL');
       await handle.terminate('test over').catch(() => undefined);
-      coordinator.shutdown();
-      await coordinating;
-      await native.close();
+      await coordinator.stop();
       await removeRunVolumes(docker, { runId, org: ORG });
     }
   });

@@ -8,8 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { CommandIo } from '../../cli/lib/command.ts';
-import { auditCommand } from '../../cli/commands/audit.ts';
 import type { Envelope } from '../../common/envelope.ts';
 import { generateOrgKeys, sealEnvelope } from '../../crypto/index.ts';
 import { signEnvelope } from '../../crypto/envelope-signature.ts';
@@ -23,6 +21,7 @@ import { createCodecApp } from '../../audit/codec/codec-app.ts';
 import { jsonOf, type JsonPayload } from '../../audit/proto-payloads.ts';
 import { startRingFederation, type RingFederation } from '../support/audit-ring-run.ts';
 import { historyText } from '../support/history-scan.ts';
+import { linesOf, parley } from '../support/parley-cli.ts';
 
 // This file's own sites: test files share one Temporal server, and a worker polls `site.<org>`.
 const SITES = ['verify-north', 'verify-south', 'verify-east'];
@@ -53,14 +52,8 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs `parley audit …` in this process, capturing what it prints. */
-async function parley(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CommandIo = { out: (l) => out.push(l), err: (l) => err.push(l), signal: new AbortController().signal, env: {} };
-  const code = await auditCommand.run(argv, io);
-  return { code, out, err };
-}
+/** `parley audit …` in this process, with no environment of its own: all it needs is given. */
+const audit = (...argv: string[]) => parley(['audit', ...argv], { env: {} });
 
 async function fileOf(bundle: AuditBundle, name: string): Promise<string> {
   const file = join(dir, name);
@@ -115,18 +108,18 @@ const kinds = (findings: Finding[]) => [...new Set(findings.map((f) => f.kind))]
 describe('parley audit verify', () => {
   it('verifies a fresh ring run with public keys only: replay passes, no findings, a timeline of every step', async () => {
     const file = await fileOf(ringBundle, 'ring.audit.json');
-    expect((await parley('replay', file)).code).toBe(0);
-    const result = await parley('verify', file);
-    expect(result.err.join('\n')).toMatch(/Verified in \d+ ms with public keys only/);
-    expect(result.out.at(-1)).toBe(`PASS  ${file}: no findings.`);
+    expect((await audit('replay', file)).code).toBe(0);
+    const result = await audit('verify', file);
+    expect(result.stderr).toMatch(/Verified in \d+ ms with public keys only/);
+    expect(linesOf(result.stdout).at(-1)).toBe(`PASS  ${file}: no findings.`);
     expect(result.code).toBe(0);
-    const text = result.out.join('\n');
+    const text = result.stdout;
     expect(text).toMatch(/ring\.0\.start\s+verify-north\s+sha256:[0-9a-f]{12}\s+sent verify-north → verify-south #0 [\d.]+ KiB/);
     expect(text).toMatch(/ring\.3\.finish\s+verify-north\s+sha256:[0-9a-f]{12}\s+got verify-east#0 · sent verify-north → researcher #1 \(output\)/);
     expect(text).toMatch(/4 envelope\(s\) and 4 attestation\(s\) checked/);
 
-    const json = await parley('verify', file, '--json');
-    const report = JSON.parse(json.out[0]!) as VerifyReport;
+    const json = await audit('verify', file, '--json');
+    const report = JSON.parse(linesOf(json.stdout)[0]!) as VerifyReport;
     expect(report.findings).toEqual([]);
     expect(report.histories[0]!.timeline.map((s) => `${s.step}@${s.org}`)).toEqual(['ring.0.start@verify-north', 'ring.1.add@verify-south', 'ring.2.add@verify-east', 'ring.3.finish@verify-north']);
     for (const step of report.histories[0]!.timeline) expect(step.image.ran).toBe(step.image.digest);
@@ -134,9 +127,9 @@ describe('parley audit verify', () => {
 
   it('verifies a fresh additive-shares run: 9 envelopes, 7 attestations, no findings', async () => {
     const file = await fileOf(additiveBundle, 'additive.audit.json');
-    expect((await parley('replay', file)).code).toBe(0);
-    const result = await parley('verify', file);
-    expect(result.out.join('\n')).toMatch(/9 envelope\(s\) and 7 attestation\(s\) checked/);
+    expect((await audit('replay', file)).code).toBe(0);
+    const result = await audit('verify', file);
+    expect(result.stdout).toMatch(/9 envelope\(s\) and 7 attestation\(s\) checked/);
     expect(result.code).toBe(0);
   });
 
@@ -160,10 +153,10 @@ describe('parley audit verify', () => {
       expect(kinds(findings), field).toContain('signature');
     }
     const file = await fileOf(tampered<Outcome>(ringBundle, (c) => completedStep(c, 1), 'result', (o) => void (o.envelopes[0]!.jwe.tag = flipAt(o.envelopes[0]!.jwe.tag, 2))), 'flipped.audit.json');
-    const result = await parley('verify', file);
+    const result = await audit('verify', file);
     expect(result.code).toBe(1);
-    expect(result.out.join('\n')).toMatch(/signature\s+test-audit-\d+ event \d+ ring\.1\.add @ verify-south: envelope seq 0 from "verify-south" does not verify against "verify-south"'s published key/);
-    expect(result.out.at(-1)).toMatch(/^FAIL .*flipped\.audit\.json: \d+ finding\(s\)\.$/);
+    expect(result.stdout).toMatch(/signature\s+test-audit-\d+ event \d+ ring\.1\.add @ verify-south: envelope seq 0 from "verify-south" does not verify against "verify-south"'s published key/);
+    expect(linesOf(result.stdout).at(-1)).toMatch(/^FAIL .*flipped\.audit\.json: \d+ finding\(s\)\.$/);
   });
 
   it('finds two envelopes swapped between steps', async () => {
@@ -244,16 +237,16 @@ describe('parley audit verify', () => {
 describe('parley audit open', () => {
   it('opens for an organisation only what was sealed for it, and lists the rest as not for it', async () => {
     const file = await fileOf(ringBundle, 'open.audit.json');
-    const researcher = await parley('open', file, '--key', ring.federation.requester.keyFile);
+    const researcher = await audit('open', file, '--key', ring.federation.requester.keyFile);
     expect(researcher.code).toBe(0);
-    expect(researcher.err).toEqual(['1 envelope(s) opened for "researcher", 3 not for you.']);
-    const text = researcher.out.join('\n');
+    expect(linesOf(researcher.stderr)).toEqual(['1 envelope(s) opened for "researcher", 3 not for you.']);
+    const text = researcher.stdout;
     expect(text).toMatch(new RegExp(`ring\\.3\\.finish\\s+from verify-north #1 → researcher\\n    \\{"total":"${ringTotal}"\\}`));
     expect(text).toMatch(/ring\.0\.start\s+from verify-north #0 → verify-south {2}\(not for you\)/);
 
     const south = ring.federation.sites.find((s) => s.org === 'verify-south')!;
-    const json = await parley('open', file, '--key', south.keyFile, '--json');
-    const entries = json.out.map((line) => JSON.parse(line) as { status: string; step: string; content?: unknown });
+    const json = await audit('open', file, '--key', south.keyFile, '--json');
+    const entries = linesOf(json.stdout).map((line) => JSON.parse(line) as { status: string; step: string; content?: unknown });
     expect(entries.filter((e) => e.status === 'opened').map((e) => e.step)).toEqual(['ring.0.start']);
     expect(JSON.stringify(entries)).not.toContain(String(ringTotal));
   });
@@ -261,9 +254,9 @@ describe('parley audit open', () => {
   it('refuses, and exits 1, an envelope for it that was altered in the history', async () => {
     const altered = tampered<Outcome>(ringBundle, (c) => completedStep(c, 3), 'result', (o) => void (o.output!.jwe.ciphertext = flipAt(o.output!.jwe.ciphertext, 10)));
     // The workflow's result holds the genuine copy; the altered one is refused on its own.
-    const result = await parley('open', await fileOf(altered, 'open-altered.audit.json'), '--key', ring.federation.requester.keyFile, '--json');
+    const result = await audit('open', await fileOf(altered, 'open-altered.audit.json'), '--key', ring.federation.requester.keyFile, '--json');
     expect(result.code).toBe(1);
-    expect(result.out.map((l) => JSON.parse(l) as { status: string; problem?: string })).toContainEqual(expect.objectContaining({ status: 'refused', problem: 'ERR_ENVELOPE_TAMPERED (envelope-signature-invalid)' }));
+    expect(linesOf(result.stdout).map((l) => JSON.parse(l) as { status: string; problem?: string })).toContainEqual(expect.objectContaining({ status: 'refused', problem: 'ERR_ENVELOPE_TAMPERED (envelope-signature-invalid)' }));
   });
 });
 

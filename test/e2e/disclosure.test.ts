@@ -21,7 +21,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChainResult, ChainSpec, ChainStep, ContainerStep } from '../../common/chain.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import { parleyDataConverter } from '../../activities/failure-codec.ts';
-import { siteCommand } from '../../cli/commands/site.ts';
 import { exampleAllowList, exampleChain } from '../../demo/example-chain.ts';
 import { asAnalysisImage } from '../../activities/site-policy.ts';
 import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
@@ -31,6 +30,7 @@ import { ensureExampleImages } from '../../provision/images.ts';
 import { startChain } from '../../researcher/runs.ts';
 import { testImages } from '../support/docker-images.ts';
 import { historyText } from '../support/history-scan.ts';
+import { linesOf, parley } from '../support/parley-cli.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
 import { referenceCohort, registryPath, type Condition } from '../support/statistics-steps.ts';
 
@@ -129,10 +129,9 @@ async function releasesOf(org: string): Promise<{ lines: string[]; json: { datas
     datasets: site.datasets,
   }));
   const run = async (json: boolean) => {
-    const out: string[] = [];
-    const io = { out: (line: string) => out.push(line), err: () => {}, signal: new AbortController().signal, env: process.env };
-    expect(await siteCommand.run(['releases', '--config', file, ...(json ? ['--json'] : [])], io)).toBe(0);
-    return out;
+    const ran = await parley(['site', 'releases', '--config', file, ...(json ? ['--json'] : [])]);
+    expect(ran.code, ran.stderr).toBe(0);
+    return linesOf(ran.stdout);
   };
   return { lines: await run(false), json: JSON.parse((await run(true)).join('\n')) as never };
 }

@@ -6,11 +6,9 @@ import { randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureAlgorithmImage } from '../../algorithms/algorithm-image.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
@@ -21,8 +19,13 @@ import { asProtocolImage } from '../../activities/site-policy.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testImages } from '../support/docker-images.ts';
+import { testOrgs } from '../support/test-orgs.ts';
 
-const SITES = ['north', 'south', 'east', 'west', 'centre'];
+// Names of this file's own: test files share one Temporal server, and a site polls `site.<org>`.
+const ours = testOrgs(import.meta.url);
+const SITES = ['north', 'south', 'east', 'west', 'centre'].map(ours);
+const [NORTH, SOUTH, EAST] = SITES as [string, string, string];
 // Six-digit counts: a whole-number match in a history cannot be a coincidence.
 const counts = new Map(SITES.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
 
@@ -37,11 +40,7 @@ beforeAll(async () => {
   docker = createDockerClient();
   const images = await ensureExampleImages(docker, () => {});
   secureSum = images.secureSum;
-  const built = await ensureAlgorithmImage(docker, {
-    name: 'parley-test/hang',
-    sourceDir: fileURLToPath(new URL('../../algorithms/test-fixtures/hang', import.meta.url)),
-    base: images.base,
-  });
+  const built = (await testImages(docker, { hang: 'test-fixtures/hang' })).hang;
   hang = { name: built.ref, digest: built.digest };
   stateDir = await mkdtemp(join(tmpdir(), 'parley-test-'));
   federation = await createFederation({ stateDir, counts, requester: 'researcher' });
@@ -129,23 +128,23 @@ describe('ring secure sum', () => {
 
   it('fails clearly on bad count data, without revealing it, and removes every volume', async () => {
     const bad = `-${randomInt(100_000, 1_000_000)}`;
-    const east = federation.sites.find((s) => s.org === 'east')!;
+    const east = federation.sites.find((s) => s.org === EAST)!;
     const countFile = join(east.datasets[COUNT_DATASET]!, 'count');
     await writeFile(countFile, `${bad}\n`);
     try {
-      const participants = ['north', 'south', 'east'];
+      const participants = [NORTH, SOUTH, EAST];
       const runId = `test-badcount-${randomInt(1e9)}`;
       const handle = await startSecureSum(cluster.client, input(participants), runId);
       const failure = await handle.result().catch((err: unknown) => err);
       expect(failure).toBeInstanceOf(WorkflowFailedError);
       const cause = (failure as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
       expect(cause.cause?.type).toBe('ERR_STEP_FAILED');
-      expect(cause.cause?.message).toMatch(/Step "ring\.2\.add" failed at site "east"/);
+      expect(cause.cause?.message).toMatch(new RegExp(`Step "ring\\.2\\.add" failed at site "${EAST}"`));
       expect(cause.cause?.message).toMatch(/not a non-negative integer/);
       expect(plaintextFound(await historyText(handle), [bad.slice(1), ...participants.map((o) => counts.get(o)!)])).toEqual([]);
       expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
     } finally {
-      await writeFile(countFile, `${counts.get('east')}\n`);
+      await writeFile(countFile, `${counts.get(EAST)}\n`);
     }
   });
 
@@ -167,7 +166,7 @@ describe('ring secure sum', () => {
     const failure = (await handle.result().catch((err: unknown) => err)) as WorkflowFailedError;
     const cause = failure.cause as { cause?: { type?: string; message?: string } };
     expect(cause.cause?.type).toBe('ERR_IMAGE_NOT_ALLOWED');
-    expect(cause.cause?.message).toMatch(/not on site "north"'s allow-list/);
+    expect(cause.cause?.message).toMatch(`not on site "${NORTH}"'s allow-list`);
   });
 
   it('refuses fewer than three participants before any site does anything', async () => {

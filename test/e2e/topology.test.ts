@@ -8,7 +8,6 @@
  * stopped with SIGTERM and must exit 0, leaving no container, volume or process.
  * docker-compose.yml describes the same topology for machines with a registry.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,13 +31,15 @@ import { writeKeyFile } from '../../activities/key-file.ts';
 import { startTestPostgres, type TestPostgres } from '../support/postgres-server.ts';
 import { referenceCohort, registryPath, type Condition } from '../support/statistics-steps.ts';
 import { repositoryOf } from '../../common/image-name.ts';
+import { parleyProcess, startParley, type ParleyDaemon } from '../support/parley-cli.ts';
+import { testOrgs } from '../support/test-orgs.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const ADMIN_PASSWORD = 'a topology admin passphrase';
 const USER_PASSWORD = 'a topology user passphrase';
 // Organisations of this file's own (sweeps and task queues are per organisation).
-const SITES = ['topo-a', 'topo-b', 'topo-c'];
-const RESEARCHER_ORG = 'topo-researcher';
+const ours = testOrgs(import.meta.url);
+const SITES = ['a', 'b', 'c'].map(ours);
+const RESEARCHER_ORG = ours('researcher');
 const COLLAB = 'topology-study';
 const DATASET = 'registry';
 // The example chain and each site's own example registry (examples/data/registry-{a,b,c}.csv).
@@ -47,62 +48,21 @@ const REGISTRY = new Map(SITES.map((org, i) => [org, registryPath((['a', 'b', 'c
 // Six-digit counts: a total that is right cannot be a coincidence.
 const counts = new Map(SITES.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
 
-/** A long-running `parley` process: its output so far, and its exit. */
-interface Daemon {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
 let root: string;
 let postgres: TestPostgres;
 let temporal: TemporalDevServer;
 let apiUrl: string;
-const daemons: Daemon[] = [];
+/** Every long-running process started, whatever became of the test that started it. */
+const daemons: ParleyDaemon[] = [];
 
-/** Starts `parley <args>` and resolves once `ready` matches its stdout or stderr. */
-async function startDaemon(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Daemon> {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const daemon: Daemon = { name, child, exited, output: () => output };
-  daemons.push(daemon);
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      if (ready.test(output)) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`${name} exited (${code}) before it was ready:\n${output}`)));
-  });
-  return daemon;
+/** Starts `parley <args>` as its own process (a part of the deployment) once `ready` shows. */
+async function startDaemon(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ParleyDaemon> {
+  return startParley(args, { name, env: { ...process.env, ...env }, ready, keepIn: daemons });
 }
 
-/** Stops a daemon as an init system would: SIGTERM, then waits. Resolves its exit code. */
-async function stopDaemon(daemon: Daemon): Promise<number | null> {
-  if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGTERM');
-  return daemon.exited;
-}
-
-/** One `parley` command, as an operator types it; `input` is piped to stdin (passwords). */
-function parley(args: string[], configDir: string, input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, PARLEY_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-/** `parley …` that must succeed; its stdout. */
+/** `parley …` as an operator types it, that must succeed; `input` is piped to stdin (passwords). Its stdout. */
 async function ok(args: string[], configDir: string, input = ''): Promise<string> {
-  const ran = await parley(args, configDir, input);
+  const ran = await parleyProcess(args, { env: { ...process.env, PARLEY_CONFIG_DIR: configDir }, stdin: input });
   if (ran.code !== 0) throw new Error(`parley ${args.join(' ')} exited ${ran.code}:\n${ran.stderr}`);
   return ran.stdout;
 }
@@ -196,7 +156,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Whatever a failed test left running: stopped the same way, then the central services.
-  await Promise.all(daemons.map(stopDaemon));
+  await Promise.all(daemons.map((daemon) => daemon.stop()));
   await temporal?.stop();
   await postgres?.stop();
   if (root) await rm(root, { recursive: true, force: true });
@@ -264,7 +224,7 @@ describe('the deployment topology, one process per part', () => {
   it('stops every process with SIGTERM (exit 0) and leaves no container or volume', async () => {
     // Sites first (they finish their steps), then the coordinator, then the API.
     const order = [...daemons.filter((d) => d.name.startsWith('parley site')), ...daemons.filter((d) => !d.name.startsWith('parley site'))];
-    for (const daemon of order) expect(await stopDaemon(daemon), `${daemon.name}:\n${daemon.output()}`).toBe(0);
+    for (const daemon of order) expect(await daemon.stop(), `${daemon.name}:\n${daemon.output()}`).toBe(0);
     expect(daemons.every((d) => d.child.exitCode !== null)).toBe(true);
     expect(await leftovers()).toEqual({ containers: [], volumes: [] });
   });

@@ -7,18 +7,20 @@ import { randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
-import { ensureAlgorithmImage } from '../../algorithms/algorithm-image.ts';
-import { ensureBaseImage } from '../../algorithms/base-image.ts';
 import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
+import { ensureExampleImages } from '../../provision/images.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../../researcher/runs.ts';
 import { asProtocolImage } from '../../activities/site-policy.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 
-// Names of this file's own: test files share one Temporal server, and a worker polls `site.<org>`.
+/**
+ * The golden recorder's sites (test/golden/record.ts): their names are in the recorded histories.
+ * A test file passes names of its own (test-orgs.ts): files share one Temporal server, and a
+ * worker polls `site.<org>`.
+ */
 export const RING_SITES = ['audit-north', 'audit-south', 'audit-east'];
 
 export interface RingRun {
@@ -43,19 +45,8 @@ export interface RingFederation {
  */
 export async function startRingFederation(temporalAddress: string, sites: readonly string[] = RING_SITES): Promise<RingFederation> {
   const docker = createDockerClient();
-  const base = await ensureBaseImage(docker, {});
-  const image = await ensureAlgorithmImage(docker, {
-    name: 'parley/secure-sum',
-    sourceDir: fileURLToPath(new URL('../../algorithms/secure-sum', import.meta.url)),
-    base: base.ref,
-  });
-  const secureSum = { name: image.ref, digest: image.digest };
-  const additive = await ensureAlgorithmImage(docker, {
-    name: 'parley/additive-sum',
-    sourceDir: fileURLToPath(new URL('../../algorithms/additive-sum', import.meta.url)),
-    base: base.ref,
-  });
-  const additiveSum = { name: additive.ref, digest: additive.digest };
+  // The example images, as the demo runs them (and as the golden histories name them).
+  const { secureSum, additiveSum } = await ensureExampleImages(docker, () => {});
   // Six-digit counts: a whole-number match in a history cannot be a coincidence.
   const counts = new Map(sites.map((org) => [org, BigInt(randomInt(100_000, 1_000_000))]));
   const stateDir = await mkdtemp(join(tmpdir(), 'parley-audit-'));

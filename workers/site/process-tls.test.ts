@@ -6,46 +6,41 @@
  * a `parley site start` process); the refusals run `parley site start` and read what it tells the
  * operator.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApiClient } from '../../activities/api-client.ts';
 import { removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { SecureSumResult } from '../../workflows/index.ts';
 import { makeTestCertificates, type TestCertificates } from '../../test/support/test-certificates.ts';
 import { startTlsProxy, type TlsProxy } from '../../test/support/temporal-tls-proxy.ts';
 import { setUpSites, withTemporal, type FixtureSites, type TemporalSection } from '../../test/support/site-fixture.ts';
-import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
-import { createCoordinatorWorker } from '../coordinator/worker.ts';
+import type { CentralServer } from '../../api/central-server.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
-import { installQuietRuntime } from '../../demo/local-cluster.ts';
 import { createDockerClient } from '../../provision/docker-engine.ts';
 import { ensureExampleImages } from '../../provision/images.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../../researcher/runs.ts';
 import { loadSiteConfig } from './config.ts';
 import { startSiteProcess, type SiteProcess } from './process.ts';
 import { repositoryOf } from '../../common/image-name.ts';
+import { parleyProcess, startSiteCommand } from '../../test/support/parley-cli.ts';
+import { testOrgs } from '../../test/support/test-orgs.ts';
+import { startTestApi, startTestCoordinator, type TestCoordinator } from '../../test/support/central-parts.ts';
 
-const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a tls test passphrase';
 const API_KEY = 'tls-test-api-key-7c1f0e';
 // Organisations of this file's own: the test run's Temporal server is shared by every file.
-const TLS_SITES = ['tls-north', 'tls-south', 'tls-east'];
-const MTLS_SITES = ['mtls-north', 'mtls-south', 'mtls-east'];
+const ours = testOrgs(import.meta.url);
+const TLS_SITES = ['tls-north', 'tls-south', 'tls-east'].map(ours);
+const MTLS_SITES = ['mtls-north', 'mtls-south', 'mtls-east'].map(ours);
 const counts = (orgs: string[]) => new Map(orgs.map((org, i) => [org, BigInt(1000 + 111 * (i + 1))]));
 
 let root: string;
 let certs: TestCertificates;
 let connection: Connection;
-let native: NativeConnection;
-let coordinator: Worker;
-let coordinating: Promise<void>;
+let coordinator: TestCoordinator;
 let server: CentralServer;
 let tlsProxy: TlsProxy;
 let mtlsProxy: TlsProxy;
@@ -66,30 +61,26 @@ beforeAll(async () => {
   tlsProxy = await startTlsProxy({ upstream, cert, key });
   mtlsProxy = await startTlsProxy({ upstream, cert, key, clientCa: ca, apiKey: API_KEY });
 
-  installQuietRuntime();
   connection = await Connection.connect({ address: upstream });
-  native = await NativeConnection.connect({ address: upstream });
-  coordinator = await createCoordinatorWorker({ connection: native });
-  coordinating = coordinator.run();
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection }), adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
-  const admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
+  coordinator = await startTestCoordinator(upstream);
+  const api = await startTestApi({ root, temporal: new Client({ connection }), adminPassword: PASSWORD });
+  server = api.server;
+  const admin = api.admin;
 
   const apiKeyFile = join(root, 'temporal-api-key');
   await writeFile(apiKeyFile, `${API_KEY}\n`, { mode: 0o600 });
   tlsSites = await setUpSites({
-    root: join(root, 'tls'), admin, apiUrl: server.url, counts: counts(TLS_SITES), requester: 'tls-researcher', allowedImages: [secureSum],
+    root: join(root, 'tls'), admin, apiUrl: server.url, counts: counts(TLS_SITES), requester: ours('tls-researcher'), allowedImages: [secureSum],
     temporal: { address: tlsProxy.address, tls: { caFile: certs.caFile } },
   });
   mtlsSites = await setUpSites({
-    root: join(root, 'mtls'), admin, apiUrl: server.url, counts: counts(MTLS_SITES), requester: 'mtls-researcher', allowedImages: [secureSum],
+    root: join(root, 'mtls'), admin, apiUrl: server.url, counts: counts(MTLS_SITES), requester: ours('mtls-researcher'), allowedImages: [secureSum],
     temporal: { address: mtlsProxy.address, tls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile, serverName: 'localhost' }, apiKeyFile },
   });
 });
 
 afterAll(async () => {
-  coordinator?.shutdown();
-  await coordinating;
-  await native?.close();
+  await coordinator?.stop();
   await server?.close();
   await connection?.close();
   await tlsProxy?.close();
@@ -98,27 +89,6 @@ afterAll(async () => {
 });
 
 const quiet = () => undefined;
-
-/** `parley site start --json-logs` for this site.yaml, resolved once its worker runs. */
-async function startSiteCommand(configFile: string): Promise<{ stop: () => Promise<number | null>; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile, '--json-logs'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      if (stderr.includes('"message":"site worker started"')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`site start exited (${code}):\n${stderr}`)));
-  });
-  return {
-    stop: () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-    stderr: () => stderr,
-  };
-}
 
 /**
  * Runs a ring secure sum whose first site is a `parley site start` process and the others
@@ -166,20 +136,13 @@ function nonJsonLines(log: string): string[] {
 
 const sum = (m: Map<string, bigint>) => [...m.values()].reduce((a, b) => a + b, 0n);
 
-/** `parley site start` with this site.yaml, expected to refuse; its exit code and stderr. */
-function refusedStart(configFile: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'site', 'start', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    // A start that did not refuse would run until stopped: stop it, and the test sees exit 0.
-    const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
+/**
+ * `parley site start` with this site.yaml, expected to refuse; as a process, since it installs
+ * Temporal's runtime. A start that did not refuse would run until stopped: stop it, and the test
+ * sees exit 0.
+ */
+function refusedStart(configFile: string) {
+  return parleyProcess(['site', 'start', '--config', configFile], { stopAfterMs: 60_000 });
 }
 
 describe('a site joins Temporal over TLS', () => {
