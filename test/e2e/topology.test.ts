@@ -125,7 +125,7 @@ beforeAll(async () => {
     await ok(['login', '--api', apiUrl, '--username', `op-${org}`, '--password-stdin'], cli, `${USER_PASSWORD}\n`);
     // The private keys apart from the rest, as in a volume of their own (docker-compose.yml).
     await ok(['site', 'init', '--org', org, '--api', apiUrl, '--dir', dir, '--temporal', temporal.address, '--key-file', join(root, 'key-volumes', org, `${org}.keys.json`)], cli);
-    const { credential } = JSON.parse(await ok(['site', 'register', '--collab', COLLAB, '--org', org, '--json'], cli)) as { credential: string };
+    const { credential } = JSON.parse(await ok(['site', 'register', '--collab', COLLAB, '--org', org, '--config', join(dir, 'site.yaml'), '--json'], cli)) as { credential: string };
     await writeFile(join(dir, 'site-credential'), `${credential}\n`, { mode: 0o600 });
     const data = join(dir, 'data', DATASET);
     await mkdir(data, { recursive: true });
