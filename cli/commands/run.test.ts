@@ -183,11 +183,14 @@ describe('parley chain validate and parley run', () => {
     expect(unknownVerb.code).toBe(2);
   });
 
-  it('starts a chain, follows it per step and site, and shows its sealed outputs', async () => {
+  it('starts a chain signed with the organisation\'s key, follows it per step and site, and opens its outputs', async () => {
     const sites = fed.sites.map((s) => s.id).sort();
     const file = await writeChain('run.yaml', chainYaml('cohort-mean', sites));
     hold = { key: `preprocess@${sites[1]}`, release: () => undefined };
-    const running = parley(['run', file, '--collab', fed.collaboration.name, '--wait']);
+    const keyFile = join(root, 'lab.keys.json');
+    await writeKeyFile(keyFile, fed.lab.keys);
+    // The key signs the run's manifest, and with --wait opens its outputs.
+    const running = parley(['run', file, '--key', keyFile, '--collab', fed.collaboration.name, '--wait']);
     const runId = await startedRun();
 
     const [shown, listed] = await Promise.all([parley(['runs', 'show', runId]), parley(['runs', 'list'])]);
@@ -213,12 +216,8 @@ describe('parley chain validate and parley run', () => {
     expect(ran.stderr).toContain(`Started run ${runId}: chain "cohort-mean" at ${sites.join(', ')}`);
     for (const org of sites) expect(ran.stderr).toMatch(new RegExp(`analyse\\s+@ ${org}\\s+done`));
     expect(ran.stderr).toMatch(new RegExp(`preprocess\\s+@ ${sites[1]}\\s+done`));
-    expect(ran.stdout).toContain(`Run ${runId}: 1 sealed output(s):`);
-    expect(ran.stdout).toMatch(new RegExp(`total\\s+total\\.combine from ${sites[0]}, sealed for ${fed.lab.id}`));
-    expect(ran.stdout).not.toContain('totals');
+    expect(ran.stdout).toMatch(/totals/);
 
-    const keyFile = join(root, 'lab.keys.json');
-    await writeKeyFile(keyFile, fed.lab.keys);
     const [sealed, opened, otherKey] = await Promise.all([
       parley(['result', runId, '--json']),
       parley(['result', runId, '--key', keyFile, '--json']),
@@ -235,7 +234,9 @@ describe('parley chain validate and parley run', () => {
   it('cancels a running chain, and says so when it has already ended', async () => {
     const sites = fed.sites.map((s) => s.id).sort();
     hold = { key: `preprocess@${sites[0]}`, release: () => undefined };
-    const started = await parley(['run', await writeChain('cancel.yaml', chainYaml('to-cancel', sites)), '--json']);
+    const keyFile = join(root, 'lab-cancel.keys.json');
+    await writeKeyFile(keyFile, fed.lab.keys);
+    const started = await parley(['run', await writeChain('cancel.yaml', chainYaml('to-cancel', sites)), '--key', keyFile, '--json']);
     expect(started.code, started.stderr).toBe(0);
     const { id: runId } = JSON.parse(started.stdout) as { id: string };
     const cancelled = await parley(['runs', 'cancel', runId]);

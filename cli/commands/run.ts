@@ -83,7 +83,6 @@ export const runCommand: Command = {
       ...API_OPTIONS, collab: { type: 'string' }, sites: { type: 'string' }, wait: { type: 'boolean', default: false }, key: { type: 'string' },
     });
     const fileName = args[0]!;
-    if (values.key === undefined) throw new UsageError('--key is required: every site checks that your organisation signed the run, with its key file (the one `parley org create` published the public half of).');
     const sites = values.sites === undefined ? undefined : parseSites(values.sites);
     const loaded = await loadChainFile(fileName, io);
     if (loaded === undefined) {
@@ -101,9 +100,11 @@ export const runCommand: Command = {
       return 2;
     }
 
+    // After the file's own checks, before anything is contacted.
+    if (values.key === undefined) throw new UsageError('--key is required: every site checks that your organisation signed the run, with its key file (the one `parley org create` published the public half of).');
     const session = await openSession(io, values.api);
     const collab = await findCollaboration(session, values.collab);
-    const keys = await readKeyFile(values.key);
+    const keys = await readKeyFile(values.key!);
     if (keys.org !== session.login.orgId) {
       throw new ParleyError(ErrorCode.InvalidInput, `${values.key} holds the keys of "${keys.org}", but you are logged in for "${session.login.orgId}". Give your organisation's key file.`);
     }
