@@ -15,7 +15,7 @@ export interface DbLocation {
   dispose(): Promise<void>;
 }
 
-const TABLES = ['audit_events', 'collaboration_members', 'collaborations', 'org_keys', 'organisations', 'runs', 'sites', 'users'];
+const TABLES = ['audit_events', 'collaboration_members', 'collaborations', 'org_keys', 'organisations', 'revoked_tokens', 'runs', 'sites', 'users'];
 
 async function rows<T>(db: Database, query: ReturnType<typeof sql>): Promise<T[]> {
   const result = await db.execute(query);

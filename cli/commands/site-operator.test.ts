@@ -118,7 +118,7 @@ describe('a site operator\'s worker at work', () => {
     for (const { runId, image, failure } of runs) {
       expect(failure.type).toBe('ERR_IMAGE_NOT_ALLOWED');
       expect(failure.message).toContain(`image ${image.name}@${image.digest} is not on site "${A}"'s allow-list`);
-      expect(failure.message).toContain(`\`parley site allow ${image.name}\``);
+      expect(failure.message).toContain(`\`parley site allow ${image.name} --role protocol\``);
       expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
     }
   });

@@ -119,8 +119,8 @@ describe('parley site (operator commands)', () => {
     ]);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stdout).toContain(`pinned at ${Id}`);
-    expect((await loadSiteConfig(configFile())).allowedImages).toEqual([{ name: 'parley-test/ordinary-node', digest: Id }]);
-    expect(await readFile(configFile(), 'utf8')).toMatch(/# Add one with `parley site allow <image>`/);
+    expect((await loadSiteConfig(configFile())).allowedImages).toEqual([{ name: 'parley-test/ordinary-node', digest: Id, role: 'analysis' }]);
+    expect(await readFile(configFile(), 'utf8')).toMatch(/Add one with `parley site allow <image> --role protocol\|analysis \[--release\]`/);
 
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/No image "parley-test\/no-such-image:1" on this machine's Docker engine/);
