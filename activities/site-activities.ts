@@ -12,7 +12,7 @@ import type { Envelope } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
-import { assertAllowed, resolveAllowedImage } from './allow-list.ts';
+import { resolveAllowedImage } from './allow-list.ts';
 import { attestStep } from './attest-step.ts';
 import { checkStep } from './check-step.ts';
 import type { AllowedImage, SitePolicy } from './site-policy.ts';
@@ -106,8 +106,8 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   const permit = await checkStep(request, {
     org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
   });
-  // Checked every time, memo or not: the allow-list decides, not what ran before.
-  assertAllowed(deps.allowedImages, request.image, { org, step });
+  // checkStep matched the image on the allow-list (name, digest and role) every time, memo or
+  // not: the allow-list decides, not what ran before.
   const imageId = memo.imageIds.get(request.image.digest) ?? (await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step }));
   memo.imageIds.set(request.image.digest, imageId);
   const datasets: Record<string, string> = {};
