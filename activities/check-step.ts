@@ -13,6 +13,8 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { ChainSpec, ContainerStep, PinnedImage, SecureSumStep } from '../common/chain.ts';
 import type { OrgId } from '../common/ids.ts';
 import { repositoryOf } from '../common/image-name.ts';
+import { protocolPrivacyArgs } from '../common/privacy/protocol-privacy.ts';
+import { secureSumArgs } from '../common/secure-sum-args.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, type RunManifest } from '../common/run-manifest.ts';
 import { canonicalJson, verifyRunManifest, readRunManifest } from '../crypto/index.ts';
 import type { KeyDirectory } from './key-directory.ts';
@@ -31,6 +33,32 @@ export interface StepPermit {
   sendTo: OrgId[];
   /** Whether the container may write an output, sealed for the requester. */
   mayOutput: boolean;
+  /** What the run costs this site's privacy budgets (issue 13); absent when it reads no dataset here. */
+  privacy?: PrivacyBill;
+}
+
+/** A differentially private secure sum of the run, as the site charges it. */
+export interface PrivacyRelease {
+  /** The chain step (the charge's key within the run). */
+  step: string;
+  epsilon: number;
+  delta: number;
+  unitVariance: number;
+}
+
+/**
+ * The run's privacy cost at this site: the datasets its steps here read (every release of the
+ * run may rest on any of them), every private release of the run, and — at the one step where
+ * this site adds its noise to a release — which release this step is. The site charges there,
+ * before the noisy values leave it.
+ */
+export interface PrivacyBill {
+  datasets: string[];
+  releases: PrivacyRelease[];
+  /** The release this step adds this site's noise to. */
+  addsNoiseTo?: PrivacyRelease;
+  /** This step is a private release's last: its output carries noise, and the site checks it as such. */
+  releasesNoisy: boolean;
 }
 
 export interface CheckContext {
@@ -56,7 +84,9 @@ interface ImpliedStep {
   sendTo: OrgId[];
   mayOutput: boolean;
   /** A secure sum: the site's thresholds apply. */
-  secureSum?: { modulus: string };
+  secureSum?: { modulus: string; privacy?: PrivacyRelease };
+  /** A private secure sum's step at which this site adds its noise. */
+  addsNoise?: boolean;
   /** For messages: the step the allow-list entry's `release` speaks for. */
   releasable: boolean;
 }
@@ -147,9 +177,45 @@ export async function checkStep(request: StepRequest, ctx: CheckContext): Promis
     }
     throw new ParleyError(ErrorCode.ImageNotAllowed, `Step "${request.step}" did not run: image ${request.image.name}@${request.image.digest} is not on site "${org}"'s allow-list. Ask ${org}'s operator to allow it by name and digest (\`parley site allow ${request.image.name} --role ${implied.role}\`), or choose an allowed image.`, { ...ids, image: request.image.name, digest: request.image.digest });
   }
+  // 9. Datasets that admit only private releases: every secure sum of the run adds noise, and
+  //    nothing else of the run leaves this site (an analysis image's own release right lapses).
+  const bill = privacyBill(manifest, org, implied);
+  const strict = (bill?.datasets ?? []).filter((d) => ctx.policy.privacy?.requirePrivacy.includes(d));
+  if (strict.length > 0) {
+    const exact = manifest.plan.kind === 'secure-sum' ? manifest.plan : manifest.plan.chain.steps.find((s) => s.kind === 'secure-sum' && !s.privacy);
+    if (exact) {
+      const what = manifest.plan.kind === 'secure-sum' ? 'its secure sum' : `its secure sum "${(exact as SecureSumStep).id}"`;
+      throw new ParleyError(ErrorCode.ReleaseRefused, `Step "${request.step}" did not run: site "${org}" releases figures from dataset "${strict[0]}" only with differential privacy, and ${what} asks for no privacy. Add privacy: { epsilon } to every secureSum of the chain.`, { ...ids, dataset: strict[0] });
+    }
+  }
   // An analysis image keeps everything at the site unless its entry lets it release.
-  const releases = implied.releasable ? entry.release === true : true;
-  return { manifest, entry, sendTo: releases ? implied.sendTo : [], mayOutput: releases && implied.mayOutput };
+  const releases = strict.length > 0 && implied.releasable ? false : implied.releasable ? entry.release === true : true;
+  return { manifest, entry, sendTo: releases ? implied.sendTo : [], mayOutput: releases && implied.mayOutput, ...(bill ? { privacy: bill } : {}) };
+}
+
+/**
+ * What the run costs this site's budgets: the datasets any of its steps here reads, and its
+ * private releases. Undefined for a run that reads no dataset here.
+ */
+function privacyBill(manifest: RunManifest, org: OrgId, implied: ImpliedStep): PrivacyBill | undefined {
+  const { plan, participants } = manifest;
+  const datasets = plan.kind === 'secure-sum'
+    ? [plan.dataset]
+    : [...new Set(plan.chain.steps.flatMap((s) => (s.kind === 'container' && (s.at ?? participants).includes(org) ? s.datasets : [])))].sort();
+  if (datasets.length === 0) return undefined;
+  const releases = plan.kind === 'secure-sum' ? [] : plan.chain.steps.flatMap((s) => (s.kind === 'secure-sum' && s.privacy ? [privacyRelease(s)] : []));
+  const release = implied.secureSum?.privacy;
+  return {
+    datasets,
+    releases,
+    ...(release && implied.addsNoise ? { addsNoiseTo: release } : {}),
+    releasesNoisy: release !== undefined && implied.mayOutput,
+  };
+}
+
+function privacyRelease(step: SecureSumStep): PrivacyRelease {
+  const args = protocolPrivacyArgs(step.privacy!);
+  return { step: step.id, epsilon: args.epsilon, delta: args.delta, unitVariance: args.unitVariance };
 }
 
 function notInManifest(request: StepRequest, org: OrgId, why: string): ParleyError {
@@ -201,12 +267,13 @@ interface SecureSumShape {
   /** The arguments every protocol step gets besides its role and neighbours. */
   args: { [key: string]: JsonValue };
   timeoutMs: number;
+  privacy?: PrivacyRelease;
 }
 
 function secureSumShape(step: SecureSumStep, defaultTimeoutMs: number): SecureSumShape {
   return {
-    protocol: step.protocol, image: step.image, modulus: step.modulus, datasets: [],
-    args: { modulus: step.modulus, source: { volume: step.values } }, timeoutMs: step.timeoutMs ?? defaultTimeoutMs,
+    protocol: step.protocol, image: step.image, modulus: step.modulus, datasets: [], ...(step.privacy ? { privacy: privacyRelease(step) } : {}),
+    args: secureSumArgs(step) as { [key: string]: JsonValue }, timeoutMs: step.timeoutMs ?? defaultTimeoutMs,
   };
 }
 
@@ -218,7 +285,10 @@ function secureSumShape(step: SecureSumStep, defaultTimeoutMs: number): SecureSu
 function protocolStep(stepId: string, prefix: string, participants: OrgId[], org: OrgId, shape: SecureSumShape): ImpliedStep | undefined {
   const rest = stepId.slice(prefix.length);
   const n = participants.length;
-  const base = { role: ImageRole.Protocol, image: shape.image, datasets: shape.datasets, timeoutMs: shape.timeoutMs, secureSum: { modulus: shape.modulus }, releasable: false };
+  const base = {
+    role: ImageRole.Protocol, image: shape.image, datasets: shape.datasets, timeoutMs: shape.timeoutMs, releasable: false,
+    secureSum: { modulus: shape.modulus, ...(shape.privacy ? { privacy: shape.privacy } : {}) },
+  };
   const first = participants[0]!;
   if (shape.protocol === 'ring') {
     const match = /^ring\.(0|[1-9][0-9]{0,3})\.(start|add|finish)$/.exec(rest);
@@ -227,11 +297,11 @@ function protocolStep(stepId: string, prefix: string, participants: OrgId[], org
     const role = match[2];
     const previous = (k: number) => `${prefix}ring.${k}.${k === 0 ? 'start' : 'add'}`;
     if (role === 'start' && i === 0 && org === first) {
-      return { ...base, args: { role: 'start', next: participants[1]!, ...shape.args }, inputs: { exact: true, from: [] }, sendTo: [participants[1]!], mayOutput: false };
+      return { ...base, addsNoise: true, args: { role: 'start', next: participants[1]!, ...shape.args }, inputs: { exact: true, from: [] }, sendTo: [participants[1]!], mayOutput: false };
     }
     if (role === 'add' && i >= 1 && i < n && org === participants[i]) {
       const next = participants[(i + 1) % n]!;
-      return { ...base, args: { role: 'add', next, ...shape.args }, inputs: { exact: true, from: [{ fromStep: previous(i - 1), from: participants[i - 1]! }] }, sendTo: [next], mayOutput: false };
+      return { ...base, addsNoise: true, args: { role: 'add', next, ...shape.args }, inputs: { exact: true, from: [{ fromStep: previous(i - 1), from: participants[i - 1]! }] }, sendTo: [next], mayOutput: false };
     }
     if (role === 'finish' && i === n && org === first) {
       return { ...base, args: { role: 'finish', ...shape.args }, inputs: { exact: true, from: [{ fromStep: previous(n - 1), from: participants[n - 1]! }] }, sendTo: [], mayOutput: true };
@@ -242,7 +312,7 @@ function protocolStep(stepId: string, prefix: string, participants: OrgId[], org
   const others = participants.filter((p) => p !== org);
   const args = (role: string) => ({ role, aggregator: first, ...shape.args });
   if (stepId === step.share) {
-    return { ...base, args: args('share'), inputs: { exact: true, from: [] }, sendTo: others, mayOutput: false };
+    return { ...base, addsNoise: true, args: args('share'), inputs: { exact: true, from: [] }, sendTo: others, mayOutput: false };
   }
   if (stepId === step.sum) {
     return { ...base, args: args('sum'), inputs: { exact: true, from: others.map((from) => ({ fromStep: step.share, from })) }, sendTo: org === first ? [] : [first], mayOutput: false };

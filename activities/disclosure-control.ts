@@ -36,6 +36,13 @@ export interface ReleaseContext {
   threshold: number;
   /** The secure sum's public modulus (the step's `args.modulus`), when the output is residues. */
   modulus?: unknown;
+  /**
+   * The output is a differentially private secure sum's total (the signed manifest says so):
+   * its cells carry noise, so they need not add up to the count, and no secondary suppression is
+   * needed — subtracting released cells from the count gives a suppressed cell back only with
+   * the noise of every cell on it, which the privacy budget already accounts for.
+   */
+  noisy?: boolean;
 }
 
 /** What the output says about suppression: which histogram cells (0 = below the first edge). */
@@ -68,13 +75,16 @@ export function controlRelease(content: unknown, context: ReleaseContext): unkno
   const [count, ...rest] = numbers as [bigint, ...bigint[]];
   const cells = rest.slice(MOMENTS - 1);
   const threshold = BigInt(context.threshold);
-  if (count < 0n || cells.some((c) => c < 0n) || cells.reduce((a, b) => a + b, 0n) !== count) {
+  if (context.noisy && (field !== 'totals' || typeof record.privacy !== 'object' || record.privacy === null)) {
+    refuse(context, 'it should be a private secure sum\'s total, and it carries no note of its noise');
+  }
+  if (!context.noisy && (count < 0n || cells.some((c) => c < 0n) || cells.reduce((a, b) => a + b, 0n) !== count)) {
     refuse(context, 'its histogram does not add up to its count, so the site cannot check its cells');
   }
   if (count < threshold) {
-    refuse(context, `the whole cohort's count is below the disclosure threshold of ${context.threshold}`);
+    refuse(context, `the whole cohort's ${context.noisy ? 'noisy ' : ''}count is below the disclosure threshold of ${context.threshold}`);
   }
-  const suppressed = cellsToSuppress(cells, threshold);
+  const suppressed = context.noisy ? cells.flatMap((c, i) => (c < threshold ? [i] : [])) : cellsToSuppress(cells, threshold);
   if (suppressed.length === 0) return content;
   const at = new Set(suppressed.map((i) => i + MOMENTS));
   const note: SuppressionNote = { threshold: context.threshold, cells: suppressed };

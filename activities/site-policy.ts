@@ -40,6 +40,22 @@ export interface SitePolicy {
   minSites: number;
   /** The smallest public modulus the site accepts for a secure sum. */
   minModulus: bigint;
+  /** Differential privacy: each dataset's budget, and the datasets only noisy totals may leave. */
+  privacy?: PrivacyPolicy;
+}
+
+/** A dataset's privacy budget: what every release touching it is charged against. */
+export interface DatasetBudget {
+  epsilon: number;
+  delta: number;
+  /** A charge stops counting this long after it was made (a sliding window); absent: never. */
+  renewEveryMs?: number;
+}
+
+export interface PrivacyPolicy {
+  budgets: Readonly<Record<string, DatasetBudget>>;
+  /** Datasets from which only a differentially private secure sum's total may leave the site. */
+  requirePrivacy: readonly string[];
 }
 
 /** Three sites at least: with two, each learns the other's value from the total. */

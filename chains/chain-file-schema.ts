@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { CHAIN_NAME, CHAIN_STEP_ID as STEP_ID, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE } from '../common/chain.ts';
+import { DEFAULT_DELTA, MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import { DATASET_NAME } from '../common/ids.ts';
 
 export { CHAIN_NAME, CHAIN_STEP_ID as STEP_ID, MODULUS, VOLUME_FILE } from '../common/chain.ts';
@@ -53,6 +54,16 @@ export const ContainerStepFileSchema = z.strictObject({
   timeoutSeconds: timeoutSeconds.optional(),
 }).describe('A container step: one image, run at some sites in parallel.');
 
+/** A release's (ε, δ): the bounds say why (common/privacy/protocol-privacy.ts). */
+const privacyFile = z.strictObject({
+  epsilon: z.number({ error: `must be a number: the release's ε, e.g. 1` }).gt(0, { error: 'must be above 0' })
+    .max(MAX_EPSILON, { error: `must be at most ${MAX_EPSILON}: above that the release protects next to nothing` })
+    .describe('The release\'s ε: smaller is more private and noisier.'),
+  delta: z.number({ error: 'must be a number: the release\'s δ, e.g. 1e-6' }).gt(0, { error: 'must be above 0: the Skellam mechanism needs some δ' })
+    .max(MAX_DELTA, { error: `must be at most ${MAX_DELTA}: δ is the chance the guarantee fails` }).optional()
+    .describe(`The release's δ; default ${DEFAULT_DELTA}.`),
+}, { error: 'must be a mapping with epsilon (and optionally delta)' });
+
 export const SecureSumFileSchema = z.strictObject({
   protocol: z.enum(SECURE_SUM_PROTOCOLS, { error: `must be one of: ${SECURE_SUM_PROTOCOLS.join(', ')}` }).optional()
     .describe('ring (cheap; two neighbours together learn the site between them) or additive (the default: no coalition short of all other sites learns a value).'),
@@ -62,6 +73,8 @@ export const SecureSumFileSchema = z.strictObject({
     .regex(MODULUS, { error: 'must be a decimal integer from 100 to 78 digits, as a string, e.g. "18446744073709551616"' }).optional()
     .describe(`Public modulus, decimal; default 2^64 (${DEFAULT_MODULUS}).`),
   image: imageRef.optional().describe('The protocol\'s image; default parley/additive-sum (additive) or parley/secure-sum (ring).'),
+  privacy: privacyFile.optional()
+    .describe('Differential privacy of the total: each site adds its share of noise before the sum and charges its datasets\' budgets. The values must come from an analysis step with bounds.'),
 });
 
 /** A step that sums, over every site of the run, a vector each site's earlier step wrote. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
+import { MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import type { ChainJson, ChainSpec } from '../common/chain.ts';
 import { CHAIN_NAME, DATASET, IMAGE_NAME, MAX_SITES, MAX_STEPS, MAX_TIMEOUT_SECONDS, MODULUS, SITE_ID, STEP_ID, VOLUME_FILE } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
@@ -57,6 +58,10 @@ export const SecureSumStepSpecSchema = z.strictObject({
   image: PinnedImageSchema,
   values: z.string().regex(VOLUME_FILE, { error: 'must be a file name in the run volume (no directories), such as statistics.json' }),
   modulus: z.string().regex(MODULUS, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }),
+  privacy: z.strictObject({
+    epsilon: z.number().gt(0, { error: 'must be above 0' }).max(MAX_EPSILON, { error: `must be at most ${MAX_EPSILON}` }),
+    delta: z.number().gt(0, { error: 'must be above 0' }).max(MAX_DELTA, { error: `must be at most ${MAX_DELTA}` }),
+  }).optional(),
   after: refs,
   timeoutMs: timeoutMs.optional(),
 });

@@ -5,6 +5,7 @@
  */
 import { repositoryOf } from '../common/image-name.ts';
 import type { ChainSpec, ChainStep, PinnedImage, SecureSumProtocol } from '../common/chain.ts';
+import { DEFAULT_DELTA } from '../common/privacy/protocol-privacy.ts';
 import { DEFAULT_MODULUS, isSecureSumStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
@@ -61,7 +62,9 @@ export async function resolveChain(file: ChainFile, options: ResolveOptions): Pr
       steps.push({
         kind: 'secure-sum', id: step.id, protocol,
         image: await pin(step.secureSum.image ?? SECURE_SUM_IMAGES[protocol], `steps[${i}].secureSum.image`, step.id),
-        values: step.secureSum.values, modulus: step.secureSum.modulus ?? DEFAULT_MODULUS, after: step.after, ...timeoutMs,
+        values: step.secureSum.values, modulus: step.secureSum.modulus ?? DEFAULT_MODULUS,
+        ...(step.secureSum.privacy ? { privacy: { epsilon: step.secureSum.privacy.epsilon, delta: step.secureSum.privacy.delta ?? DEFAULT_DELTA } } : {}),
+        after: step.after, ...timeoutMs,
       });
     } else {
       steps.push({

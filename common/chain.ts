@@ -10,6 +10,7 @@
 import type { Envelope } from './envelope.ts';
 import type { OrgId } from './ids.ts';
 import type { SignedManifest } from './run-manifest.ts';
+import type { PrivacySpec } from './privacy/protocol-privacy.ts';
 
 /** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
 export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
@@ -74,6 +75,11 @@ export interface SecureSumStep {
   values: string;
   /** Public modulus, decimal. */
   modulus: string;
+  /**
+   * Differential privacy of the total: every site adds its share of Skellam noise before the
+   * sum (common/privacy/rdp.ts), and each site charges its datasets' budgets. Absent: the exact total.
+   */
+  privacy?: PrivacySpec;
   after: string[];
   timeoutMs?: number;
 }

@@ -15,6 +15,7 @@ import type {
   ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, SecureSumStep,
 } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
+import { secureSumArgs } from '../common/secure-sum-args.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { JsonValue, StepInputEnvelope, StepOutcome, StepRequest } from '../activities/types.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
@@ -87,7 +88,7 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
 
   const runSecureSum = async (step: SecureSumStep): Promise<void> => {
     const timeoutMs = step.timeoutMs ?? defaultTimeoutMs;
-    const common: { [key: string]: JsonValue } = { modulus: step.modulus, source: { volume: step.values } };
+    const common = secureSumArgs(step);
     const protocol = step.protocol === 'ring' ? runRingProtocol : runAdditiveProtocol;
     await protocol({
       participants,

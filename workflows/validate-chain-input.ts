@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { CHAIN_NAME, CHAIN_STEP_ID, MIN_SECURE_SUM_SITES, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE, type ChainRunInput, type ChainStep } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
+import { MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import { DATASET_NAME, IMAGE_DIGEST, isOrgId } from '../common/ids.ts';
 
 function bad(message: string): never {
@@ -56,6 +57,7 @@ export function validateChainInput(input: ChainRunInput): void {
       if (participants.length < MIN_SECURE_SUM_SITES) bad(`${where} is a secure sum, which needs at least ${MIN_SECURE_SUM_SITES} participants; this run has ${participants.length}.`);
       if (typeof step.values !== 'string' || !VOLUME_FILE.test(step.values)) bad(`${where}: "values" must name a file in the run volume, such as statistics.json.`);
       if (typeof step.modulus !== 'string' || !MODULUS.test(step.modulus)) bad(`${where}: the modulus must be a decimal integer of at least 100.`);
+      if (step.privacy !== undefined && !isPrivacySpec(step.privacy)) bad(`${where}: privacy must be { epsilon, delta } with 0 < epsilon ≤ ${MAX_EPSILON} and 0 < delta ≤ ${MAX_DELTA}.`);
       if (step.after.length === 0) bad(`${where} sums values an earlier step wrote: it must run "after" that step.`);
     } else {
       bad(`${where} is of an unknown kind; a step is a "container" step or a "secure-sum".`);
@@ -66,4 +68,9 @@ export function validateChainInput(input: ChainRunInput): void {
 
 function checkTimeout(ms: unknown, what: string): void {
   if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1000) bad(`${what} must be a whole number of milliseconds, at least 1000.`);
+}
+
+function isPrivacySpec(p: unknown): boolean {
+  const { epsilon, delta } = (typeof p === 'object' && p !== null ? p : {}) as { epsilon?: unknown; delta?: unknown };
+  return typeof epsilon === 'number' && epsilon > 0 && epsilon <= MAX_EPSILON && typeof delta === 'number' && delta > 0 && delta <= MAX_DELTA;
 }

@@ -11,13 +11,19 @@
  *   bins: number[]        histogram edges e0 < e1 < … (at least 2): cells below (< e0), [e_i, e_i+1),
  *                         above (≥ e_last)
  *   values?: string       the file written in the run volume (default "statistics.json")
+ *   bounds?: [lo, hi]     clip each value to [lo, hi] (each with at most `decimals` decimal places)
+ *                         and sum values relative to the centre c of the bounds: what a secure sum
+ *                         with differential privacy needs, for one row then moves the sum by at most
+ *                         B = max(hi − c, c − lo) and the sum of squares by at most B² (its
+ *                         sensitivity; algorithms/lib/privacy.js)
  * }
  * Over the rows whose cell in `column` is a number (empty or unparseable cells are left out) it
  * writes /run/parley/volume/<values> (0600):
  *   { layout: { kind: 'statistics', column, decimals, bins },
  *     values: [count, sum, sumOfSquares, below, bin0, …, above] }   decimal integer strings
  * where sum is of the scaled values (scale 10^decimals) and sumOfSquares of their squares (scale
- * 10^(2·decimals)).
+ * 10^(2·decimals)). With bounds, the layout also holds `bounds` and `center` (the scaled centre, a
+ * decimal integer string), and sum and sumOfSquares are of (clipped value − center).
  *
  * Disclosure control: when the count is below the site's threshold (PARLEY_MIN_ROWS, the
  * operator's disclosureThreshold), the step fails and writes nothing. No message says the count.
@@ -43,7 +49,18 @@ function checkArgs() {
   if (typeof values !== 'string' || !FILE_NAME.test(values) || values === COHORT_FILE) {
     return fail('args.values must be a file name for the run volume (one path segment, not "cohort.json"), e.g. "statistics.json".');
   }
-  return { column, decimals, bins, values };
+  return { column, decimals, bins, values, bounds: checkBounds(args.bounds, decimals) };
+}
+
+/** The scaled clipping bounds and their centre, or undefined without `bounds`. */
+function checkBounds(bounds, decimals) {
+  if (bounds === undefined) return undefined;
+  const fix = `args.bounds must be [lo, hi]: two numbers with lo < hi and at most ${decimals} decimal places (args.decimals), e.g. [4, 14].`;
+  if (!Array.isArray(bounds) || bounds.length !== 2 || !bounds.every((b) => typeof b === 'number' && Number.isFinite(b))) return fail(fix);
+  const [lo, hi] = bounds.map((b) => scaleExactly(String(b), decimals));
+  // Exactly representable at the step's decimals: every party then scales them to the same integers.
+  if (lo === undefined || hi === undefined || !(lo < hi) || bounds.some((b, i) => Number(`${[lo, hi][i]}e-${decimals}`) !== b)) return fail(fix);
+  return { raw: bounds, lo, hi, center: (lo + hi) / 2n };
 }
 
 /**
@@ -72,6 +89,10 @@ function scaleExactly(text, decimals) {
   return sign === '-' ? -magnitude : magnitude;
 }
 
+function clip(value, lo, hi) {
+  return value < lo ? lo : value > hi ? hi : value;
+}
+
 /** The cohort the preprocess step wrote; fails clearly when it is missing or not a cohort. */
 function readCohort() {
   const cohort = readVolumeJson(COHORT_FILE);
@@ -83,7 +104,7 @@ function readCohort() {
 }
 
 function main() {
-  const { column, decimals, bins, values } = checkArgs();
+  const { column, decimals, bins, values, bounds } = checkArgs();
   const threshold = minRows();
   const cohort = readCohort();
   const at = cohort.columns.indexOf(column);
@@ -98,8 +119,10 @@ function main() {
   const cells = new Array(bins.length + 1).fill(0n);
   for (const row of cohort.rows) {
     const cell = Array.isArray(row) && typeof row[at] === 'string' ? row[at].trim() : '';
-    const scaled = cell === '' ? undefined : scaleExactly(cell, decimals);
-    if (scaled === undefined) continue;
+    const exact = cell === '' ? undefined : scaleExactly(cell, decimals);
+    if (exact === undefined) continue;
+    // With bounds: clipped, and relative to the centre.
+    const scaled = bounds ? clip(exact, bounds.lo, bounds.hi) - bounds.center : exact;
     count += 1n;
     sum += scaled;
     sumOfSquares += scaled * scaled;
@@ -114,7 +137,7 @@ function main() {
     return fail(`This site's cohort has fewer rows than its disclosure threshold (${threshold}) allows; nothing was released.`);
   }
   writeVolumeJson(values, {
-    layout: { kind: 'statistics', column, decimals, bins },
+    layout: { kind: 'statistics', column, decimals, bins, ...(bounds ? { bounds: bounds.raw, center: bounds.center.toString() } : {}) },
     values: [count, sum, sumOfSquares, ...cells].map((v) => v.toString()),
   });
 }

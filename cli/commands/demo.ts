@@ -6,7 +6,7 @@ import type { ChainOutputReading } from '../../researcher/chain-result.ts';
 import type { Statistics } from '../../researcher/statistics.ts';
 import { loadChainFile, problemLine } from '../lib/chain-file.ts';
 import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
-import { formatCellCount } from '../../researcher/statistics.ts';
+import { describePrivacy, formatCellCount } from '../../researcher/statistics.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
@@ -158,6 +158,7 @@ function formatStatistics(s: Statistics): string[] {
     '  Histogram:',
     ...s.histogram.map((cell) => `    ${(cell.from === null ? `< ${cell.to}` : cell.to === null ? `≥ ${cell.from}` : `${cell.from} – < ${cell.to}`).padEnd(14)} ${formatCellCount(cell, s.suppressedBelow).padStart(6)}`),
     ...(s.suppressedBelow !== undefined ? [`    (cells shown as <${s.suppressedBelow} were suppressed by the sites' disclosure control)`] : []),
+    ...(s.privacy ? describePrivacy(s.privacy) : []),
   ];
 }
 
@@ -237,7 +238,7 @@ async function runChain(options: ReturnType<typeof parseOptions>, io: CommandIo)
     chain: report.chain,
     chainFile: report.chainFile,
     // The one statistics output's figures at the top, for scripts that read the example chain.
-    ...(s ? { column: s.column, count: s.count, mean: s.mean, variance: s.variance, sd: s.sd, histogram: s.histogram } : {}),
+    ...(s ? { column: s.column, count: s.count, mean: s.mean, variance: s.variance, sd: s.sd, histogram: s.histogram, ...(s.privacy ? { privacy: s.privacy } : {}) } : {}),
     outputs: report.outputs.map(outputJson),
     workflowId: report.workflowId,
     sites: report.sites,

@@ -12,7 +12,7 @@ import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import type { ReadChainOutput } from '../../researcher/chain-result.ts';
 import type { CommandIo } from './command.ts';
 import type { Session } from './session.ts';
-import { formatCellCount } from '../../researcher/statistics.ts';
+import { describePrivacy, formatCellCount } from '../../researcher/statistics.ts';
 
 type Result = Awaited<ReturnType<ApiClient['chainRunResult']>>;
 
@@ -62,6 +62,7 @@ function printReading(output: ReadChainOutput, io: CommandIo): void {
     io.out(`${output.step} (combined by ${output.org}): ${s.column} over ${s.count} rows: mean ${s.mean}, variance ${s.variance}, sd ${s.sd}`);
     // A suppressed cell prints as "<threshold" (researcher/statistics.ts), not as null.
     for (const cell of s.histogram) io.out(`  ${toJson(cell.count === null ? { ...cell, count: formatCellCount(cell, s.suppressedBelow) } : cell)}`);
+    if (s.privacy) for (const line of describePrivacy(s.privacy)) io.out(line);
   } else if (reading.kind === 'total') {
     io.out(`${output.step} (from ${output.org}): total ${reading.total}`);
   } else {
