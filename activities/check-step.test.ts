@@ -12,6 +12,7 @@ import type { ChainSpec } from '../common/chain.ts';
 import { ErrorCode, type ParleyError } from '../common/errors.ts';
 import { generateOrgKeys, publicKeysOf, signRunManifest, type OrgKeys } from '../crypto/index.ts';
 import { MANIFEST_VERSION, type RunManifest } from '../common/run-manifest.ts';
+import { protocolPrivacyArgs } from '../common/privacy/protocol-privacy.ts';
 import { checkStep, type CheckContext } from './check-step.ts';
 import { fileKeyDirectory, publishPublicKeys } from './key-directory.ts';
 import { DEFAULT_MIN_MODULUS, asAnalysisImage, asProtocolImage, type SitePolicy } from './site-policy.ts';
@@ -222,5 +223,47 @@ describe('a site checks every step against the signed manifest and its own polic
     expect(await checkStep(request, context)).toMatchObject({ mayOutput: false });
     const releasing = { ...context, allowedImages: [asAnalysisImage(ANALYSE, true)] };
     expect(await checkStep(request, releasing)).toMatchObject({ mayOutput: true });
+  });
+});
+
+describe('a site derives a private secure sum\'s noise from the signed manifest, and keeps its own rules on private datasets', () => {
+  const PRIVATE: ChainSpec = { ...CHAIN, steps: [...CHAIN.steps.slice(0, 2), { ...CHAIN.steps[2]!, privacy: { epsilon: 1, delta: 1e-6 } } as ChainSpec['steps'][number]] };
+  const privateManifest = () => manifestOf({ plan: { kind: 'chain', chain: PRIVATE } });
+  const shareArgs = (privacy: { [key: string]: number } | undefined) => ({ role: 'share', aggregator: 'north', modulus: MODULUS, source: { volume: 'statistics.json' }, ...(privacy ? { privacy } : {}) });
+  const signed = { epsilon: 1, delta: 1e-6, unitVariance: protocolPrivacyArgs({ epsilon: 1, delta: 1e-6 }).unitVariance };
+
+  it('runs the share step with the noise the requester signed for, and bills this site\'s datasets for it', async () => {
+    const permit = await checkStep(await requestOf({ step: 'total.additive.0.share', image: ADDITIVE, datasets: [], args: shareArgs(signed) }, privateManifest()), context);
+    const release = { step: 'total', ...signed };
+    expect(permit.privacy).toEqual({ datasets: ['patients'], releases: [release], addsNoiseTo: release, releasesNoisy: false });
+  });
+
+  it('refuses a share step whose noise a relay turned down (a smaller variance than the signed ε implies)', async () => {
+    const err = await refusal(await requestOf({ step: 'total.additive.0.share', image: ADDITIVE, datasets: [], args: shareArgs({ ...signed, unitVariance: signed.unitVariance / 100 }) }, privateManifest()));
+    expect(err.code).toBe(ErrorCode.StepNotInManifest);
+  });
+
+  it('refuses a share step with the noise dropped altogether', async () => {
+    const err = await refusal(await requestOf({ step: 'total.additive.0.share', image: ADDITIVE, datasets: [], args: shareArgs(undefined) }, privateManifest()));
+    expect(err.code).toBe(ErrorCode.StepNotInManifest);
+  });
+
+  it('refuses any step of an exact secure sum over a dataset its operator keeps for private releases', async () => {
+    const strict = { ...context, policy: { ...policy, privacy: { budgets: {}, requirePrivacy: ['patients'] } } };
+    const err = await refusal(await requestOf(), strict);
+    expect(err.code).toBe(ErrorCode.ReleaseRefused);
+    expect(err.message).toMatch(/dataset "patients" only with differential privacy, and its secure sum "total" asks for no privacy/);
+    // The same chain with privacy runs there.
+    const permit = await checkStep(await requestOf({}, privateManifest()), strict);
+    expect(permit.privacy?.datasets).toEqual(['patients']);
+  });
+
+  it('takes its release right from an analysis image over a private dataset: only the noisy total leaves', async () => {
+    const chain: ChainSpec = { name: 'release', steps: [{ ...CHAIN.steps[0]!, image: ANALYSE } as ChainSpec['steps'][number]] };
+    const request = await requestOf({ image: ANALYSE }, manifestOf({ plan: { kind: 'chain', chain } }));
+    const releasing = { ...context, allowedImages: [asAnalysisImage(ANALYSE, true)] };
+    expect(await checkStep(request, releasing)).toMatchObject({ mayOutput: true });
+    const strict = { ...releasing, policy: { ...policy, privacy: { budgets: {}, requirePrivacy: ['patients'] } } };
+    expect(await checkStep(request, strict)).toMatchObject({ mayOutput: false, sendTo: [] });
   });
 });

@@ -76,3 +76,30 @@ describe('small-cell control at the finishing site', () => {
     expect(controlRelease({ refused: [] }, at)).toEqual({ refused: [] });
   });
 });
+
+describe('small-cell control of a private secure sum\'s noisy total', () => {
+  const noisy = { ...at, noisy: true };
+  const privacy = { mechanism: 'skellam', epsilon: 1, delta: 1e-6, variances: ['86.4', '216000', '540000000', '86.4', '86.4', '86.4', '86.4'] };
+  /** Noisy totals: the cells need not add up to the count, and may be negative. */
+  const noisyTotals = (count: number, cells: number[]) => [count, 120, 9999, ...cells].map((v) => ((BigInt(v) + M) % M).toString());
+
+  it('releases noisy cells that do not add up to the count, and suppresses only those below the threshold', () => {
+    const out = controlRelease({ totals: noisyTotals(75, [-3, 31, 40, 12]), layout, privacy }, noisy) as { totals: Array<string | null>; suppressed: unknown };
+    expect(out.totals.slice(3).map((t) => t !== null)).toEqual([false, true, true, true]);
+    expect(out.suppressed).toEqual({ threshold: 10, cells: [0] });
+  });
+
+  it('still refuses a noisy count below the threshold', () => {
+    expect(refusal(() => controlRelease({ totals: noisyTotals(8, [2, 2, 2, 2]), layout, privacy }, noisy)).code).toBe(ErrorCode.DisclosureThreshold);
+  });
+
+  it('refuses, where the manifest promised noise, a total that carries no note of it', () => {
+    const err = refusal(() => controlRelease({ totals: noisyTotals(75, [10, 31, 20, 14]), layout }, noisy));
+    expect(err.message).toMatch(/carries no note of its noise/);
+  });
+
+  it('gives no such leniency to a total the manifest did not promise noise for, whatever it claims', () => {
+    const err = refusal(() => controlRelease({ totals: noisyTotals(75, [10, 31, 20, 12]), layout, privacy }, at));
+    expect(err.message).toMatch(/does not add up to its count/);
+  });
+});

@@ -178,7 +178,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
     throw new ParleyError(ErrorCode.ReleaseRefused, `Step "${step}" at site "${org}" wrote an output for the requester, which the site's policy does not let leave: image ${request.image.name} is allowed as a ${permit.entry.role} image without release, so only secure-sum totals leave the site. Its operator can allow the release (\`parley site allow ${request.image.name} --release\`), or the chain can aggregate the step's values with a secure sum.`, { runId, step, org });
   }
   // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
-  const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus });
+  const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus, noisy: permit.privacy?.releasesNoisy === true });
 
   const sealStarted = performance.now();
   let seq = request.seqStart;

@@ -165,6 +165,16 @@ describe('parseChainFile', () => {
     }
   });
 
+  it('takes privacy on a secure sum, and refuses an ε or δ that would protect nothing', () => {
+    const withPrivacy = (privacy: string) => edited(['values: statistics.json', `values: statistics.json\n      privacy: ${privacy}`]);
+    const parsed = parseChainFile(withPrivacy('{ epsilon: 0.5 }'), 'chain.yaml');
+    expect(parsed.ok && parsed.file.steps[2]).toMatchObject({ secureSum: { privacy: { epsilon: 0.5 } } });
+    expect(problemsOf(withPrivacy('{ epsilon: 0 }'))).toEqual([expect.objectContaining({ path: 'steps[2].secureSum.privacy.epsilon', message: 'must be above 0' })]);
+    expect(problemsOf(withPrivacy('{ epsilon: 500 }'))[0]!.message).toMatch(/at most 100: above that the release protects next to nothing/);
+    expect(problemsOf(withPrivacy('{ epsilon: 1, delta: 0.5 }'))[0]).toMatchObject({ path: 'steps[2].secureSum.privacy.delta', message: expect.stringMatching(/at most 0.001/) });
+    expect(problemsOf(withPrivacy('{ epsilon: 1, budget: 3 }'))[0]!.message).toMatch(/unknown key/);
+  });
+
   it('refuses an at site outside the chain\'s sites', () => {
     const text = edited(['at: all', 'at: [registry-a, registry-z]']);
     expect(problemsOf(text)).toEqual([{

@@ -54,6 +54,12 @@ describe('resolveChain', () => {
     expect((await specOf(EXAMPLE.replace('protocol: additive', 'protocol: ring'))).steps[2]).toMatchObject({ protocol: 'ring', image: LOCAL['parley/secure-sum'] });
   });
 
+  it('keeps a secure sum\'s privacy, with δ = 1e-6 when the chain gives none', async () => {
+    const text = EXAMPLE.replace('values: statistics.json', 'values: statistics.json\n      privacy: { epsilon: 2 }');
+    expect((await specOf(text)).steps[2]).toMatchObject({ privacy: { epsilon: 2, delta: 1e-6 } });
+    expect((await specOf(EXAMPLE)).steps[2]).not.toHaveProperty('privacy');
+  });
+
   it('takes name@sha256:… as given, without asking for it, and keeps the repository (sites allow by repository and digest)', async () => {
     const pinned = `parley/analyse:2@sha256:${'cd'.repeat(32)}`;
     const spec = await specOf(EXAMPLE.replace('image: parley/analyse', `image: ${pinned}`));
