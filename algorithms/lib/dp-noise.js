@@ -125,6 +125,18 @@ export function addOwnNoise(residues, layout, privacy, modulus) {
 }
 
 /**
+ * This site's own values with its share of the noise added: readOwnValuesWithLayout, then addOwnNoise.
+ * @param {Record<string, any>} args
+ * @param {bigint} modulus
+ * @param {{ unitVariance: number }} privacy
+ * @returns {bigint[]}
+ */
+export function readNoisyOwnValues(args, modulus, privacy) {
+  const { residues, layout } = readOwnValuesWithLayout(args, modulus);
+  return addOwnNoise(residues, layout, privacy, modulus);
+}
+
+/**
  * What the finishing output says of the noise: the mechanism, the (ε, δ) asked for and the
  * variance of the total noise per coordinate, as decimal strings (the researcher's intervals
  * come from them).
