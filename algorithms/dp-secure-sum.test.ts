@@ -183,6 +183,17 @@ describe('private secure sums', () => {
     expect(once.total.map((t) => (t > MODULUS_BIG / 2n ? t - MODULUS_BIG : t))).toEqual(values.get(south)!.map((v, i) => v + southNoise[i]!));
   }, 300_000);
 
+  it('refuse to add a site\'s kept noise to a second release of the run: the difference would cancel it', async () => {
+    const runId = newRun();
+    await writeValues(runId, new Map([[ORGS[0]!, statistics(LAB_VALUES['dp-north']!)]]));
+    const args = { source: SOURCE, privacy: PRIVACY };
+    ok(await ringStep(runId, ORGS[0]!, 'start', args, ORGS[1]!));
+    const second = await additiveStep(runId, ORGS[0]!, 'share', args);
+    expect(second.exitCode).toBe(1);
+    expect(second.messages).toEqual([]);
+    expect(second.logTail.join('\n')).toMatch(/already drew noise in this run for another step .*Start a new run for another noisy release/);
+  }, 300_000);
+
   it('refuse a layout without bounds, saying DP needs the analysis step\'s bounds, and draw nothing', async () => {
     const runId = newRun();
     const { bounds: _bounds, center: _center, ...unbounded } = LAYOUT;
@@ -209,6 +220,17 @@ describe('private secure sums', () => {
     const log = refused.logTail.join('\n');
     expect(log).toMatch(/not consistent with their declared bounds \(the sum is beyond the bounds times the count\)/);
     expect(log).not.toContain('987654321');
+    expect(await keptNoise(runId, ORGS[0]!)).toBeNull();
+  }, 300_000);
+
+  it('refuse a modulus too small for the noise, before drawing any', async () => {
+    const runId = newRun();
+    await writeValues(runId, new Map([[ORGS[0]!, statistics(LAB_VALUES['dp-north']!)]]));
+    // The values fit 10^6 + 3, but the sum of squares' noise (variance 4 λ B⁴ ≈ 7 · 10^9) does not.
+    const refused = await ringStep(runId, ORGS[0]!, 'start', { source: SOURCE, privacy: PRIVACY, modulus: '1000003' }, ORGS[1]!);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.messages).toEqual([]);
+    expect(refused.logTail.join('\n')).toMatch(/The modulus is too small for the noise this release carries/);
     expect(await keptNoise(runId, ORGS[0]!)).toBeNull();
   }, 300_000);
 

@@ -120,6 +120,12 @@ export function addOwnNoise(residues, layout, privacy, modulus) {
   const signed = residues.map((r) => (r > half ? r - modulus : r));
   planned(() => checkAgainstBounds(signed, layout));
   const variances = planned(() => noiseVariances(layout, privacy.unitVariance));
+  // Noise that wraps around the modulus decodes as garbage. Whether the values fit is the
+  // modulus check's job; this one only needs public numbers: 20 standard deviations of the
+  // total noise, which it passes with probability below 10^-80, must stay below M/2.
+  if (variances.some((mu) => BigInt(Math.ceil(20 * Math.sqrt(mu))) >= modulus / 2n)) {
+    return fail('The modulus is too small for the noise this release carries: it must exceed 40 standard deviations of the total noise, and the totals besides. Use a larger modulus, or fewer decimals or tighter bounds.');
+  }
   const noise = keptOrDrawnNoise(variances);
   return residues.map((r, i) => mod(r + noise[i], modulus));
 }
