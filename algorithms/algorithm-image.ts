@@ -40,14 +40,16 @@ export interface AlgorithmImage {
 }
 
 /** The in-container library, shipped in every image under /app/lib. */
-const LIBRARY_FILES = ['parley.js', 'modular.js', 'count.js', 'values.js'];
+const LIBRARY_FILES = ['parley.js', 'modular.js', 'count.js', 'values.js', 'skellam.js', 'privacy.js', 'dp-noise.js'];
 const LIBRARY_DIR = fileURLToPath(new URL('./lib/', import.meta.url));
 const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 // Test files and dotfiles stay out of the image; everything else in the folder goes in.
 const EXCLUDED = /(^\.|\.test\.[a-z]+$)/;
 
 /** /app/package.json: ESM, and `#parley` resolves to the library as it does in the repository. */
-const PACKAGE_JSON = `${JSON.stringify({ name: 'parley-algorithm', private: true, type: 'module', imports: { '#parley': './lib/parley.js', '#parley/modular': './lib/modular.js', '#parley/count': './lib/count.js', '#parley/values': './lib/values.js' } }, null, 2)}\n`;
+// The same map as algorithms/package.json: `#parley` is parley.js, `#parley/<name>` is <name>.js.
+const LIBRARY_IMPORTS = Object.fromEntries(LIBRARY_FILES.map((f) => [f === 'parley.js' ? '#parley' : `#parley/${f.replace(/\.js$/, '')}`, `./lib/${f}`]));
+const PACKAGE_JSON = `${JSON.stringify({ name: 'parley-algorithm', private: true, type: 'module', imports: LIBRARY_IMPORTS }, null, 2)}\n`;
 
 /** The folder's regular files, relative and sorted; dotfiles, dot-folders and tests are left out. */
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {

@@ -15,7 +15,12 @@
  *   source  — `{ volume: '<file>' }`, the `{ layout, values }` an analysis step left in the run
  *             volume; the protocol runs element-wise on the vector, messages carry lists of
  *             residues (`{ share: [...] }`, `{ partial: [...] }`, all as long as every site's
- *             vector), output `{ totals, layout }` with the layout from the aggregator's own file }.
+ *             vector), output `{ totals, layout }` with the layout from the aggregator's own file;
+ *   privacy? — `{ epsilon, delta, unitVariance }`: differential privacy (#parley/dp-noise). Share
+ *             puts this site's share of Skellam noise on its own values before splitting them
+ *             (drawn once per run, kept in the run volume); combine adds `privacy: { mechanism:
+ *             'skellam', epsilon, delta, variances }` to the output, the variance of the total's
+ *             noise per coordinate. Without it, nothing changes }.
  * Never logs a count, a share, a partial or the total: failure messages describe the problem,
  * not the value.
  */
@@ -24,6 +29,8 @@ import { join } from 'node:path';
 import { args, fail, org, output, participants, readInputs, send, volumePath } from '#parley';
 import { parseModulus } from '#parley/modular';
 import { addVectors, decodeValues, encodeValues, formatKeptVector, isVectorRun, parseKeptVector, readOwnValues, readValuesFile, splitVectorIntoShares, vectorToStrings } from '#parley/values';
+import { privacyReport, readNoisyOwnValues, readPrivacyArgs } from '#parley/dp-noise';
+import { COUNT_LAYOUT } from '#parley/privacy';
 
 const OWN_SHARE_FILE = join(volumePath, 'additive-own-share');
 const OWN_PARTIAL_FILE = join(volumePath, 'additive-own-partial');
@@ -78,9 +85,10 @@ async function main() {
   if (participants.length < 3 || !participants.includes(org)) return fail('PARLEY_PARTICIPANTS must name at least 3 organisations, this one among them.');
   if (typeof aggregator !== 'string' || !participants.includes(aggregator)) return fail('args.aggregator must name one of the participants.');
   const asVector = isVectorRun(args);
+  const privacy = readPrivacyArgs(args);
 
   if (role === 'share') {
-    const own = readOwnValues(args, modulus);
+    const own = privacy ? readNoisyOwnValues(args, modulus, privacy) : readOwnValues(args, modulus);
     const others = participants.filter((p) => p !== org);
     const shares = splitVectorIntoShares(own, participants.length, modulus);
     // The last share is the one that depends on the values: it never leaves this site.
@@ -103,8 +111,10 @@ async function main() {
   const own = kept(OWN_PARTIAL_FILE, 'partial sum', 'sum', modulus);
   const partials = readOnePerOther('partial', { asVector, modulus, length: own.length });
   const total = addVectors([own, ...partials], modulus);
-  if (asVector) await output({ totals: vectorToStrings(total), layout: readValuesFile(args.source.volume, modulus).layout });
-  else await output({ total: total[0].toString() });
+  const layout = asVector ? readValuesFile(args.source.volume, modulus).layout : COUNT_LAYOUT;
+  const noise = privacy ? { privacy: privacyReport(layout, privacy) } : {};
+  if (asVector) await output({ totals: vectorToStrings(total), layout, ...noise });
+  else await output({ total: total[0].toString(), ...noise });
   // The own partial goes with the run volume at the run's end, so a retried combine gives the same total.
 }
 

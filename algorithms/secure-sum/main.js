@@ -10,7 +10,12 @@
  *   source  — `{ volume: '<file>' }`, the `{ layout, values }` an analysis step left in the run
  *             volume; the ring runs element-wise on the vector (one independent mask per
  *             element), messages `{ partial: ["<residue>", …] }`, output `{ totals, layout }`
- *             with the layout from the finishing site's own file }.
+ *             with the layout from the finishing site's own file;
+ *   privacy? — `{ epsilon, delta, unitVariance }`: differential privacy (#parley/dp-noise). Start
+ *             and add put this site's share of Skellam noise on its own values before they join
+ *             the ring (drawn once per run, kept in the run volume); finish adds `privacy:
+ *             { mechanism: 'skellam', epsilon, delta, variances }` to the output, the variance
+ *             of the total's noise per coordinate. Without it, nothing changes }.
  * Never logs a count, a partial or the mask: failure messages describe the problem, not the value.
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +23,8 @@ import { join } from 'node:path';
 import { args, fail, output, readInputs, send, volumePath } from '#parley';
 import { parseModulus, randomBelow } from '#parley/modular';
 import { addVectors, decodeValues, encodeValues, formatKeptVector, isVectorRun, parseKeptVector, readOwnValues, readValuesFile, vectorToStrings } from '#parley/values';
+import { privacyReport, readNoisyOwnValues, readPrivacyArgs } from '#parley/dp-noise';
+import { COUNT_LAYOUT } from '#parley/privacy';
 
 const MASK_FILE = join(volumePath, 'ring-mask');
 const ROLES = ['start', 'add', 'finish'];
@@ -37,9 +44,11 @@ async function main() {
   if (modulus === undefined) return fail('args.modulus must be a decimal integer of at least 2.');
   if (role !== 'finish' && (typeof next !== 'string' || next === '')) return fail(`args.next must name the next organisation in the ring for role "${role}".`);
   const asVector = isVectorRun(args);
+  const privacy = readPrivacyArgs(args);
+  const readOwn = () => (privacy ? readNoisyOwnValues(args, modulus, privacy) : readOwnValues(args, modulus));
 
   if (role === 'start') {
-    const own = readOwnValues(args, modulus);
+    const own = readOwn();
     const mask = own.map(() => randomBelow(modulus));
     // The mask stays at this site, in the run volume, until this site finishes the ring.
     writeFileSync(MASK_FILE, formatKeptVector(mask), { mode: 0o600 });
@@ -48,7 +57,7 @@ async function main() {
     return;
   }
   if (role === 'add') {
-    const own = readOwnValues(args, modulus);
+    const own = readOwn();
     const partial = readPartial(modulus, asVector, own.length);
     await send(next, { partial: encodeValues(addVectors([partial, own], modulus), asVector) });
     return;
@@ -64,8 +73,10 @@ async function main() {
   if (mask === undefined) return fail('The ring mask in the run volume is corrupt.');
   const partial = readPartial(modulus, asVector, mask.length);
   const total = addVectors([partial, mask.map((m) => modulus - m)], modulus);
-  if (asVector) await output({ totals: vectorToStrings(total), layout: readValuesFile(args.source.volume, modulus).layout });
-  else await output({ total: total[0].toString() });
+  const layout = asVector ? readValuesFile(args.source.volume, modulus).layout : COUNT_LAYOUT;
+  const noise = privacy ? { privacy: privacyReport(layout, privacy) } : {};
+  if (asVector) await output({ totals: vectorToStrings(total), layout, ...noise });
+  else await output({ total: total[0].toString(), ...noise });
   // The mask goes with the run volume, which the site removes as the finish step ends: a
   // retried finish (the site lost its worker mid-step, say) must still find it.
 }
