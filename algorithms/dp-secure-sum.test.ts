@@ -74,10 +74,13 @@ async function writeValues(runId: string, values: Map<OrgId, bigint[]>, layout: 
   }
 }
 
-/** The dp-noise a site kept in its run volume: its mode and its noise. */
+/** The noise a site kept in its run volume (`dp-noise.<step>`, one of the steps that noise values): its mode and its noise. */
 async function keptNoise(runId: string, org: OrgId): Promise<{ mode: string; noise: bigint[]; text: string } | null> {
-  const read = ok(await runTestStep(docker, scratch.dir, { image: images.reader, runId, org, step: 'read', participants: ORGS, args: { files: ['dp-noise'] } }));
-  const file = (read.output as Record<string, { mode: string; text: string } | null>)['dp-noise'];
+  const files = ['ring-start', 'ring-add', 'additive-share'].map((step) => `dp-noise.${step}`);
+  const read = ok(await runTestStep(docker, scratch.dir, { image: images.reader, runId, org, step: 'read', participants: ORGS, args: { files } }));
+  const found = Object.values(read.output as Record<string, { mode: string; text: string } | null>).filter((f) => f !== null);
+  if (found.length > 1) throw new Error(`${org} kept noise for more than one step`);
+  const file = found[0] ?? null;
   if (!file) return null;
   return { mode: file.mode, text: file.text, noise: (JSON.parse(file.text) as { noise: string[] }).noise.map(BigInt) };
 }
@@ -183,15 +186,18 @@ describe('private secure sums', () => {
     expect(once.total.map((t) => (t > MODULUS_BIG / 2n ? t - MODULUS_BIG : t))).toEqual(values.get(south)!.map((v, i) => v + southNoise[i]!));
   }, 300_000);
 
-  it('refuse to add a site\'s kept noise to a second release of the run: the difference would cancel it', async () => {
+  it('draw fresh noise for a second release of the run, never the first one\'s: their difference would cancel it', async () => {
     const runId = newRun();
     await writeValues(runId, new Map([[ORGS[0]!, statistics(LAB_VALUES['dp-north']!)]]));
     const args = { source: SOURCE, privacy: PRIVACY };
-    ok(await ringStep(runId, ORGS[0]!, 'start', args, ORGS[1]!));
-    const second = await additiveStep(runId, ORGS[0]!, 'share', args);
-    expect(second.exitCode).toBe(1);
-    expect(second.messages).toEqual([]);
-    expect(second.logTail.join('\n')).toMatch(/already drew noise in this run for another step .*Start a new run for another noisy release/);
+    const first = ok(await ringStep(runId, ORGS[0]!, 'start', args, ORGS[1]!));
+    const second = ok(await additiveStep(runId, ORGS[0]!, 'share', args));
+    const read = ok(await runTestStep(docker, scratch.dir, { image: images.reader, runId, org: ORGS[0]!, step: 'read', participants: ORGS, args: { files: ['dp-noise.ring-start', 'dp-noise.additive-share'] } }));
+    const kept = Object.values(read.output as Record<string, { text: string }>).map((f) => (JSON.parse(f.text) as { noise: string[] }).noise);
+    expect(kept).toHaveLength(2);
+    expect(kept[0]).not.toEqual(kept[1]);
+    expect(first.messages).toHaveLength(1);
+    expect(second.messages).toHaveLength(ORGS.length - 1);
   }, 300_000);
 
   it('refuse a layout without bounds, saying DP needs the analysis step\'s bounds, and draw nothing', async () => {

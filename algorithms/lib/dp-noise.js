@@ -5,8 +5,8 @@
  * the run volume, and adds it to its values before they enter the secure sum. No party ever sees
  * this site's values, or the total, without noise (Agarwal, Kairouz, Liu 2021, arXiv:2110.04995).
  *
- * One draw per run and site: the noise is kept in `dp-noise` (0600, created exclusively), and a
- * retried step adds the very same noise. Drawing again on a retry would release two independent
+ * One draw per release and site: the noise is kept in `dp-noise.<step>` (0600, created
+ * exclusively), and a retried step adds the very same noise. Drawing again on a retry would release two independent
  * noisy copies of the same values whenever both attempts' messages got out, and averaging copies
  * is how noise is removed.
  */
@@ -19,7 +19,8 @@ import { COUNT_LAYOUT, NoisePlanError, checkAgainstBounds, noiseVariances, siteN
 import { cryptoRandom } from '#parley/skellam';
 import { isVectorRun, readValuesFile } from '#parley/values';
 
-const NOISE_FILE = 'dp-noise';
+/** Per step (a secure sum's one step that noises this site's values): a retry finds it, another release does not. */
+const NOISE_FILE = `dp-noise.${step}`;
 const SIGNED_DECIMAL = /^-?[0-9]+$/;
 
 /**
@@ -89,16 +90,16 @@ function keptOrDrawnNoise(variances) {
     return noise;
   }
   if (typeof kept !== 'object' || kept === null || !Array.isArray(kept.noise) || !Array.isArray(kept.variances)) {
-    return fail('dp-noise in the run volume is not the noise this site kept: the run volume is corrupt; start a new run.');
+    return fail(`${NOISE_FILE} in the run volume is not the noise this site kept: the run volume is corrupt; start a new run.`);
   }
   if (kept.step !== plan.step || kept.sites !== plan.sites || JSON.stringify(kept.variances) !== JSON.stringify(plan.variances)) {
     return fail(
-      'This site already drew noise in this run for another step or another noise plan (dp-noise in the run volume); ' +
-        'one run adds noise to one secure sum per site. Start a new run for another noisy release.',
+      `This site already drew noise for step "${step}" of this run under another noise plan (${NOISE_FILE} in the run volume): ` +
+        'the run volume does not belong to this run\'s signed plan. Start a new run.',
     );
   }
   if (kept.noise.length !== variances.length || !kept.noise.every((n) => typeof n === 'string' && SIGNED_DECIMAL.test(n))) {
-    return fail('dp-noise in the run volume is corrupt: start a new run.');
+    return fail(`${NOISE_FILE} in the run volume is corrupt: start a new run.`);
   }
   return kept.noise.map((n) => BigInt(n));
 }
