@@ -92,6 +92,31 @@ describe('analyse', () => {
     expect(await statisticsOf(runId)).toBeNull();
   });
 
+  it('with bounds, clips each value to them and sums it relative to their centre, as a private secure sum needs', async () => {
+    const csv = ['patient_id,age,sex,diagnosis,lab_value', 'a,1,F,X,3.1', 'b,2,M,X,4.5', 'c,3,F,X,9.9', 'd,4,M,X,15.2', ''].join('\n');
+    const runId = await preprocessed(await csvFile(csv));
+    const result = await analysed(runId, { column: 'lab_value', decimals: 1, bins: [5, 10], bounds: [4, 14] }, 3);
+    expect(result.exitCode, result.logTail.join('\n')).toBe(0);
+    const written = (await statisticsOf(runId))!.content;
+    expect(written.layout).toEqual({ kind: 'statistics', column: 'lab_value', decimals: 1, bins: [5, 10], bounds: [4, 14], center: '90' });
+    // 3.1 → 40 (clipped), 4.5 → 45, 9.9 → 99, 15.2 → 140 (clipped); relative to 90: -50, -45, 9, 50.
+    const centred = [-50n, -45n, 9n, 50n];
+    // The histogram bins the value itself: 3.1 and 4.5 below 5, 9.9 in [5, 10), 15.2 above.
+    expect(written.values).toEqual([4n, centred.reduce((a, b) => a + b, 0n), centred.reduce((a, b) => a + b * b, 0n), 2n, 1n, 1n].map(String));
+  });
+
+  it.each([
+    ['one bound', [4]],
+    ['bounds out of order', [14, 4]],
+    ['a bound finer than the decimals', [4.25, 14]],
+    ['a bound that is not a number', [4, '14']],
+  ])('fails clearly on %s', async (_name, bounds) => {
+    const runId = await preprocessed(registryPath('e'));
+    const result = await analysed(runId, { column: 'lab_value', decimals: 1, bins: [5, 10], bounds });
+    expect(result.exitCode).toBe(1);
+    expect(result.logTail.join('\n')).toMatch(/args\.bounds must be \[lo, hi\]: two numbers with lo < hi and at most 1 decimal places/);
+  });
+
   it('matches the reference over age, an integer column, at the site\'s own threshold', async () => {
     const runId = await preprocessed(registryPath('b'));
     const result = await analysed(runId, { column: 'age', decimals: 0, bins: [30, 45, 60, 75] }, 250);
