@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { noiseVariances, siteNoise } from '../algorithms/lib/privacy.js';
+import { seededRandom } from '../algorithms/lib/skellam.js';
+import { protocolPrivacyArgs } from '../common/privacy/protocol-privacy.ts';
 import { decodeStatistics, formatCellCount } from './statistics.ts';
 
 const M = (1n << 127n) - 1n;
@@ -105,5 +108,67 @@ describe('decodeStatistics', () => {
     const totals: Array<string | null> = totalsOf([5.5, 6.0]);
     totals[4] = null;
     expect(refusal(() => decodeStatistics({ totals, layout }, M)).message).toMatch(/Total 4 of the result is missing/);
+  });
+});
+
+describe('decodeStatistics of a private release', () => {
+  const bounded = { ...layout, bins: [5, 6.5, 8], bounds: [4, 14], center: '90' };
+  // The example chain's shape: 280 values between 5 and 12, one decimal.
+  const xs = Array.from({ length: 280 }, (_, i) => 5 + ((i * 37) % 71) / 10);
+  const exactOf = (values: number[]) => {
+    const centred = values.map((x) => BigInt(Math.round(x * 10)) - 90n);
+    const cells = new Array<bigint>(bounded.bins.length + 1).fill(0n);
+    for (const x of values) cells[bounded.bins.filter((e) => x >= e).length]! += 1n;
+    return [BigInt(values.length), centred.reduce((a, b) => a + b, 0n), centred.reduce((a, b) => a + b * b, 0n), ...cells];
+  };
+  const exact = exactOf(xs);
+  const plain = decodeStatistics({ totals: exact.map((v) => ((v % M) + M) % M).map(String), layout: bounded }, M);
+  const variances = noiseVariances(bounded, protocolPrivacyArgs({ epsilon: 1, delta: 1e-6 }).unitVariance);
+  const release = (random: () => number) => {
+    // Three sites' shares, Sk(μ / 3) each: together Sk(μ) on every total.
+    const noisy = [0, 1, 2].map(() => siteNoise(variances, 3, random)).reduce((a, n) => a.map((x, i) => x + n[i]!), exact);
+    return decodeStatistics({ totals: noisy.map((v) => ((v % M) + M) % M).map(String), layout: bounded, privacy: { mechanism: 'skellam', epsilon: 1, delta: 1e-6, variances: variances.map(String) } }, M);
+  };
+
+  it('decodes the centred sums of bounded values back to the values\' own mean', () => {
+    expect(plain.count).toBe(280);
+    expect(plain.mean).toBeCloseTo(xs.reduce((a, b) => a + b, 0) / xs.length, 10);
+  });
+
+  it('gives the noisy figures with what they cost and a 95 % interval for each', () => {
+    const s = release(seededRandom('one release'));
+    expect(s.privacy).toMatchObject({ mechanism: 'skellam', epsilon: 1, delta: 1e-6, confidence: 0.95 });
+    const { count, mean, variance, histogram } = s.privacy!.intervals;
+    expect(count![0]).toBeLessThan(s.count);
+    expect(count![1]).toBeGreaterThan(s.count);
+    expect(mean![0]).toBeLessThan(mean![1]);
+    expect(variance![0]).toBeGreaterThanOrEqual(0);
+    expect(histogram).toHaveLength(bounded.bins.length + 1);
+    // A noisy count is not an exact one: the sites' noise is in every figure.
+    expect(s.count === plain.count && s.mean === plain.mean).toBe(false);
+  });
+
+  it('holds the exact figures within their intervals at least 95 % of the time (500 releases)', () => {
+    const random = seededRandom('coverage');
+    const hits = { count: 0, mean: 0, variance: 0, cells: 0 };
+    const n = 500;
+    for (let i = 0; i < n; i++) {
+      const { intervals } = release(random).privacy!;
+      const within = (interval: [number, number] | null, x: number) => interval === null || (interval[0] <= x && x <= interval[1]);
+      if (within(intervals.count, plain.count)) hits.count++;
+      if (within(intervals.mean, plain.mean)) hits.mean++;
+      if (within(intervals.variance, plain.variance)) hits.variance++;
+      if (intervals.histogram.every((cell, j) => within(cell, plain.histogram[j]!.count!))) hits.cells++;
+    }
+    expect(hits.count / n).toBeGreaterThanOrEqual(0.95);
+    expect(hits.mean / n).toBeGreaterThanOrEqual(0.95);
+    expect(hits.variance / n).toBeGreaterThanOrEqual(0.95);
+    // Each cell's interval holds at 95 %; all four together at least 80 % (a union bound).
+    expect(hits.cells / n).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it('refuses a noise note that does not match the totals', () => {
+    const totals = exact.map((v) => ((v % M) + M) % M).map(String);
+    refusal(() => decodeStatistics({ totals, layout: bounded, privacy: { mechanism: 'laplace', epsilon: 1, delta: 0, variances: [] } }, M));
   });
 });
