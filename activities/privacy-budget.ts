@@ -261,9 +261,10 @@ function parseRecord(line: string): PrivacyChargeRecord | undefined {
   }
 }
 
-/** Three significant digits, as people read an ε. */
+/** Three significant digits, as people read an ε; a small δ as 1e-6. */
 function figure(x: number): string {
-  return Number(x.toPrecision(3)).toString();
+  const rounded = Number(x.toPrecision(3));
+  return rounded !== 0 && Math.abs(rounded) < 1e-3 ? rounded.toExponential() : rounded.toString();
 }
 
 /** The refusal: the dataset, the site, what remains, what was asked, and when it renews. Nothing was recorded. */
