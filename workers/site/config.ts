@@ -207,6 +207,11 @@ function describeIssue(issue: z.core.$ZodIssue, document: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `${where ? `${where}.` : ''}${key}: unknown key; remove it or check its spelling`).join('\n');
   }
+  if (issue.code === 'invalid_union') {
+    // A dataset given as a mapping: report what is wrong inside it, not that it is no path either.
+    const fitting = issue.errors.find((branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+    if (fitting) return fitting.map((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }, document)).join('\n');
+  }
   if (issue.code === 'invalid_type' && valueAt(document, issue.path) === undefined) {
     return `${where}: is missing; ${issue.message.replace(/^must/, 'it must')}`;
   }
