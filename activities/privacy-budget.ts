@@ -261,8 +261,8 @@ function parseRecord(line: string): PrivacyChargeRecord | undefined {
   }
 }
 
-/** Three significant digits, as people read an ε; a small δ as 1e-6. */
-function figure(x: number): string {
+/** An ε or δ as people read it: three significant digits, a small δ as 1e-6. */
+export function privacyFigure(x: number): string {
   const rounded = Number(x.toPrecision(3));
   return rounded !== 0 && Math.abs(rounded) < 1e-3 ? rounded.toExponential() : rounded.toString();
 }
@@ -271,7 +271,7 @@ function figure(x: number): string {
 function refuse(dataset: string, budget: DatasetBudget, spent: number, asked: readonly PrivacyCharge[], earlier: number, renewsAt: string | undefined): never {
   const first = asked[0]!;
   const remaining = Math.max(0, budget.epsilon - spent);
-  const what = asked.map((c) => `ε = ${figure(c.epsilon)}, δ = ${figure(c.delta)}`).join('; ');
+  const what = asked.map((c) => `ε = ${privacyFigure(c.epsilon)}, δ = ${privacyFigure(c.delta)}`).join('; ');
   const askedText = asked.length === 1 ? `the step asked for ${what}` : `the steps asked for ${asked.length} releases (${what})`;
   const next = earlier === 0
     ? `No earlier charge counts: the release alone would cost more than the whole budget. Ask for a smaller ε, or ask ${first.org}'s operator whether to raise the budget.`
@@ -281,7 +281,7 @@ function refuse(dataset: string, budget: DatasetBudget, spent: number, asked: re
   throw new ParleyError(
     ErrorCode.PrivacyBudget,
     `Step "${first.step}" was refused at site "${first.org}": it would overspend the privacy budget of dataset "${dataset}" (ERR_PRIVACY_BUDGET). ` +
-      `Of its ε = ${figure(budget.epsilon)} at δ = ${figure(budget.delta)}, ε = ${figure(remaining)} remains, and ${askedText}. Nothing was charged. ${next}`,
+      `Of its ε = ${privacyFigure(budget.epsilon)} at δ = ${privacyFigure(budget.delta)}, ε = ${privacyFigure(remaining)} remains, and ${askedText}. Nothing was charged. ${next}`,
     { runId: first.runId, step: first.step, org: first.org, dataset, remainingEpsilon: Number(remaining.toPrecision(3)), askedEpsilon: first.epsilon, askedDelta: first.delta, ...(renewsAt ? { renewsAt } : {}) },
   );
 }
