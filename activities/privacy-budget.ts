@@ -143,8 +143,15 @@ export function openPrivacyBudget(dir: string, budgets: Readonly<Record<string, 
           delta: charge.delta,
           unitVariance: charge.unitVariance,
         };
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await appendLine(join(dir, LEDGER_FILE), JSON.stringify(record));
+        try {
+          await mkdir(dir, { recursive: true, mode: 0o700 });
+          await appendLine(join(dir, LEDGER_FILE), JSON.stringify(record));
+        } catch (err) {
+          // The line may be on disk even so (written, then fsync failed): reread before the next
+          // charge rather than charge this (run, step) a second time on a retry.
+          loaded = undefined;
+          throw err;
+        }
         records.push(record);
         return { charged: true };
       });
