@@ -125,7 +125,9 @@ describe('site configuration', () => {
     expect(renewal('1h')).toBe(3_600_000);
     expect(renewal('12h')).toBe(12 * 3_600_000);
     expect(renewal('2w')).toBe(14 * 24 * 3_600_000);
-    expect(refusal({ ...valid(), datasets: { v: { path: 'v', budget: { epsilon: 1, delta: 1e-6, renewEvery: '0h' } } } }).message).toMatch(/datasets\.v\.budget\.renewEvery: must be a duration/);
+    expect(refusal({ ...valid(), datasets: { v: { path: 'v', budget: { epsilon: 1, delta: 1e-6, renewEvery: '0h' } } } }).message).toMatch(/datasets\.v\.budget\.renewEvery: must be at least "1h": a shorter period would let the same data be queried again and again/);
+    // No months: "6m" could be read as minutes or months.
+    expect(refusal({ ...valid(), datasets: { v: { path: 'v', budget: { epsilon: 1, delta: 1e-6, renewEvery: '6m' } } } }).message).toMatch(/datasets\.v\.budget\.renewEvery: must be a duration such as "12h", "30d" or "13w" \(hours, days or weeks\)/);
     // Without any, the policy is empty.
     expect(parseSiteConfig(valid(), file).privacy).toEqual({ budgets: {}, requirePrivacy: [] });
   });

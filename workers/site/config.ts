@@ -40,9 +40,9 @@ const DURATION_FORMAT = 'must be a duration such as "12h", "30d" or "13w" (hours
 /** A renewal period: whole hours, days or weeks; at least an hour, so a budget cannot be renewed away. */
 const RenewEverySchema = z
   .string({ error: DURATION_FORMAT })
-  .regex(/^[1-9][0-9]{0,5}[hdw]$/, { error: DURATION_FORMAT })
+  .regex(/^[0-9]{1,6}[hdw]$/, { error: DURATION_FORMAT })
   .transform((text) => Number(text.slice(0, -1)) * DURATION_UNITS_MS[text.slice(-1) as keyof typeof DURATION_UNITS_MS])
-  .refine((ms) => ms >= HOUR_MS, { error: 'must be at least "1h": a shorter period would let the same data be queried again almost at once' });
+  .refine((ms) => ms >= HOUR_MS, { error: 'must be at least "1h": a shorter period would let the same data be queried again and again almost at once' });
 
 /**
  * δ is the chance the ε guarantee fails outright, so it must stay far below one in the number of
