@@ -15,7 +15,7 @@ import { MANIFEST_VERSION, type RunManifest } from '../common/run-manifest.ts';
 import { protocolPrivacyArgs } from '../common/privacy/protocol-privacy.ts';
 import { checkStep, type CheckContext } from './check-step.ts';
 import { fileKeyDirectory, publishPublicKeys } from './key-directory.ts';
-import { DEFAULT_MIN_MODULUS, asAnalysisImage, asProtocolImage, type SitePolicy } from './site-policy.ts';
+import { DEFAULT_MIN_MODULUS, NO_PRIVACY_POLICY, asAnalysisImage, asProtocolImage, type SitePolicy } from './site-policy.ts';
 import type { StepRequest } from './types.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -44,6 +44,7 @@ const policy: SitePolicy = {
   collaborations: { study: { requesters: ['lab'], datasets: ['patients'] } },
   minSites: 3,
   minModulus: DEFAULT_MIN_MODULUS,
+  privacy: NO_PRIVACY_POLICY,
 };
 
 beforeAll(async () => {

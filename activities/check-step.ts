@@ -180,7 +180,7 @@ export async function checkStep(request: StepRequest, ctx: CheckContext): Promis
   // 9. Datasets that admit only private releases: every secure sum of the run adds noise, and
   //    nothing else of the run leaves this site (an analysis image's own release right lapses).
   const bill = privacyBill(manifest, org, implied);
-  const strict = (bill?.datasets ?? []).filter((d) => ctx.policy.privacy?.requirePrivacy.includes(d));
+  const strict = (bill?.datasets ?? []).filter((d) => ctx.policy.privacy.requirePrivacy.includes(d));
   if (strict.length > 0) {
     const exact = manifest.plan.kind === 'secure-sum' ? manifest.plan : manifest.plan.chain.steps.find((s) => s.kind === 'secure-sum' && !s.privacy);
     if (exact) {

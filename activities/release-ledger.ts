@@ -20,6 +20,7 @@ import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
+import { appendLine, readCompleteLines } from './append-only-file.ts';
 
 /** One cohort the site admitted, as the ledger keeps it. */
 export interface ReleaseRecord {
@@ -112,16 +113,7 @@ export function openReleaseLedger(dir: string): ReleaseLedger {
  */
 export async function readReleases(dir: string): Promise<ReleaseRecord[]> {
   const file = join(dir, LEDGER_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const lines = text.split('\n');
-  // Whatever follows the last newline is a line whose append did not finish.
-  lines.pop();
+  const lines = await readCompleteLines(file);
   return lines.map((line, i) => {
     const record = parseRecord(line);
     if (!record) {
@@ -190,26 +182,6 @@ async function siteSecret(dir: string): Promise<Buffer> {
     throw new ParleyError(ErrorCode.InvalidInput, `The release ledger's secret ${file} is not 64 hex digits. Restore it from a backup: without it the site cannot compare new cohorts with earlier ones.`, { path: file });
   }
   return Buffer.from(hex, 'hex');
-}
-
-/** Appends one line and fsyncs it; first cuts off a torn last line, so records never run together. */
-async function appendLine(file: string, line: string): Promise<void> {
-  const handle = await open(file, 'a+', 0o600);
-  try {
-    const { size } = await handle.stat();
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      await handle.read(last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) {
-        const text = await readFile(file);
-        await handle.truncate(text.lastIndexOf(0x0a) + 1);
-      }
-    }
-    await handle.writeFile(`${line}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The refusal: dataset and threshold, never the difference or the earlier run. */

@@ -40,23 +40,30 @@ export interface SitePolicy {
   minSites: number;
   /** The smallest public modulus the site accepts for a secure sum. */
   minModulus: bigint;
-  /** Differential privacy: each dataset's budget, and the datasets only noisy totals may leave. */
-  privacy?: PrivacyPolicy;
+  /** The differential-privacy budgets the site keeps per dataset (activities/privacy-budget.ts). */
+  privacy: PrivacyPolicy;
 }
 
-/** A dataset's privacy budget: what every release touching it is charged against. */
+/**
+ * A dataset's privacy budget: the (ε, δ) that every release touching it, composed, may spend.
+ * With `renewEveryMs`, a charge stops counting that long after it was made (a sliding window).
+ */
 export interface DatasetBudget {
   epsilon: number;
   delta: number;
-  /** A charge stops counting this long after it was made (a sliding window); absent: never. */
   renewEveryMs?: number;
 }
 
+/** What the site's operator set for differential privacy, per dataset name. */
 export interface PrivacyPolicy {
+  /** Dataset → its budget. A dataset without one is charged (recorded) but never refused. */
   budgets: Readonly<Record<string, DatasetBudget>>;
-  /** Datasets from which only a differentially private secure sum's total may leave the site. */
+  /** Datasets a step may read only in a release that carries differential privacy. */
   requirePrivacy: readonly string[];
 }
+
+/** No budgets, no dataset that requires privacy: the policy of a site.yaml that sets none. */
+export const NO_PRIVACY_POLICY: PrivacyPolicy = Object.freeze({ budgets: Object.freeze({}), requirePrivacy: Object.freeze([]) });
 
 /** Three sites at least: with two, each learns the other's value from the total. */
 export const DEFAULT_MIN_SITES = 3;

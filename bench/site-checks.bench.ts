@@ -15,7 +15,7 @@ import { generateOrgKeys, publicKeysOf, signRunManifest } from '../crypto/index.
 import { checkStep } from '../activities/check-step.ts';
 import { fileKeyDirectory, publishPublicKeys } from '../activities/key-directory.ts';
 import { openReleaseLedger } from '../activities/release-ledger.ts';
-import { DEFAULT_MIN_MODULUS, asAnalysisImage, asProtocolImage } from '../activities/site-policy.ts';
+import { DEFAULT_MIN_MODULUS, NO_PRIVACY_POLICY, asAnalysisImage, asProtocolImage } from '../activities/site-policy.ts';
 import type { StepRequest } from '../activities/types.ts';
 import { median, percentile, round } from './stats.ts';
 
@@ -62,7 +62,7 @@ export async function benchSiteChecks(iterations = 500, cohortRows = 300, earlie
     };
     const context = {
       org: 'north', workflowId: 'run-bench', directory: fileKeyDirectory(join(dir, 'keys')),
-      policy: { collaborations: { study: { requesters: ['lab'], datasets: ['patients'] } }, minSites: 3, minModulus: DEFAULT_MIN_MODULUS },
+      policy: { collaborations: { study: { requesters: ['lab'], datasets: ['patients'] } }, minSites: 3, minModulus: DEFAULT_MIN_MODULUS, privacy: NO_PRIVACY_POLICY },
       allowedImages: [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additive)],
     };
     const checks: number[] = [];

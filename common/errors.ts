@@ -48,6 +48,11 @@ export const ErrorCode = {
   StepNotInManifest: 'ERR_STEP_NOT_IN_MANIFEST',
   /** An image was asked to run in a role its allow-list entry does not give it. */
   ImageRoleNotAllowed: 'ERR_IMAGE_ROLE',
+  /**
+   * A release would take a dataset's privacy spend (its charges composed, within the budget's
+   * renewal window) above the ε of the budget its site keeps for it; nothing was charged.
+   */
+  PrivacyBudget: 'ERR_PRIVACY_BUDGET',
   /** A release the site's policy refuses: too few sites, too small a modulus, an output not allowed out. */
   ReleaseRefused: 'ERR_RELEASE_REFUSED',
   /** Input from a person or a file does not validate. */

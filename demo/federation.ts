@@ -13,7 +13,7 @@ import { fileKeyDirectory, publishPublicKeys, type KeyDirectory } from '../activ
 import { readKeyFile, writeKeyFile } from '../activities/key-file.ts';
 import { createRunLedger } from '../activities/run-ledger.ts';
 import type { SiteDeps } from '../activities/site-activities.ts';
-import { DEFAULT_MIN_MODULUS, DEFAULT_MIN_SITES, type AllowedImage, type SitePolicy } from '../activities/site-policy.ts';
+import { DEFAULT_MIN_MODULUS, DEFAULT_MIN_SITES, NO_PRIVACY_POLICY, type AllowedImage, type SitePolicy } from '../activities/site-policy.ts';
 import type { RunSigner } from '../researcher/runs.ts';
 
 export interface FederationMember {
@@ -107,13 +107,14 @@ export const LOCAL_COLLABORATION = 'local';
 
 /**
  * The policy of one site of the federation: it takes part in `collaboration`, admits runs the
- * federation's requester asks for there, on any of its own datasets, with the default thresholds.
+ * federation's requester asks for there, on any of its own datasets, with the default thresholds and no privacy budgets.
  */
 export function federationPolicyOf(site: FederationSite, federation: Federation, collaboration = LOCAL_COLLABORATION): SitePolicy {
   return {
     collaborations: { [collaboration]: { requesters: [federation.requester.org], datasets: Object.keys(site.datasets) } },
     minSites: DEFAULT_MIN_SITES,
     minModulus: DEFAULT_MIN_MODULUS,
+    privacy: NO_PRIVACY_POLICY,
   };
 }
 

@@ -1,11 +1,12 @@
 /**
  * `parley site <verb>`: what a site operator does — set up the site (init), register it in a
  * collaboration (register), run its worker (start), decide what runs (allow) and whose keys to
- * trust (trust), look at it (status) and at what it has released (releases). One file per
- * verb; this one dispatches.
+ * trust (trust), look at it (status), at what it has released (releases) and at the privacy
+ * budgets it keeps (budget). One file per verb; this one dispatches.
  */
 import { UsageError, type Command } from '../lib/command.ts';
 import { siteAllow } from './site-allow.ts';
+import { siteBudgetVerb } from './site-budget.ts';
 import { siteJoin } from './site-join.ts';
 import { siteInit } from './site-init.ts';
 import { siteRegister } from './site-register.ts';
@@ -15,7 +16,7 @@ import { siteStatusVerb } from './site-status.ts';
 import { siteTrust } from './site-trust.ts';
 import type { SiteVerb } from '../lib/site-verb.ts';
 
-const verbs: SiteVerb[] = [siteInit, siteRegister, siteJoin, siteStart, siteAllow, siteTrust, siteStatusVerb, siteReleasesVerb];
+const verbs: SiteVerb[] = [siteInit, siteRegister, siteJoin, siteStart, siteAllow, siteTrust, siteStatusVerb, siteReleasesVerb, siteBudgetVerb];
 const width = Math.max(...verbs.map((v) => v.verb.length));
 
 const usage = [
@@ -27,7 +28,7 @@ const usage = [
 
 export const siteCommand: Command = {
   name: 'site',
-  summary: 'Operate a site: init, register, start, allow, trust, status, releases',
+  summary: 'Operate a site: init, register, start, allow, trust, status, releases, budget',
   usage,
   async run(argv, io) {
     const given = argv[0];

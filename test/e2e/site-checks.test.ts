@@ -26,6 +26,7 @@ import { generateOrgKeys, publicKeysOf, signRunManifest, type OrgKeys } from '..
 import { MANIFEST_VERSION } from '../../common/run-manifest.ts';
 import { publishPublicKeys } from '../../activities/key-directory.ts';
 import type { StepRequest } from '../../activities/types.ts';
+import { NO_PRIVACY_POLICY } from '../../activities/site-policy.ts';
 import { LOCAL_COLLABORATION, createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { exampleAllowList, exampleChain, exampleRegistryFile } from '../../demo/example-chain.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
@@ -67,6 +68,7 @@ beforeAll(async () => {
       collaborations: { [LOCAL_COLLABORATION]: { requesters: [REQUESTER], datasets: ['patients'] } },
       minSites: 3,
       minModulus: 1n << 64n,
+      privacy: NO_PRIVACY_POLICY,
     })),
   });
   chain = await exampleChain(images, SITES);

@@ -59,6 +59,14 @@ api:
 # /data/<name>. The worker checks each exists and is readable before it starts.
 datasets: {}
 #  registry: /srv/data/registry.csv
+#  A dataset may also carry a differential-privacy budget: every release that touches it is
+#  charged, and a step that would spend more than epsilon (at this delta) is refused. With
+#  renewEvery ("12h", "30d", "13w"), a charge stops counting that long after it was made.
+#  requirePrivacy: true admits only releases that carry differential privacy.
+#  visits:
+#    path: /srv/data/visits.csv
+#    budget: { epsilon: 3, delta: 1e-6, renewEvery: 90d }
+#    requirePrivacy: true
 
 # Algorithm images allowed to run here, by name AND digest (a tag can move, a digest cannot),
 # each for one role: "protocol" (a secure sum's steps: parley/secure-sum, parley/additive-sum)

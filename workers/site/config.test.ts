@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
-import { loadSiteConfig, parseSiteConfig } from './config.ts';
+import { loadSiteConfig, parseSiteConfig, sitePolicyOf } from './config.ts';
 import { addAllowedImage, renderSiteConfig } from './config-file.ts';
 import { checkDatasets } from './process.ts';
 import { ImageRole } from '../../activities/site-policy.ts';
@@ -68,6 +68,17 @@ describe('site configuration', () => {
     ['api.url', (c) => (c.api = { url: 'ftp://x', credentialFile: 'c' }), /api\.url: must be the Parley API's http\(s\) URL/],
     ['api.credentialFile', (c) => (c.api = { url: 'https://x' }), /api\.credentialFile: is missing/],
     ['datasets.registry', (c) => (c.datasets = { registry: 42 }), /datasets\.registry: must be a path/],
+    ['datasets.visits (a mapping without path)', (c) => (c.datasets = { visits: { budget: { epsilon: 1, delta: 1e-6 } } }), /datasets\.visits\.path: is missing; it must be a path: the dataset's file or directory/],
+    ['datasets.visits (neither a path nor a mapping)', (c) => (c.datasets = { visits: [1] }), /datasets\.visits: must be a path to the dataset's file or directory, or a mapping \{ path, budget\?, requirePrivacy\? \}/],
+    ['datasets.visits.budget (unknown key)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { eps: 1, epsilon: 1, delta: 1e-6 } } }), /datasets\.visits\.budget\.eps: unknown key; remove it or check its spelling/],
+    ['datasets.visits.budget.epsilon (zero)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: 0, delta: 1e-6 } } }), /datasets\.visits\.budget\.epsilon: must be the budget's ε, a positive finite number such as 1 or 3/],
+    ['datasets.visits.budget.epsilon (infinite)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: Infinity, delta: 1e-6 } } }), /datasets\.visits\.budget\.epsilon: must be the budget's ε, a positive finite number/],
+    ['datasets.visits.budget.delta (missing)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: 1 } } }), /datasets\.visits\.budget\.delta: is missing; it must be the budget's δ, a number such as 1e-6/],
+    ['datasets.visits.budget.delta (zero)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: 1, delta: 0 } } }), /datasets\.visits\.budget\.delta: must be above 0/],
+    ['datasets.visits.budget.delta (too large)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: 1, delta: 0.01 } } }), /datasets\.visits\.budget\.delta: must be below 0\.001 \(1e-6 is usual\): δ is the chance the guarantee fails outright/],
+    ['datasets.visits.budget.renewEvery (format)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: 1, delta: 1e-6, renewEvery: '1 month' } } }), /datasets\.visits\.budget\.renewEvery: must be a duration such as "12h", "30d" or "13w"/],
+    ['datasets.visits.budget.renewEvery (a number)', (c) => (c.datasets = { visits: { path: 'v.csv', budget: { epsilon: 1, delta: 1e-6, renewEvery: 30 } } }), /datasets\.visits\.budget\.renewEvery: must be a duration/],
+    ['datasets.visits.requirePrivacy', (c) => (c.datasets = { visits: { path: 'v.csv', requirePrivacy: 'yes' } }), /datasets\.visits\.requirePrivacy: must be true or false/],
     ['allowedImages.0.digest', (c) => (c.allowedImages = [{ name: 'parley/secure-sum', digest: 'latest' }]), /allowedImages\.0\.digest: must be the image digest sha256:<64 hex>; use `parley site allow <image>`/],
     ['allowedImages.0.name', (c) => (c.allowedImages = [{ name: 'Not An Image', digest }]), /allowedImages\.0\.name: must be an image name/],
     ['limits.memoryMb', (c) => (c.limits = { memoryMb: 0.5 }), /limits\.memoryMb: must be a whole number/],
@@ -90,6 +101,43 @@ describe('site configuration', () => {
     await writeFile(file, 'organisation: [north\n');
     await expect(loadSiteConfig(file)).rejects.toThrow(/broken\.yaml is not valid YAML/);
     await expect(loadSiteConfig(join(dir, 'absent.yaml'))).rejects.toThrow(/No site configuration at .*absent\.yaml\. Create one with `parley site init`/);
+  });
+
+  it('reads a dataset as a path or as a mapping with its budget and requirePrivacy, keeping datasets a map of paths', () => {
+    const file = join(dir, 'site.yaml');
+    const config = parseSiteConfig({
+      ...valid(),
+      datasets: {
+        registry: 'registry.csv',
+        visits: { path: '/srv/visits.csv', budget: { epsilon: 3, delta: 1e-6, renewEvery: '90d' }, requirePrivacy: true },
+        labs: { path: 'labs.csv', budget: { epsilon: 0.5, delta: 1e-7 } },
+        notes: { path: 'notes.csv', requirePrivacy: false },
+      },
+    }, file);
+    expect(config.datasets).toEqual({ registry: join(dir, 'registry.csv'), visits: '/srv/visits.csv', labs: join(dir, 'labs.csv'), notes: join(dir, 'notes.csv') });
+    expect(config.privacy).toEqual({
+      budgets: { visits: { epsilon: 3, delta: 1e-6, renewEveryMs: 90 * 24 * 3_600_000 }, labs: { epsilon: 0.5, delta: 1e-7 } },
+      requirePrivacy: ['visits'],
+    });
+    expect(sitePolicyOf(config).privacy).toBe(config.privacy);
+    // Hours and weeks too, down to one hour.
+    const renewal = (renewEvery: string) => parseSiteConfig({ ...valid(), datasets: { v: { path: 'v', budget: { epsilon: 1, delta: 1e-6, renewEvery } } } }, file).privacy.budgets.v?.renewEveryMs;
+    expect(renewal('1h')).toBe(3_600_000);
+    expect(renewal('12h')).toBe(12 * 3_600_000);
+    expect(renewal('2w')).toBe(14 * 24 * 3_600_000);
+    expect(refusal({ ...valid(), datasets: { v: { path: 'v', budget: { epsilon: 1, delta: 1e-6, renewEvery: '0h' } } } }).message).toMatch(/datasets\.v\.budget\.renewEvery: must be at least "1h": a shorter period would let the same data be queried again and again/);
+    // No months: "6m" could be read as minutes or months.
+    expect(refusal({ ...valid(), datasets: { v: { path: 'v', budget: { epsilon: 1, delta: 1e-6, renewEvery: '6m' } } } }).message).toMatch(/datasets\.v\.budget\.renewEvery: must be a duration such as "12h", "30d" or "13w" \(hours, days or weeks\)/);
+    // Without any, the policy is empty.
+    expect(parseSiteConfig(valid(), file).privacy).toEqual({ budgets: {}, requirePrivacy: [] });
+  });
+
+  it('writes a commented budget example that loads once uncommented', () => {
+    expect(template).toContain('#    budget: { epsilon: 3, delta: 1e-6, renewEvery: 90d }');
+    const uncommented = template.replace('datasets: {}\n', 'datasets:\n').replace(/^# {2}( {2}path:| {2}budget:| {2}requirePrivacy:|visits:)/gm, '  $1');
+    const config = parseSiteConfig(parse(uncommented), join(dir, 'site.yaml'));
+    expect(config.datasets).toEqual({ visits: '/srv/data/visits.csv' });
+    expect(config.privacy).toEqual({ budgets: { visits: { epsilon: 3, delta: 1e-6, renewEveryMs: 90 * 24 * 3_600_000 } }, requirePrivacy: ['visits'] });
   });
 
   it('names a dataset that does not exist', async () => {

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { DATASET_NAME, IMAGE_DIGEST } from '../../common/ids.ts';
 import { COLLABORATION_ID } from '../../common/run-manifest.ts';
-import { DEFAULT_MIN_MODULUS, DEFAULT_MIN_SITES, ImageRole, type SitePolicy } from '../../activities/site-policy.ts';
+import { DEFAULT_MIN_MODULUS, DEFAULT_MIN_SITES, ImageRole, type DatasetBudget, type PrivacyPolicy, type SitePolicy } from '../../activities/site-policy.ts';
 
 const ORG_ID = /^[a-z][a-z0-9-]{0,39}$/;
 const IMAGE_NAME = /^(?:[A-Za-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/;
@@ -33,6 +33,45 @@ const TlsSchema = z
     path: ['certFile'],
   });
 
+const HOUR_MS = 3_600_000;
+const DURATION_UNITS_MS = { h: HOUR_MS, d: 24 * HOUR_MS, w: 7 * 24 * HOUR_MS } as const;
+const DURATION_FORMAT = 'must be a duration such as "12h", "30d" or "13w" (hours, days or weeks)';
+
+/** A renewal period: whole hours, days or weeks; at least an hour, so a budget cannot be renewed away. */
+const RenewEverySchema = z
+  .string({ error: DURATION_FORMAT })
+  .regex(/^[0-9]{1,6}[hdw]$/, { error: DURATION_FORMAT })
+  .transform((text) => Number(text.slice(0, -1)) * DURATION_UNITS_MS[text.slice(-1) as keyof typeof DURATION_UNITS_MS])
+  .refine((ms) => ms >= HOUR_MS, { error: 'must be at least "1h": a shorter period would let the same data be queried again and again almost at once' });
+
+/**
+ * δ is the chance the ε guarantee fails outright, so it must stay far below one in the number of
+ * people in a dataset: with δ = 1/n a mechanism may publish one person's record in the clear and
+ * still be (ε, δ)-DP. 10⁻³ is the loosest bound that makes sense for datasets of thousands;
+ * 10⁻⁵ to 10⁻⁷ is usual (Dwork & Roth, "The Algorithmic Foundations of Differential Privacy", §2.3).
+ */
+export const MAX_BUDGET_DELTA = 1e-3;
+
+const BudgetSchema = z.strictObject({
+  // z.number() refuses .inf and .nan as well: an infinite budget is no budget (leave it out instead).
+  epsilon: z.number({ error: 'must be the budget\'s ε, a positive finite number such as 1 or 3' })
+    .positive({ error: 'must be the budget\'s ε, a positive finite number such as 1 or 3' }),
+  delta: z.number({ error: 'must be the budget\'s δ, a number such as 1e-6' })
+    .gt(0, { error: 'must be above 0: every release the site adds noise to spends some δ' })
+    .lt(MAX_BUDGET_DELTA, { error: `must be below ${MAX_BUDGET_DELTA} (1e-6 is usual): δ is the chance the guarantee fails outright, and must stay far below one in the number of people in the dataset` }),
+  renewEvery: RenewEverySchema.optional(),
+}, { error: 'must be a mapping { epsilon, delta } (and optionally renewEvery, e.g. "30d")' });
+
+/** A dataset entry: its path, or a mapping with its path and its privacy policy. */
+const DatasetSchema = z.union([
+  path('the dataset\'s file or directory on this machine'),
+  z.strictObject({
+    path: path('the dataset\'s file or directory on this machine'),
+    budget: BudgetSchema.optional(),
+    requirePrivacy: z.boolean({ error: 'must be true or false: whether only releases with differential privacy may read this dataset' }).optional(),
+  }),
+], { error: 'must be a path to the dataset\'s file or directory, or a mapping { path, budget?, requirePrivacy? }' });
+
 const SiteConfigSchema = z.strictObject({
   organisation: z.string({ error: 'must be your organisation\'s id, a lowercase slug such as "north"' }).regex(ORG_ID, { error: 'must be an organisation id: a lowercase slug such as "north"' }),
   keyFile: path('the organisation\'s private key file, written by `parley site init`'),
@@ -50,8 +89,8 @@ const SiteConfigSchema = z.strictObject({
   datasets: z
     .record(
       z.string().regex(DATASET_NAME, { error: 'dataset names are letters, digits, ".", "_" or "-"' }),
-      path('the dataset\'s file or directory on this machine'),
-      { error: 'must map dataset names to paths' },
+      DatasetSchema,
+      { error: 'must map dataset names to paths (or to { path, budget?, requirePrivacy? })' },
     )
     .nullish()
     .transform((d) => d ?? {}),
@@ -102,11 +141,40 @@ const SiteConfigSchema = z.strictObject({
   shutdownGraceSeconds: z.number({ error: 'must be a number of seconds' }).min(0, { error: 'must be 0 or more seconds' }).default(30),
 });
 
+type ParsedConfig = z.infer<typeof SiteConfigSchema>;
+
 /** A validated site configuration; every path in it is absolute. */
-export type SiteConfig = z.infer<typeof SiteConfigSchema> & { /** The file it was read from. */ file: string };
+export type SiteConfig = Omit<ParsedConfig, 'datasets'> & {
+  /** Dataset name → its absolute path, whichever form its entry took. */
+  datasets: Record<string, string>;
+  /** The budgets and requirePrivacy flags of the dataset entries. */
+  privacy: PrivacyPolicy;
+  /** The file it was read from. */
+  file: string;
+};
+
+/** Splits the dataset entries into name → path and the privacy policy they carry. */
+function splitDatasets(entries: ParsedConfig['datasets']): { datasets: Record<string, string>; privacy: PrivacyPolicy } {
+  const datasets: Record<string, string> = {};
+  const budgets: Record<string, DatasetBudget> = {};
+  const requirePrivacy: string[] = [];
+  for (const [name, entry] of Object.entries(entries)) {
+    if (typeof entry === 'string') {
+      datasets[name] = entry;
+      continue;
+    }
+    datasets[name] = entry.path;
+    if (entry.budget) {
+      const { epsilon, delta, renewEvery } = entry.budget;
+      budgets[name] = { epsilon, delta, ...(renewEvery === undefined ? {} : { renewEveryMs: renewEvery }) };
+    }
+    if (entry.requirePrivacy) requirePrivacy.push(name);
+  }
+  return { datasets, privacy: { budgets, requirePrivacy } };
+}
 
 /** Resolves every path field against the configuration file's directory. */
-function resolvePaths(config: z.infer<typeof SiteConfigSchema>, base: string): z.infer<typeof SiteConfigSchema> {
+function resolvePaths(config: Omit<SiteConfig, 'file'>, base: string): Omit<SiteConfig, 'file'> {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const opt = (p: string | undefined) => (p === undefined ? undefined : at(p));
   const { tls } = config.temporal;
@@ -139,6 +207,11 @@ function describeIssue(issue: z.core.$ZodIssue, document: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `${where ? `${where}.` : ''}${key}: unknown key; remove it or check its spelling`).join('\n');
   }
+  if (issue.code === 'invalid_union') {
+    // A dataset given as a mapping: report what is wrong inside it, not that it is no path either.
+    const fitting = issue.errors.find((branch) => !branch.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+    if (fitting) return fitting.map((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }, document)).join('\n');
+  }
   if (issue.code === 'invalid_type' && valueAt(document, issue.path) === undefined) {
     return `${where}: is missing; ${issue.message.replace(/^must/, 'it must')}`;
   }
@@ -156,7 +229,7 @@ export function parseSiteConfig(document: unknown, file: string): SiteConfig {
     const first = parsed.error.issues[0]?.path.map(String).join('.');
     throw new ParleyError(ErrorCode.InvalidInput, `Site configuration ${file} is not valid:\n  ${lines.join('\n  ')}\nFix ${lines.length === 1 ? 'it' : 'them'} and start again.`, { path: file, key: first });
   }
-  return { ...resolvePaths(parsed.data, dirname(file)), file };
+  return { ...resolvePaths({ ...parsed.data, ...splitDatasets(parsed.data.datasets) }, dirname(file)), file };
 }
 
 /**
@@ -182,5 +255,5 @@ export async function loadSiteConfig(file: string): Promise<SiteConfig> {
 
 /** The operator's policy in `config`, as the site's activities check it (activities/check-step.ts). */
 export function sitePolicyOf(config: SiteConfig): SitePolicy {
-  return { collaborations: config.collaborations, minSites: config.secureSum.minSites, minModulus: config.secureSum.minModulus };
+  return { collaborations: config.collaborations, minSites: config.secureSum.minSites, minModulus: config.secureSum.minModulus, privacy: config.privacy };
 }
