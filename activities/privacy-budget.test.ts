@@ -56,8 +56,8 @@ describe('privacy budget', () => {
     const err = await refusalOf(ledger.charge(release('run-8')));
     expect(err.code).toBe(ErrorCode.PrivacyBudget);
     expect(err.message).toBe(
-      'Step "sum" was refused at site "north": it would overspend the privacy budget of dataset "visits" (ERR_PRIVACY_BUDGET). ' +
-        'Of its ε = 3 at δ = 1e-6, ε = 0.12 remains, and the step asked for ε = 1, δ = 1e-6. Nothing was charged. ' +
+      'Run "run-8" was refused at site "north": its release "sum" would overspend the privacy budget of dataset "visits" (ERR_PRIVACY_BUDGET). ' +
+        'Of its ε = 3 at δ = 1e-6, ε = 0.12 remains, and the release asked for ε = 1, δ = 1e-6. Nothing was charged. ' +
         'This budget does not renew: ask for a smaller ε, or ask north\'s operator whether to raise it.',
     );
     expect(err.details).toMatchObject({ runId: 'run-8', step: 'sum', org: 'north', dataset: 'visits', remainingEpsilon: 0.12, askedEpsilon: 1, askedDelta: DELTA });
@@ -77,7 +77,7 @@ describe('privacy budget', () => {
     const ledger = openPrivacyBudget(join(root, 'too-large'), budgets);
     const large = { ...release('run-1'), epsilon: 5, unitVariance: calibrateSkellam({ epsilon: 5, delta: DELTA }) };
     const err = await refusalOf(ledger.charge(large));
-    expect(err.message).toMatch(/ε = 3 remains, and the step asked for ε = 5, δ = 1e-6\. Nothing was charged\. No earlier charge counts: the release alone would cost more than the whole budget\./);
+    expect(err.message).toMatch(/ε = 3 remains, and the release asked for ε = 5, δ = 1e-6\. Nothing was charged\. No earlier charge counts: the release alone would cost more than the whole budget\./);
     expect(await readPrivacyCharges(join(root, 'too-large'))).toEqual([]);
   });
 
@@ -88,7 +88,7 @@ describe('privacy budget', () => {
     // Five spent (≈ 2.39): two more fit (≈ 2.88), three do not (≈ 3.10).
     await ledger.check([release('run-6'), release('run-7')]);
     const err = await refusalOf(ledger.check([release('run-6', ['visits'], 'count'), release('run-6', ['visits'], 'mean'), release('run-6', ['visits'], 'variance')]));
-    expect(err.message).toMatch(/^Step "count" was refused at site "north": .* the steps asked for 3 releases \(ε = 1, δ = 1e-6; ε = 1, δ = 1e-6; ε = 1, δ = 1e-6\)\./);
+    expect(err.message).toMatch(/^Run "run-6" was refused at site "north": its releases "count", "mean", "variance" would overspend .* the releases asked for ε = 1, δ = 1e-6; ε = 1, δ = 1e-6; ε = 1, δ = 1e-6 together\./);
     // The same release twice in one check, or one already charged, counts once.
     await ledger.check([release('run-6'), release('run-6'), release('run-1'), release('run-7')]);
     expect(await readPrivacyCharges(dir)).toHaveLength(5);

@@ -279,7 +279,8 @@ function refuse(dataset: string, budget: DatasetBudget, spent: number, asked: re
   const first = asked[0]!;
   const remaining = Math.max(0, budget.epsilon - spent);
   const what = asked.map((c) => `ε = ${privacyFigure(c.epsilon)}, δ = ${privacyFigure(c.delta)}`).join('; ');
-  const askedText = asked.length === 1 ? `the step asked for ${what}` : `the steps asked for ${asked.length} releases (${what})`;
+  const askedText = asked.length === 1 ? `the release asked for ${what}` : `the releases asked for ${what} together`;
+  const releases = asked.map((c) => `"${c.step}"`).join(', ');
   const next = earlier === 0
     ? `No earlier charge counts: the release alone would cost more than the whole budget. Ask for a smaller ε, or ask ${first.org}'s operator whether to raise the budget.`
     : renewsAt
@@ -287,7 +288,7 @@ function refuse(dataset: string, budget: DatasetBudget, spent: number, asked: re
       : `This budget does not renew: ask for a smaller ε, or ask ${first.org}'s operator whether to raise it.`;
   throw new ParleyError(
     ErrorCode.PrivacyBudget,
-    `Step "${first.step}" was refused at site "${first.org}": it would overspend the privacy budget of dataset "${dataset}" (ERR_PRIVACY_BUDGET). ` +
+    `Run "${first.runId}" was refused at site "${first.org}": its ${asked.length === 1 ? 'release' : 'releases'} ${releases} would overspend the privacy budget of dataset "${dataset}" (ERR_PRIVACY_BUDGET). ` +
       `Of its ε = ${privacyFigure(budget.epsilon)} at δ = ${privacyFigure(budget.delta)}, ε = ${privacyFigure(remaining)} remains, and ${askedText}. Nothing was charged. ${next}`,
     { runId: first.runId, step: first.step, org: first.org, dataset, remainingEpsilon: Number(remaining.toPrecision(3)), askedEpsilon: first.epsilon, askedDelta: first.delta, ...(renewsAt ? { renewsAt } : {}) },
   );

@@ -14,7 +14,8 @@ import type { OrgId } from '../common/ids.ts';
 import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
 import { resolveAllowedImage } from './allow-list.ts';
 import { attestStep } from './attest-step.ts';
-import { checkStep } from './check-step.ts';
+import { checkStep, type PrivacyBill, type PrivacyRelease } from './check-step.ts';
+import { openPrivacyBudget, privacyBudgetDir, type PrivacyBudget } from './privacy-budget.ts';
 import type { AllowedImage, SitePolicy } from './site-policy.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
@@ -55,7 +56,11 @@ const MAX_MESSAGE_BYTES = 1 << 20;
 /** Builds the site's activities over its injected dependencies. */
 export function createSiteActivities(deps: SiteDeps): SiteActivities {
   // Disclosure control (issue 12): the site's durable ledger of the cohorts it has released.
-  const memo: SiteMemo = { imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)) };
+  // Differential privacy (issue 13): the site's durable ledger of what each dataset's budget has spent.
+  const memo: SiteMemo = {
+    imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)),
+    budget: openPrivacyBudget(privacyBudgetDir(deps.stateDir), deps.policy.privacy.budgets),
+  };
   return {
     async runStep(request) {
       // Heartbeats from the first moment, not only once the container runs: on a busy engine,
@@ -92,6 +97,7 @@ interface SiteMemo {
   imageIds: Map<string, string>;
   volumes: Map<string, Promise<string>>;
   releases: ReleaseLedger;
+  budget: PrivacyBudget;
 }
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
@@ -106,6 +112,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   const permit = await checkStep(request, {
     org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
   });
+  if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
   // checkStep matched the image on the allow-list (name, digest and role) every time, memo or
   // not: the allow-list decides, not what ran before.
   const imageId = memo.imageIds.get(request.image.digest) ?? (await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step }));
@@ -199,6 +206,25 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   // Whole milliseconds: enough for reports, and no stray digits in the history.
   const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs) };
   return { step, org, envelopes, ...(output ? { output } : {}), timings, attestation };
+}
+
+/**
+ * The run's privacy cost, before any container starts. At the step where this site adds its noise
+ * to a private release, the release is charged to every dataset the run reads here — durably, and
+ * once per (run, release) however often the step is retried — so the noisy values never leave
+ * the site uncharged. (Charged even if the step then fails: the site cannot tell whether an
+ * attempt's noisy values got out, so it counts them as released.) At every other step that reads
+ * data here, the run's releases are only checked, so a run the budget cannot pay for stops at
+ * its first step, before anything is computed.
+ * @throws ParleyError PrivacyBudget naming the dataset, what remains and what the run asks.
+ */
+async function chargePrivacy(budget: PrivacyBudget, request: StepRequest, bill: PrivacyBill): Promise<void> {
+  const charge = (release: PrivacyRelease) => ({
+    runId: request.runId, step: release.step, org: request.org, datasets: bill.datasets,
+    epsilon: release.epsilon, delta: release.delta, unitVariance: release.unitVariance,
+  });
+  if (bill.addsNoiseTo) await budget.charge(charge(bill.addsNoiseTo));
+  else if (bill.releases.length > 0) await budget.check(bill.releases.map(charge));
 }
 
 async function openInputs(deps: SiteDeps, request: StepRequest): Promise<OpenedInput[]> {

@@ -17,6 +17,9 @@ import { asAnalysisImage, asProtocolImage, type AllowedImage } from '../activiti
 
 export const EXAMPLE_CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean.yaml', import.meta.url));
 
+/** The example chain with differential privacy (examples/chains/cohort-mean-private.yaml). */
+export const EXAMPLE_PRIVATE_CHAIN_FILE = fileURLToPath(new URL('../examples/chains/cohort-mean-private.yaml', import.meta.url));
+
 /** One of the example patient registries the example chain reads: `a` … `e` (examples/data/). */
 export function exampleRegistryFile(letter: string): string {
   return fileURLToPath(new URL(`../examples/data/registry-${letter}.csv`, import.meta.url));
@@ -46,6 +49,11 @@ export async function pinToExampleImages(chain: ChainFile, images: ExampleImages
 /** The example chain (examples/chains/cohort-mean.yaml), pinned to this machine's example images. */
 export async function exampleChain(images: ExampleImages, participants?: OrgId[]): Promise<ChainSpec> {
   return pinToExampleImages(await readChainFile(EXAMPLE_CHAIN_FILE), images, { file: EXAMPLE_CHAIN_FILE, ...(participants ? { participants } : {}) });
+}
+
+/** The private example chain (cohort-mean-private.yaml), pinned to this machine's example images. */
+export async function examplePrivateChain(images: ExampleImages, participants?: OrgId[]): Promise<ChainSpec> {
+  return pinToExampleImages(await readChainFile(EXAMPLE_PRIVATE_CHAIN_FILE), images, { file: EXAMPLE_PRIVATE_CHAIN_FILE, ...(participants ? { participants } : {}) });
 }
 
 /** The example images a chain may name, as the demo's refusals list them. */
