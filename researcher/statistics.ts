@@ -275,7 +275,7 @@ export function describePrivacy(p: PrivacyReading, digits = 3): string[] {
   const show = (i: Interval) => (i === null ? 'unbounded (too few rows for the noise)' : `[${i[0].toFixed(digits)}, ${i[1].toFixed(digits)}]`);
   const percent = `${Math.round(p.confidence * 100)} %`;
   return [
-    `  differential privacy: ε ${p.epsilon}, δ ${p.delta} spent (Skellam noise, added by the sites before the sum)`,
+    `  differential privacy: ε ${p.epsilon}, δ ${p.delta < 1e-3 ? p.delta.toExponential() : p.delta} spent (Skellam noise, added by the sites before the sum)`,
     `  ${percent} intervals: count ${show(p.intervals.count)}, mean ${show(p.intervals.mean)}, variance ${show(p.intervals.variance)}`,
   ];
 }
