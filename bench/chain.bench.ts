@@ -56,9 +56,11 @@ export async function benchChain(options: {
   images: ExampleImages;
   runs: number;
   log: (line: string) => void;
+  /** The chain to run; the example chain by default. */
+  chain?: ChainSpec;
 }): Promise<ChainBench> {
   const loadAtStart = loadavg()[0]!;
-  const chain = await exampleChain(options.images);
+  const chain = options.chain ?? await exampleChain(options.images);
   const secureSum = chain.steps.find((s) => s.kind === 'secure-sum');
   const stateDir = await mkdtemp(join(tmpdir(), 'parley-bench-chain-'));
   const runIds: string[] = [];

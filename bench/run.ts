@@ -2,7 +2,7 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain;
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy;
  * default all). The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -17,10 +17,11 @@ import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './cri
 import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
 import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
 import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
+import { benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -37,6 +38,7 @@ interface Report {
   demo?: DemoApiBench;
   protocols?: ProtocolsBench;
   chain?: ChainBench;
+  privacy?: PrivacyBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -85,7 +87,12 @@ if (selected.includes('demo')) {
   report.demo = await benchDemoApi({ runs, log });
   log(`  run median ${report.demo.viaApiRunMedianMs} ms via the API, ${report.demo.directRunMedianMs} ms without (ratio ${report.demo.ratio})`);
 }
-if (selected.includes('protocols') || selected.includes('chain')) {
+if (selected.includes('privacy')) {
+  log('differential privacy: accuracy against ε (simulated releases of the example chain)…');
+  report.privacy = { accuracy: await benchPrivacyAccuracy() };
+  for (const a of report.privacy.accuracy) log(`  ε ${a.epsilon}: mean ${a.meanError}, variance ${a.varianceError}, histogram ${a.histogramError} (median relative errors)`);
+}
+if (selected.includes('protocols') || selected.includes('chain') || selected.includes('privacy')) {
   const machine = await prepareMachine(() => {});
   const cluster = {
     docker: machine.docker,
@@ -104,6 +111,11 @@ if (selected.includes('protocols') || selected.includes('chain')) {
     log('example chain end to end vs its containers…');
     report.chain = await benchChain({ ...cluster, images: machine.images, runs, log });
     log(`  median ${report.chain.summary.wall.medianMs} ms; Σ containers ${report.chain.summary.containerSum.medianMs} ms, critical path ${report.chain.summary.criticalPath.medianMs} ms`);
+  }
+  if (selected.includes('privacy')) {
+    log('differential privacy: the exact and the private example chain end to end…');
+    report.privacy!.cost = await benchPrivacyCost({ ...cluster, images: machine.images, runs, log });
+    log(`  sites' own work per activity: ${report.privacy!.cost.exactSiteWorkMs} ms exact, ${report.privacy!.cost.privateSiteWorkMs} ms private`);
   }
 }
 
@@ -168,6 +180,7 @@ function markdown(report: Report): string {
       : []),
     ...(report.protocols ? protocolsRows(report.protocols, mark('protocols')) : []),
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
+    ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [
@@ -182,5 +195,20 @@ function markdown(report: Report): string {
     ...(carried.length > 0 ? [`† Not run this time; kept from an earlier run: ${carried.join(', ')}.`, ''] : []),
     ...(report.protocols ? protocolsMarkdown(report.protocols, mark('protocols')) : []),
     ...(report.chain ? chainMarkdown(report.chain, mark('chain')) : []),
+    ...(report.privacy ? privacyMarkdown(report.privacy, mark('privacy')) : []),
   ].join('\n');
+}
+
+function privacyMarkdown(p: PrivacyBench, mark: string): string[] {
+  return [
+    `## Differential privacy: accuracy against ε${mark}`,
+    '',
+    `The private example chain's figures over registries a, b and c, ${p.accuracy[0]?.releases ?? 0} simulated releases per ε (δ = ${p.accuracy[0]?.delta}), each noised as the three sites noise it: median error relative to the exact figure.`,
+    '',
+    '| ε | count | mean | variance | histogram (Σ|Δcell| / count) | mean\'s 95 % interval, width |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...p.accuracy.map((a) => `| ${a.epsilon} | ${a.countError} | ${a.meanError} | ${a.varianceError} | ${a.histogramError} | ${a.meanIntervalWidth} |`),
+    '',
+    ...(p.cost ? [`End to end: ${p.cost.privateWallMs} ms private against ${p.cost.exactWallMs} ms exact (medians); the sites' own work per activity ${p.cost.privateSiteWorkMs} ms against ${p.cost.exactSiteWorkMs} ms.`, ''] : []),
+  ];
 }
