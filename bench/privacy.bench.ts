@@ -9,7 +9,11 @@
  * exact and the private example chain end to end through real sites and containers; the sites'
  * own time per activity (opening, checking, charging the budget, sealing: totalMs − containerMs).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { openPrivacyBudget } from '../activities/privacy-budget.ts';
 import type Docker from 'dockerode';
 import { noiseVariances, siteNoise } from '../algorithms/lib/privacy.js';
 import { cryptoRandom } from '../algorithms/lib/skellam.js';
@@ -36,6 +40,8 @@ export interface PrivacyAccuracy {
 
 export interface PrivacyBench {
   accuracy: PrivacyAccuracy[];
+  /** The budget ledger's own cost (median ms) against `earlierCharges` charges: a check (every step that reads data), a charge (fsynced; once per release and site). */
+  ledger?: { checkMs: number; chargeMs: number; earlierCharges: number };
   /** Sites' own work per activity (ms, median), exact chain and private chain, and the difference. */
   cost?: { exactSiteWorkMs: number; privateSiteWorkMs: number; addedMs: number; exactWallMs: number; privateWallMs: number };
 }
@@ -108,4 +114,29 @@ export async function benchPrivacyCost(options: { docker: Docker; temporalAddres
     exactWallMs: exact.summary.wall.medianMs,
     privateWallMs: noisy.summary.wall.medianMs,
   };
+}
+
+/** What the budget ledger adds to a step: a check against `earlier` charges, and an fsynced charge. */
+export async function benchBudgetLedger(earlier = 200, iterations = 50): Promise<NonNullable<PrivacyBench['ledger']>> {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-bench-budget-'));
+  try {
+    const ledger = openPrivacyBudget(dir, { patients: { epsilon: 1e6, delta: 1e-6 } });
+    const { unitVariance } = protocolPrivacyArgs({ epsilon: 1, delta: 1e-6 });
+    const charge = (runId: string) => ({ runId, step: 'total', org: 'bench', datasets: ['patients'], epsilon: 1, delta: 1e-6, unitVariance });
+    for (let i = 0; i < earlier; i++) await ledger.charge(charge(`earlier-${i}`));
+    const timed = async (f: (i: number) => Promise<unknown>) => {
+      const ms: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        const t0 = performance.now();
+        await f(i);
+        ms.push(performance.now() - t0);
+      }
+      return round(median(ms), 2);
+    };
+    const checkMs = await timed((i) => ledger.check([charge(`check-${i}`)]));
+    const chargeMs = await timed((i) => ledger.charge(charge(`charge-${i}`)));
+    return { checkMs, chargeMs, earlierCharges: earlier };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -17,7 +17,7 @@ import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './cri
 import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
 import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
 import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
-import { benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
+import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 
@@ -89,7 +89,8 @@ if (selected.includes('demo')) {
 }
 if (selected.includes('privacy')) {
   log('differential privacy: accuracy against ε (simulated releases of the example chain)…');
-  report.privacy = { accuracy: await benchPrivacyAccuracy() };
+  report.privacy = { accuracy: await benchPrivacyAccuracy(), ledger: await benchBudgetLedger() };
+  log(`  budget ledger: check ${report.privacy.ledger!.checkMs} ms, charge ${report.privacy.ledger!.chargeMs} ms (medians)`);
   for (const a of report.privacy.accuracy) log(`  ε ${a.epsilon}: mean ${a.meanError}, variance ${a.varianceError}, histogram ${a.histogramError} (median relative errors)`);
 }
 if (selected.includes('protocols') || selected.includes('chain') || selected.includes('privacy')) {
@@ -209,6 +210,7 @@ function privacyMarkdown(p: PrivacyBench, mark: string): string[] {
     '| --- | --- | --- | --- | --- | --- |',
     ...p.accuracy.map((a) => `| ${a.epsilon} | ${a.countError} | ${a.meanError} | ${a.varianceError} | ${a.histogramError} | ${a.meanIntervalWidth} |`),
     '',
+    ...(p.ledger ? [`The budget ledger, against ${p.ledger.earlierCharges} earlier charges: a check ${p.ledger.checkMs} ms (at every step that reads data), a charge ${p.ledger.chargeMs} ms, fsynced (once per release and site); medians.`, ''] : []),
     ...(p.cost ? [`End to end: ${p.cost.privateWallMs} ms private against ${p.cost.exactWallMs} ms exact (medians); the sites' own work per activity ${p.cost.privateSiteWorkMs} ms against ${p.cost.exactSiteWorkMs} ms.`, ''] : []),
   ];
 }
