@@ -64,6 +64,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     onError: (c) => problem(c, {
       status: 413, code: ErrorCode.PayloadTooLarge,
       detail: `The request body is larger than ${services.maxBodyBytes} bytes. Send less: no Parley request needs more.`,
+      // The rest of the body is never read: the connection cannot carry another request, and the
+      // server closes it after a lingering close (api/lingering-close.ts) so the answer arrives.
+      headers: { connection: 'close' },
     }),
   }));
 
