@@ -19,6 +19,7 @@ import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
 const [NORTH, SOUTH, EAST] = ['chain-north', 'chain-south', 'chain-east'] as const;
@@ -39,6 +40,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true), asProtocolImage(probe)])),
   });
 });
