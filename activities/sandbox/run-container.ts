@@ -13,6 +13,7 @@ import { isOrgId, isRunId, isStepId, type OrgId } from '../../common/ids.ts';
 import { readLogTail } from './container-logs.ts';
 import { DATASET_NAME } from '../../common/ids.ts';
 import { ContainerPath, Label, SANDBOX_USER } from './contract.ts';
+import { processOwner } from './owner.ts';
 
 /** Resource limits for one step's container. */
 export interface ContainerLimits {
@@ -147,7 +148,7 @@ export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOption
       `PARLEY_ARGS=${JSON.stringify(spec.args ?? {})}`,
       `PARLEY_MIN_ROWS=${spec.minRows ?? DEFAULT_MIN_ROWS}`,
     ],
-    Labels: { [Label.Run]: spec.runId, [Label.Site]: spec.org, [Label.Step]: spec.step },
+    Labels: { [Label.Run]: spec.runId, [Label.Site]: spec.org, [Label.Step]: spec.step, [Label.Owner]: processOwner() },
     // No network at all: with NetworkDisabled the engine sets up no network sandbox (only the
     // namespace's own loopback exists), which is both the contract and ~250 ms faster per start
     // than NetworkMode 'none' alone on this engine.
