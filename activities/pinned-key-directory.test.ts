@@ -11,6 +11,7 @@ import { generateOrgKeys, publicKeysOf } from '../crypto/index.ts';
 import { startCentralServer, type CentralServer } from '../api/central-server.ts';
 import { createApiClient, type ApiClient } from './api-client.ts';
 import { acceptKeys, pinnedKeyDirectory } from './pinned-key-directory.ts';
+import { testNamespace } from '../test/support/test-namespace.ts';
 
 let dir: string;
 let connection: Connection;
@@ -20,7 +21,7 @@ let admin: ApiClient;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-pins-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  central = await startCentralServer({ stateDir: join(dir, 'server'), temporal: new Client({ connection }), quiet: true });
+  central = await startCentralServer({ stateDir: join(dir, 'server'), temporal: new Client({ connection, namespace: testNamespace(import.meta.url) }), quiet: true });
   const anonymous = createApiClient(central.url);
   admin = anonymous.withToken((await anonymous.login(central.admin.username, central.admin.password!)).accessToken);
 });

@@ -24,7 +24,7 @@ import { DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits } from './sandbox/
 import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
-import { socketContractError, stepFailedError } from './step-failure.ts';
+import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
 import { createStepWorkspace, type OpenedInput } from './step-workspace.ts';
 import type { RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
 
@@ -165,6 +165,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
     containerMs = ran.durationMs;
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
+    if (ran.exitCode !== 0 && ran.oomKilled) throw stepOutOfMemoryError({ runId, step, org }, ran.memoryBytes, ran.exitCode, ran.logTail);
     if (ran.exitCode !== 0) throw stepFailedError({ runId, step, org }, ran.exitCode, ran.logTail);
     const violations = socket.violations();
     if (violations.length > 0) throw socketContractError({ runId, step, org }, violations);

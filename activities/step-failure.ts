@@ -31,6 +31,25 @@ export function stepFailedError(where: Where, exitCode: number, logTail: readonl
   );
 }
 
+const MIB = 1024 * 1024;
+
+/**
+ * The kernel killed the algorithm at the site's memory limit. The limit is the site's own
+ * setting, not the container's, so it may be on the readable line with what to raise; the exit
+ * code and log lines stay sealed as for any failure. (That a step ran out of memory tells the
+ * relay no more than that it failed: one bit the container chose either way.)
+ */
+export function stepOutOfMemoryError(where: Where, memoryBytes: number, exitCode: number, logTail: readonly string[]): ParleyError {
+  const limitMib = Math.round(memoryBytes / MIB);
+  return new ParleyError(
+    ErrorCode.StepOutOfMemory,
+    `Step "${where.step}" failed at site "${where.org}": its algorithm used more than the site's memory limit of ${limitMib} MiB and was killed (ERR_STEP_OUT_OF_MEMORY). ` +
+      `Ask the site's operator to raise limits.memoryMb in its site.yaml (and restart its worker), or make the algorithm use less memory; what it reported is sealed for the site.\n` +
+      `The algorithm exited with code ${exitCode}. Its last log lines:\n${detailLines(logTail)}`,
+    { runId: where.runId, step: where.step, org: where.org, memoryLimitMib: limitMib },
+  );
+}
+
 /** The algorithm asked the node socket for what the contract does not allow: what it asked is sealed. */
 export function socketContractError(where: Where, violations: readonly string[]): ParleyError {
   return new ParleyError(

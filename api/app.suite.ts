@@ -81,6 +81,8 @@ export function appSuite(h: () => Harness): void {
       const huge = JSON.stringify({ id: 'big', name: 'x'.repeat(100_000) });
       const res = await call(h().app, 'POST', '/v1/organisations', { token: h().adminToken, raw: huge });
       expectProblem(res, 413, ErrorCode.PayloadTooLarge);
+      // The unread rest of the body cannot be followed by another request on that connection.
+      expect(res.headers.get('connection')).toBe('close');
     });
 
     it('refuses unknown fields, naming each one', async () => {

@@ -2,8 +2,10 @@
  * Serving the API over HTTP with @hono/node-server. The central process (`parley server start`)
  * calls startServer with an app from createApp; port 0 picks a free port.
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { closeConnectionsGently } from './lingering-close.ts';
 
 /** Where to listen. */
 export interface ServeOptions {
@@ -49,5 +51,7 @@ export function startServer(app: Fetchable, options: ServeOptions = {}): Promise
       });
     });
     server.once('error', reject);
+    // An answer given before the request's body was read (a 413) must reach the client whole.
+    closeConnectionsGently(server as Server);
   });
 }

@@ -10,10 +10,13 @@
  * database and the demo's record of its passwords and credentials (demo/demo-state.ts), so the
  * next demo meets the same sites with the same keys.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { fingerprint } from '../crypto/index.ts';
 import type { AllowedImage } from '../activities/site-policy.ts';
@@ -80,6 +83,41 @@ export interface DemoEnvironment {
   close(): Promise<void>;
 }
 
+/**
+ * The namespace the demo runs in. On a dev server of its own, `default`. On a server others may
+ * use too (TEMPORAL_ADDRESS), TEMPORAL_NAMESPACE when set, else a namespace of its own, made now
+ * and removed at the end: two demos there with the same organisation names would otherwise poll
+ * the same task queues (`site.registry-a`) and take each other's steps.
+ */
+async function demoNamespace(connection: Connection, shared: boolean, env: NodeJS.ProcessEnv, cleanups: Array<() => Promise<unknown>>): Promise<string> {
+  if (!shared) return 'default';
+  if (env.TEMPORAL_NAMESPACE) return env.TEMPORAL_NAMESPACE;
+  const namespace = `parley-demo-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  } catch (err) {
+    throw new ParleyError(
+      ErrorCode.Prerequisite,
+      `The demo could not create a Temporal namespace of its own on TEMPORAL_ADDRESS (${(err as Error).message}); it needs one so that another demo on that server cannot take its steps. ` +
+        'Set TEMPORAL_NAMESPACE to a namespace there that no other demo uses, or unset TEMPORAL_ADDRESS to let the demo start a Temporal dev server of its own.',
+      { namespace },
+      { cause: err },
+    );
+  }
+  // Best effort: a server that cannot delete namespaces drops this one's runs after a day.
+  cleanups.unshift(() => connection.operatorService.deleteNamespace({ namespace }).catch(() => undefined));
+  // A namespace is usable once the frontend's namespace cache has it (at once on a dev server).
+  for (let waited = 0; ; waited += 100) {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      return namespace;
+    } catch (err) {
+      if (waited >= 30_000) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
   const progress = options.progress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
@@ -106,7 +144,9 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     }
     const connection = await Connection.connect({ address });
     cleanups.unshift(() => connection.close());
-    const temporal = new Client({ connection });
+    const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
+    if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
+    const temporal = new Client({ connection, namespace });
 
     const store = kept ?? await openDemoState(stateDir);
     const federation = await createFederation({
@@ -140,6 +180,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
     const cluster = await startLocalCluster({
       temporalAddress: address,
+      namespace,
       sites: federation.sites.map((site) => siteDepsOf(
         site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration),
       )),

@@ -19,6 +19,8 @@ export interface DevServerOptions {
   /** Keep workflow histories across restarts in this SQLite file; in memory when absent. */
   dbFile?: string;
   ui?: boolean;
+  /** Namespaces to create at start, besides `default` (the CLI's `--namespace`, repeated). */
+  namespaces?: readonly string[];
   /** How long to wait for the server to come up; it usually takes about a second. */
   startTimeoutMs?: number;
 }
@@ -38,6 +40,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     '--dynamic-config-value', 'limit.blobSize.error=4194304',
   ];
   if (options.dbFile) args.push('--db-filename', options.dbFile);
+  for (const namespace of options.namespaces ?? []) args.push('--namespace', namespace);
   if (options.ui) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
 

@@ -11,6 +11,8 @@ import { siteTaskQueue, type OrgId } from '../common/ids.ts';
 const NON_RETRYABLE: string[] = [
   ErrorCode.StepFailed,
   ErrorCode.StepTimeout,
+  // The same algorithm on the same data under the same limit needs the same memory again.
+  ErrorCode.StepOutOfMemory,
   ErrorCode.StepProtocol,
   ErrorCode.ImageNotAllowed,
   ErrorCode.DatasetUnknown,

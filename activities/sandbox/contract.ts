@@ -32,6 +32,8 @@ export const Label = {
   Run: 'parley.run',
   Site: 'parley.site',
   Step: 'parley.step',
+  /** On containers and volumes: the process that made them, `<host>/<pid>` (owner.ts); sweeps spare a live one's. */
+  Owner: 'parley.owner',
   /** On images: `base` or `algorithm`. */
   Role: 'parley.role',
   /** On algorithm images: the algorithm's name. */

@@ -95,7 +95,23 @@ describe('runSandboxed', () => {
     expect(await containersOfRun()).toBe(0);
   });
 
-  it('kills a hung algorithm at its timeout with StepTimeout naming the step, image and timeout', async () => {
+  it('says when the kernel killed the algorithm at its memory limit, and which limit it was', async () => {
+    const limits = { memoryBytes: 64 * 1024 * 1024 };
+    const greedy = await runTestStep(docker, scratch.dir, step({ action: 'allocate', mb: 256 }, { limits }));
+    expect(greedy.exitCode).toBe(137);
+    expect(greedy.oomKilled).toBe(true);
+    expect(greedy.memoryBytes).toBe(64 * 1024 * 1024);
+    expect(greedy.logTail).not.toContain('allocated 256 MiB');
+
+    // Within the limit, and failing for another reason: neither is an out-of-memory kill.
+    const modest = await runTestStep(docker, scratch.dir, step({ action: 'allocate', mb: 16 }, { limits }));
+    expect({ exitCode: modest.exitCode, oomKilled: modest.oomKilled }).toEqual({ exitCode: 0, oomKilled: false });
+    const failing = await runTestStep(docker, scratch.dir, step({ action: 'fail', exitCode: 137 }));
+    expect({ exitCode: failing.exitCode, oomKilled: failing.oomKilled, memoryBytes: failing.memoryBytes }).toEqual({ exitCode: 137, oomKilled: false, memoryBytes: 512 * 1024 * 1024 });
+    expect(await containersOfRun()).toBe(0);
+  });
+
+    it('kills a hung algorithm at its timeout with StepTimeout naming the step, image and timeout', async () => {
     const hung = step({ action: 'hang' }, { step: 'sum', timeoutMs: 1_500 });
     const started = Date.now();
     const failure = await runTestStep(docker, scratch.dir, hung).catch((err: unknown) => err);

@@ -13,6 +13,7 @@ import { isOrgId, isRunId, isStepId, type OrgId } from '../../common/ids.ts';
 import { readLogTail } from './container-logs.ts';
 import { DATASET_NAME } from '../../common/ids.ts';
 import { ContainerPath, Label, SANDBOX_USER } from './contract.ts';
+import { processOwner } from './owner.ts';
 
 /** Resource limits for one step's container. */
 export interface ContainerLimits {
@@ -71,9 +72,20 @@ export interface RunSandboxedOptions {
   onStart?: (containerId: string) => void;
 }
 
-/** How a sandboxed run ended. A non-zero exit code is the caller's to turn into StepFailed. */
+/**
+ * How a sandboxed run ended. A non-zero exit code is the caller's to turn into StepFailed, or
+ * into StepOutOfMemory when `oomKilled` says the kernel killed it at its memory limit.
+ */
 export interface SandboxResult {
   exitCode: number;
+  /**
+   * The engine's State.OOMKilled: the kernel killed a process of the container for going past
+   * `memoryBytes`. Read only for a non-zero exit (a killed helper process the algorithm survived
+   * is no failure of the step); false otherwise.
+   */
+  oomKilled: boolean;
+  /** The memory limit the container ran under, bytes (the spec's, or the default). */
+  memoryBytes: number;
   /** The last lines of stdout and stderr together, in the order the engine logged them. */
   logTail: string[];
   /** Wall-clock time of the whole call: create, start, run, logs, remove. */
@@ -106,10 +118,15 @@ function check(spec: SandboxSpec): void {
   }
 }
 
+/** The memory limit `spec`'s container runs under: a limit given as undefined means the default, not "unlimited". */
+function memoryLimitOf(spec: SandboxSpec): number {
+  return spec.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes;
+}
+
 /** The engine's create request for `spec`: the container contract, field by field. */
 export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOptions {
   // Field by field: a limit given as undefined means "the default", not "unlimited".
-  const memoryBytes = spec.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes;
+  const memoryBytes = memoryLimitOf(spec);
   const cpus = spec.limits?.cpus ?? DEFAULT_LIMITS.cpus;
   const pids = spec.limits?.pids ?? DEFAULT_LIMITS.pids;
   const mounts: Docker.MountSettings[] = [
@@ -131,7 +148,7 @@ export function containerConfig(spec: SandboxSpec): Docker.ContainerCreateOption
       `PARLEY_ARGS=${JSON.stringify(spec.args ?? {})}`,
       `PARLEY_MIN_ROWS=${spec.minRows ?? DEFAULT_MIN_ROWS}`,
     ],
-    Labels: { [Label.Run]: spec.runId, [Label.Site]: spec.org, [Label.Step]: spec.step },
+    Labels: { [Label.Run]: spec.runId, [Label.Site]: spec.org, [Label.Step]: spec.step, [Label.Owner]: processOwner() },
     // No network at all: with NetworkDisabled the engine sets up no network sandbox (only the
     // namespace's own loopback exists), which is both the contract and ~250 ms faster per start
     // than NetworkMode 'none' alone on this engine.
@@ -166,7 +183,7 @@ function ignoreGone(err: unknown): void {
 
 /**
  * Creates, starts and waits for the step's container, then reads its log tail and removes it.
- * Resolves with the exit code (non-zero included).
+ * Resolves with the exit code (non-zero included) and whether the kernel killed it at its memory limit.
  *
  * Throws TypeError for malformed ids or relative paths; ParleyError InvalidInput for a bad
  * dataset name; ParleyError StepTimeout (naming step, image and timeout, with the log tail) when
@@ -205,6 +222,10 @@ export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: R
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
     timers.forEach(clearTimeout);
     if (aborted && signal) throw abortReason(signal);
+    // The wait endpoint gives the exit code only; whether the kernel's OOM killer caused it is in
+    // the container's state, which must be read before the container is removed below. A kill at
+    // the timeout is the timeout's, whatever the memory did meanwhile.
+    const oomKilled = StatusCode !== 0 && !timedOut && (await container.inspect()).State.OOMKilled === true;
     // Logs are read only when someone will read them: a failure or a timeout.
     const logTail = StatusCode !== 0 || timedOut ? await readLogTail(container, LOG_TAIL_LINES) : [];
     if (timedOut) {
@@ -215,7 +236,7 @@ export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: R
         { runId: spec.runId, step: spec.step, org: spec.org, image: imageName, timeoutMs, logTail: logTail.join('\n') },
       );
     }
-    outcome = { exitCode: StatusCode, logTail, containerId: container.id };
+    outcome = { exitCode: StatusCode, oomKilled, memoryBytes: memoryLimitOf(spec), logTail, containerId: container.id };
   } finally {
     timers.forEach(clearTimeout);
     signal?.removeEventListener('abort', onAbort);

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDocker } from '../../test/support/docker-images.ts';
@@ -54,7 +57,7 @@ describe('run volumes', () => {
     const name = await ensureRunVolume(docker, 'run-a', north);
     expect(await ensureRunVolume(docker, 'run-a', north)).toBe(name);
     const info = await docker.getVolume(name).inspect();
-    expect(info.Labels).toEqual({ 'parley.run': 'run-a', 'parley.site': north });
+    expect(info.Labels).toEqual({ 'parley.run': 'run-a', 'parley.site': north, 'parley.owner': `${hostname()}/${process.pid}` });
   });
 
   it('removes a run\'s volumes and leftover containers, and removing again is a no-op', async () => {
@@ -82,5 +85,22 @@ describe('run volumes', () => {
     expect(await resourcesOf(north, 'dead')).toEqual({ containers: 0, volumes: 0 });
     expect(await resourcesOf(north, 'live')).toEqual({ containers: 0, volumes: 1 });
     expect(await resourcesOf(east, 'dead')).toEqual({ containers: 1, volumes: 1 });
+  });
+
+  it('leaves alone what another running process on this machine made (a second demo\'s sites), and sweeps it once that process is gone', async () => {
+    // Another process, as a second `parley demo` would be: it made a run volume of the same site.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    await once(other, 'spawn');
+    const theirs = runVolumeName('theirs', north);
+    await docker.createVolume({ Name: theirs, Labels: { 'parley.run': 'theirs', 'parley.site': north, 'parley.owner': `${hostname()}/${other.pid}` } });
+
+    // Its run is not one this worker's Temporal knows (every run looks dead to it), yet it stays.
+    expect(await sweepOrphans(docker, north, () => false)).not.toContain('theirs');
+    expect(await resourcesOf(north, 'theirs')).toEqual({ containers: 0, volumes: 1 });
+
+    other.kill('SIGKILL');
+    await once(other, 'exit');
+    expect(await sweepOrphans(docker, north, () => false)).toContain('theirs');
+    expect(await resourcesOf(north, 'theirs')).toEqual({ containers: 0, volumes: 0 });
   });
 });

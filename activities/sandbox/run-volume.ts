@@ -7,6 +7,7 @@
 import type Docker from 'dockerode';
 import { isOrgId, isRunId, type OrgId } from '../../common/ids.ts';
 import { Label } from './contract.ts';
+import { ownedByAnotherLiveProcess, processOwner } from './owner.ts';
 
 function checkIds(runId: string | undefined, org: OrgId): void {
   if (runId !== undefined && !isRunId(runId)) throw new TypeError(`"${runId}" is not a run id.`);
@@ -41,7 +42,7 @@ function isGone(err: unknown): boolean {
  */
 export async function ensureRunVolume(docker: Docker, runId: string, org: OrgId): Promise<string> {
   const name = runVolumeName(runId, org);
-  await docker.createVolume({ Name: name, Labels: { [Label.Run]: runId, [Label.Site]: org } });
+  await docker.createVolume({ Name: name, Labels: { [Label.Run]: runId, [Label.Site]: org, [Label.Owner]: processOwner() } });
   return name;
 }
 
@@ -93,7 +94,7 @@ export async function removeRunVolumes(docker: Docker, selector: { runId?: strin
 /**
  * Removes the containers and volumes of site `org` whose run is no longer live (per `isLive`),
  * as a worker does when it starts: a worker that crashed mid-run leaves them behind. Other sites'
- * resources on a shared engine are left alone. Returns the run ids swept.
+ * resources on a shared engine are left alone, and so are those another live process made (owner.ts). Returns the run ids swept.
  * Throws TypeError for an invalid org id, and the engine's error for anything but "not found".
  */
 export async function sweepOrphans(
@@ -106,6 +107,8 @@ export async function sweepOrphans(
   const [containers, { Volumes }] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listVolumes({ filters })]);
   const runIds = new Set<string>();
   for (const labels of [...containers.map((c) => c.Labels), ...(Volumes ?? []).map((v) => v.Labels)]) {
+    // Another worker of this organisation on this engine, still running (a second demo): its own.
+    if (ownedByAnotherLiveProcess(labels?.[Label.Owner])) continue;
     const runId = labels?.[Label.Run];
     if (runId !== undefined && isRunId(runId)) runIds.add(runId);
   }

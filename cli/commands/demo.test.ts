@@ -70,7 +70,21 @@ describe('parley demo', () => {
     expect(await runLeftovers(new Docker(), last.workflowId)).toEqual({ containers: 0, volumes: 0 });
   });
 
-  it('with --chain runs the example chain, then a chain file of the researcher\'s own over the same sites with the same keys when both keep one --state-dir', async () => {
+  it('runs two demos at once on one machine, same organisation names and all, and both get their own sum and leave nothing', async () => {
+    // Started together: both provision, register and start their workers at the same time, and
+    // each worker's start-up sweep meets the other demo's volumes and containers of the same sites.
+    const ran = await Promise.all([demo(['--counts', '1,2,3,4', '--json']), demo(['--counts', '10,20,30', '--json'])]);
+    const [firstRan, secondRan] = ran;
+    expect(firstRan.code, firstRan.stderr).toBe(0);
+    expect(secondRan.code, secondRan.stderr).toBe(0);
+    const [a, b] = ran.map((r) => lastJsonLine<{ result: number; workflowId: string; match: boolean }>(r.stdout));
+    expect([a!.result, b!.result]).toEqual([10, 60]);
+    // Each ran in a namespace of its own on the shared server, so neither's workers took the other's steps.
+    expect(firstRan.stderr).toMatch(/Temporal namespace parley-demo-/);
+    for (const { workflowId } of [a!, b!]) expect(await runLeftovers(new Docker(), workflowId)).toEqual({ containers: 0, volumes: 0 });
+  });
+
+    it('with --chain runs the example chain, then a chain file of the researcher\'s own over the same sites with the same keys when both keep one --state-dir', async () => {
     const stateDir = join(scratch, 'state');
     const first = await demo(['--chain', '--state-dir', stateDir, '--json']);
     expect(first.code, first.stderr).toBe(0);

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AUDIT_BUNDLE_FORMAT, type AuditBundle } from '../../audit/audit-bundle.ts';
 import { findTemporalCli } from '../../provision/temporal-cli.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 import { startRingFederation, type RingFederation, type RingRun } from '../support/audit-ring-run.ts';
 import { plaintextFound } from '../support/history-scan.ts';
 import { linesOf, parley } from '../support/parley-cli.ts';
@@ -23,10 +24,11 @@ let ring: RingFederation;
 let run: RingRun;
 let dir: string;
 const address = inject('temporalAddress');
+const namespace = testNamespace(import.meta.url);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-audit-test-'));
-  ring = await startRingFederation(address, SITES);
+  ring = await startRingFederation(address, SITES, namespace);
   run = await ring.run();
 });
 
@@ -41,7 +43,7 @@ const audit = (...argv: string[]) => parley(['audit', ...argv], { env: {} });
 describe('parley audit on a fresh ring secure sum', () => {
   it('exports one bundle with the history and every named organisation\'s public keys, and it replays', async () => {
     const file = join(dir, 'ring.audit.json');
-    const exported = await audit('export', run.workflowId, '--keys-dir', ring.federation.directoryDir, '-o', file, '--address', address);
+    const exported = await audit('export', run.workflowId, '--keys-dir', ring.federation.directoryDir, '-o', file, '--address', address, '--namespace', namespace);
     expect(exported).toMatchObject({ code: 0 });
     expect(exported.stdout).toMatch(new RegExp(`1 history\\(ies\\), \\d+ events, 4 envelope\\(s\\); public keys of ${EAST}, ${NORTH}, ${SOUTH}, researcher`));
 
@@ -62,7 +64,7 @@ describe('parley audit on a fresh ring secure sum', () => {
   it('replays the history as the temporal CLI writes it', async () => {
     const cli = await findTemporalCli();
     if (!cli) throw new Error('The Temporal CLI is missing: run `parley setup`.');
-    const { stdout } = await promisify(execFile)(cli, ['workflow', 'show', '--workflow-id', run.workflowId, '--output', 'json', '--address', address], { maxBuffer: 64 << 20 });
+    const { stdout } = await promisify(execFile)(cli, ['workflow', 'show', '--workflow-id', run.workflowId, '--output', 'json', '--address', address, '--namespace', namespace], { maxBuffer: 64 << 20 });
     const file = join(dir, `${run.workflowId}.json`);
     await writeFile(file, stdout);
     const replayed = await audit('replay', file, '--json');
@@ -76,15 +78,15 @@ describe('parley audit on a fresh ring secure sum', () => {
     await mkdir(partial);
     await cp(join(ring.federation.directoryDir, `${NORTH}.json`), join(partial, `${NORTH}.json`));
     const file = join(dir, 'partial.audit.json');
-    const result = await audit('export', run.workflowId, '--keys-dir', partial, '-o', file, '--address', address);
+    const result = await audit('export', run.workflowId, '--keys-dir', partial, '-o', file, '--address', address, '--namespace', namespace);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(new RegExp(`public keys --keys-dir .* does not have: ${EAST}, ${SOUTH}, researcher`));
     await expect(readFile(file)).rejects.toThrow(/ENOENT/);
   });
 
   it('says clearly when the workflow does not exist', async () => {
-    const result = await audit('export', 'no-such-run', '--keys-dir', ring.federation.directoryDir, '-o', join(dir, 'none.json'), '--address', address);
+    const result = await audit('export', 'no-such-run', '--keys-dir', ring.federation.directoryDir, '-o', join(dir, 'none.json'), '--address', address, '--namespace', namespace);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/No workflow "no-such-run" in namespace "default"/);
+    expect(result.stderr).toContain(`No workflow "no-such-run" in namespace "${namespace}"`);
   });
 });

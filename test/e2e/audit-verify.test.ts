@@ -19,6 +19,7 @@ import type { Finding, VerifyReport } from '../../audit/verify-findings.ts';
 import { COUNT_DATASET } from '../../demo/federation.ts';
 import { createCodecApp } from '../../audit/codec/codec-app.ts';
 import { jsonOf, type JsonPayload } from '../../audit/proto-payloads.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 import { startRingFederation, type RingFederation } from '../support/audit-ring-run.ts';
 import { historyText } from '../support/history-scan.ts';
 import { linesOf, parley } from '../support/parley-cli.ts';
@@ -40,7 +41,7 @@ async function exported(workflowId: string): Promise<AuditBundle> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-verify-test-'));
-  ring = await startRingFederation(address, SITES);
+  ring = await startRingFederation(address, SITES, testNamespace(import.meta.url));
   const ringRun = await ring.run(undefined, 'ring');
   ringTotal = ringRun.total;
   ringBundle = await exported(ringRun.workflowId);
@@ -285,7 +286,7 @@ describe('a failed run', () => {
     // A client without the key (the API's, an auditor's) reads where the details are, and no error.
     const connection = await Connection.connect({ address });
     try {
-      const bare = await new Client({ connection }).workflow.getHandle(workflowId).result().catch((err: unknown) => err);
+      const bare = await new Client({ connection, namespace: ring.cluster.namespace }).workflow.getHandle(workflowId).result().catch((err: unknown) => err);
       const bareCause = (bare as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
       expect(bareCause.cause).toMatchObject({
         type: 'ERR_STEP_FAILED',

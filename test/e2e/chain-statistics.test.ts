@@ -27,6 +27,7 @@ import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { columnValues, plainMoments, referenceCohort, referenceValues, registryPath, type Condition } from '../support/statistics-steps.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 const LETTERS = ['a', 'b', 'c', 'd', 'e'] as const;
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
@@ -55,6 +56,7 @@ beforeAll(async () => {
   const allowed = exampleAllowList(images);
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(
       // The strict site's operator asks for more rows than its cohort has (81 in registry a).
       site.org === STRICT ? { ...site, disclosureThreshold: 1000 } : site,

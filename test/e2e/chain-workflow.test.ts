@@ -19,6 +19,7 @@ import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
 const [NORTH, SOUTH, EAST] = ['chain-north', 'chain-south', 'chain-east'] as const;
@@ -39,6 +40,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true), asProtocolImage(probe)])),
   });
 });
@@ -114,7 +116,25 @@ describe('chain workflow', () => {
     expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 
-  it('fails clearly when a step sends a message no later step reads: the site takes messages only to where the signed chain routes them', async () => {
+  it('fails a step killed at its memory limit with its own code, naming the limit and the setting to raise, without retrying it', async () => {
+    // Past the site's default limit (512 MiB): the kernel kills the container on the way.
+    const { runId, handle } = run([probeStep('greedy', { action: 'allocate', mb: 768 }, { at: [EAST] })]);
+    const failure = await failureOf((await handle).result());
+    expect(failure.type).toBe('ERR_STEP_OUT_OF_MEMORY');
+    const [firstLine] = failure.message.split('\n');
+    expect(firstLine).toBe(
+      `Step "greedy" failed at site "${EAST}": its algorithm used more than the site's memory limit of 512 MiB and was killed (ERR_STEP_OUT_OF_MEMORY). ` +
+        'Ask the site\'s operator to raise limits.memoryMb in its site.yaml (and restart its worker), or make the algorithm use less memory; what it reported is sealed for the site.',
+    );
+    // One attempt: the same step under the same limit would be killed again.
+    const { events } = await (await handle).fetchHistory();
+    const attempts = (events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : []));
+    expect(attempts).toContain(1);
+    expect(Math.max(...attempts.map(Number))).toBe(1);
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
+  });
+
+    it('fails clearly when a step sends a message no later step reads: the site takes messages only to where the signed chain routes them', async () => {
     const { runId, handle } = run([probeStep('hello', { action: 'send', to: [EAST], content: { x: 1 } }, { at: [NORTH] })]);
     const failure = await failureOf((await handle).result());
     expect(failure.type).toBe('ERR_STEP_PROTOCOL');

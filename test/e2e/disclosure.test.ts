@@ -33,6 +33,7 @@ import { historyText } from '../support/history-scan.ts';
 import { linesOf, parley } from '../support/parley-cli.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
 import { referenceCohort, registryPath, type Condition } from '../support/statistics-steps.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
 const SITES = ['disc-a', 'disc-b', 'disc-c'] as const;
@@ -65,6 +66,7 @@ beforeAll(async () => {
   const allowed = [...exampleAllowList(images), asAnalysisImage(leaky), asAnalysisImage(writer)];
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, allowed)),
   });
 });

@@ -19,6 +19,7 @@ import { DEFAULT_MODULUS, openSecureSumResult, startSecureSumAdditive } from '..
 import type { SecureSumResult } from '../../workflows/index.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 // Names of their own: test files run in parallel against one Temporal server, and a site's task
 // queue is `site.<org>`, so another file's workers must never pick up these sites' steps.
@@ -39,6 +40,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asProtocolImage(additiveSum)])),
   });
 });

@@ -21,6 +21,7 @@ import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
 import { testImages } from '../support/docker-images.ts';
 import { testOrgs } from '../support/test-orgs.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 // Names of this file's own: test files share one Temporal server, and a site polls `site.<org>`.
 const ours = testOrgs(import.meta.url);
@@ -46,6 +47,7 @@ beforeAll(async () => {
   federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asProtocolImage(secureSum), asProtocolImage(hang)])),
   });
 });

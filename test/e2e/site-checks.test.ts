@@ -35,6 +35,7 @@ import { createDockerClient } from '../../provision/docker-engine.ts';
 import { signedChainInput, startChain } from '../../researcher/runs.ts';
 import { historyText } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 
 const SITES = ['check-north', 'check-south', 'check-east'];
 const REQUESTER = 'check-lab';
@@ -63,6 +64,7 @@ beforeAll(async () => {
   await publishPublicKeys(federation.directoryDir, publicKeysOf(operator));
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, exampleAllowList(images), federation.directory, {
       // Each site lets the collaboration read its patients, and nothing else (not its count dataset).
       collaborations: { [LOCAL_COLLABORATION]: { requesters: [REQUESTER], datasets: ['patients'] } },
@@ -75,6 +77,7 @@ beforeAll(async () => {
   attackerConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
   attacker = await Worker.create({
     connection: attackerConnection,
+    namespace: cluster.namespace,
     taskQueue: ATTACKER_QUEUE,
     workflowsPath: fileURLToPath(new URL('../support/attacker-workflows.ts', import.meta.url)),
   });

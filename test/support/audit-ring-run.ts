@@ -40,10 +40,11 @@ export interface RingFederation {
 }
 
 /**
- * Starts the federation and its workers on the Temporal server at `temporalAddress`. `sites`
- * (the first initiates) must be this test file's own: files share one server.
+ * Starts the federation and its workers on the Temporal server at `temporalAddress`, in
+ * `namespace` (a test file's own: test-namespace.ts; default `default`). `sites` (the first
+ * initiates) must be this test file's own when it shares a namespace.
  */
-export async function startRingFederation(temporalAddress: string, sites: readonly string[] = RING_SITES): Promise<RingFederation> {
+export async function startRingFederation(temporalAddress: string, sites: readonly string[] = RING_SITES, namespace = 'default'): Promise<RingFederation> {
   const docker = createDockerClient();
   // The example images, as the demo runs them (and as the golden histories name them).
   const { secureSum, additiveSum } = await ensureExampleImages(docker, () => {});
@@ -53,6 +54,7 @@ export async function startRingFederation(temporalAddress: string, sites: readon
   const federation = await createFederation({ stateDir, counts, requester: 'researcher' });
   const cluster = await startLocalCluster({
     temporalAddress,
+    namespace,
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [asProtocolImage(secureSum), asProtocolImage(additiveSum)])),
   });
   return {

@@ -12,6 +12,7 @@ import { Label } from '../../activities/sandbox/contract.ts';
 import { ensureRunVolume, removeRunVolumes } from '../../activities/sandbox/run-volume.ts';
 import { createFederation, siteDepsOf } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
+import { testNamespace } from '../../test/support/test-namespace.ts';
 import { testDocker, testImages } from '../../test/support/docker-images.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
 
@@ -26,7 +27,7 @@ let cluster: LocalCluster | undefined;
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'parley-sweep-test-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  client = new Client({ connection });
+  client = new Client({ connection, namespace: testNamespace(import.meta.url) });
 });
 
 afterAll(async () => {
@@ -50,7 +51,7 @@ describe('a site worker of the one-machine cluster', () => {
       await docker.createContainer({ Image: base.ref, Cmd: ['true'], Labels: { [Label.Run]: live, [Label.Site]: ORG } });
 
       const federation = await createFederation({ stateDir, counts: new Map([[ORG, 0n]]), requester: 'sweep-researcher' });
-      cluster = await startLocalCluster({ temporalAddress: inject('temporalAddress'), sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [])) });
+      cluster = await startLocalCluster({ temporalAddress: inject('temporalAddress'), namespace: testNamespace(import.meta.url), sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, [])) });
 
       expect(await runLeftovers(docker, ended)).toEqual({ containers: 0, volumes: 0 });
       expect(await runLeftovers(docker, live)).toEqual({ containers: 0, volumes: 1 });

@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import { parleyDataConverter } from '../../activities/failure-codec.ts';
 import { Label } from '../../activities/sandbox/contract.ts';
 import { sweepOrphans } from '../../activities/sandbox/run-volume.ts';
+import { ownedByAnotherLiveProcess } from '../../activities/sandbox/owner.ts';
 import { createSiteActivities, type SiteDeps } from '../../activities/site-activities.ts';
 import type { SiteActivities } from '../../activities/types.ts';
 import type { OrgId } from '../../common/ids.ts';
@@ -84,7 +85,9 @@ async function sweepLeftovers(docker: Docker, org: OrgId, client: Client): Promi
   // A step container still here at start-up has no worker watching it (one worker per site):
   // a SIGKILL left it running, even if its run is live. The run retries the step; the
   // container goes, and the live run's volume stays for that retry.
-  const stranded = await docker.listContainers({ all: true, filters: { label: [`${Label.Site}=${org}`] } });
+  // (Save those another live process of this organisation runs: a second demo's, say; owner.ts.)
+  const stranded = (await docker.listContainers({ all: true, filters: { label: [`${Label.Site}=${org}`] } }))
+    .filter((c) => !ownedByAnotherLiveProcess(c.Labels?.[Label.Owner]));
   await Promise.all(stranded.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   return { runs: swept.length, containers: stranded.length };
 }

@@ -8,6 +8,8 @@
  * - `fail`: writes `args.stdout` numbered lines to stdout, then `args.stderr` more to stderr,
  *   and exits with `args.exitCode`.
  * - `hang`: never exits (for the timeout and cancel tests).
+ * - `allocate`: fills `args.mb` MiB of memory, 8 MiB at a time, keeping all of it, then exits 0
+ *   (for the out-of-memory tests: past the container's limit the kernel kills it first).
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -71,7 +73,14 @@ async function failLoudly() {
   process.exit(args.exitCode ?? 1);
 }
 
-const actions = { probe, send: sendAll, fail: failLoudly, hang: () => setInterval(() => {}, 60_000) };
+function allocate() {
+  // Filled, not just allocated: untouched pages are never charged to the container's memory.
+  const kept = [];
+  for (let mb = 0; mb < (args.mb ?? 0); mb += 8) kept.push(Buffer.alloc(8 * 1024 * 1024, 1));
+  process.stdout.write(`allocated ${kept.length * 8} MiB\n`);
+}
+
+const actions = { probe, send: sendAll, fail: failLoudly, hang: () => setInterval(() => {}, 60_000), allocate };
 const action = actions[args.action];
 if (!action) fail(`args.action must be one of ${Object.keys(actions).join(', ')}.`);
 else Promise.resolve(action()).catch((err) => fail(`probe failed: ${err.message}`));
