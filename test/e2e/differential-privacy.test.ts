@@ -35,6 +35,7 @@ import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { skellamHalfWidth, type Interval, type Statistics } from '../../researcher/statistics.ts';
 import { historyText, plaintextFound } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
 import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../support/statistics-steps.ts';
 
 // Names of their own: test files share one Temporal server, and a site polls `site.<org>`.
@@ -67,6 +68,7 @@ beforeAll(async () => {
   });
   cluster = await startLocalCluster({
     temporalAddress: inject('temporalAddress'),
+    namespace: testNamespace(import.meta.url),
     sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, exampleAllowList(images), federation.directory, policyOf(site))),
   });
 });
