@@ -31,7 +31,8 @@ export type BlobWriteRefusal = { refused: 'digest' | 'size' | 'too-large'; size:
 export interface BlobDir {
   /**
    * Streams `body` into the blob `runId/digest`, checking its SHA-256 and its length against
-   * `size`, and at most `maxBytes`. Nothing is kept of a refused write. Idempotent.
+   * `size`, and at most `maxBytes`. Nothing is kept of a refused write. Idempotent: the same
+   * bytes again are checked and answered `stored: false`.
    */
   put(runId: string, digest: string, size: number, note: Omit<BlobNote, 'size'>, body: Readable, maxBytes: number): Promise<{ stored: boolean } | BlobWriteRefusal>;
   /** The blob's note, or undefined when there is no such blob. */
@@ -68,10 +69,7 @@ export function createBlobDir(root: string): BlobDir {
   const noteFile = (runId: string, digest: string) => join(runDir(runId), `${digest}.json`);
   return {
     async put(runId, digest, size, note, body, maxBytes) {
-      if (await stat(blobFile(runId, digest)).then(() => true, () => false)) {
-        body.resume();
-        return { stored: false };
-      }
+      // Checked even when already stored: the answer says these bytes are that blob.
       await mkdir(runDir(runId), { recursive: true, mode: 0o700 });
       // Written under a temporary name and renamed once checked: a reader never sees half a blob,
       // and two sites storing the same blob at once both end with the one right file.
@@ -92,6 +90,10 @@ export function createBlobDir(root: string): BlobDir {
       if (got.digest !== digest) {
         await rm(temp, { force: true });
         return { refused: 'digest', size: got.size };
+      }
+      if (await stat(blobFile(runId, digest)).then(() => true, () => false)) {
+        await rm(temp, { force: true });
+        return { stored: false };
       }
       await writeFile(noteFile(runId, digest), JSON.stringify({ ...note, size } satisfies BlobNote), { mode: 0o600 });
       await rename(temp, blobFile(runId, digest));

@@ -5,19 +5,21 @@
  * only; per-step limits fail a step with their own code; a run's blobs go with its retention.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiClient } from '../../activities/api-client.ts';
-import { apiBlobStore } from '../../activities/blob-store.ts';
+import { envelopeOf, messageFor } from '../../activities/blob-messages.ts';
+import { apiBlobStore, type BlobStore } from '../../activities/blob-store.ts';
 import { asAnalysisImage } from '../../activities/site-policy.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { ChainResult, ChainStep, ContainerStep } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
-import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
+import { isEnvelopeRef, type EnvelopeRef } from '../../common/envelope.ts';
+import { createMemoryReplayGuard, openEnvelope, publicKeysOf, sealEnvelope, signSiteEnrolment, TAMPERED_MESSAGE } from '../../crypto/index.ts';
 import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
@@ -40,6 +42,8 @@ let connection: Connection;
 let api: TestApi;
 let cluster: LocalCluster;
 let probe: ImageRef;
+/** Each site's blob store, as its worker reaches it (its own site credential). */
+const stores = new Map<string, BlobStore>();
 
 beforeAll(async () => {
   docker = testDocker();
@@ -58,9 +62,10 @@ beforeAll(async () => {
   for (const site of federation.sites) {
     // Each site reaches the blob store with its own site credential, as `parley site start` does.
     const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
+    stores.set(site.org, apiBlobStore(createApiClient(api.server.url, credential)));
     sites.push({
       ...siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true)]),
-      blobs: apiBlobStore(createApiClient(api.server.url, credential)),
+      blobs: stores.get(site.org)!,
       stepLimits: LIMITS,
     });
   }
@@ -189,5 +194,81 @@ describe('big payloads', () => {
     ]);
     const failure = await failureOf(handle.result());
     expect(failure.type).toBe(ErrorCode.StepBytesLimit);
+  });
+
+  describe('a blob the store altered', () => {
+    const runId = `test-blobs-tamper-${randomInt(1e9)}`;
+    /** A large message from north to east, sealed and stored as north's worker does it. */
+    async function storedMessage(seq: number): Promise<EnvelopeRef> {
+      const north = federation.sites[0]!;
+      const east = federation.sites[2]!;
+      const envelope = await sealEnvelope({
+        binding: { runId, step: 'send', from: NORTH, to: [EAST], seq },
+        body: new TextEncoder().encode(JSON.stringify({ text: 'x'.repeat(400_000) })),
+        sender: north.keys,
+        recipients: [{ org: EAST, receiveJwk: east.keys.receive.publicJwk }],
+      });
+      const ref = await messageFor(envelope, { store: stores.get(NORTH), thresholdBytes: 256 * 1024 });
+      if (!isEnvelopeRef(ref)) throw new TypeError('a 400 KB message should travel as a blob');
+      return ref;
+    }
+    const refusalOf = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as { code?: string; message?: string; details?: { reason?: string } });
+
+    it('opens an untouched blob as the envelope it stands for', async () => {
+      const ref = await storedMessage(0);
+      const envelope = await envelopeOf(ref, stores.get(EAST));
+      const east = federation.sites[2]!;
+      const opened = await openEnvelope(envelope, {
+        expect: { runId, step: 'send', recipient: EAST },
+        receiveKey: east.keys.receive.privateJwk,
+        senderSigningKey: async (org) => (await federation.directory.publicKeys(org))?.sign.jwk,
+        replayGuard: createMemoryReplayGuard(),
+      });
+      expect(JSON.parse(new TextDecoder().decode(opened.body))).toEqual({ text: 'x'.repeat(400_000) });
+    });
+
+    it('refuses a blob whose bytes were changed in the store (digest mismatch), vaguely', async () => {
+      const ref = await storedMessage(1);
+      const file = join(blobDirOf(runId), `${ref.digest}.blob`);
+      const bytes = await readFile(file);
+      // One character of the ciphertext changed, the length kept.
+      const at = bytes.indexOf('"ciphertext":"') + 20;
+      bytes[at] = bytes[at] === 0x41 ? 0x42 : 0x41;
+      await writeFile(file, bytes);
+      const refusal = await refusalOf(envelopeOf(ref, stores.get(EAST)));
+      expect(refusal).toMatchObject({ code: ErrorCode.EnvelopeTampered, message: TAMPERED_MESSAGE, details: { reason: 'blob-digest' } });
+    });
+
+    it('refuses the blob of another envelope under a right-looking reference', async () => {
+      const [first, second] = [await storedMessage(2), await storedMessage(3)];
+      // The relay keeps the reference's binding (seq 2) and points it at seq 3's blob.
+      const swapped: EnvelopeRef = { ...first, digest: second.digest, size: second.size };
+      const refusal = await refusalOf(envelopeOf(swapped, stores.get(EAST)));
+      expect(refusal).toMatchObject({ code: ErrorCode.EnvelopeTampered, details: { reason: 'blob-binding' } });
+    });
+
+    it('refuses a reference whose size is wrong, reading no more than it names', async () => {
+      const ref = await storedMessage(4);
+      const refusal = await refusalOf(envelopeOf({ ...ref, size: ref.size - 1 }, stores.get(EAST)));
+      expect(refusal).toMatchObject({ code: ErrorCode.EnvelopeTampered, details: { reason: 'blob-size' } });
+    });
+
+    it('says a blob is missing rather than timing out', async () => {
+      const ref = await storedMessage(5);
+      const refusal = await refusalOf(envelopeOf({ ...ref, digest: createHash('sha256').update('nothing').digest('base64url') }, stores.get(EAST)));
+      expect(refusal).toMatchObject({ code: ErrorCode.BlobMissing });
+    });
+
+    it('lets no site of another collaboration read it, and no one store a blob under a wrong digest; an admin or auditor reads it', async () => {
+      const ref = await storedMessage(6);
+      const other = await api.admin.createCollaboration({ name: `blobs-other-${randomInt(1e9)}`, members: [NORTH] });
+      const north = federation.sites[0]!;
+      const { credential } = await api.admin.registerSite({ collaborationId: other.id, orgId: NORTH, enrolment: await signSiteEnrolment(north.keys, other.id) });
+      const outsider = createApiClient(api.server.url, credential);
+      await expect(outsider.getBlob(runId, ref.digest, ref.size)).rejects.toMatchObject({ status: 404 });
+      await expect(outsider.putBlob(runId, ref.digest, new TextEncoder().encode('not the envelope'))).rejects.toMatchObject({ status: 400 });
+      // An admin reads it, as an auditor does (audit verify fetches blobs beside the history).
+      await expect(api.admin.getBlob(runId, ref.digest, ref.size)).resolves.toHaveLength(ref.size);
+    });
   });
 });
