@@ -23,6 +23,9 @@ import { createMemoryReplayGuard, openEnvelope, publicKeysOf, sealEnvelope, sign
 import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
+import { exportAuditBundle } from '../../audit/export-bundle.ts';
+import { openForOrg } from '../../audit/open-for-org.ts';
+import { verifyHistories } from '../../audit/verify-bundle.ts';
 import { startTestApi, type TestApi } from '../support/central-parts.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
 import { historyText, largestPayloadBytes } from '../support/history-scan.ts';
@@ -144,6 +147,27 @@ describe('big payloads', () => {
       for (const unit of units) expect(text).not.toContain(unit);
     }
     expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
+
+    // An auditor's bundle carries the blobs; verify checks them (digest, then as envelopes:
+    // signatures, binding, sequence, attestation) and open reads them, with no server.
+    const { bundle } = await exportAuditBundle({
+      client: cluster.client, workflowId: runId, keys: { directory: federation.directory, source: 'the federation' },
+      blobs: { fetch: (run, digest, size) => api.admin.getBlob(run, digest, size), source: 'the test API' },
+    });
+    expect(Object.keys(bundle.blobs ?? {}).sort()).toEqual([...refs].sort());
+    const report = await verifyHistories(bundle.histories, bundle.publicKeys, bundle.blobs);
+    expect(report.findings).toEqual([]);
+    const east = federation.sites[2]!;
+    const opened = (await openForOrg(bundle.histories, east.keys, bundle.publicKeys, bundle.blobs)).filter((e) => e.to.includes(EAST));
+    expect(opened.map((e) => e.status)).toEqual(Array(6).fill('opened'));
+    const [one, two] = [...refs] as [string, string];
+    const altered = { ...bundle.blobs, [one]: bundle.blobs![one]!.replace('"ciphertext":"', '"ciphertext":"A') };
+    delete altered[two];
+    const findings = (await verifyHistories(bundle.histories, bundle.publicKeys, altered)).findings.map((f) => `${f.kind}: ${f.message}`);
+    expect(findings).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp(`\\(a blob, ${one}\\) does not match its reference \\(blob-size\\)`)),
+      expect.stringMatching(new RegExp(`\\(a blob, ${two}\\) is not in the bundle`)),
+    ]));
 
     // The run has ended: its blobs go at the next sweep (retention 0 here; 7 days by default).
     expect(await api.server.sweepBlobs()).toContain(runId);
