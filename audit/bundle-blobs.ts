@@ -20,20 +20,27 @@ export function looksLikeBlobRef(value: unknown): value is EnvelopeRef {
   return isRecord(value) && value.kind === 'blob' && typeof value.digest === 'string' && typeof value.size === 'number' && isRecord(value.binding);
 }
 
+/** Every blob reference inside a JSON value, depth first. */
+export function blobRefsIn(value: unknown): EnvelopeRef[] {
+  const found: EnvelopeRef[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!isRecord(node)) return;
+    if (looksLikeBlobRef(node)) return void found.push(node);
+    Object.values(node).forEach(walk);
+  };
+  walk(value);
+  return found;
+}
+
 /** Every blob reference in any JSON payload of the histories' events, depth first. */
 export function blobRefsInHistories(histories: HistoryJson[]): EnvelopeRef[] {
   const found: EnvelopeRef[] = [];
-  const walkValue = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walkValue);
-    if (!isRecord(node)) return;
-    if (looksLikeBlobRef(node)) return void found.push(node);
-    Object.values(node).forEach(walkValue);
-  };
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(walk);
     if (!isRecord(node)) return;
     const decoded = jsonOf(node);
-    if (decoded !== undefined) return walkValue(decoded);
+    if (decoded !== undefined) return void found.push(...blobRefsIn(decoded));
     Object.values(node).forEach(walk);
   };
   histories.forEach((history) => walk(history.events));

@@ -24,7 +24,9 @@ import { createFederation, federationSigner, siteDepsOf, type Federation } from 
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { exportAuditBundle } from '../../audit/export-bundle.ts';
+import { createCodecApp } from '../../audit/codec/codec-app.ts';
 import { openForOrg } from '../../audit/open-for-org.ts';
+import { jsonOf, jsonPayload, type JsonPayload } from '../../audit/proto-payloads.ts';
 import { verifyHistories } from '../../audit/verify-bundle.ts';
 import { startTestApi, type TestApi } from '../support/central-parts.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
@@ -293,6 +295,25 @@ describe('big payloads', () => {
       await expect(outsider.putBlob(runId, ref.digest, new TextEncoder().encode('not the envelope'))).rejects.toMatchObject({ status: 400 });
       // An admin reads it, as an auditor does (audit verify fetches blobs beside the history).
       await expect(api.admin.getBlob(runId, ref.digest, ref.size)).resolves.toHaveLength(ref.size);
+    });
+
+    it('shows a blob reference in the codec server as its envelope once the blob matches, and says when it does not', async () => {
+      const ref = await storedMessage(7);
+      const token = `codec-token-${randomInt(1e9)}-long-enough`;
+      const codec = createCodecApp({ token, keys: federation.sites[2]!.keys, directory: federation.directory, blobs: (run, digest, size) => api.admin.getBlob(run, digest, size) });
+      const other = await storedMessage(8);
+      const response = await codec.request('/decode', {
+        method: 'POST',
+        headers: { Host: '127.0.0.1:8081', 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ payloads: [jsonPayload({ envelopes: [ref, { ...ref, digest: other.digest, size: other.size }] })] }),
+      });
+      expect(response.status).toBe(200);
+      const [shown] = ((await response.json()) as { payloads: JsonPayload[] }).payloads.map(jsonOf) as Array<{ envelopes: Array<{ parleyBlob: { check: string; envelope?: { parleyEnvelope: { signature: string; opened?: { content: unknown } } } } }> }>;
+      const [good, swapped] = shown!.envelopes;
+      expect(good!.parleyBlob.check).toBe('matches');
+      expect(good!.parleyBlob.envelope!.parleyEnvelope.signature).toBe('verified');
+      expect(good!.parleyBlob.envelope!.parleyEnvelope.opened!.content).toEqual({ text: 'x'.repeat(400_000) });
+      expect(swapped!.parleyBlob).toEqual({ digest: other.digest, size: other.size, binding: ref.binding, check: 'blob-binding' });
     });
   });
 });
