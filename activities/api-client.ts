@@ -10,6 +10,9 @@ import type { UserRole } from '../common/roles.ts';
 import type { RunStatus } from '../common/run-status.ts';
 import type { OrgPublicKeys } from '../crypto/index.ts';
 
+/** ApiClientError's code when a blob is longer than the reader asked for (its reference is wrong). */
+export const BLOB_TOO_LONG = 'ERR_BLOB_TOO_LONG';
+
 /** The API answered with an RFC 9457 problem document (or could not be reached: status 0). */
 export class ApiClientError extends Error {
   readonly status: number;
@@ -109,6 +112,13 @@ export interface ApiClient {
   runProgress(runId: string, options?: { waitSeconds?: number; after?: number }): Promise<RunProgressView>;
   /** A chain run's outputs, sealed for the caller's organisation; a ring run answers with its envelope. */
   chainRunResult(runId: string): Promise<{ runId: string; outputs: ChainOutput[] } | { runId: string; envelope: Envelope }>;
+  /** Stores a blob of the run under `digest` (SHA-256 of `bytes`, base64url); idempotent. Site credential. */
+  putBlob(runId: string, digest: string, bytes: Uint8Array): Promise<{ stored: boolean }>;
+  /**
+   * Reads a blob of the run, refusing (ApiClientError, status 0) an answer longer than `maxBytes`
+   * without reading the rest. The caller checks the bytes against the digest it asked for.
+   */
+  getBlob(runId: string, digest: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 /** Creates a client for the API at `baseUrl` (e.g. http://127.0.0.1:8620). */
@@ -143,6 +153,22 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     return parsed as T;
   };
   const enc = encodeURIComponent;
+  const blobPath = (runId: string, digest: string) => `/v1/blobs/${enc(runId)}/${enc(digest)}`;
+  const authorization: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  /** Fetch for blob routes: their bodies are bytes, not JSON; failures still carry the problem document. */
+  const blobFetch = async (method: string, path: string, init: RequestInit): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, { method, ...init, headers: { ...authorization, ...(init.headers as Record<string, string> | undefined) } });
+    } catch (err) {
+      throw new ApiClientError(0, `The Parley API at ${base} did not answer (${(err as Error).message}). Is the server running? (parley server start)`, undefined, { cause: err });
+    }
+    if (!response.ok) {
+      const problem = (await response.json().catch(() => ({}))) as { title?: string; detail?: string; code?: string };
+      throw new ApiClientError(response.status, `${method} ${path}: ${problem.detail ?? problem.title ?? `HTTP ${response.status}`}`, problem.code);
+    }
+    return response;
+  };
   return {
     baseUrl: base,
     withToken: (next) => createApiClient(base, next),
@@ -173,5 +199,29 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
       return call('GET', `/v1/runs/${enc(runId)}/progress${query.size ? `?${query}` : ''}`);
     },
     chainRunResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
+    async putBlob(runId, digest, bytes) {
+      const response = await blobFetch('PUT', blobPath(runId, digest), {
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) },
+        body: bytes,
+      });
+      return (await response.json()) as { stored: boolean };
+    },
+    async getBlob(runId, digest, maxBytes) {
+      const path = blobPath(runId, digest);
+      const response = await blobFetch('GET', path, { headers: { accept: 'application/octet-stream' } });
+      // Read up to the size the reference names and no further: a relay cannot make a site
+      // buffer more than the message it expects.
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of response.body ?? []) {
+        size += chunk.byteLength;
+        if (size > maxBytes) {
+          await response.body?.cancel().catch(() => undefined);
+          throw new ApiClientError(0, `GET ${path}: the blob is longer than the ${maxBytes} bytes asked for.`, BLOB_TOO_LONG);
+        }
+        chunks.push(chunk);
+      }
+      return Buffer.concat(chunks);
+    },
   };
 }

@@ -8,10 +8,10 @@ import { performance } from 'node:perf_hooks';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
-import type { Envelope } from '../common/envelope.ts';
+import type { Envelope, SealedMessage } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
+import { envelopeDigest, openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
 import { resolveAllowedImage } from './allow-list.ts';
 import { attestStep } from './attest-step.ts';
 import { checkStep, type PrivacyBill, type PrivacyRelease } from './check-step.ts';
@@ -25,7 +25,10 @@ import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
-import { createStepWorkspace, type OpenedInput } from './step-workspace.ts';
+import { createStepWorkspace, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
+import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, messageFor } from './blob-messages.ts';
+import type { BlobStore } from './blob-store.ts';
+import { DEFAULT_STEP_SEND_LIMITS, stepLimitError, type StepSendLimits } from './step-limits.ts';
 import type { RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
 
 export interface SiteDeps {
@@ -45,13 +48,22 @@ export interface SiteDeps {
   limits?: Partial<ContainerLimits>;
   /** The fewest rows a released aggregate may rest on (default 10); containers get it as PARLEY_MIN_ROWS. */
   disclosureThreshold?: number;
+  /** Where sealed envelopes above `blobThresholdBytes` go (the API's, by default); without one, all stay inline. */
+  blobs?: BlobStore;
+  /** Envelopes larger than this (serialised) travel as blobs. Default 256 KiB. */
+  blobThresholdBytes?: number;
+  /** What one step may send (site.yaml limits.stepSendBytes, limits.stepMessages). Default 1 GiB and 10,000. */
+  stepLimits?: Partial<StepSendLimits>;
 }
 
 /** How often a running step tells Temporal it is alive (the workflow allows 5 s of silence). */
 const HEARTBEAT_MS = 1000;
 
-/** Largest message an algorithm may send through the node socket. */
-const MAX_MESSAGE_BYTES = 1 << 20;
+/**
+ * Largest output an algorithm may write through the node socket: an output stays inline in the
+ * history (activities/types.ts StepOutcome.output). Messages may be as large as the step's limit.
+ */
+const MAX_OUTPUT_BYTES = 1 << 20;
 
 /** Builds the site's activities over its injected dependencies. */
 export function createSiteActivities(deps: SiteDeps): SiteActivities {
@@ -103,7 +115,6 @@ interface SiteMemo {
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const started = performance.now();
   const { runId, step, org } = request;
-  const log = Context.current().log;
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
@@ -133,12 +144,38 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
     memo.volumes.set(runId, volume);
     volume.catch(() => memo.volumes.delete(runId));
   }
-  const opened = await openInputs(deps, request);
+  // Opened and written to the step's workspace one at a time (a large input is a blob fetched
+  // and checked first): the worker holds one opened input at a time.
+  const workspace = await createStepWorkspace(join(deps.stateDir, 'steps'), openInputs(deps, request));
   const openMs = performance.now() - started;
+  try {
+    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs });
+  } finally {
+    await workspace.dispose();
+  }
+}
 
-  const workspace = await createStepWorkspace(join(deps.stateDir, 'steps'), opened);
+interface Prepared {
+  permit: Awaited<ReturnType<typeof checkStep>>;
+  imageId: string;
+  datasets: Record<string, string>;
+  volume: Promise<string>;
+  workspace: StepWorkspace;
+  started: number;
+  openMs: number;
+}
+
+async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepRequest, prepared: Prepared): Promise<StepOutcome> {
+  const { runId, step, org } = request;
+  const { permit, imageId, datasets, volume, workspace, started, openMs } = prepared;
+  const log = Context.current().log;
+  const limits = { ...DEFAULT_STEP_SEND_LIMITS, ...deps.stepLimits };
   // The container may address only the sites the manifest routes this step's messages to.
-  const socket = await startNodeSocket({ socketPath: workspace.socketPath, allowedRecipients: permit.sendTo, maxBodyBytes: MAX_MESSAGE_BYTES, datasets: request.datasets });
+  const socket = await startNodeSocket({
+    socketPath: workspace.socketPath, allowedRecipients: permit.sendTo, datasets: request.datasets,
+    maxBodyBytes: MAX_OUTPUT_BYTES, maxMessageBytes: limits.sendBytes, maxMessages: limits.messages, maxTotalBytes: limits.sendBytes,
+    spillDir: workspace.outboxDir,
+  });
   const threshold = deps.disclosureThreshold ?? DEFAULT_MIN_ROWS;
   let containerMs = 0;
   try {
@@ -165,13 +202,15 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
     containerMs = ran.durationMs;
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
+    // A limit first: the algorithm may have failed only because its send was refused.
+    const exceeded = socket.limitExceeded();
+    if (exceeded) throw stepLimitError({ runId, step, org }, exceeded);
     if (ran.exitCode !== 0 && ran.oomKilled) throw stepOutOfMemoryError({ runId, step, org }, ran.memoryBytes, ran.exitCode, ran.logTail);
     if (ran.exitCode !== 0) throw stepFailedError({ runId, step, org }, ran.exitCode, ran.logTail);
     const violations = socket.violations();
     if (violations.length > 0) throw socketContractError({ runId, step, org }, violations);
   } finally {
     await socket.close();
-    await workspace.dispose();
   }
 
   // Differencing control, before anything of this step is sealed: each cohort the step formed is
@@ -190,13 +229,20 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
 
   const sealStarted = performance.now();
   let seq = request.seqStart;
-  const envelopes: Envelope[] = [];
-  for (const message of socket.messages()) {
-    envelopes.push(await sealFor(deps, request, [message.to], seq++, message.content));
+  const envelopes: SealedMessage[] = [];
+  const sealedDigests: string[] = [];
+  const blobOptions = { store: deps.blobs, thresholdBytes: deps.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES };
+  // One message at a time: sealed, stored as a blob when large (before the outcome names it),
+  // and let go, so the worker never holds all of a step's sealed messages.
+  for await (const message of socket.messagesAsJson()) {
+    const envelope = await sealFor(deps, request, [message.to], seq++, message.json);
+    sealedDigests.push(envelopeDigest(envelope));
+    envelopes.push(await messageFor(envelope, blobOptions));
   }
-  const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, outputContent);
+  const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, new TextEncoder().encode(JSON.stringify(outputContent)));
+  if (output) sealedDigests.push(envelopeDigest(output));
   // What ran and what was sealed, signed: the history then records it for auditors.
-  const attestation = await attestStep(deps.keys, request, request.image, imageId, output ? [...envelopes, output] : envelopes);
+  const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
   const sealMs = performance.now() - sealStarted;
   if (request.releaseAtEnd) {
     memo.volumes.delete(runId);
@@ -228,10 +274,17 @@ async function chargePrivacy(budget: PrivacyBudget, request: StepRequest, bill: 
   else if (bill.releases.length > 0) await budget.check(bill.releases.map(charge));
 }
 
-async function openInputs(deps: SiteDeps, request: StepRequest): Promise<OpenedInput[]> {
-  const opened: OpenedInput[] = [];
+async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator<OpenedInput> {
   for (const input of request.inputs) {
-    const { binding, body } = await openEnvelope(input.envelope, {
+    // A blob is fetched and checked against its reference (digest, size, binding), then opened
+    // exactly as an inline envelope: signatures, binding to this step, replay.
+    const envelope = await envelopeOf(input.envelope, deps.blobs).catch((err: unknown) => {
+      // The refusal another party sees is vague; the site's own log says which check failed.
+      const reason = err instanceof ParleyError ? err.details.reason : undefined;
+      if (reason) Context.current().log.warn('input blob refused', { runId: request.runId, step: request.step, org: deps.org, from: input.from, reason });
+      throw err;
+    });
+    const { binding, body } = await openEnvelope(envelope, {
       expect: { runId: request.runId, step: input.fromStep, recipient: deps.org },
       receiveKey: deps.keys.receive.privateJwk,
       senderSigningKey: async (org) => (await deps.directory.publicKeys(org))?.sign.jwk,
@@ -240,12 +293,12 @@ async function openInputs(deps: SiteDeps, request: StepRequest): Promise<OpenedI
     if (binding.from !== input.from) {
       throw new ParleyError(ErrorCode.EnvelopeBinding, `An input of step "${request.step}" was not sent by the organisation the run says it came from.`, { runId: request.runId, step: request.step });
     }
-    opened.push({ from: binding.from, step: binding.step, seq: binding.seq, body });
+    yield { from: binding.from, step: binding.step, seq: binding.seq, body };
   }
-  return opened;
 }
 
-async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: number, content: unknown): Promise<Envelope> {
+/** Seals `json` (a message's content as JSON text) for `to`. */
+async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: number, json: Uint8Array): Promise<Envelope> {
   const recipients = [];
   for (const org of to) {
     const keys = await deps.directory.publicKeys(org);
@@ -256,7 +309,7 @@ async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: n
   }
   return sealEnvelope({
     binding: { runId: request.runId, step: request.step, from: deps.org, to: [...to].sort(), seq },
-    body: new TextEncoder().encode(JSON.stringify(content)),
+    body: json,
     sender: deps.keys,
     recipients,
   });

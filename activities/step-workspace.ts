@@ -17,11 +17,16 @@ export interface OpenedInput {
 export interface StepWorkspace {
   inputDir: string;
   socketPath: string;
+  /** Where the node socket spills what the algorithm sends (private to the worker, not mounted). */
+  outboxDir: string;
   dispose(): Promise<void>;
 }
 
-/** Creates the workspace under `root` (mode 0700) and writes the inputs and their index. */
-export async function createStepWorkspace(root: string, inputs: OpenedInput[]): Promise<StepWorkspace> {
+/**
+ * Creates the workspace under `root` (mode 0700) and writes the inputs and their index, one input
+ * at a time as `inputs` yields them: a step's inputs are never all in memory at once.
+ */
+export async function createStepWorkspace(root: string, inputs: Iterable<OpenedInput> | AsyncIterable<OpenedInput>): Promise<StepWorkspace> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(root, 'step-'));
   await chmod(dir, 0o700);
@@ -30,14 +35,19 @@ export async function createStepWorkspace(root: string, inputs: OpenedInput[]): 
     // The container's non-root user must read these; the 0700 parent keeps other host users out.
     await mkdir(inputDir, { mode: 0o755 });
     await chmod(inputDir, 0o755);
-    const index = inputs.map((input) => ({ file: `${input.from}-${input.seq}.json`, from: input.from, step: input.step, seq: input.seq }));
-    await Promise.all(inputs.map((input, i) => writeFile(join(inputDir, index[i]!.file), input.body, { mode: 0o644 })));
+    const index: Array<{ file: string; from: OrgId; step: string; seq: number }> = [];
+    for await (const input of inputs) {
+      const entry = { file: `${input.from}-${input.seq}.json`, from: input.from, step: input.step, seq: input.seq };
+      await writeFile(join(inputDir, entry.file), input.body, { mode: 0o644 });
+      index.push(entry);
+    }
     await writeFile(join(inputDir, 'index.json'), JSON.stringify(index), { mode: 0o644 });
     const socketDir = join(dir, 'socket');
     await mkdir(socketDir, { mode: 0o700 });
     return {
       inputDir,
       socketPath: join(socketDir, 'node.sock'),
+      outboxDir: join(dir, 'outbox'),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };
   } catch (err) {

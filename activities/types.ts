@@ -2,7 +2,7 @@
  * The site activities' contract, as types only: workflows import this file and nothing else
  * from activities/, so no implementation (Docker, keys) can leak into the workflow bundle.
  */
-import type { Envelope } from '../common/envelope.ts';
+import type { Envelope, SealedMessage } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { SignedManifest } from '../common/run-manifest.ts';
 
@@ -17,7 +17,8 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 
 /** An envelope a step consumes, with where the orchestration says it came from. */
 export interface StepInputEnvelope {
-  envelope: Envelope;
+  /** Inline, or a reference to its blob when it was too large for the history. */
+  envelope: SealedMessage;
   /** The step that produced it: the envelope's signed binding must name this step. */
   fromStep: string;
   from: OrgId;
@@ -67,9 +68,15 @@ export interface StepTimings {
 export interface StepOutcome {
   step: string;
   org: OrgId;
-  /** Messages to other organisations, sealed by this site, in the order the algorithm sent them. */
-  envelopes: Envelope[];
-  /** The step's output, sealed for the requester, when the algorithm wrote one. */
+  /**
+   * Messages to other organisations, sealed by this site, in the order the algorithm sent them;
+   * each one above the site's blob threshold as a reference to its blob (activities/blob-messages.ts).
+   */
+  envelopes: SealedMessage[];
+  /**
+   * The step's output, sealed for the requester, when the algorithm wrote one. Always inline: the
+   * requester reads it from the run's result after the run's blobs may be gone.
+   */
   output?: Envelope;
   timings: StepTimings;
   /**

@@ -5,6 +5,7 @@
 import { appSuite } from './app.suite.ts';
 import { auditSuite } from './audit/audit.suite.ts';
 import { authSuite } from './auth/auth.suite.ts';
+import { blobsSuite } from './blobs/blobs.suite.ts';
 import { chainRunsSuite } from './runs/chain-runs.suite.ts';
 import { loggingSuite } from './logging.suite.ts';
 import { openApiFuzzSuite } from './openapi-fuzz.suite.ts';
@@ -26,6 +27,7 @@ export function registerApiSuites(h: () => Harness): void {
   runsSuite(h);
   chainRunsSuite(h);
   auditSuite(h);
+  blobsSuite(h);
   openApiFuzzSuite(h);
   loggingSuite(h);
 }

@@ -13,6 +13,8 @@ import { ErrorCode } from '../common/errors.ts';
 import { createAuditApp } from './audit/routes.ts';
 import { authenticate } from './auth/authenticate.ts';
 import { createAuthApp } from './auth/routes.ts';
+import { createBlobDir } from './blobs/blob-dir.ts';
+import { createBlobsApp } from './blobs/routes.ts';
 import { createCollaborationsApp } from './collaborations/routes.ts';
 import { resolveServices } from './deps.ts';
 import type { AppDeps, Services } from './deps.ts';
@@ -59,7 +61,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.onError(createErrorHandler(services.logger));
   app.notFound(handleNotFound);
   app.use('*', requestLog(services));
-  app.use('*', bodyLimit({
+  const limitBody = bodyLimit({
     maxSize: services.maxBodyBytes,
     onError: (c) => problem(c, {
       status: 413, code: ErrorCode.PayloadTooLarge,
@@ -68,7 +70,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       // server closes it after a lingering close (api/lingering-close.ts) so the answer arrives.
       headers: { connection: 'close' },
     }),
-  }));
+  });
+  // Blobs stream to disk under their own limit (api/blobs/routes.ts); every other body is small.
+  app.use('*', (c, next) => (services.blobDir !== undefined && c.req.path.startsWith('/v1/blobs/') ? next() : limitBody(c, next)));
 
   const auth = authenticate(services);
   app.use('/v1/*', (c, next) => (c.req.path === '/v1/login' ? next() : auth(c, next)));
@@ -89,6 +93,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/sites', createSitesApp(services));
   app.route('/v1/runs', createRunsApp(services));
   app.route('/v1/audit', createAuditApp(services));
+  if (services.blobDir !== undefined) app.route('/v1/blobs', createBlobsApp(services, createBlobDir(services.blobDir), services.maxBlobBytes));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http', scheme: 'bearer',

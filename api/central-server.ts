@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { createApp, createJsonLogger, ensureAdmin, silentLogger, startServer, createTemporalRunLauncher, type ScryptCost } from './index.ts';
 import { openDatabase } from '../db/client.ts';
+import { createBlobDir } from './blobs/blob-dir.ts';
+import { DEFAULT_BLOB_RETENTION_MS, startBlobSweeper, sweepRunBlobs } from './blobs/blob-retention.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 
 export interface CentralServerOptions {
@@ -26,11 +28,17 @@ export interface CentralServerOptions {
   /** Structured request logs on stderr (default) or none (the demo keeps its output clean). */
   quiet?: boolean;
   passwordCost?: ScryptCost;
+  /** How long a run's blobs outlive the run (api/blobs/blob-retention.ts). Default 7 days. */
+  blobRetentionMs?: number;
+  /** How often ended runs' blobs are looked for. Default 60 s. */
+  blobSweepIntervalMs?: number;
 }
 
 export interface CentralServer {
   url: string;
   admin: { username: string; orgId: string; /** Only when this start created the admin. */ password?: string };
+  /** Removes the blobs of runs past their retention now, rather than at the next sweep; returns those runs. */
+  sweepBlobs(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -81,18 +89,26 @@ export async function startCentralServer(options: CentralServerOptions): Promise
       password,
       ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
     });
+    const blobDir = join(options.stateDir, 'blobs');
+    const logger = options.quiet ? silentLogger : createJsonLogger();
+    const runs = createTemporalRunLauncher(options.temporal);
     const app = createApp({
       db: database.db,
       tokenSecret: await tokenSecret(options.stateDir),
-      runs: createTemporalRunLauncher(options.temporal),
-      logger: options.quiet ? silentLogger : createJsonLogger(),
+      runs,
+      logger,
+      blobDir,
       ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
     });
     const server = await startServer(app, { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1' });
+    const sweepDeps = { blobs: createBlobDir(blobDir), runs, retentionMs: options.blobRetentionMs ?? DEFAULT_BLOB_RETENTION_MS, now: () => new Date(), logger };
+    const sweeper = startBlobSweeper(sweepDeps, options.blobSweepIntervalMs ?? 60_000);
     return {
       url: server.url,
       admin: { username: ADMIN_USERNAME, orgId: CENTRAL_ORG, ...(created ? { password } : {}) },
+      sweepBlobs: () => sweepRunBlobs(sweepDeps),
       async close() {
+        await sweeper.stop();
         await server.close();
         await database.close();
       },

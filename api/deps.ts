@@ -36,6 +36,13 @@ export interface AppDeps {
   loginAddressLimit?: RateLimit;
   /** Largest request body accepted. Default 64 KiB. */
   maxBodyBytes?: number;
+  /**
+   * Where the API keeps the blob store of sealed envelopes too large for a workflow history
+   * (api/blobs/). Without it there is no /v1/blobs, and steps that send large messages fail.
+   */
+  blobDir?: string;
+  /** Largest blob stored. Default 1 GiB, a site's default limit on what one step sends. */
+  maxBlobBytes?: number;
 }
 
 /** The resolved dependencies every sub-app is built with. */
@@ -48,6 +55,8 @@ export interface Services {
   passwordCost: ScryptCost;
   loginThrottle: LoginThrottle;
   maxBodyBytes: number;
+  blobDir: string | undefined;
+  maxBlobBytes: number;
 }
 
 function loginThrottleOf(deps: AppDeps): LoginThrottle {
@@ -74,5 +83,7 @@ export function resolveServices(deps: AppDeps): Services {
     passwordCost: deps.passwordCost ?? DEFAULT_SCRYPT_COST,
     loginThrottle: loginThrottleOf(deps),
     maxBodyBytes: deps.maxBodyBytes ?? 64 * 1024,
+    blobDir: deps.blobDir,
+    maxBlobBytes: deps.maxBlobBytes ?? 1024 ** 3,
   };
 }

@@ -30,6 +30,11 @@ export interface AuditBundle {
   histories: AuditHistory[];
   /** Organisation → its public keys (JWKs and RFC 7638 thumbprints), for every org the envelopes name. */
   publicKeys: Record<string, OrgPublicKeys>;
+  /**
+   * Digest → blob text, for every blob reference in the histories (./bundle-blobs.ts): sealed
+   * envelopes too large for the history, ciphertext only. Absent when the run had none.
+   */
+  blobs?: Record<string, string>;
 }
 
 /** The short event type of a proto JSON event: "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" → "ActivityTaskScheduled". */

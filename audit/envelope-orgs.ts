@@ -4,6 +4,7 @@
  */
 import { inspectEnvelope } from '../crypto/index.ts';
 import type { HistoryJson } from './audit-bundle.ts';
+import { blobRefsInHistories } from './bundle-blobs.ts';
 import { envelopesInHistories } from './history-envelopes.ts';
 
 /** What the envelopes in some histories name. */
@@ -12,6 +13,8 @@ export interface EnvelopeCensus {
   orgs: string[];
   /** Distinct envelopes that passed inspection (one sent, then received as an input, counts once). */
   envelopes: number;
+  /** Distinct blob references: envelopes too large for the history, stored as blobs. */
+  blobs: number;
   /** Envelope-shaped values that did not: malformed or altered (`audit verify`'s business). */
   unreadable: number;
 }
@@ -32,5 +35,12 @@ export function envelopeCensus(histories: HistoryJson[]): EnvelopeCensus {
       unreadable += 1;
     }
   }
-  return { orgs: [...orgs].sort(), envelopes: distinct.size, unreadable };
+  // A blob's sender and recipients are in its reference's clear binding, as on an envelope.
+  const blobs = new Set<string>();
+  for (const ref of blobRefsInHistories(histories)) {
+    if (typeof ref.binding.from === 'string') orgs.add(ref.binding.from);
+    if (Array.isArray(ref.binding.to)) ref.binding.to.forEach((org) => typeof org === 'string' && orgs.add(org));
+    blobs.add(ref.digest);
+  }
+  return { orgs: [...orgs].sort(), envelopes: distinct.size, blobs: blobs.size, unreadable };
 }

@@ -5,6 +5,7 @@
  */
 import { createMemoryReplayGuard, envelopeDigest, inspectEnvelope, openEnvelope, type OrgKeys, type OrgPublicKeys } from '../crypto/index.ts';
 import { isParleyError } from '../common/errors.ts';
+import { blobRefsInHistories, envelopeOfBlobRef, type BundleBlobs } from './bundle-blobs.ts';
 import { envelopesInHistories } from './history-envelopes.ts';
 import type { HistoryToVerify } from './verify-history.ts';
 
@@ -32,14 +33,28 @@ function contentOf(body: Uint8Array): unknown {
   }
 }
 
-/** Every distinct envelope in `histories`, opened when it was sealed for `keys.org`. */
-export async function openForOrg(histories: HistoryToVerify[], keys: OrgKeys, publicKeys: Readonly<Record<string, OrgPublicKeys>>): Promise<OpenedEntry[]> {
+/**
+ * Every distinct envelope in `histories`, opened when it was sealed for `keys.org`; an envelope
+ * stored as a blob is taken from `blobs` once it matches its reference, and refused otherwise.
+ */
+export async function openForOrg(histories: HistoryToVerify[], keys: OrgKeys, publicKeys: Readonly<Record<string, OrgPublicKeys>>, blobs: BundleBlobs = {}): Promise<OpenedEntry[]> {
   const entries: OpenedEntry[] = [];
   // One guard for the run: the same (sender, seq) as two different envelopes is refused as a replay.
   const replayGuard = createMemoryReplayGuard();
   for (const { workflowId, history } of histories) {
     const seen = new Set<string>();
-    for (const value of envelopesInHistories([history])) {
+    const found: unknown[] = envelopesInHistories([history]);
+    for (const ref of blobRefsInHistories([history])) {
+      const resolved = envelopeOfBlobRef(ref, blobs);
+      if ('envelope' in resolved) found.push(resolved.envelope);
+      else if (!seen.has(`blob:${ref.digest}`)) {
+        seen.add(`blob:${ref.digest}`);
+        const { binding } = ref;
+        const mine = Array.isArray(binding.to) && binding.to.includes(keys.org);
+        entries.push({ workflowId, step: binding.step, from: binding.from, to: binding.to, seq: binding.seq, status: mine ? 'refused' : 'not-for-you', ...(mine ? { problem: `ERR_ENVELOPE_TAMPERED (${resolved.problem})` } : {}) });
+      }
+    }
+    for (const value of found) {
       let digest: string;
       let binding;
       try {

@@ -15,6 +15,14 @@ import { isRecord } from './proto-payloads.ts';
 export interface AuditFile {
   histories: HistorySource[];
   publicKeys: Record<string, OrgPublicKeys>;
+  /** The bundle's blobs (digest → text); empty for a plain history. */
+  blobs: Record<string, string>;
+}
+
+/** The bundle's `blobs`, keeping only text values (verify reports what is missing). */
+function blobsOf(json: unknown): Record<string, string> {
+  if (!isRecord(json) || !isRecord(json.blobs)) return {};
+  return Object.fromEntries(Object.entries(json.blobs).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
 }
 
 /**
@@ -24,15 +32,16 @@ export interface AuditFile {
  */
 export async function readAuditFile(file: string, options: { keysDir?: string; workflowId?: string } = {}): Promise<AuditFile> {
   const histories = await readHistoryFile(file, options.workflowId);
+  const json: unknown = JSON.parse(await readFile(file, 'utf8'));
+  const blobs = blobsOf(json);
   if (options.keysDir !== undefined) {
     const { orgs } = envelopeCensus(histories.map((h) => h.history));
-    return { histories, publicKeys: await collectPublicKeys(orgs, fileKeyDirectory(options.keysDir), `--keys-dir ${options.keysDir}`) };
+    return { histories, publicKeys: await collectPublicKeys(orgs, fileKeyDirectory(options.keysDir), `--keys-dir ${options.keysDir}`), blobs };
   }
-  const json: unknown = JSON.parse(await readFile(file, 'utf8'));
   if (!isRecord(json) || !isRecord(json.publicKeys)) {
     throw new ParleyError(ErrorCode.InvalidInput, `${file} is a plain history and carries no public keys. Give --keys-dir with the organisations' <org>.json public-key files, or export a bundle with \`parley audit export\`.`, { path: file });
   }
   const publicKeys: Record<string, OrgPublicKeys> = {};
   for (const [org, keys] of Object.entries(json.publicKeys)) publicKeys[org] = parseOrgPublicKeys(keys);
-  return { histories, publicKeys };
+  return { histories, publicKeys, blobs };
 }

@@ -7,6 +7,7 @@ import type { JWK } from 'jose';
 import type { EnvelopeInfo } from '../crypto/index.ts';
 import { envelopeDigest, inspectEnvelope, verifyEnvelopeSignature, type OrgPublicKeys } from '../crypto/index.ts';
 import type { HistoryJson } from './audit-bundle.ts';
+import { envelopeOfBlobRef, looksLikeBlobRef, type BundleBlobs } from './bundle-blobs.ts';
 import { readHistorySteps, type StepRecord } from './history-steps.ts';
 import { envelopesIn, envelopesInHistories } from './history-envelopes.ts';
 import { isRecord } from './proto-payloads.ts';
@@ -58,8 +59,11 @@ function readRequest(value: unknown): Request | undefined {
 
 const msBetween = (from?: string, to?: string) => (from && to ? Math.round(Date.parse(to) - Date.parse(from)) : undefined);
 
-/** Verifies one history against the organisations' published keys. */
-export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonly<Record<string, OrgPublicKeys>>): Promise<{ verified: VerifiedHistory; findings: Finding[] }> {
+/**
+ * Verifies one history against the organisations' published keys; a blob reference is checked
+ * against its blob in `blobs` (./bundle-blobs.ts), then as the envelope it stands for.
+ */
+export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonly<Record<string, OrgPublicKeys>>, blobs: BundleBlobs = {}): Promise<{ verified: VerifiedHistory; findings: Finding[] }> {
   const { workflowId } = source;
   const parsed = readHistorySteps(source.history);
   const findings: Finding[] = parsed.problems.map((p) => ({ kind: FindingKind.MissingEvent, workflowId, ...(p.eventId ? { eventId: p.eventId } : {}), message: p.message }));
@@ -68,7 +72,13 @@ export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonl
 
   // Each distinct envelope is checked once, where it is first seen; later sightings reuse it.
   const cache = new Map<string, Promise<Checked>>();
-  const check = (value: unknown, eventId?: number): Promise<Checked> => {
+  const check = (seen: unknown, eventId?: number): Promise<Checked> => {
+    let value = seen;
+    if (looksLikeBlobRef(seen)) {
+      const resolved = envelopeOfBlobRef(seen, blobs);
+      if ('problem' in resolved) return checkMissingBlob(seen, resolved.problem, eventId);
+      value = resolved.envelope;
+    }
     let digest: string;
     try {
       digest = envelopeDigest(value as never);
@@ -79,6 +89,20 @@ export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonl
     if (!found) {
       found = checkEnvelope(value, digest, eventId);
       cache.set(digest, found);
+    }
+    return found;
+  };
+  // A blob that is missing or not what its reference names: reported once, by the reference's digest.
+  const checkMissingBlob = (ref: { digest: string; size: number; binding: { seq?: unknown; from?: unknown; step?: unknown } }, problem: string, eventId?: number): Promise<Checked> => {
+    const key = `blob:${ref.digest}`;
+    let found = cache.get(key);
+    if (!found) {
+      const at = { eventId, step: String(ref.binding.step), org: String(ref.binding.from) };
+      const what = `envelope seq ${String(ref.binding.seq)} from "${String(ref.binding.from)}" (a blob, ${ref.digest})`;
+      if (problem === 'blob-missing') add(FindingKind.Unverifiable, `${what} is not in the bundle; export it with --api to include its blobs`, at);
+      else add(FindingKind.Signature, `${what} does not match its reference (${problem}): the blob store altered or swapped it`, at);
+      found = Promise.resolve({ digest: ref.digest, bytes: ref.size });
+      cache.set(key, found);
     }
     return found;
   };

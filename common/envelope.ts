@@ -41,3 +41,27 @@ export interface Envelope {
    */
   sig: string;
 }
+
+/**
+ * Where a sealed envelope too large for the workflow history travels instead (DESIGN.md "Large
+ * payloads"): the blob store holds the envelope's canonical JSON (ciphertext only), and the
+ * history this reference. `kind` keeps a reference from ever being taken for an envelope (an
+ * envelope has no `kind`; a reference has no `jwe`). The binding is the clear copy, as on an
+ * inline envelope: the opener checks it against the fetched envelope's own.
+ */
+export interface EnvelopeRef {
+  kind: 'blob';
+  /** SHA-256 (base64url) of the blob's bytes: the envelope's canonical JSON, UTF-8. */
+  digest: string;
+  /** The blob's length in bytes. */
+  size: number;
+  binding: EnvelopeBinding;
+}
+
+/** What a step's outcome carries for each message: the envelope itself, or a reference to its blob. */
+export type SealedMessage = Envelope | EnvelopeRef;
+
+/** True when `message` is a reference to a blob rather than an inline envelope. */
+export function isEnvelopeRef(message: SealedMessage): message is EnvelopeRef {
+  return (message as { kind?: unknown }).kind === 'blob';
+}

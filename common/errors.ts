@@ -57,6 +57,12 @@ export const ErrorCode = {
   PrivacyBudget: 'ERR_PRIVACY_BUDGET',
   /** A release the site's policy refuses: too few sites, too small a modulus, an output not allowed out. */
   ReleaseRefused: 'ERR_RELEASE_REFUSED',
+  /** A step sent more bytes in all than its site's `limits.stepSendBytes` allows; nothing of it left the site. */
+  StepBytesLimit: 'ERR_STEP_BYTES_LIMIT',
+  /** A step sent more messages than its site's `limits.stepMessages` allows; nothing of it left the site. */
+  StepMessagesLimit: 'ERR_STEP_MESSAGES_LIMIT',
+  /** A blob a step's input refers to is not in the blob store (never stored, or removed with its run). */
+  BlobMissing: 'ERR_BLOB_MISSING',
   /** Input from a person or a file does not validate. */
   InvalidInput: 'ERR_INVALID_INPUT',
   /** A base or algorithm image could not be built (the engine refused its context or a step failed). */

@@ -11,6 +11,7 @@ import type { OrgId } from '../common/ids.ts';
 import { publicKeysOf, signSiteEnrolment, type OrgKeys } from '../crypto/index.ts';
 import { ApiClientError, createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { pinnedKeyDirectory } from '../activities/pinned-key-directory.ts';
+import { apiBlobStore, type BlobStore } from '../activities/blob-store.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import type { DemoStateStore } from './demo-state.ts';
 import type { Federation, FederationMember } from './federation.ts';
@@ -23,6 +24,8 @@ export interface RegisteredFederation {
   researcherDirectory: KeyDirectory;
   /** Each site's view of published keys, fetched with its own credential and pinned. */
   siteDirectories: Map<string, KeyDirectory>;
+  /** Each site's blob store: the API's, with its own credential (as `parley site start` has it). */
+  siteBlobs: Map<string, BlobStore>;
 }
 
 /** What an earlier demo left that does not fit the kept database: remove the directory. */
@@ -112,9 +115,11 @@ export async function registerFederation(apiUrl: string, admin: { username: stri
   const everyone = [...federation.sites.map((s) => s.org), federation.requester.org];
   const collaborationId = await ensureCollaboration(asAdmin, everyone, store);
   const siteDirectories = new Map<string, KeyDirectory>();
+  const siteBlobs = new Map<string, BlobStore>();
   for (const site of federation.sites) {
     const credential = await ensureSiteCredential(asAdmin, collaborationId, site.org, site.keys, store);
     siteDirectories.set(site.org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
+    siteBlobs.set(site.org, apiBlobStore(anonymous.withToken(credential)));
   }
   const researcher = await signIn(anonymous, researcherName, store.state.researcherPassword, store);
   const researcherDirectory = pinnedKeyDirectory({ api: researcher, pinFile: join(federation.requester.stateDir, 'pinned-keys.json') });
@@ -130,5 +135,5 @@ export async function registerFederation(apiUrl: string, admin: { username: stri
     if (err instanceof ApiClientError && err.status === 401) throw mixedUp(store, 'the kept database does not accept a site credential the demo kept');
     throw err;
   }
-  return { collaborationId, researcher, researcherDirectory, siteDirectories };
+  return { collaborationId, researcher, researcherDirectory, siteDirectories, siteBlobs };
 }

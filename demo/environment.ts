@@ -181,9 +181,13 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const cluster = await startLocalCluster({
       temporalAddress: address,
       namespace,
-      sites: federation.sites.map((site) => siteDepsOf(
-        site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration),
-      )),
+      sites: federation.sites.map((site) => {
+        const blobs = api?.siteBlobs.get(site.org);
+        return {
+          ...siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration)),
+          ...(blobs ? { blobs } : {}),
+        };
+      }),
       progress,
     });
     cleanups.unshift(() => cluster.shutdown());

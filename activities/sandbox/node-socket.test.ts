@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir } from '../../test/support/docker-sandbox.ts';
@@ -38,6 +38,39 @@ function call(s: NodeSocket, method: string, path: string, body?: string): Promi
 }
 
 describe('node socket', () => {
+  it('spills each message to its spill directory and hands them back one at a time, in order, as JSON', async () => {
+    const spillDir = join(scratch.dir, 'spill-out');
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'spill', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 64, maxMessageBytes: 4096, spillDir });
+    const big = 'y'.repeat(3000);
+    expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: { big } }))).status).toBe(200);
+    expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: [1] }))).status).toBe(200);
+    expect((await readdir(spillDir)).sort()).toEqual(['0.json', '1.json']);
+    const read = [];
+    for await (const m of socket.messagesAsJson()) read.push({ to: m.to, content: JSON.parse(Buffer.from(m.json).toString('utf8')) as unknown });
+    expect(read).toEqual([{ to: 'east', content: { big } }, { to: 'east', content: [1] }]);
+    // An output is held to its own, smaller limit: it stays inline in the history.
+    expect((await call(socket, 'POST', '/v1/output', JSON.stringify({ content: big }))).status).toBe(413);
+  });
+
+  it('names the message limit a step went past, and keeps nothing after it', async () => {
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'count', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 1024, maxMessages: 2 });
+    for (const i of [1, 2]) expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: i }))).status).toBe(200);
+    expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: 3 }))).status).toBe(429);
+    expect(socket.limitExceeded()).toEqual({ limit: 'messages', max: 2 });
+    expect(socket.messages()).toHaveLength(2);
+  });
+
+  it('names the byte limit when the step\'s messages add up past it, or one message alone is larger', async () => {
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'bytes', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 1024, maxMessageBytes: 100, maxTotalBytes: 100 });
+    expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: 'a'.repeat(60) }))).status).toBe(200);
+    expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: 'b'.repeat(60) }))).status).toBe(413);
+    expect(socket.limitExceeded()).toEqual({ limit: 'bytes', max: 100 });
+    await socket.close();
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'bytes-one', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 1024, maxMessageBytes: 100, maxTotalBytes: 100 });
+    expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: 'c'.repeat(200) }))).status).toBe(413);
+    expect(socket.limitExceeded()).toEqual({ limit: 'bytes', max: 100 });
+  });
+
   it('collects messages in arrival order and the one output, and nothing more', async () => {
     const s = await start('collects');
     expect((await call(s, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: { partial: '1' } }))).status).toBe(200);

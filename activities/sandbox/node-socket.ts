@@ -15,8 +15,9 @@
  * worker puts violations only on the sealed lines of a failure, never on its readable first line.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isOrgId, type OrgId } from '../../common/ids.ts';
 
 export interface NodeSocketOptions {
@@ -26,8 +27,17 @@ export interface NodeSocketOptions {
   allowedRecipients: OrgId[];
   /** The largest request body accepted; larger ones get 413. */
   maxBodyBytes: number;
+  /** The largest message body accepted (default maxBodyBytes): messages may be far larger than an output. */
+  maxMessageBytes?: number;
   /** How many messages one step may send (default 10,000), so a runaway loop cannot fill memory. */
   maxMessages?: number;
+  /** The most bytes of message content one step may send in all (default: no limit but maxMessages × maxMessageBytes). */
+  maxTotalBytes?: number;
+  /**
+   * A private directory to write each accepted message's content to, so the worker holds one
+   * message at a time rather than all of a step's (default: kept in memory).
+   */
+  spillDir?: string;
   /** The datasets the step mounted: the only ones it may report a cohort of (default none). */
   datasets?: string[];
   /** The largest cohort report accepted (default 64 MiB: a million ids of 60 characters). */
@@ -46,11 +56,24 @@ export interface RequestedMessage {
   content: unknown;
 }
 
+/** A message the algorithm asked to send, with its content as JSON text (UTF-8). */
+export interface RequestedMessageJson {
+  to: OrgId;
+  json: Uint8Array;
+}
+
+/** Which of a step's sending limits a refused message went past. */
+export type SendLimit = { limit: 'messages'; max: number } | { limit: 'bytes'; max: number };
+
 /** A running node socket and what it has collected so far. */
 export interface NodeSocket {
   readonly socketPath: string;
-  /** Accepted messages, in arrival order. */
+  /** Accepted messages, in arrival order (read back from spillDir when spilled). */
   messages(): RequestedMessage[];
+  /** Accepted messages one at a time, in arrival order, as JSON text: one in memory at once when spilled. */
+  messagesAsJson(): AsyncIterable<RequestedMessageJson>;
+  /** The first sending limit a message went past, if any (that message and all after it were refused). */
+  limitExceeded(): SendLimit | undefined;
   /** The step's output, or undefined when it wrote none. */
   output(): unknown;
   /** The cohorts the step reported, in arrival order (one per dataset at most). */
@@ -134,7 +157,13 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
   const maxMessages = options.maxMessages ?? 10_000;
   const datasets = new Set(options.datasets ?? []);
   const maxCohortBytes = options.maxCohortBytes ?? DEFAULT_MAX_COHORT_BYTES;
-  const messages: RequestedMessage[] = [];
+  const maxMessageBytes = options.maxMessageBytes ?? maxBodyBytes;
+  const maxTotalBytes = options.maxTotalBytes ?? Number.POSITIVE_INFINITY;
+  const { spillDir } = options;
+  /** Each message's content: in memory, or the file it was spilled to. */
+  const messages: Array<{ to: OrgId; content: unknown } | { to: OrgId; file: string }> = [];
+  let sentBytes = 0;
+  let exceeded: SendLimit | undefined;
   const cohorts: CohortReport[] = [];
   const violations: string[] = [];
   let output: { content: unknown } | undefined;
@@ -145,8 +174,17 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
         throw new Refusal(400, `Recipient ${describeRecipient(to)} is not one this step may send to (allowed: ${[...allowed].join(', ') || 'none'}).`);
       }
       if (content === undefined) throw new Refusal(400, 'A message needs "content".');
-      if (messages.length >= maxMessages) throw new Refusal(429, `A step may send at most ${maxMessages} messages.`);
-      messages.push({ to, content });
+      if (exceeded === undefined && messages.length >= maxMessages) exceeded = { limit: 'messages', max: maxMessages };
+      const json = Buffer.from(JSON.stringify(content), 'utf8');
+      if (exceeded === undefined && sentBytes + json.length > maxTotalBytes) exceeded = { limit: 'bytes', max: maxTotalBytes };
+      // Once past a limit the step has failed: nothing more of it is kept.
+      if (exceeded?.limit === 'messages') throw new Refusal(429, `A step may send at most ${maxMessages} messages.`);
+      if (exceeded?.limit === 'bytes') throw new Refusal(413, `A step may send at most ${maxTotalBytes} bytes of messages in all.`);
+      sentBytes += json.length;
+      if (spillDir === undefined) return void messages.push({ to, content });
+      const file = join(spillDir, `${messages.length}.json`);
+      writeFileSync(file, json, { mode: 0o600 });
+      messages.push({ to, file });
     },
     '/v1/output': ({ content }) => {
       if (content === undefined) throw new Refusal(400, 'An output needs "content".');
@@ -162,7 +200,7 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       cohorts.push({ dataset, rows: rows as string[] });
     },
   };
-  const bodyLimit = (path: string): number => (path === '/v1/cohort' ? maxCohortBytes : maxBodyBytes);
+  const bodyLimit = (path: string): number => (path === '/v1/cohort' ? maxCohortBytes : path === '/v1/messages' ? maxMessageBytes : maxBodyBytes);
 
   const reply = (res: ServerResponse, status: number, body: object): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -183,6 +221,8 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       reply(res, 200, { ok: true });
     })().catch((err: unknown) => {
       const refusal = err instanceof Refusal ? err : new Refusal(400, 'Request could not be read.');
+      // One message larger than the step may send in all is past the step's byte limit too.
+      if (path === '/v1/messages' && refusal.status === 413 && maxMessageBytes >= maxTotalBytes) exceeded ??= { limit: 'bytes', max: maxTotalBytes };
       violations.push(`${req.method} ${path}: ${refusal.message}`);
       // After a refused body the rest of it is not worth reading: answer and drop the connection.
       res.setHeader('connection', 'close');
@@ -192,6 +232,7 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
   });
 
   await prepareDirectory(socketPath);
+  if (spillDir !== undefined) await mkdir(spillDir, { recursive: true, mode: 0o700 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => {
@@ -204,7 +245,13 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
   let closed: Promise<void> | undefined;
   return {
     socketPath,
-    messages: () => messages.map((m) => ({ ...m })),
+    messages: () => messages.map((m) => ('file' in m ? { to: m.to, content: JSON.parse(readFileSync(m.file, 'utf8')) as unknown } : { ...m })),
+    async *messagesAsJson() {
+      for (const m of messages) {
+        yield { to: m.to, json: 'file' in m ? await readFile(m.file) : Buffer.from(JSON.stringify(m.content), 'utf8') };
+      }
+    },
+    limitExceeded: () => exceeded,
     output: () => output?.content,
     cohorts: () => cohorts.map((c) => ({ dataset: c.dataset, rows: [...c.rows] })),
     violations: () => [...violations],

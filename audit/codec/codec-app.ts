@@ -19,7 +19,8 @@
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { envelopesIn } from '../history-envelopes.ts';
-import { describeAttestation, describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
+import { describeAttestation, describeBlobRef, describeEnvelope, type DescribeOptions } from './describe-envelope.ts';
+import { blobRefsIn, looksLikeBlobRef } from '../bundle-blobs.ts';
 import { isSealedFailure, openSealedFailure } from '../../activities/failure-codec.ts';
 import { isPayloadsBody, jsonOf, jsonPayload, type JsonPayload } from '../proto-payloads.ts';
 import { codecGuard } from './codec-guard.ts';
@@ -36,11 +37,20 @@ export interface CodecAppOptions extends DescribeOptions {
   hostnames?: string[];
 }
 
-/** Replaces every envelope inside a JSON value with its view, and a step's attestation with its claims. */
+/** True when `value` holds an envelope or a blob reference somewhere. */
+function holdsSealed(value: unknown): boolean {
+  return envelopesIn(value).length > 0 || blobRefsIn(value).length > 0;
+}
+
+/**
+ * Replaces every envelope inside a JSON value with its view, every blob reference with its blob's
+ * (fetched and checked when the server can), and a step's attestation with its claims.
+ */
 async function describeIn(value: unknown, options: DescribeOptions): Promise<unknown> {
   if (Array.isArray(value)) return Promise.all(value.map((v) => describeIn(v, options)));
   if (typeof value !== 'object' || value === null) return value;
-  if (envelopesIn(value).length === 0) return value;
+  if (!holdsSealed(value)) return value;
+  if (looksLikeBlobRef(value)) return describeBlobRef(value, options);
   if ('v' in value && 'binding' in value && 'jwe' in value) return describeEnvelope(value, options);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
@@ -56,7 +66,7 @@ async function decodePayload(payload: JsonPayload, options: CodecAppOptions): Pr
     const opened = await openSealedFailure(value, options.keys);
     return opened === undefined ? payload : jsonPayload(opened);
   }
-  if (value === undefined || envelopesIn(value).length === 0) return payload;
+  if (value === undefined || !holdsSealed(value)) return payload;
   return jsonPayload(await describeIn(value, options));
 }
 

@@ -6,6 +6,8 @@
  */
 import { createMemoryReplayGuard, inspectEnvelope, openEnvelope, verifyEnvelopeSignature, verifyStepAttestation, type OrgKeys } from '../../crypto/index.ts';
 import type { KeyDirectory } from '../../activities/key-directory.ts';
+import type { EnvelopeRef } from '../../common/envelope.ts';
+import { envelopeOfBlobRef, type FetchBlob } from '../bundle-blobs.ts';
 
 export interface EnvelopeView {
   parleyEnvelope: {
@@ -31,6 +33,46 @@ export interface DescribeOptions {
   keys?: OrgKeys;
   /** Published public keys, to check signatures (and required to open). */
   directory?: KeyDirectory;
+  /** Reads a run's blobs (the API's, as an auditor), to show a blob reference as its envelope. */
+  blobs?: FetchBlob;
+}
+
+/** What the codec server shows in place of a blob reference. */
+export interface BlobView {
+  parleyBlob: {
+    digest: string;
+    size: number;
+    binding: EnvelopeRef['binding'];
+    /** matches: fetched, and its digest, size and binding are the reference's; else why not. */
+    check: 'matches' | 'not-fetched' | 'unavailable' | string;
+    /** The fetched envelope's view (signature checked, opened as any envelope), when it matches. */
+    envelope?: unknown;
+  };
+}
+
+/**
+ * The view of a blob reference: its clear metadata and, when the blob can be fetched and matches
+ * the reference, the view of the envelope it stands for. A blob that does not match is shown as
+ * such, never opened.
+ */
+export async function describeBlobRef(ref: EnvelopeRef, options: DescribeOptions): Promise<BlobView> {
+  const view: BlobView = { parleyBlob: { digest: ref.digest, size: ref.size, binding: ref.binding, check: 'not-fetched' } };
+  if (!options.blobs) return view;
+  let text: string;
+  try {
+    text = Buffer.from(await options.blobs(ref.binding.runId, ref.digest, ref.size)).toString('utf8');
+  } catch {
+    view.parleyBlob.check = 'unavailable';
+    return view;
+  }
+  const resolved = envelopeOfBlobRef(ref, { [ref.digest]: text });
+  if ('problem' in resolved) {
+    view.parleyBlob.check = resolved.problem;
+    return view;
+  }
+  view.parleyBlob.check = 'matches';
+  view.parleyBlob.envelope = await describeEnvelope(resolved.envelope, options);
+  return view;
 }
 
 const decoder = new TextDecoder();

@@ -58,6 +58,7 @@ export async function runAuditExport(argv: string[], io: CommandIo): Promise<num
   const { bundleText, exportAuditBundle } = await import('../../audit/export-bundle.ts');
   const { writeFileAtomically } = await import('../../common/write-file-atomically.ts');
   let keys;
+  let blobs;
   if (options.keysDir !== undefined) {
     keys = { directory: fileKeyDirectory(options.keysDir), source: `--keys-dir ${options.keysDir}` };
   } else {
@@ -65,6 +66,7 @@ export async function runAuditExport(argv: string[], io: CommandIo): Promise<num
     const { apiKeyDirectory } = await import('../../audit/api-key-directory.ts');
     const session = await openSession(io, options.api);
     keys = { directory: apiKeyDirectory(session.client), source: `the Parley API at ${session.login.api}` };
+    blobs = { fetch: (runId: string, digest: string, size: number) => session.client.getBlob(runId, digest, size), source: `the Parley API at ${session.login.api}` };
   }
   let connection;
   try {
@@ -79,7 +81,7 @@ export async function runAuditExport(argv: string[], io: CommandIo): Promise<num
   }
   try {
     const client = new Client({ connection, namespace: options.namespace });
-    const { bundle, census } = await exportAuditBundle({ client, workflowId: options.workflowId, keys });
+    const { bundle, census } = await exportAuditBundle({ client, workflowId: options.workflowId, keys, ...(blobs ? { blobs } : {}) });
     const text = bundleText(bundle);
     if (options.output === '-') process.stdout.write(text);
     else await writeFileAtomically(options.output, text);

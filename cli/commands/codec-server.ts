@@ -6,7 +6,7 @@ const DEFAULT_PORT = 8081;
 
 const usage = [
   'Usage: parley codec-server [--port N] [--host H] [--key FILE] [--keys-dir DIR] [--token-file FILE]',
-  '                           [--ui-origin URL]… [--allow-remote] [--allow-host NAME]…',
+  '                           [--ui-origin URL]… [--allow-remote] [--allow-host NAME]… [--api URL]',
   '',
   'Serves Temporal\'s remote codec protocol (POST /decode, /encode) for the Web UI and `temporal',
   'workflow show --codec-endpoint`. Each envelope in a payload is shown as its metadata — sender,',
@@ -28,6 +28,8 @@ const usage = [
   '  --allow-remote     with --key, listen on a non-loopback address too (put TLS in front: the token',
   '                     and the opened content travel in the clear over plain HTTP)',
   '  --allow-host NAME  a hostname the Host header may name besides localhost, 127.0.0.1, ::1 (repeatable)',
+  '  --api URL          fetch large messages (blobs) from this Parley server with your stored login (an',
+  '                     auditor\'s), check them against their references and show them as envelopes',
   '',
   'Then: temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8081/t/<token>, or set that',
   'endpoint in the UI\'s settings (Data Encoder); for the CLI:',
@@ -49,6 +51,7 @@ function parseOptions(argv: string[]) {
       'cors-origin': { type: 'string', multiple: true },
       'allow-remote': { type: 'boolean' },
       'allow-host': { type: 'string', multiple: true },
+      api: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -72,6 +75,7 @@ function parseOptions(argv: string[]) {
     corsOrigins: origins.length > 0 ? origins : undefined,
     allowRemote: values['allow-remote'] === true,
     allowHosts: values['allow-host'] ?? [],
+    api: values.api,
   };
 }
 
@@ -98,7 +102,13 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   const directory = options.keysDir ? (await import('../../activities/key-directory.ts')).fileKeyDirectory(options.keysDir) : undefined;
   const corsOrigins = options.corsOrigins ?? DEFAULT_UI_ORIGINS;
   const hostnames = [...options.allowHosts, ...(WILDCARDS.has(options.host) ? [] : [options.host])];
-  const app = createCodecApp({ ...(keys ? { keys } : {}), ...(directory ? { directory } : {}), corsOrigins, token, hostnames });
+  let blobs;
+  if (options.api !== undefined) {
+    const { openSession } = await import('../lib/session.ts');
+    const session = await openSession(io, options.api);
+    blobs = (runId: string, digest: string, size: number) => session.client.getBlob(runId, digest, size);
+  }
+  const app = createCodecApp({ ...(keys ? { keys } : {}), ...(directory ? { directory } : {}), ...(blobs ? { blobs } : {}), corsOrigins, token, hostnames });
   const server = await startServer(app, { port: options.port, hostname: options.host });
   io.out(`Codec server at ${server.url} (for ${corsOrigins.join(', ')})${keys ? `; opens what is sealed for "${keys.org}"` : '; metadata only'}.`);
   if (options.tokenFile === undefined) {

@@ -20,11 +20,16 @@ export interface TestApi {
   admin: ApiClient;
 }
 
-/** Starts the API with its database in memory (files under `root`/server) and logs its admin in. */
-export async function startTestApi(options: { root: string; temporal: Client; adminPassword: string }): Promise<TestApi> {
+/**
+ * Starts the API with its database in memory (files under `root`/server, its blobs under
+ * `root`/server/blobs) and logs its admin in.
+ */
+export async function startTestApi(options: { root: string; temporal: Client; adminPassword: string; blobRetentionMs?: number; blobSweepIntervalMs?: number }): Promise<TestApi> {
   const server = await startCentralServer({
     stateDir: join(options.root, 'server'), inMemory: true, temporal: options.temporal,
     adminPassword: options.adminPassword, quiet: true, passwordCost: TEST_PASSWORD_COST,
+    ...(options.blobRetentionMs !== undefined ? { blobRetentionMs: options.blobRetentionMs } : {}),
+    ...(options.blobSweepIntervalMs !== undefined ? { blobSweepIntervalMs: options.blobSweepIntervalMs } : {}),
   });
   const anonymous = createApiClient(server.url);
   return { server, admin: createApiClient(server.url, (await anonymous.login(ADMIN_USERNAME, options.adminPassword)).accessToken) };

@@ -28,3 +28,21 @@ export async function historyText(handle: WorkflowHandle): Promise<string> {
 export function plaintextFound(text: string, secrets: Array<bigint | number | string>): string[] {
   return secrets.map(String).filter((secret) => new RegExp(`(^|[^0-9])${secret}([^0-9]|$)`).test(text));
 }
+
+/** The largest payload in the history, in bytes of its data (what Temporal limits per payload). */
+export async function largestPayloadBytes(handle: WorkflowHandle): Promise<number> {
+  const json = JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown;
+  let largest = 0;
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (node && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if (typeof record.data === 'string' && record.metadata && typeof record.metadata === 'object') {
+        largest = Math.max(largest, Buffer.from(record.data, 'base64').length);
+      }
+      Object.values(record).forEach(walk);
+    }
+  };
+  walk(json);
+  return largest;
+}

@@ -95,6 +95,10 @@ limits:
   pids: 128
   # The longest a step may run here, whatever the run asks for.
   stepTimeoutSeconds: 600
+  # What one step may send to other sites: bytes of messages in all (default 1 GiB, also the
+  # largest one message) and messages (default 10000). Past either, the step fails, naming it.
+  # stepSendBytes: 1073741824
+  # stepMessages: 10000
 
 # The smallest count a result may disclose about this site's data.
 disclosureThreshold: 10

@@ -83,6 +83,8 @@ describe('site configuration', () => {
     ['allowedImages.0.name', (c) => (c.allowedImages = [{ name: 'Not An Image', digest }]), /allowedImages\.0\.name: must be an image name/],
     ['limits.memoryMb', (c) => (c.limits = { memoryMb: 0.5 }), /limits\.memoryMb: must be a whole number/],
     ['limits.cpus', (c) => (c.limits = { cpus: -1 }), /limits\.cpus: must be a positive number/],
+    ['limits.stepSendBytes', (c) => (c.limits = { stepSendBytes: '1GiB' }), /limits\.stepSendBytes: must be a whole number \(bytes of messages one step may send in all/],
+    ['limits.stepMessages', (c) => (c.limits = { stepMessages: 0 }), /limits\.stepMessages: must be at least 1 \(messages one step may send\)/],
     ['disclosureThreshold', (c) => (c.disclosureThreshold = 0), /disclosureThreshold: must be at least 1/],
     ['maxConcurrentSteps', (c) => (c.maxConcurrentSteps = 'two'), /maxConcurrentSteps: must be a whole number/],
     ['shutdownGraceSeconds', (c) => (c.shutdownGraceSeconds = -5), /shutdownGraceSeconds: must be 0 or more seconds/],

@@ -113,7 +113,9 @@ const SiteConfigSchema = z.strictObject({
       cpus: positive('CPUs per step container, fractions allowed').optional(),
       pids: count('processes per step container').optional(),
       stepTimeoutSeconds: count('the longest a step may run at this site').optional(),
-    }, { error: 'must be a mapping of memoryMb, cpus, pids, stepTimeoutSeconds' })
+      stepSendBytes: count('bytes of messages one step may send in all, e.g. 1073741824 for 1 GiB').optional(),
+      stepMessages: count('messages one step may send').optional(),
+    }, { error: 'must be a mapping of memoryMb, cpus, pids, stepTimeoutSeconds, stepSendBytes, stepMessages' })
     .default({}),
   collaborations: z
     .record(

@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import Docker from 'dockerode';
 import { createApiClient } from '../../activities/api-client.ts';
+import { apiBlobStore } from '../../activities/blob-store.ts';
 import { readKeyFile } from '../../activities/key-file.ts';
 import { pinnedKeyDirectory } from '../../activities/pinned-key-directory.ts';
 import { createRunLedger } from '../../activities/run-ledger.ts';
@@ -98,12 +99,18 @@ export async function siteDepsFromConfig(config: SiteConfig, credential: string,
   if (keys.org !== config.organisation) {
     throw new ParleyError(ErrorCode.KeyInvalid, `keyFile: ${config.keyFile} holds the keys of "${keys.org}", not of "${config.organisation}". Point keyFile at ${config.organisation}'s key file.`, { path: config.keyFile });
   }
-  const { memoryMb, cpus, pids } = config.limits;
+  const { memoryMb, cpus, pids, stepSendBytes, stepMessages } = config.limits;
+  const api = createApiClient(config.api.url, credential);
   return {
     org: config.organisation,
     keys,
     docker,
-    directory: pinnedKeyDirectory({ api: createApiClient(config.api.url, credential), pinFile: pinFileOf(config) }),
+    directory: pinnedKeyDirectory({ api, pinFile: pinFileOf(config) }),
+    blobs: apiBlobStore(api),
+    stepLimits: {
+      ...(stepSendBytes ? { sendBytes: stepSendBytes } : {}),
+      ...(stepMessages ? { messages: stepMessages } : {}),
+    },
     datasets: config.datasets,
     allowedImages: config.allowedImages,
     policy: sitePolicyOf(config),

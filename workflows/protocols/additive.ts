@@ -4,7 +4,7 @@
  * `<prefix>additive.1.sum` at every site, `<prefix>additive.2.combine` at the aggregator, the
  * first participant, which seals the total for the requester.
  */
-import type { Envelope } from '../../common/envelope.ts';
+import type { SealedMessage } from '../../common/envelope.ts';
 import type { OrgId } from '../../common/ids.ts';
 import type { StepInputEnvelope, StepOutcome } from '../../activities/types.ts';
 import { settleAll } from '../settle-all.ts';
@@ -49,9 +49,9 @@ function runAll(run: ProtocolRun, calls: ProtocolCall[]): Promise<StepOutcome[]>
 }
 
 /** The share step's n − 1 envelopes by recipient: exactly one for each other participant. */
-function oneEnvelopeForEachOther(outcome: StepOutcome, participants: OrgId[]): Map<OrgId, Envelope> {
+function oneEnvelopeForEachOther(outcome: StepOutcome, participants: OrgId[]): Map<OrgId, SealedMessage> {
   const others = participants.filter((p) => p !== outcome.org);
-  const byRecipient = new Map<OrgId, Envelope>();
+  const byRecipient = new Map<OrgId, SealedMessage>();
   for (const envelope of outcome.envelopes) {
     const [to] = envelope.binding.to;
     if (envelope.binding.to.length === 1 && to !== undefined && others.includes(to) && !byRecipient.has(to)) byRecipient.set(to, envelope);
@@ -62,7 +62,7 @@ function oneEnvelopeForEachOther(outcome: StepOutcome, participants: OrgId[]): M
   return byRecipient;
 }
 
-function onlyEnvelopeFor(outcome: StepOutcome, org: OrgId): Envelope {
+function onlyEnvelopeFor(outcome: StepOutcome, org: OrgId): SealedMessage {
   const [envelope] = outcome.envelopes;
   if (outcome.envelopes.length !== 1 || outcome.output || envelope!.binding.to.length !== 1 || envelope!.binding.to[0] !== org) {
     throw protocolFailure(outcome, `${sentSummary(outcome)}; the sum step expects exactly one, to "${org}"`);

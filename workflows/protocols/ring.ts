@@ -3,7 +3,7 @@
  * Step ids: `<prefix>ring.0.start` at the initiator, `<prefix>ring.<i>.add` at the i-th site,
  * `<prefix>ring.<n>.finish` back at the initiator, which seals the total for the requester.
  */
-import type { Envelope } from '../../common/envelope.ts';
+import type { SealedMessage } from '../../common/envelope.ts';
 import type { StepOutcome } from '../../activities/types.ts';
 import { protocolFailure } from './protocol-failure.ts';
 import type { ProtocolCall, ProtocolResult, ProtocolRun } from './protocol-run.ts';
@@ -31,7 +31,7 @@ export async function runRingProtocol(run: ProtocolRun): Promise<ProtocolResult>
   return { output: outcome.output, step, org: initiator };
 }
 
-function onlyEnvelopeFor(outcome: StepOutcome, org: string): Envelope {
+function onlyEnvelopeFor(outcome: StepOutcome, org: string): SealedMessage {
   const matching = outcome.envelopes.filter((e) => e.binding.to.length === 1 && e.binding.to[0] === org);
   if (matching.length !== 1 || outcome.envelopes.length !== 1) {
     throw protocolFailure(outcome, `sent ${outcome.envelopes.length} message(s); the ring expects exactly one, to "${org}"`);

@@ -10,7 +10,13 @@
  * - `hang`: never exits (for the timeout and cancel tests).
  * - `allocate`: fills `args.mb` MiB of memory, 8 MiB at a time, keeping all of it, then exits 0
  *   (for the out-of-memory tests: past the container's limit the kernel kills it first).
+ * - `bulk`: sends each of `args.to` `args.count` messages of `args.bytes` characters each, made in
+ *   the container from `args.seed` (so a test can tell them apart and check them, and the step's
+ *   arguments stay small), and outputs how many it sent.
+ * - `digest`: outputs, for each input, its sender, sequence number, length and SHA-256: a step
+ *   can check large inputs without copying them into its output.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -80,7 +86,34 @@ function allocate() {
   process.stdout.write(`allocated ${kept.length * 8} MiB\n`);
 }
 
-const actions = { probe, send: sendAll, fail: failLoudly, hang: () => setInterval(() => {}, 60_000), allocate };
+
+/** `bytes` characters of a message, different for every (seed, recipient, index). */
+function bulkContent(seed, to, i, bytes) {
+  const unit = createHash('sha256').update(`${seed}/${to}/${i}`).digest('hex');
+  return unit.repeat(Math.ceil(bytes / unit.length)).slice(0, bytes);
+}
+
+async function sendBulk() {
+  let sent = 0;
+  for (const to of args.to ?? []) {
+    for (let i = 0; i < (args.count ?? 1); i++) {
+      await send(to, { i, text: bulkContent(args.seed ?? '', to, i, args.bytes ?? 0) });
+      sent += 1;
+    }
+  }
+  await output({ sent });
+}
+
+async function digestInputs() {
+  const inputs = readInputs().map((input) => {
+    const text = input.content?.text ?? '';
+    return { from: input.from, seq: input.seq, i: input.content?.i, length: text.length, sha256: createHash('sha256').update(text).digest('hex') };
+  });
+  await output({ inputs });
+}
+
+
+const actions = { probe, send: sendAll, bulk: sendBulk, digest: digestInputs, fail: failLoudly, hang: () => setInterval(() => {}, 60_000), allocate };
 const action = actions[args.action];
 if (!action) fail(`args.action must be one of ${Object.keys(actions).join(', ')}.`);
 else Promise.resolve(action()).catch((err) => fail(`probe failed: ${err.message}`));

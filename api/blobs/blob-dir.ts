@@ -1,0 +1,129 @@
+/**
+ * The API's embedded blob store (DESIGN.md "Large payloads"): sealed envelopes too large for a
+ * workflow history, one file per blob under `<stateDir>/blobs/<run id>/<digest>`, beside a small
+ * JSON note of who stored it. Files, not the database: a blob streams to disk and back without
+ * being held in memory (PGlite and postgres.js hand bytea values over whole), the database stays
+ * small, and removing a run's blobs is one `rm -r`. Content-addressed: a write is accepted only
+ * when the bytes hash to the digest it is stored under, so storing again is a no-op and a reader
+ * can check what it got against the name it asked for.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+
+/** A blob's name: SHA-256 of its bytes, base64url (43 characters). */
+export const BLOB_DIGEST = /^[A-Za-z0-9_-]{43}$/;
+
+/** Who stored a blob: only sites of that collaboration may read it. */
+export interface BlobNote {
+  org: string;
+  collaborationId: string;
+  size: number;
+}
+
+/** Why a write was refused. */
+export type BlobWriteRefusal = { refused: 'digest' | 'size' | 'too-large'; size: number };
+
+export interface BlobDir {
+  /**
+   * Streams `body` into the blob `runId/digest`, checking its SHA-256 and its length against
+   * `size`, and at most `maxBytes`. Nothing is kept of a refused write. Idempotent: the same
+   * bytes again are checked and answered `stored: false`.
+   */
+  put(runId: string, digest: string, size: number, note: Omit<BlobNote, 'size'>, body: Readable, maxBytes: number): Promise<{ stored: boolean } | BlobWriteRefusal>;
+  /** The blob's note, or undefined when there is no such blob. */
+  note(runId: string, digest: string): Promise<BlobNote | undefined>;
+  /** A stream of the blob's bytes. */
+  read(runId: string, digest: string): Readable;
+  /** The runs that have blobs. */
+  runs(): Promise<string[]>;
+  /** When the run was first seen ended (ms since the epoch), recording `now` if not yet. */
+  endedSince(runId: string, now: number): Promise<number>;
+  /** Removes every blob of the run. */
+  removeRun(runId: string): Promise<void>;
+}
+
+/** Hashes and counts what passes through, refusing more than `max` bytes. */
+function measure(max: number) {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > max) return done(new RangeError('too-large'));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return { stream, result: () => ({ size, digest: hash.digest('base64url') }) };
+}
+
+/** The blob store under `root` (created 0700 on first write). Run ids and digests are checked by the routes. */
+export function createBlobDir(root: string): BlobDir {
+  const runDir = (runId: string) => join(root, runId);
+  const blobFile = (runId: string, digest: string) => join(runDir(runId), `${digest}.blob`);
+  const noteFile = (runId: string, digest: string) => join(runDir(runId), `${digest}.json`);
+  return {
+    async put(runId, digest, size, note, body, maxBytes) {
+      // Checked even when already stored: the answer says these bytes are that blob.
+      await mkdir(runDir(runId), { recursive: true, mode: 0o700 });
+      // Written under a temporary name and renamed once checked: a reader never sees half a blob,
+      // and two sites storing the same blob at once both end with the one right file.
+      const temp = join(runDir(runId), `.${digest}.${randomBytes(6).toString('hex')}.part`);
+      const measured = measure(Math.min(maxBytes, size));
+      try {
+        await pipeline(body, measured.stream, createWriteStream(temp, { mode: 0o600 }));
+      } catch (err) {
+        await rm(temp, { force: true });
+        if (err instanceof RangeError && err.message === 'too-large') return { refused: size > maxBytes ? 'too-large' : 'size', size: maxBytes };
+        throw err;
+      }
+      const got = measured.result();
+      if (got.size !== size) {
+        await rm(temp, { force: true });
+        return { refused: 'size', size: got.size };
+      }
+      if (got.digest !== digest) {
+        await rm(temp, { force: true });
+        return { refused: 'digest', size: got.size };
+      }
+      if (await stat(blobFile(runId, digest)).then(() => true, () => false)) {
+        await rm(temp, { force: true });
+        return { stored: false };
+      }
+      await writeFile(noteFile(runId, digest), JSON.stringify({ ...note, size } satisfies BlobNote), { mode: 0o600 });
+      await rename(temp, blobFile(runId, digest));
+      return { stored: true };
+    },
+    async note(runId, digest) {
+      try {
+        await stat(blobFile(runId, digest));
+        return JSON.parse(await readFile(noteFile(runId, digest), 'utf8')) as BlobNote;
+      } catch {
+        return undefined;
+      }
+    },
+    read: (runId, digest) => createReadStream(blobFile(runId, digest)),
+    async runs() {
+      try {
+        return (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        return [];
+      }
+    },
+    async endedSince(runId, now) {
+      const file = join(runDir(runId), '.ended');
+      try {
+        return Number(await readFile(file, 'utf8'));
+      } catch {
+        await writeFile(file, String(now), { mode: 0o600 });
+        return now;
+      }
+    },
+    removeRun: (runId) => rm(runDir(runId), { recursive: true, force: true }),
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * /v1/blobs: sealed envelopes too large for a workflow history (DESIGN.md "Large payloads"), for
+ * the sites of a run and its auditors. Ciphertext only: the API cannot open a blob, and checks
+ * only that its bytes hash to its name.
+ *
+ *   PUT /v1/blobs/{runId}/{digest}   a site stores a blob (its site credential); idempotent
+ *   GET /v1/blobs/{runId}/{digest}   a site of the same collaboration, an auditor or an admin reads it
+ *
+ * Bodies stream to and from disk (./blob-dir.ts): the API's memory does not grow with a blob.
+ */
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createRoute, z } from '@hono/zod-openapi';
+import { ErrorCode } from '../../common/errors.ts';
+import { UserRole } from '../../common/roles.ts';
+import { allow, principalOf } from '../auth/authenticate.ts';
+import type { Services } from '../deps.ts';
+import { ApiError, forbidden, notFound } from '../errors.ts';
+import { bearer, createRouter, problemResponses } from '../router.ts';
+import type { AppContext } from '../router.ts';
+import { BLOB_DIGEST, type BlobDir } from './blob-dir.ts';
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const Params = z.object({
+  runId: z.string().regex(RUN_ID, { error: 'must be a run id' }).openapi({ param: { name: 'runId', in: 'path' } }),
+  digest: z.string().regex(BLOB_DIGEST, { error: 'must be the blob\'s SHA-256, base64url (43 characters)' }).openapi({ param: { name: 'digest', in: 'path' } }),
+});
+const Stored = z.object({ digest: z.string(), size: z.number(), stored: z.boolean() }).openapi('StoredBlob');
+
+const routes = {
+  put: createRoute({
+    method: 'put', path: '/{runId}/{digest}', tags: ['blobs'], security: bearer, middleware: [allow({ users: [], sites: true })] as const,
+    summary: 'Store a sealed envelope of a run as a blob, named by the SHA-256 of its bytes (site credential); storing it again changes nothing',
+    request: { params: Params },
+    responses: {
+      201: { description: 'Stored.', content: { 'application/json': { schema: Stored } } },
+      200: { description: 'Already stored.', content: { 'application/json': { schema: Stored } } },
+      ...problemResponses(400, 401, 403, 411, 413),
+    },
+  }),
+  get: createRoute({
+    method: 'get', path: '/{runId}/{digest}', tags: ['blobs'], security: bearer,
+    middleware: [allow({ users: [UserRole.Auditor, UserRole.Admin], sites: true })] as const,
+    summary: 'Read a blob: its bytes, which the reader checks against the digest it asked for',
+    request: { params: Params },
+    responses: {
+      200: { description: 'The blob\'s bytes.', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
+      ...problemResponses(401, 403, 404),
+    },
+  }),
+};
+
+/** The blob routes over the store `blobs`, accepting blobs of at most `maxBlobBytes`. */
+export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes: number) {
+  const app = createRouter();
+
+  app.openapi(routes.put, async (c) => {
+    const { runId, digest } = c.req.valid('param');
+    const principal = principalOf(c);
+    if (principal.kind !== 'site') throw forbidden('Only a site stores blobs, with its site credential.');
+    const declared = c.req.header('content-length');
+    if (declared === undefined || !/^[0-9]{1,15}$/.test(declared)) {
+      throw new ApiError(ErrorCode.InvalidInput, 'A blob is stored with its length: send Content-Length.', { status: 411 });
+    }
+    const size = Number(declared);
+    if (size > maxBlobBytes) throw tooLarge(size, maxBlobBytes);
+    const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as WebReadableStream<Uint8Array>) : Readable.from([]);
+    const result = await blobs.put(runId, digest, size, { org: principal.orgId, collaborationId: principal.collaborationId }, body, maxBlobBytes);
+    if ('refused' in result) {
+      if (result.refused === 'too-large') throw tooLarge(size, maxBlobBytes);
+      const why = result.refused === 'digest' ? 'its bytes do not hash to the digest it was sent under' : `it was ${result.size} bytes, not the ${size} its Content-Length said`;
+      services.logger.warn('blob refused', { runId, org: principal.orgId, reason: result.refused });
+      throw new ApiError(ErrorCode.InvalidInput, `The blob was not stored: ${why}. Send the envelope's exact bytes under their SHA-256 (base64url).`);
+    }
+    if (result.stored) services.logger.info('blob stored', { runId, org: principal.orgId, size });
+    return c.json({ digest, size, stored: result.stored }, result.stored ? 201 : 200);
+  });
+
+  app.openapi(routes.get, async (c) => {
+    const { runId, digest } = c.req.valid('param');
+    const note = await blobs.note(runId, digest);
+    if (note === undefined) throw notFound('blob', digest);
+    mayRead(c, note.collaborationId);
+    const stream = Readable.toWeb(blobs.read(runId, digest)) as unknown as ReadableStream<Uint8Array>;
+    return c.body(stream, 200, { 'content-type': 'application/octet-stream', 'content-length': String(note.size) }) as never;
+  });
+
+  return app;
+}
+
+/** Sites read the blobs of their own collaboration only; an auditor or admin any (as with histories). */
+function mayRead(c: AppContext, collaborationId: string): void {
+  const principal = principalOf(c);
+  // A blob of another collaboration looks like no blob at all.
+  if (principal.kind === 'site' && principal.collaborationId !== collaborationId) throw notFound('blob', c.req.param('digest') ?? '');
+}
+
+function tooLarge(size: number, max: number): ApiError {
+  return new ApiError(ErrorCode.PayloadTooLarge, `The blob of ${size} bytes is larger than the ${max} bytes this API stores. Lower the site's step limits, or ask the server admin to raise the API's blob limit.`);
+}
