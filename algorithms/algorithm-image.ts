@@ -36,6 +36,8 @@ export interface EnsureAlgorithmImageOptions {
    * a RUN step, so it needs a POSIX shell with grep, mkdir, chown and chmod (and `node` on PATH).
    */
   base: BaseImage | string;
+  /** Top-level files or folders of `sourceDir` to leave out of the image (e.g. sample data). */
+  exclude?: string[];
   onProgress?: OnProgress;
 }
 
@@ -46,6 +48,8 @@ export interface AlgorithmImage {
   ref: string;
   /** The image id (`sha256:…`): what a site allow-lists alongside the name. */
   digest: string;
+  /** False when an image with the same content hash already existed, so nothing was built. */
+  built?: boolean;
 }
 
 /** The languages an algorithm may be written in, and so what its image runs. */
@@ -107,6 +111,7 @@ interface Build {
   language: AlgorithmLanguage;
   entry: string;
   labels: Record<string, string>;
+  exclude: string[];
 }
 
 // The JavaScript lines are exactly those of the images Parley shipped before builds took a
@@ -133,7 +138,8 @@ function dockerfile(build: Build, base: BaseImage): string {
 
 async function contextEntries(build: Build, sourceDir: string, base: BaseImage): Promise<TarEntry[]> {
   const { name, entry, language } = build;
-  const files = await listFiles(sourceDir);
+  const excluded = new Set(build.exclude);
+  const files = (await listFiles(sourceDir)).filter((f) => !excluded.has(f.split('/')[0]!));
   if (!files.includes(entry)) {
     throw new ParleyError(ErrorCode.InvalidInput, `Algorithm ${name} has no ${entry} in ${sourceDir}: the image's entry point is /app/${entry}.`, { image: name });
   }
@@ -220,10 +226,10 @@ export async function ensureAlgorithmImage(docker: Docker, options: EnsureAlgori
     if (!/^[a-z0-9][a-z0-9.-]*$/.test(key) || key === Label.Role || key === Label.Algorithm) throw new TypeError(`"${key}" is not a label a build may set.`);
   }
   const base = await resolveBase(docker, options.base);
-  const entries = await contextEntries({ name, language, entry, labels }, sourceDir, base);
+  const entries = await contextEntries({ name, language, entry, labels, exclude: options.exclude ?? [] }, sourceDir, base);
   const ref = `${name}:${contentHash(entries, base)}`;
   const existing = await inspectImage(docker, ref);
-  if (existing) return { name, ref, digest: existing.Id };
+  if (existing) return { name, ref, digest: existing.Id, built: false };
 
   onProgress?.(`Building ${ref} FROM ${base.ref}`);
   try {
@@ -242,5 +248,5 @@ export async function ensureAlgorithmImage(docker: Docker, options: EnsureAlgori
   }
   const digest = (await inspectImage(docker, ref))?.Id;
   if (digest === undefined) throw new ParleyError(ErrorCode.ImageBuild, `The engine built ${ref} but does not list it.`, { image: ref });
-  return { name, ref, digest };
+  return { name, ref, digest, built: true };
 }

@@ -42,19 +42,25 @@ const IMAGE_CHANGES = [
 ];
 
 export interface EnsurePythonBaseImageOptions {
-  /** Debian packages beyond python3-minimal, e.g. `['python3-numpy']`. */
+  /** Debian packages beyond python3 itself, e.g. `['python3-numpy']`. */
   packages?: string[];
   onProgress?: OnProgress;
   /** The Debian mirror; by default the one this machine's apt uses for the suite. */
   mirror?: string;
 }
 
-/** The package list as it goes into the image and its tag: python3-minimal, sorted, unique. */
+/**
+ * Always in the base: the interpreter (python3-minimal), and python3 for the rest of the standard
+ * library — python3-minimal alone lacks json and http.client, which parley.py imports.
+ */
+const ALWAYS = ['python3-minimal', 'python3'];
+
+/** The package list as it goes into the image and its tag: ALWAYS and `packages`, sorted, unique. */
 export function pythonBasePackages(packages: string[] = []): string[] {
   for (const p of packages) {
     if (!DEBIAN_PACKAGE.test(p)) throw new TypeError(`"${p}" is not a Debian package name (lowercase letters, digits, "+", "-", ".").`);
   }
-  return [...new Set(['python3-minimal', ...packages])].sort();
+  return [...new Set([...ALWAYS, ...packages])].sort();
 }
 
 /** `parley/python-base:<hash>` for a package list: what the image is cached under. */

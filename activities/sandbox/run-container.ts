@@ -69,6 +69,11 @@ export interface RunSandboxedOptions {
   heartbeatMs?: number;
   /** Called once the container has started, with its id (for logs, status, tests). */
   onStart?: (containerId: string) => void;
+  /**
+   * Read the log tail after a clean exit too (default: only after a failure or a timeout, when a
+   * person will read it). `parley algorithm test` shows an author their algorithm's log either way.
+   */
+  logsOnSuccess?: boolean;
 }
 
 /** How a sandboxed run ended. A non-zero exit code is the caller's to turn into StepFailed. */
@@ -175,7 +180,7 @@ function ignoreGone(err: unknown): void {
  */
 export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: RunSandboxedOptions = {}): Promise<SandboxResult> {
   check(spec);
-  const { signal, onHeartbeat, heartbeatMs = 10_000, onStart } = options;
+  const { signal, onHeartbeat, heartbeatMs = 10_000, onStart, logsOnSuccess = false } = options;
   const timeoutMs = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const imageName = spec.imageName ?? spec.image;
   const started = performance.now();
@@ -206,7 +211,7 @@ export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: R
     timers.forEach(clearTimeout);
     if (aborted && signal) throw abortReason(signal);
     // Logs are read only when someone will read them: a failure or a timeout.
-    const logTail = StatusCode !== 0 || timedOut ? await readLogTail(container, LOG_TAIL_LINES) : [];
+    const logTail = StatusCode !== 0 || timedOut || logsOnSuccess ? await readLogTail(container, LOG_TAIL_LINES) : [];
     if (timedOut) {
       throw new ParleyError(
         ErrorCode.StepTimeout,
