@@ -11,7 +11,7 @@ import { DATASET_NAME } from '../common/ids.ts';
 import { formatPath } from '../chains/describe-issue.ts';
 import { readSourceText } from '../chains/source-text.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import { AlgorithmLanguage, DEFAULT_ENTRY } from './algorithm-image.ts';
+import { DEFAULT_ENTRY, type AlgorithmLanguage } from './algorithm-image.ts';
 import { ANY_ARGS_SCHEMA, argsSchemaProblem } from './args-schema.ts';
 import { DEBIAN_PACKAGE } from './python-base-image.ts';
 
