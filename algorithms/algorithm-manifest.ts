@@ -56,6 +56,10 @@ export interface ManifestProblem {
 
 export type ParsedManifest = { ok: true; manifest: AlgorithmManifest } | { ok: false; problems: ManifestProblem[] };
 
+function isAbsent(data: unknown, key: PropertyKey): boolean {
+  return typeof data !== 'object' || data === null || (data as Record<PropertyKey, unknown>)[key] === undefined;
+}
+
 /** Validates a manifest's text; every problem comes back with its place, none is thrown. */
 export function parseManifest(text: string, fileName = MANIFEST_FILE): ParsedManifest {
   const read = readSourceText(text, fileName.endsWith('.json') ? 'json' : 'yaml');
@@ -69,7 +73,7 @@ export function parseManifest(text: string, fileName = MANIFEST_FILE): ParsedMan
       problems: parsed.error.issues.flatMap((issue) =>
         issue.code === 'unrecognized_keys'
           ? issue.keys.map((k) => at([...issue.path, k], `is not a manifest field; the fields are ${Object.keys(ManifestSchema.shape).join(', ')}`, true))
-          : [at(issue.path, issue.code === 'invalid_type' && issue.path.length === 1 && (source.data as Record<string, unknown> | null)?.[issue.path[0] as string] === undefined ? 'is required' : issue.message)],
+          : [at(issue.path, issue.path.length === 1 && isAbsent(source.data, issue.path[0]!) ? 'is required' : issue.message)],
       ),
     };
   }

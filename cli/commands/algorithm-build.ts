@@ -1,5 +1,6 @@
 /** `parley algorithm build <dir>`: builds an algorithm's image from its folder and manifest. */
 import Docker from 'dockerode';
+import { ManifestError } from '../../algorithms/algorithm-manifest.ts';
 import { buildAlgorithm } from '../../algorithms/build-algorithm.ts';
 import { parseVerb } from '../lib/session.ts';
 import type { SiteVerb as Verb } from '../lib/site-verb.ts';
@@ -24,7 +25,15 @@ export const algorithmBuild: Verb = {
   async run(argv, io) {
     const { values, args } = parseVerb(argv, 'build', ['dir'], { base: { type: 'string' }, json: { type: 'boolean', default: false } });
     const baseImage = values.base ?? (io.env.PARLEY_BASE_IMAGE || undefined);
-    const image = await buildAlgorithm(new Docker(), args[0]!, { onProgress: (line) => io.err(line), ...(baseImage ? { baseImage } : {}) });
+    let image;
+    try {
+      image = await buildAlgorithm(new Docker(), args[0]!, { onProgress: (line) => io.err(line), ...(baseImage ? { baseImage } : {}) });
+    } catch (err) {
+      // A manifest that does not validate is the author's file to fix, like a chain file: exit 2.
+      if (!(err instanceof ManifestError)) throw err;
+      io.err(err.message);
+      return 2;
+    }
     if (values.json) {
       io.out(JSON.stringify({ name: image.name, ref: image.ref, digest: image.digest, built: image.built, base: image.base.ref }));
       return 0;

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import Docker from 'dockerode';
-import { loadManifest } from '../../algorithms/algorithm-manifest.ts';
+import { ManifestError, loadManifest } from '../../algorithms/algorithm-manifest.ts';
 import { checkArgs } from '../../algorithms/args-schema.ts';
 import { buildAlgorithm } from '../../algorithms/build-algorithm.ts';
 import { runAlgorithmLocally } from '../../algorithms/run-locally.ts';
@@ -88,7 +88,14 @@ export const algorithmTest: Verb = {
     const datasets = parseDatasets(values.dataset ?? []);
 
     // Refused before anything is built or run: the same check `parley chain validate` makes.
-    const manifest = await loadManifest(dir);
+    let manifest;
+    try {
+      manifest = await loadManifest(dir);
+    } catch (err) {
+      if (!(err instanceof ManifestError)) throw err;
+      io.err(err.message);
+      return 2;
+    }
     const problems = checkArgs(manifest.args, args);
     if (problems.length > 0) {
       for (const p of problems) io.err(`--args: ${p.path === '' ? '' : `${p.path}: `}${p.message}`);

@@ -22,7 +22,12 @@ const [header = '', ...lines] = readFileSync(path, 'utf8').split(/\r?\n/).filter
 const index = header.split(',').indexOf(column);
 if (index < 0) fail('The dataset has no column named in args.column.'); // never print a value
 
-const values = lines.map((line) => Number(line.split(',')[index])).filter((v) => Number.isFinite(v));
+// A missing, empty or malformed cell is left out (Number('') would be 0, so empty cells go first).
+const values = lines
+  .map((line) => (line.split(',')[index] ?? '').trim())
+  .filter((cell) => cell !== '')
+  .map(Number)
+  .filter((v) => Number.isFinite(v));
 
 // The site's disclosure threshold: no aggregate over fewer rows leaves the site.
 if (values.length < minRows()) fail("Too few rows with a value to release an aggregate (below the site's disclosure threshold).");

@@ -6,6 +6,7 @@ dataset mounted read-only under /data. What it outputs goes (sealed) to the run'
 Try it here first:  parley algorithm test . --dataset patients=samples/patients.csv --args '{"column": "lab_value"}'
 """
 import csv
+import math
 import os
 
 import parley
@@ -25,9 +26,11 @@ with open(path, newline="", encoding="utf-8") as f:
         parley.fail("The dataset has no column named in args.column.")  # never print a value
     for row in reader:
         try:
-            values.append(float(row[column]))
+            value = float(row[column])
         except (TypeError, ValueError):
             continue  # a missing or malformed cell is left out
+        if math.isfinite(value):
+            values.append(value)
 
 # The site's disclosure threshold: no aggregate over fewer rows leaves the site.
 if len(values) < parley.min_rows():

@@ -67,6 +67,11 @@ if "patient_id" in columns:
     parley.report_cohort(dataset, ids)
 names = ["intercept", *predictors, *("%s=%s" % (i["column"], i["equals"]) for i in indicators)]
 parley.write_volume_json(values_file, {
-    "layout": {"kind": "normal-equations", "outcome": outcome, "terms": names, "decimals": decimals, "order": ["n", "yty", "xty", "xtx-upper"]},
+    "layout": {
+        "kind": "normal-equations", "outcome": outcome, "terms": names, "decimals": decimals,
+        # Which terms are 0/1: the site checks both sides of each against its disclosure threshold.
+        "indicators": list(range(1 + len(predictors), len(names))),
+        "order": ["n", "yty", "xty", "xtx-upper"],
+    },
     "values": values,
 })
