@@ -38,7 +38,7 @@ describe('release control of a regression\'s normal equations', () => {
   });
 
   it('refuses the whole total when one side of an indicator is a small group, saying so without a count', () => {
-    for (const [men, women] of [[1, 30], [30, 9]]) {
+    for (const [men, women] of [[1, 30], [30, 9]] as const) {
       const refused = refusal({ totals: totals(rows(men, women)), layout });
       expect(refused.code).toBe(ErrorCode.DisclosureThreshold);
       expect(refused.message).toMatch(/an indicator term holds fewer rows on one side than the disclosure threshold of 10/);

@@ -113,6 +113,8 @@ parley.output({
     expect(ran.failure).toBeUndefined();
     expect(ran.messages).toEqual([{ to: 'south', content: { from: 'north', n: 3 } }]);
     expect(ran.cohorts).toEqual([{ dataset: 'counts', rows: ['r1', 'r2', 'r3'] }]);
+    // Written through a temporary file and a rename: only the finished file is left.
+    expect(ran.volume).toEqual([{ file: 'kept.json', bytes: 11, text: '{"rows":3}\n' }]);
     expect(ran.output).toEqual({
       args: { rounds: 2, column: 'lab_value' },
       run: true,

@@ -17,6 +17,7 @@ import { runSandboxed, DEFAULT_MIN_ROWS } from '../activities/sandbox/run-contai
 import { ensureRunVolume, removeRunVolumes } from '../activities/sandbox/run-volume.ts';
 import { createStepWorkspace } from '../activities/step-workspace.ts';
 import { socketContractError, stepFailedError } from '../activities/step-failure.ts';
+import { readRunVolume, type VolumeFile } from './read-run-volume.ts';
 
 export interface LocalRunOptions {
   /** The image, by id or reference. */
@@ -43,6 +44,8 @@ export interface LocalRunResult {
   output: unknown;
   cohorts: CohortReport[];
   violations: string[];
+  /** What it left in the run volume, for a later step at the same site. */
+  volume: VolumeFile[];
   /** The container's last log lines (after success too). */
   logTail: string[];
   durationMs: number;
@@ -114,6 +117,7 @@ export async function runAlgorithmLocally(docker: Docker, options: LocalRunOptio
       },
       { logsOnSuccess: true, ...(options.signal ? { signal: options.signal } : {}) },
     );
+    const volume = await readRunVolume(docker, options.image, volumeName);
     const where = { runId, step, org };
     const violations = socket.violations();
     // The same order a site decides in: an exit code first, then the socket's contract.
@@ -124,6 +128,7 @@ export async function runAlgorithmLocally(docker: Docker, options: LocalRunOptio
       output: socket.output(),
       cohorts: socket.cohorts(),
       violations,
+      volume,
       logTail: result.logTail,
       durationMs: result.durationMs,
       runId,

@@ -23,7 +23,8 @@ const usage = [
   'Builds the algorithm in <dir> (as `parley algorithm build`) and runs it once, here, exactly as a',
   'site runs a step: no network, read-only root, non-root user, limits, a fresh run volume, the',
   'datasets read-only under /data, the inputs opened under /run/parley/input, the node socket. No',
-  'Temporal, no keys. Prints what it sent, its output, the cohorts it reported and its log. Args',
+  'Temporal, no keys. Prints what it sent, its output, the cohorts it reported, the files it left in',
+  'the run volume and its log. Args',
   'that break the manifest\'s schema are refused before anything runs (exit 2).',
   '',
   '  --dataset NAME=FILE   mount FILE (or a directory) as dataset NAME (repeatable)',
@@ -33,7 +34,7 @@ const usage = [
   '  --participants LIST   the run\'s participants (default: ORG); it may send to the others',
   '  --min-rows N          the site\'s disclosure threshold (default 10)',
   '  --base IMAGE          build FROM this image (default: PARLEY_BASE_IMAGE, else Parley\'s own)',
-  '  --json                print one JSON line: {ok, image, digest, exitCode, messages, output, cohorts, log, durationMs, failure?}',
+  '  --json                print one JSON line: {ok, image, digest, exitCode, messages, output, cohorts, volume, log, durationMs, failure?}',
 ].join('\n');
 
 function parseDatasets(given: string[]): Record<string, string> {
@@ -132,6 +133,7 @@ export const algorithmTest: Verb = {
           messages: ran.messages,
           output: ran.output ?? null,
           cohorts,
+          volume: ran.volume,
           log: ran.logTail,
           durationMs: ran.durationMs,
           ...(ran.failure ? { failure: { code: ran.failure.code, message: ran.failure.message } } : {}),
@@ -144,6 +146,8 @@ export const algorithmTest: Verb = {
     for (const m of ran.messages) io.out(`  → ${m.to}: ${JSON.stringify(m.content)}`);
     io.out(ran.output === undefined ? 'Output: none' : `Output: ${JSON.stringify(ran.output)}`);
     if (cohorts.length > 0) io.out(`Cohorts: ${cohorts.map((c) => `${c.dataset} (${c.rows} rows)`).join(', ')}`);
+    io.out(ran.volume.length === 0 ? 'Run volume: empty' : 'Run volume (what a later step here would find):');
+    for (const f of ran.volume) io.out(`  ${f.file} (${f.bytes} bytes)${f.text !== undefined && f.bytes <= 2000 ? `: ${f.text.trimEnd()}` : ''}`);
     io.out(ran.logTail.length === 0 ? 'Log: empty' : 'Log:');
     for (const line of ran.logTail) io.out(`  | ${line}`);
     if (ran.failure) {
