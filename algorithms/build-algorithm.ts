@@ -11,7 +11,7 @@ import { loadManifest, type AlgorithmManifest } from './algorithm-manifest.ts';
 import { ARGS_SCHEMA_LABEL, LANGUAGE_LABEL } from './args-schema.ts';
 import { ensureBaseImage, type BaseImage } from './base-image.ts';
 import type { OnProgress } from './docker-progress.ts';
-import { ensurePythonBaseImage } from './python-base-image.ts';
+import { ensurePythonBaseImage, pythonBaseRef } from './python-base-image.ts';
 
 /** What a scaffolded folder keeps beside its code and never ships in the image. */
 export const SAMPLES_DIR = 'samples';
@@ -19,12 +19,25 @@ export const SAMPLES_DIR = 'samples';
 export interface BuildAlgorithmOptions {
   /** An ordinary image to build FROM instead of Parley's own base (PARLEY_BASE_IMAGE). */
   baseImage?: string;
+  /**
+   * Called before a Python base is made (only when it is not cached yet), so the edge can
+   * provision debootstrap first (provision/debootstrap.ts).
+   */
+  beforePythonBase?: () => Promise<void>;
   onProgress?: OnProgress;
 }
 
 export interface BuiltAlgorithm extends AlgorithmImage {
   manifest: AlgorithmManifest;
   base: BaseImage;
+}
+
+async function pythonBase(docker: Docker, manifest: AlgorithmManifest, options: BuildAlgorithmOptions): Promise<BaseImage> {
+  const { onProgress } = options;
+  const ref = pythonBaseRef(manifest.packages);
+  const cached = await docker.getImage(ref).inspect().then(() => true, () => false);
+  if (!cached) await options.beforePythonBase?.();
+  return ensurePythonBaseImage(docker, { packages: manifest.packages, ...(onProgress ? { onProgress } : {}) });
 }
 
 /**
@@ -40,7 +53,7 @@ export async function buildAlgorithm(docker: Docker, dir: string, options: Build
     baseImage !== undefined
       ? await ensureBaseImage(docker, { baseImage, ...(onProgress ? { onProgress } : {}) })
       : manifest.language === 'python'
-        ? await ensurePythonBaseImage(docker, { packages: manifest.packages, ...(onProgress ? { onProgress } : {}) })
+        ? await pythonBase(docker, manifest, options)
         : await ensureBaseImage(docker, onProgress ? { onProgress } : {});
   const image = await ensureAlgorithmImage(docker, {
     name: manifest.name,

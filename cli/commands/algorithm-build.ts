@@ -1,7 +1,8 @@
 /** `parley algorithm build <dir>`: builds an algorithm's image from its folder and manifest. */
-import Docker from 'dockerode';
 import { ManifestError } from '../../algorithms/algorithm-manifest.ts';
 import { buildAlgorithm } from '../../algorithms/build-algorithm.ts';
+import { ensureDebootstrap } from '../../provision/debootstrap.ts';
+import { ensureDockerEngine } from '../../provision/docker-engine.ts';
 import { parseVerb } from '../lib/session.ts';
 import type { SiteVerb as Verb } from '../lib/site-verb.ts';
 
@@ -27,7 +28,7 @@ export const algorithmBuild: Verb = {
     const baseImage = values.base ?? (io.env.PARLEY_BASE_IMAGE || undefined);
     let image;
     try {
-      image = await buildAlgorithm(new Docker(), args[0]!, { onProgress: (line) => io.err(line), ...(baseImage ? { baseImage } : {}) });
+      image = await buildAlgorithm(await ensureDockerEngine((line) => io.err(line)), args[0]!, { onProgress: (line) => io.err(line), beforePythonBase: async () => void (await ensureDebootstrap((line) => io.err(line))), ...(baseImage ? { baseImage } : {}) });
     } catch (err) {
       // A manifest that does not validate is the author's file to fix, like a chain file: exit 2.
       if (!(err instanceof ManifestError)) throw err;

@@ -6,10 +6,11 @@
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import Docker from 'dockerode';
 import { ManifestError, loadManifest } from '../../algorithms/algorithm-manifest.ts';
 import { checkArgs } from '../../algorithms/args-schema.ts';
 import { buildAlgorithm } from '../../algorithms/build-algorithm.ts';
+import { ensureDebootstrap } from '../../provision/debootstrap.ts';
+import { ensureDockerEngine } from '../../provision/docker-engine.ts';
 import { runAlgorithmLocally } from '../../algorithms/run-locally.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { DATASET_NAME, isOrgId } from '../../common/ids.ts';
@@ -109,9 +110,9 @@ export const algorithmTest: Verb = {
       });
     }
 
-    const docker = new Docker();
+    const docker = await ensureDockerEngine((line) => io.err(line));
     const baseImage = values.base ?? (io.env.PARLEY_BASE_IMAGE || undefined);
-    const image = await buildAlgorithm(docker, dir, { onProgress: (line) => io.err(line), ...(baseImage ? { baseImage } : {}) });
+    const image = await buildAlgorithm(docker, dir, { onProgress: (line) => io.err(line), beforePythonBase: async () => void (await ensureDebootstrap((line) => io.err(line))), ...(baseImage ? { baseImage } : {}) });
     const ran = await runAlgorithmLocally(docker, {
       image: image.digest,
       datasets,
