@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { DEFAULT_MODULUS } from '../../../chains/index.ts';
-import { solveNormalEquations } from '../../../researcher/normal-equations.ts';
+import { solveNormalEquations, type RegressionFit } from '../../../researcher/normal-equations.ts';
 import { registryPath } from '../../../test/support/statistics-steps.ts';
 import { lastJsonLine, parley, parleyProcess } from '../../../test/support/parley-cli.ts';
 
@@ -47,9 +47,11 @@ describe('examples/algorithms/linear-regression', () => {
 
     const ran = await parleyProcess(['demo', '--chain', CHAIN_FILE, '--json'], { env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') } });
     expect(ran.code, ran.stderr).toBe(0);
-    const { outputs } = lastJsonLine<{ outputs: Array<{ step: string; kind: string; content: { totals: string[]; layout: unknown } }> }>(ran.stdout);
-    expect(outputs.map((o) => [o.step, o.kind])).toEqual([['total', 'json']]);
+    const { outputs } = lastJsonLine<{ outputs: Array<{ step: string; kind: string; regression: RegressionFit; content: { totals: string[]; layout: unknown } }> }>(ran.stdout);
+    expect(outputs.map((o) => [o.step, o.kind])).toEqual([['total', 'regression']]);
+    // What the demo printed is the researcher's own solve of the opened total.
     const fit = solveNormalEquations(outputs[0]!.content, DEFAULT_MODULUS);
+    expect(outputs[0]!.regression).toEqual(fit);
 
     const pooled = (await Promise.all((['a', 'b', 'c'] as const).map(async (l) => designRows(await readFile(registryPath(l), 'utf8'))))).flat();
     const beta = pooledLeastSquares(pooled);
