@@ -17,7 +17,7 @@ import type {
 import { ErrorCode } from '../common/errors.ts';
 import { secureSumArgs } from '../common/secure-sum-args.ts';
 import type { OrgId } from '../common/ids.ts';
-import type { JsonValue, StepInputEnvelope, StepOutcome, StepRequest } from '../activities/types.ts';
+import type { StepInputEnvelope, StepOutcome, StepRequest } from '../activities/types.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import { settleAll } from './settle-all.ts';
