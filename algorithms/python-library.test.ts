@@ -3,7 +3,7 @@
  * debootstrap once (cached by its package list), meets the container contract, and a Python
  * algorithm reaches every part of the contract through the library as a JavaScript one does.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -70,6 +70,16 @@ parley.output({"uid": os.getuid(), "python": sys.version_info[0],
       tmp: 0o1777,
     });
   });
+
+  it('reports a package Debian does not have as a failed build, and leaves no directory or mount behind', async () => {
+    const progress: string[] = [];
+    const failed = ensurePythonBaseImage(docker, { packages: ['parley-no-such-package'], onProgress: (line) => progress.push(line) });
+    await expect(failed).rejects.toMatchObject({ code: 'ERR_IMAGE_BUILD', message: expect.stringMatching(/debootstrap exited \d+ .*Check that every package in the manifest exists in Debian bookworm/) });
+    expect(progress[0]).toMatch(/^Building parley\/python-base:bookworm-[0-9a-f]{12}: Debian bookworm \(minbase\) with parley-no-such-package, python3, python3-minimal/);
+    expect((await readdir(tmpdir())).filter((d) => d.startsWith('parley-python-base-'))).toEqual([]);
+    expect((await readFile('/proc/mounts', 'utf8')).includes('parley-python-base-')).toBe(false);
+    await expect(docker.getImage(pythonBaseRef(['parley-no-such-package'])).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  }, 300_000);
 
   it('refuses a package name that is not Debian\'s before anything runs', async () => {
     await expect(ensurePythonBaseImage(docker, { packages: ['python3-numpy; rm -rf /'] })).rejects.toThrow(/is not a Debian package name/);
