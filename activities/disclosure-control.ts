@@ -17,6 +17,8 @@
  *   addition, smallest first, until the suppressed cells together hold at least the threshold —
  *   otherwise "count minus the released cells" gives the one suppressed cell back (secondary
  *   suppression, as statistical offices do it; Hundepool et al., Statistical Disclosure Control, 2012, §5);
+ * - a regression's normal equations (normal-equations-control.ts) pass when the count and each
+ *   indicator's two sides reach the threshold, and are refused whole otherwise;
  * - a vector total under any other layout is refused: the site cannot tell a count from a sum in
  *   a layout it does not know, and a relabelled layout must not be a way around the check.
  *
@@ -26,6 +28,7 @@
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
+import { NORMAL_EQUATIONS, normalEquationsProblem } from './normal-equations-control.ts';
 
 /** Where a release happens and the site's threshold, for messages and the check. */
 export interface ReleaseContext {
@@ -66,6 +69,13 @@ export function controlRelease(content: unknown, context: ReleaseContext): unkno
   const field = Array.isArray(record.totals) ? 'totals' : Array.isArray(record.values) && 'layout' in record ? 'values' : undefined;
   if (field === undefined) return content;
   const layout = record.layout as { kind?: unknown; bins?: unknown } | null | undefined;
+  if (typeof layout === 'object' && layout !== null && layout.kind === NORMAL_EQUATIONS) {
+    if (context.noisy) refuse(context, 'it is a regression\'s normal equations, which Parley adds no noise to');
+    const numbers = (record[field] as unknown[]).map((text) => decode(text, field === 'totals' ? modulusOf(context) : undefined, context));
+    const why = normalEquationsProblem(layout as Record<string, unknown>, numbers, context.threshold);
+    if (why) refuse(context, why);
+    return content;
+  }
   if (typeof layout !== 'object' || layout === null || layout.kind !== 'statistics' || !Array.isArray(layout.bins)) {
     refuse(context, 'it is a vector of results whose layout is not a statistics layout, so the site cannot check its cells');
   }

@@ -19,14 +19,25 @@ import { packToBuffer, type TarEntry } from './tar-pack.ts';
 export interface EnsureAlgorithmImageOptions {
   /** The image's repository name, e.g. `parley/secure-sum`. */
   name: string;
-  /** The algorithm's folder; it must hold `main.js`. */
+  /** The algorithm's folder; it must hold the entry point (`main.js` unless `entry` says otherwise). */
   sourceDir: string;
+  /** What runs it: `js` (node, the default) or `python` (python3, with parley.py importable). */
+  language?: AlgorithmLanguage;
+  /** The entry point, relative to the folder: `main.js` or `main.py` by default. */
+  entry?: string;
+  /**
+   * Labels beyond Parley's own (role, algorithm), e.g. the args schema `parley algorithm build`
+   * records; part of the content hash. None by default, so the shipped images keep their digests.
+   */
+  labels?: Record<string, string>;
   /**
    * What to build FROM: ensureBaseImage's result, or an image reference. A reference is
    * inspected: an image labelled `parley.role=base` is used as is; any other is prepared with
    * a RUN step, so it needs a POSIX shell with grep, mkdir, chown and chmod (and `node` on PATH).
    */
   base: BaseImage | string;
+  /** Top-level files or folders of `sourceDir` to leave out of the image (e.g. sample data). */
+  exclude?: string[];
   onProgress?: OnProgress;
 }
 
@@ -37,10 +48,23 @@ export interface AlgorithmImage {
   ref: string;
   /** The image id (`sha256:…`): what a site allow-lists alongside the name. */
   digest: string;
+  /** False when an image with the same content hash already existed, so nothing was built. */
+  built?: boolean;
 }
+
+/** The languages an algorithm may be written in, and so what its image runs. */
+export const AlgorithmLanguage = { Js: 'js', Python: 'python' } as const;
+export type AlgorithmLanguage = (typeof AlgorithmLanguage)[keyof typeof AlgorithmLanguage];
+
+/** The entry point when a build names none. */
+export const DEFAULT_ENTRY: Record<AlgorithmLanguage, string> = { js: 'main.js', python: 'main.py' };
 
 /** The in-container library, shipped in every image under /app/lib. */
 const LIBRARY_FILES = ['parley.js', 'modular.js', 'count.js', 'values.js', 'skellam.js', 'privacy.js', 'dp-noise.js'];
+/** Python's library (standard library only), on PYTHONPATH as `import parley`. */
+const PYTHON_LIBRARY_FILES = ['parley.py'];
+/** An entry point: a relative path of plain segments, so it cannot point outside /app. */
+const ENTRY = /^[A-Za-z0-9_][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/;
 const LIBRARY_DIR = fileURLToPath(new URL('./lib/', import.meta.url));
 const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 // Test files and dotfiles stay out of the image; everything else in the folder goes in.
@@ -79,25 +103,51 @@ function prepareSteps(): string[] {
   ];
 }
 
-function dockerfile(name: string, base: BaseImage): string {
+/** A LABEL value in double quotes: escapes what the Dockerfile parser would read (\\, ", $). */
+function quoteLabel(value: string): string {
+  return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`).replace(/\n/g, '\\n')}"`;
+}
+
+interface Build {
+  name: string;
+  language: AlgorithmLanguage;
+  entry: string;
+  labels: Record<string, string>;
+  exclude: string[];
+}
+
+// The JavaScript lines are exactly those of the images Parley shipped before builds took a
+// language: their digests are pinned by recorded histories (test/golden), so any change here
+// must leave a default JavaScript build's Dockerfile byte for byte as it was.
+function dockerfile(build: Build, base: BaseImage): string {
+  const extraLabels = Object.keys(build.labels)
+    .sort()
+    .map((key) => `LABEL ${key}=${quoteLabel(build.labels[key]!)}`);
+  const run = build.language === 'python' ? ['python3', `${ContainerPath.App}/${build.entry}`] : ['node', `${ContainerPath.App}/${build.entry}`];
   return [
     `FROM ${base.ref}`,
     ...(base.prepared ? [] : prepareSteps()),
     `COPY app/ ${ContainerPath.App}/`,
+    ...(build.language === 'python' ? [`ENV PYTHONPATH=${ContainerPath.App}/lib PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1`] : []),
     `USER ${SANDBOX_USER.uid}:${SANDBOX_USER.gid}`,
     `WORKDIR ${ContainerPath.App}`,
-    `LABEL ${Label.Role}=algorithm ${Label.Algorithm}=${name}`,
-    `ENTRYPOINT ["node", "${ContainerPath.App}/main.js"]`,
+    `LABEL ${Label.Role}=algorithm ${Label.Algorithm}=${build.name}`,
+    ...extraLabels,
+    `ENTRYPOINT ${JSON.stringify(run).replace(/","/g, '", "')}`,
     '',
   ].join('\n');
 }
 
-async function contextEntries(name: string, sourceDir: string, base: BaseImage): Promise<TarEntry[]> {
-  const files = await listFiles(sourceDir);
-  if (!files.includes('main.js')) {
-    throw new ParleyError(ErrorCode.InvalidInput, `Algorithm ${name} has no main.js in ${sourceDir}: the image's entry point is /app/main.js.`, { image: name });
+async function contextEntries(build: Build, sourceDir: string, base: BaseImage): Promise<TarEntry[]> {
+  const { name, entry, language } = build;
+  const excluded = new Set(build.exclude);
+  const files = (await listFiles(sourceDir)).filter((f) => !excluded.has(f.split('/')[0]!));
+  if (!files.includes(entry)) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Algorithm ${name} has no ${entry} in ${sourceDir}: the image's entry point is /app/${entry}.`, { image: name });
   }
-  for (const reserved of ['package.json', ...LIBRARY_FILES.map((f) => `lib/${f}`)]) {
+  const python = language === 'python';
+  const library = python ? PYTHON_LIBRARY_FILES : LIBRARY_FILES;
+  for (const reserved of [...(python ? [] : ['package.json']), ...library.map((f) => `lib/${f}`)]) {
     if (files.includes(reserved)) {
       throw new ParleyError(
         ErrorCode.InvalidInput,
@@ -109,11 +159,11 @@ async function contextEntries(name: string, sourceDir: string, base: BaseImage):
   const root = { uid: 0, gid: 0 };
   const file = (path: string, content: Buffer): TarEntry => ({ path, type: 'file', mode: 0o644, ...root, content });
   const entries: TarEntry[] = [
-    file('Dockerfile', Buffer.from(dockerfile(name, base))),
+    file('Dockerfile', Buffer.from(dockerfile(build, base))),
     { path: 'app', type: 'directory', mode: 0o755, ...root },
-    file('app/package.json', Buffer.from(PACKAGE_JSON)),
+    ...(python ? [] : [file('app/package.json', Buffer.from(PACKAGE_JSON))]),
     { path: 'app/lib', type: 'directory', mode: 0o755, ...root },
-    ...(await Promise.all(LIBRARY_FILES.map(async (f) => file(`app/lib/${f}`, await readFile(join(LIBRARY_DIR, f)))))),
+    ...(await Promise.all(library.map(async (f) => file(`app/lib/${f}`, await readFile(join(LIBRARY_DIR, f)))))),
   ];
   const dirs = new Set(['app', 'app/lib']);
   for (const rel of files) {
@@ -161,19 +211,27 @@ async function resolveBase(docker: Docker, base: BaseImage | string): Promise<Ba
  * Returns the algorithm's image, building it when no image with its content hash exists.
  * Build output goes to `onProgress`.
  *
- * Throws TypeError for a name that is not a Docker repository name; ParleyError InvalidInput when
- * the folder has no main.js or has a file Parley generates; ParleyError Prerequisite when a base
+ * Throws TypeError for a name that is not a Docker repository name (or a bad language, entry or
+ * label); ParleyError InvalidInput when the folder has no entry point or has a file Parley generates; ParleyError Prerequisite when a base
  * given by reference is not on the engine; ParleyError ImageBuild, naming the
  * image and the engine's error line, when the build fails.
  */
 export async function ensureAlgorithmImage(docker: Docker, options: EnsureAlgorithmImageOptions): Promise<AlgorithmImage> {
   const { name, sourceDir, onProgress } = options;
   if (!REPOSITORY.test(name)) throw new TypeError(`"${name}" is not a Docker repository name (lowercase, digits, ".", "_", "-", "/").`);
+  const language = options.language ?? 'js';
+  if (!Object.values(AlgorithmLanguage).includes(language)) throw new TypeError(`"${language}" is not a language Parley builds (js or python).`);
+  const entry = options.entry ?? DEFAULT_ENTRY[language];
+  if (!ENTRY.test(entry)) throw new TypeError(`Entry point "${entry}" is not a relative path of plain segments inside the algorithm's folder.`);
+  const labels = options.labels ?? {};
+  for (const key of Object.keys(labels)) {
+    if (!/^[a-z0-9][a-z0-9.-]*$/.test(key) || key === Label.Role || key === Label.Algorithm) throw new TypeError(`"${key}" is not a label a build may set.`);
+  }
   const base = await resolveBase(docker, options.base);
-  const entries = await contextEntries(name, sourceDir, base);
+  const entries = await contextEntries({ name, language, entry, labels, exclude: options.exclude ?? [] }, sourceDir, base);
   const ref = `${name}:${contentHash(entries, base)}`;
   const existing = await inspectImage(docker, ref);
-  if (existing) return { name, ref, digest: existing.Id };
+  if (existing) return { name, ref, digest: existing.Id, built: false };
 
   onProgress?.(`Building ${ref} FROM ${base.ref}`);
   try {
@@ -192,5 +250,5 @@ export async function ensureAlgorithmImage(docker: Docker, options: EnsureAlgori
   }
   const digest = (await inspectImage(docker, ref))?.Id;
   if (digest === undefined) throw new ParleyError(ErrorCode.ImageBuild, `The engine built ${ref} but does not list it.`, { image: ref });
-  return { name, ref, digest };
+  return { name, ref, digest, built: true };
 }

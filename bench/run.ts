@@ -2,7 +2,7 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy;
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms;
  * default all). The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -11,6 +11,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { prepareMachine } from '../provision/prepare-machine.ts';
 import { ensureTemporalCli } from '../provision/temporal-cli.ts';
+import { algorithmsRows, benchAlgorithms, type AlgorithmsBench } from './algorithms.bench.ts';
 import { benchApiLatency, type ApiLatencyBench, type LatencyResult } from './api-latency.bench.ts';
 import { benchChain, type ChainBench } from './chain.bench.ts';
 import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './critical-path-report.ts';
@@ -21,7 +22,7 @@ import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type Privacy
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -39,6 +40,7 @@ interface Report {
   protocols?: ProtocolsBench;
   chain?: ChainBench;
   privacy?: PrivacyBench;
+  algorithms?: AlgorithmsBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -119,6 +121,11 @@ if (selected.includes('protocols') || selected.includes('chain') || selected.inc
     log(`  sites' own work per activity: ${report.privacy!.cost.exactSiteWorkMs} ms exact, ${report.privacy!.cost.privateSiteWorkMs} ms private`);
   }
 }
+if (selected.includes('algorithms')) {
+  const machine = await prepareMachine(() => {});
+  log('own algorithms: build cold and warm, algorithm test vs its container…');
+  report.algorithms = await benchAlgorithms({ docker: machine.docker, runs, log });
+}
 
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
@@ -182,6 +189,7 @@ function markdown(report: Report): string {
     ...(report.protocols ? protocolsRows(report.protocols, mark('protocols')) : []),
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
+    ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [

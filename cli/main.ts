@@ -5,6 +5,7 @@
  */
 import { isParleyError } from '../common/errors.ts';
 import { UsageError, type Command, type CommandIo } from './lib/command.ts';
+import { algorithmCommand } from './commands/algorithm.ts';
 import { auditCommand } from './commands/audit.ts';
 import { codecServerCommand } from './commands/codec-server.ts';
 import { chainCommand } from './commands/chain.ts';
@@ -21,7 +22,7 @@ import { setupCommand } from './commands/setup.ts';
 import { siteCommand } from './commands/site.ts';
 import { userCommand } from './commands/user.ts';
 
-const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, logoutCommand, orgCommand, userCommand, collabCommand, siteCommand, chainCommand, runCommand, runsCommand, resultCommand, auditCommand, codecServerCommand];
+const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, logoutCommand, orgCommand, userCommand, collabCommand, siteCommand, algorithmCommand, chainCommand, runCommand, runsCommand, resultCommand, auditCommand, codecServerCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,16 +1,20 @@
 /**
  * What a chain's opened outputs mean to the researcher: a secure sum over the analyse step's
- * values decodes to statistics (count, mean, variance, sd, histogram); a secure sum over a count
+ * values decodes to statistics (count, mean, variance, sd, histogram); one over a regression's
+ * normal equations to its coefficients (researcher/normal-equations.ts); a secure sum over a count
  * to its total; anything else is shown as the JSON its step wrote.
  */
 import type { ChainSpec } from '../common/chain.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { OpenedChainOutput } from './runs.ts';
 import { decodeStatistics, type Statistics } from './statistics.ts';
+import { solveNormalEquations, type RegressionFit } from './normal-equations.ts';
 
 export type ChainOutputReading =
   | { kind: 'statistics'; statistics: Statistics }
   | { kind: 'total'; total: bigint }
+  /** A secure sum of a regression's normal equations, solved; `content` is the total as opened. */
+  | { kind: 'regression'; regression: RegressionFit; content: unknown }
   | { kind: 'json'; content: unknown };
 
 export interface ReadChainOutput {
@@ -27,6 +31,9 @@ export function readChainOutputs(chain: ChainSpec, opened: OpenedChainOutput[]):
     if (step?.kind === 'secure-sum' && content && typeof content === 'object') {
       if (Array.isArray(content.totals) && content.layout?.kind === 'statistics') {
         return { step: output.step, org: output.org, reading: { kind: 'statistics', statistics: decodeStatistics(content as { totals: string[]; layout: unknown }, step.modulus) } };
+      }
+      if (Array.isArray(content.totals) && content.layout?.kind === 'normal-equations') {
+        return { step: output.step, org: output.org, reading: { kind: 'regression', regression: solveNormalEquations(content as { totals: string[]; layout: unknown }, step.modulus), content: output.content } };
       }
       if (typeof content.total === 'string' && /^[0-9]+$/.test(content.total)) {
         return { step: output.step, org: output.org, reading: { kind: 'total', total: BigInt(content.total) } };

@@ -70,6 +70,11 @@ export interface RunSandboxedOptions {
   heartbeatMs?: number;
   /** Called once the container has started, with its id (for logs, status, tests). */
   onStart?: (containerId: string) => void;
+  /**
+   * Read the log tail after a clean exit too (default: only after a failure or a timeout, when a
+   * person will read it). `parley algorithm test` shows an author their algorithm's log either way.
+   */
+  logsOnSuccess?: boolean;
 }
 
 /**
@@ -192,7 +197,7 @@ function ignoreGone(err: unknown): void {
  */
 export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: RunSandboxedOptions = {}): Promise<SandboxResult> {
   check(spec);
-  const { signal, onHeartbeat, heartbeatMs = 10_000, onStart } = options;
+  const { signal, onHeartbeat, heartbeatMs = 10_000, onStart, logsOnSuccess = false } = options;
   const timeoutMs = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const imageName = spec.imageName ?? spec.image;
   const started = performance.now();
@@ -227,7 +232,7 @@ export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: R
     // the timeout is the timeout's, whatever the memory did meanwhile.
     const oomKilled = StatusCode !== 0 && !timedOut && (await container.inspect()).State.OOMKilled === true;
     // Logs are read only when someone will read them: a failure or a timeout.
-    const logTail = StatusCode !== 0 || timedOut ? await readLogTail(container, LOG_TAIL_LINES) : [];
+    const logTail = StatusCode !== 0 || timedOut || logsOnSuccess ? await readLogTail(container, LOG_TAIL_LINES) : [];
     if (timedOut) {
       throw new ParleyError(
         ErrorCode.StepTimeout,

@@ -170,6 +170,10 @@ function formatReading(reading: ChainOutputReading): string[] {
     case 'statistics': return ['statistics', ...formatStatistics(reading.statistics)];
     case 'total': return [`total ${reading.total}`];
     case 'json': return [`JSON ${toJsonText(reading.content)}`];
+    case 'regression': {
+      const r = reading.regression;
+      return [`linear regression of ${r.outcome} over ${r.n} rows (least squares on the pooled rows)`, ...Object.entries(r.coefficients).map(([term, b]) => `  ${term.padEnd(12)} ${b}`), `  residual sum of squares ${r.rss}`];
+    }
   }
 }
 
@@ -196,7 +200,11 @@ function formatChainReport(report: ChainDemoReport, stateDir: string | undefined
 /** One output for --json: its reading, BigInts as decimal strings. */
 function outputJson(output: ChainDemoReport['outputs'][number]): Record<string, unknown> {
   const { reading } = output;
-  const value = reading.kind === 'statistics' ? { statistics: reading.statistics } : reading.kind === 'total' ? { total: reading.total.toString() } : { content: reading.content };
+  const value =
+    reading.kind === 'statistics' ? { statistics: reading.statistics }
+    : reading.kind === 'total' ? { total: reading.total.toString() }
+    : reading.kind === 'regression' ? { regression: reading.regression, content: reading.content }
+    : { content: reading.content };
   return { step: output.step, org: output.org, kind: reading.kind, ...value };
 }
 

@@ -11,6 +11,7 @@ import { RunStatus } from '../../common/run-status.ts';
 import { readKeyFile } from '../../activities/key-file.ts';
 import { startChainThroughApi } from '../../researcher/runs.ts';
 import { UsageError, type Command, type CommandIo } from '../lib/command.ts';
+import { checkChainArgs } from '../lib/chain-args.ts';
 import { dockerImageResolver, loadChainFile, problemLine } from '../lib/chain-file.ts';
 import { followProgress } from '../lib/follow-progress.ts';
 import { showResult, toJson } from '../lib/sealed-result-view.ts';
@@ -93,10 +94,18 @@ export const runCommand: Command = {
     const participants = sites ?? file.sites;
 
     const { default: Docker } = await import('dockerode');
-    const resolved = await resolveChain(file, { resolveImage: dockerImageResolver(new Docker()), ...(participants ? { participants } : {}) });
+    const docker = new Docker();
+    const resolved = await resolveChain(file, { resolveImage: dockerImageResolver(docker), ...(participants ? { participants } : {}) });
     if (!resolved.ok) {
       for (const problem of resolved.problems) io.err(problemLine(fileName, loaded.place(problem)));
       io.err('Nothing was started.');
+      return 2;
+    }
+    // Each image is on the engine now (it was just pinned): args that break its schema stop here.
+    const argsCheck = await checkChainArgs(file, docker);
+    if (argsCheck.problems.length > 0) {
+      for (const problem of argsCheck.problems) io.err(problemLine(fileName, loaded.place(problem)));
+      io.err('Nothing was started: the args above break their algorithm\'s schema.');
       return 2;
     }
 
