@@ -5,6 +5,7 @@
  * after it); readers ignore it and the next append cuts it off first, so records never run
  * together and one append is all of its record or none of it.
  */
+import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -61,4 +62,20 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The records of a JSON-lines ledger, parsed by `parse`, in the order they were appended.
+ * @param consequence what the site stops doing while a line is unreadable, for the message.
+ * @throws ParleyError InvalidInput naming the file and the line when a complete line is not a record.
+ */
+export async function readRecords<T>(file: string, what: string, consequence: string, parse: (line: string) => T | undefined): Promise<T[]> {
+  const lines = await readCompleteLines(file);
+  return lines.map((line, i) => {
+    const record = parse(line);
+    if (record === undefined) {
+      throw new ParleyError(ErrorCode.InvalidInput, `The ${what} ${file} has an unreadable line ${i + 1}. ${consequence}: restore the file from a backup.`, { path: file, line: i + 1 });
+    }
+    return record;
+  });
 }

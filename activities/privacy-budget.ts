@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { composeRdp, rdpToDp, skellamRdp, UNIT_SENSITIVITY, type RdpCurve } from '../common/privacy/rdp.ts';
-import { appendLine, readCompleteLines } from './append-only-file.ts';
+import { appendLine, readRecords } from './append-only-file.ts';
 import type { DatasetBudget } from './site-policy.ts';
 
 /** One release to charge: where it happens, what it reads, what it asked for and the noise it carries. */
@@ -164,19 +164,7 @@ export function openPrivacyBudget(dir: string, budgets: Readonly<Record<string, 
  * @throws ParleyError InvalidInput when a line other than a torn last one is not a charge.
  */
 export async function readPrivacyCharges(dir: string): Promise<PrivacyChargeRecord[]> {
-  const file = join(dir, LEDGER_FILE);
-  const lines = await readCompleteLines(file);
-  return lines.map((line, i) => {
-    const record = parseRecord(line);
-    if (!record) {
-      throw new ParleyError(
-        ErrorCode.InvalidInput,
-        `The privacy-budget ledger ${file} has an unreadable line ${i + 1}. The site charges (and so releases) nothing under differential privacy until it can count every earlier charge: restore the file from a backup.`,
-        { path: file, line: i + 1 },
-      );
-    }
-    return record;
-  });
+  return readRecords(join(dir, LEDGER_FILE), 'privacy-budget ledger', 'The site charges (and so releases) nothing under differential privacy until it can count every earlier charge', parseRecord);
 }
 
 /**

@@ -20,7 +20,7 @@ import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { appendLine, readCompleteLines } from './append-only-file.ts';
+import { appendLine, readRecords } from './append-only-file.ts';
 
 /** One cohort the site admitted, as the ledger keeps it. */
 export interface ReleaseRecord {
@@ -112,19 +112,7 @@ export function openReleaseLedger(dir: string): ReleaseLedger {
  * @throws ParleyError InvalidInput when a line other than a torn last one is not a record.
  */
 export async function readReleases(dir: string): Promise<ReleaseRecord[]> {
-  const file = join(dir, LEDGER_FILE);
-  const lines = await readCompleteLines(file);
-  return lines.map((line, i) => {
-    const record = parseRecord(line);
-    if (!record) {
-      throw new ParleyError(
-        ErrorCode.InvalidInput,
-        `The release ledger ${file} has an unreadable line ${i + 1}. The site releases nothing until it can check every earlier release: restore the file from a backup.`,
-        { path: file, line: i + 1 },
-      );
-    }
-    return record;
-  });
+  return readRecords(join(dir, LEDGER_FILE), 'release ledger', 'The site releases nothing until it can check every earlier release', parseRecord);
 }
 
 function parseRecord(line: string): ReleaseRecord | undefined {

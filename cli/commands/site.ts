@@ -4,7 +4,8 @@
  * trust (trust), look at it (status), at what it has released (releases) and at the privacy
  * budgets it keeps (budget). One file per verb; this one dispatches.
  */
-import { UsageError, type Command } from '../lib/command.ts';
+import type { Command } from '../lib/command.ts';
+import { verbCommand } from '../lib/verb-command.ts';
 import { siteAllow } from './site-allow.ts';
 import { siteBudgetVerb } from './site-budget.ts';
 import { siteJoin } from './site-join.ts';
@@ -17,25 +18,4 @@ import { siteTrust } from './site-trust.ts';
 import type { SiteVerb } from '../lib/site-verb.ts';
 
 const verbs: SiteVerb[] = [siteInit, siteRegister, siteJoin, siteStart, siteAllow, siteTrust, siteStatusVerb, siteReleasesVerb, siteBudgetVerb];
-const width = Math.max(...verbs.map((v) => v.verb.length));
-
-const usage = [
-  'Usage: parley site <verb> [options]',
-  '',
-  ...verbs.map((v) => `  ${v.verb.padEnd(width)}  ${v.summary}`),
-  ...verbs.flatMap((v) => ['', v.usage]),
-].join('\n');
-
-export const siteCommand: Command = {
-  name: 'site',
-  summary: 'Operate a site: init, register, start, allow, trust, status, releases, budget',
-  usage,
-  async run(argv, io) {
-    const given = argv[0];
-    const verb = verbs.find((v) => v.verb === given);
-    if (verb === undefined) {
-      throw new UsageError(given === undefined || given.startsWith('-') ? `missing <verb>; one of ${verbs.map((v) => v.verb).join(', ')}.` : `unknown subcommand "${given}"; one of ${verbs.map((v) => v.verb).join(', ')}.`);
-    }
-    return verb.run(argv, io);
-  },
-};
+export const siteCommand: Command = verbCommand('site', 'Operate a site: init, register, start, allow, trust, status, releases, budget', verbs);
