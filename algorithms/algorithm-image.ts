@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { ContainerPath, Label, SANDBOX_USER } from '../activities/sandbox/contract.ts';
-import type { BaseImage } from './base-image.ts';
+import { inspectImage, type BaseImage } from './base-image.ts';
 import { readProgress, type OnProgress } from './docker-progress.ts';
 import { packToBuffer, type TarEntry } from './tar-pack.ts';
 
@@ -186,14 +186,6 @@ function contentHash(entries: TarEntry[], base: BaseImage): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(ref).inspect();
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw err;
-  }
-}
 
 async function resolveBase(docker: Docker, base: BaseImage | string): Promise<BaseImage> {
   const ref = typeof base === 'string' ? base : base.ref;

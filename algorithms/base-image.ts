@@ -133,7 +133,8 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** The image's inspection, or undefined when the engine does not have it. */
-async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+/** The engine's record of image `ref`, or undefined when it has none. */
+export async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
   try {
     return await docker.getImage(ref).inspect();
   } catch (err) {

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { ContainerPath, Label, SANDBOX_USER } from '../activities/sandbox/contract.ts';
-import type { BaseImage } from './base-image.ts';
+import { inspectImage, type BaseImage } from './base-image.ts';
 import { debianMirror } from './debian-mirror.ts';
 import { readProgress, type OnProgress } from './docker-progress.ts';
 
@@ -70,14 +70,6 @@ export function pythonBaseRef(packages: string[] = []): string {
   return `${PYTHON_BASE_REPOSITORY}:${DEBIAN_SUITE}-${hash.digest('hex').slice(0, 12)}`;
 }
 
-async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(ref).inspect();
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw err;
-  }
-}
 
 /** Runs a command, passing its lines to `onLine`; resolves with its exit code and last lines. */
 function runCommand(command: string, argv: string[], onLine: (line: string) => void): Promise<{ code: number; tail: string[] }> {
