@@ -37,7 +37,14 @@ export interface LingerBounds {
  */
 export const DEFAULT_LINGER: Readonly<LingerBounds> = { maxBytes: 64 * 1024 * 1024, idleMs: 5_000, maxMs: 30_000 };
 
-const TICK_MS = 250;
+/**
+ * How often a lingering connection's bounds are looked at. A timer, not an event: the HTTP parser
+ * reads the socket natively (no data events on the socket), and Node drops a dumped request's body
+ * chunks without emitting them, so the bytes read show only in socket.bytesRead. The timer lives
+ * only while one connection lingers (at most maxMs), so the byte bound is overshot by at most what
+ * arrives in one tick.
+ */
+const TICK_MS = 100;
 
 /** Discards the rest of `request`'s body as it arrives, so nothing buffers it and nothing pauses the socket. */
 function discardBody(request: IncomingMessage): void {
