@@ -30,11 +30,11 @@ export async function storeLogin(apiUrl: string, username: string, password: str
   await saveLogin(credentialsFile({ PARLEY_CONFIG_DIR: configDir }), { api: apiUrl, token: session.accessToken, expiresAt: session.expiresAt, username: user.username, orgId: user.orgId, role: user.role });
 }
 
-/** `parley site …` in this process, as the admin; its stdout. */
-async function site(args: string[], adminDir: string, io: CommandIo): Promise<string> {
+/** `parley site …` in this process, logged in as stored in configDir; its stdout. */
+async function site(args: string[], configDir: string, io: CommandIo): Promise<string> {
   let out = '';
   let err = '';
-  const code = await siteCommand.run(args, { out: (l) => (out += `${l}\n`), err: (l) => (err += `${l}\n`), signal: io.signal, env: { ...io.env, PARLEY_CONFIG_DIR: adminDir } });
+  const code = await siteCommand.run(args, { out: (l) => (out += `${l}\n`), err: (l) => (err += `${l}\n`), signal: io.signal, env: { ...io.env, PARLEY_CONFIG_DIR: configDir } });
   if (code !== 0) throw new ParleyError(ErrorCode.Prerequisite, `Setting up the dev federation: \`parley site ${args.join(' ')}\` failed:\n${err.trim()}`);
   return out;
 }
@@ -53,15 +53,21 @@ export async function registerDevFederation(dir: string, state: DevState, io: Co
   await writeKeyFile(researcher.keyFile, keys);
   await admin.createOrganisation({ id: researcher.org, name: 'Dev researcher', keys: publicKeysOf(keys) });
   await admin.createUser({ username: researcher.username, password: state.researcherPassword, orgId: researcher.org, role: 'researcher' });
-  for (const s of state.sites) await admin.createOrganisation({ id: s.org, name: `Dev site ${s.org}` });
+  for (const s of state.sites) {
+    await admin.createOrganisation({ id: s.org, name: `Dev site ${s.org}` });
+    // Publishing a site's keys takes its own operator: the admin may not speak for an organisation.
+    await admin.createUser({ username: `${s.org}-operator`, password: state.researcherPassword, orgId: s.org, role: 'site_operator' });
+  }
   const { id: collaborationId } = await admin.createCollaboration({ name: state.collaboration, members: [...state.sites.map((s) => s.org), researcher.org] });
 
   // The sites one after another: each `site …` loads and rewrites that site's own files only,
   // but the admin's stored login is shared.
   for (const [i, s] of state.sites.entries()) {
     const siteDir = join(dir, 'sites', s.org);
-    await site(['init', '--org', s.org, '--api', apiUrl, '--dir', siteDir, '--temporal', state.temporalAddress!], adminDir, io);
-    const { credential } = JSON.parse((await site(['register', '--collab', collaborationId, '--org', s.org, '--config', s.config, '--json'], adminDir, io)).trim().split('\n').at(-1)!) as { credential: string };
+    const operatorDir = join(siteDir, 'cli');
+    await storeLogin(apiUrl, `${s.org}-operator`, state.researcherPassword, operatorDir);
+    await site(['init', '--org', s.org, '--api', apiUrl, '--dir', siteDir, '--temporal', state.temporalAddress!], operatorDir, io);
+    const { credential } = JSON.parse((await site(['register', '--collab', collaborationId, '--org', s.org, '--config', s.config, '--json'], operatorDir, io)).trim().split('\n').at(-1)!) as { credential: string };
     await writeFile(join(siteDir, 'site-credential'), `${credential}\n`, { mode: 0o600 });
     // The site's own copy of its registry, readable by the sandbox's user.
     const data = join(siteDir, 'data');
@@ -74,7 +80,7 @@ export async function registerDevFederation(dir: string, state: DevState, io: Co
     // A dev site stops quickly: `parley dev down` waits for it.
     doc.set('shutdownGraceSeconds', 10);
     await writeFile(s.config, doc.toString());
-    await site(['join', collaborationId, '--requesters', researcher.org, '--datasets', DEV_DATASET, '--config', s.config], adminDir, io);
+    await site(['join', collaborationId, '--requesters', researcher.org, '--datasets', DEV_DATASET, '--config', s.config], operatorDir, io);
   }
   return collaborationId;
 }

@@ -61,13 +61,14 @@ export async function startDetached(options: {
   const handle = await open(options.log, 'a', 0o600);
   const startOffset = (await handle.stat()).size;
   const child = spawn(options.command, options.args, { env: options.env, stdio: ['ignore', handle.fd, handle.fd], detached: true });
-  await handle.close();
   let exited: number | null | undefined;
   child.once('exit', (code, signal) => (exited = code ?? (signal ? 128 : null)));
-  const spawned = await new Promise<number>((resolve, reject) => {
+  // Listened for before anything is awaited: 'spawn' fires on the next tick.
+  const started = new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid!));
     child.once('error', (err) => reject(new ParleyError(ErrorCode.Prerequisite, `${options.name} could not be started (${err.message}). Check that ${options.command} exists and is executable.`)));
   });
+  const spawned = await started.finally(() => handle.close());
   const timeoutMs = options.timeoutMs ?? 120_000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
