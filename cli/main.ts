@@ -12,6 +12,7 @@ import { chainCommand } from './commands/chain.ts';
 import { collabCommand } from './commands/collab.ts';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { demoCommand } from './commands/demo.ts';
+import { devCommand } from './commands/dev.ts';
 import { loginCommand, logoutCommand } from './commands/login.ts';
 import { orgCommand } from './commands/org.ts';
 import { resultCommand } from './commands/result.ts';
@@ -22,7 +23,7 @@ import { setupCommand } from './commands/setup.ts';
 import { siteCommand } from './commands/site.ts';
 import { userCommand } from './commands/user.ts';
 
-const commands: Command[] = [demoCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, logoutCommand, orgCommand, userCommand, collabCommand, siteCommand, algorithmCommand, chainCommand, runCommand, runsCommand, resultCommand, auditCommand, codecServerCommand];
+const commands: Command[] = [demoCommand, devCommand, setupCommand, serverCommand, coordinatorCommand, loginCommand, logoutCommand, orgCommand, userCommand, collabCommand, siteCommand, algorithmCommand, chainCommand, runCommand, runsCommand, resultCommand, auditCommand, codecServerCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
