@@ -22,14 +22,17 @@ export interface BlobOptions {
   thresholdBytes: number;
 }
 
-/** What `envelope` travels as: itself, or (above the threshold) a reference to the blob just stored. */
-export async function messageFor(envelope: Envelope, options: BlobOptions): Promise<SealedMessage> {
-  if (options.store === undefined) return envelope;
+/**
+ * What `envelope` travels as — itself, or (above the threshold) a reference to the blob just
+ * stored — and its digest (`envelopeDigest`, which the step's attestation names). The canonical
+ * JSON is made and hashed once for both: for a large message it is the costly part.
+ */
+export async function messageFor(envelope: Envelope, options: BlobOptions): Promise<{ message: SealedMessage; digest: string }> {
   const bytes = Buffer.from(canonicalJson(envelope), 'utf8');
-  if (bytes.length <= options.thresholdBytes) return envelope;
   const digest = createHash('sha256').update(bytes).digest('base64url');
+  if (options.store === undefined || bytes.length <= options.thresholdBytes) return { message: envelope, digest };
   await options.store.put(envelope.binding.runId, digest, bytes);
-  return { kind: 'blob', digest, size: bytes.length, binding: envelope.binding };
+  return { message: { kind: 'blob', digest, size: bytes.length, binding: envelope.binding }, digest };
 }
 
 /**

@@ -235,9 +235,9 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   // One message at a time: sealed, stored as a blob when large (before the outcome names it),
   // and let go, so the worker never holds all of a step's sealed messages.
   for await (const message of socket.messagesAsJson()) {
-    const envelope = await sealFor(deps, request, [message.to], seq++, message.json);
-    sealedDigests.push(envelopeDigest(envelope));
-    envelopes.push(await messageFor(envelope, blobOptions));
+    const sealed = await messageFor(await sealFor(deps, request, [message.to], seq++, message.json), blobOptions);
+    sealedDigests.push(sealed.digest);
+    envelopes.push(sealed.message);
   }
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, new TextEncoder().encode(JSON.stringify(outputContent)));
   if (output) sealedDigests.push(envelopeDigest(output));

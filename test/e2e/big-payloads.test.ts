@@ -234,7 +234,7 @@ describe('big payloads', () => {
         sender: north.keys,
         recipients: [{ org: EAST, receiveJwk: east.keys.receive.publicJwk }],
       });
-      const ref = await messageFor(envelope, { store: stores.get(NORTH), thresholdBytes: 256 * 1024 });
+      const { message: ref } = await messageFor(envelope, { store: stores.get(NORTH), thresholdBytes: 256 * 1024 });
       if (!isEnvelopeRef(ref)) throw new TypeError('a 400 KB message should travel as a blob');
       return ref;
     }
