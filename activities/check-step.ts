@@ -182,14 +182,16 @@ export async function checkStep(request: StepRequest, ctx: CheckContext): Promis
   const bill = privacyBill(manifest, org, implied);
   const strict = (bill?.datasets ?? []).filter((d) => ctx.policy.privacy.requirePrivacy.includes(d));
   if (strict.length > 0) {
-    const exact = manifest.plan.kind === 'secure-sum' ? manifest.plan : manifest.plan.chain.steps.find((s) => s.kind === 'secure-sum' && !s.privacy);
+    // The plan's first secure sum without privacy, as the refusal names it.
+    const exact = manifest.plan.kind === 'secure-sum'
+      ? 'its secure sum'
+      : manifest.plan.chain.steps.flatMap((s) => (s.kind === 'secure-sum' && !s.privacy ? [`its secure sum "${s.id}"`] : []))[0];
     if (exact) {
-      const what = manifest.plan.kind === 'secure-sum' ? 'its secure sum' : `its secure sum "${(exact as SecureSumStep).id}"`;
-      throw new ParleyError(ErrorCode.ReleaseRefused, `Step "${request.step}" did not run: site "${org}" releases figures from dataset "${strict[0]}" only with differential privacy, and ${what} asks for no privacy. Add privacy: { epsilon } to every secureSum of the chain.`, { ...ids, dataset: strict[0] });
+      throw new ParleyError(ErrorCode.ReleaseRefused, `Step "${request.step}" did not run: site "${org}" releases figures from dataset "${strict[0]}" only with differential privacy, and ${exact} asks for no privacy. Add privacy: { epsilon } to every secureSum of the chain.`, { ...ids, dataset: strict[0] });
     }
   }
   // An analysis image keeps everything at the site unless its entry lets it release.
-  const releases = strict.length > 0 && implied.releasable ? false : implied.releasable ? entry.release === true : true;
+  const releases = !implied.releasable || (strict.length === 0 && entry.release === true);
   return { manifest, entry, sendTo: releases ? implied.sendTo : [], mayOutput: releases && implied.mayOutput, ...(bill ? { privacy: bill } : {}) };
 }
 
