@@ -111,6 +111,15 @@ function checkLayout(layout: unknown): StatisticsLayout {
   return { kind: 'statistics', column: l.column, decimals: l.decimals!, bins, center: BigInt(raw.center), bounds: [bounds[0], bounds[1]] };
 }
 
+/** The histogram's cells between `edges`: null counts are the cells the finishing site suppressed. */
+function histogramOf(edges: number[], counts: Array<number | null>): HistogramCell[] {
+  return counts.map((count, i) => ({
+    from: i === 0 ? null : edges[i - 1]!,
+    to: i === edges.length ? null : edges[i]!,
+    ...(count === null ? { count: null, suppressed: true as const } : { count }),
+  }));
+}
+
 /** A residue in [0, M) as a signed integer: those above M/2 stand for negative values. */
 function signed(text: unknown, modulus: bigint, index: number): bigint {
   if (typeof text !== 'string' || !/^[0-9]+$/.test(text)) protocolError(`Total ${index} of the result is not a decimal residue string.`);
@@ -173,12 +182,7 @@ export function decodeStatistics(result: StatisticsTotals, modulus: string | big
   const spread = n * sumOfSquares - sum * sum;
   if (spread < 0n) protocolError('The sum of squares is too small for the sum: the totals were not summed over statistics values with this modulus.');
   const variance = n < 2n ? Number.NaN : ratio(spread, n * (n - 1n) * scale * scale);
-  const edges = layout.bins;
-  const histogram = cells.map((count, i) => ({
-    from: i === 0 ? null : edges[i - 1]!,
-    to: i === edges.length ? null : edges[i]!,
-    ...(count === null ? { count: null, suppressed: true as const } : { count: Number(count) }),
-  }));
+  const histogram = histogramOf(layout.bins, cells.map((c) => (c === null ? null : Number(c))));
   return {
     column: layout.column, count: Number(n), mean, variance, sd: Math.sqrt(variance), histogram,
     ...(suppressed && suppressed.cells.size > 0 ? { suppressedBelow: suppressed.threshold } : {}),
@@ -252,13 +256,8 @@ function decodeNoisy(result: StatisticsTotals, m: bigint, layout: StatisticsLayo
   ];
   const mean = n > 0 ? centre + sum / n / scale : Number.NaN;
   const variance = n > 1 ? Math.max(0, (squares - (sum * sum) / n) / (n - 1)) / scale ** 2 : Number.NaN;
-  const edges = layout.bins;
   const cells = values.slice(3);
-  const histogram = cells.map((count, i) => ({
-    from: i === 0 ? null : edges[i - 1]!,
-    to: i === edges.length ? null : edges[i]!,
-    ...(count === null ? { count: null, suppressed: true as const } : { count }),
-  }));
+  const histogram = histogramOf(layout.bins, cells);
   const cellIntervals = cells.map((count, i): Interval => (count === null ? null : box(count, skellamHalfWidth(note.variances[3 + i]!, beta))));
   return {
     column: layout.column, count: n, mean, variance, sd: Math.sqrt(variance), histogram,
