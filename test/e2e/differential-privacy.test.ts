@@ -22,6 +22,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChainResult, ChainSpec, ChainStep, ContainerStep, SecureSumStep } from '../../common/chain.ts';
+import { noiseVariances } from '../../algorithms/lib/privacy.js';
 import { protocolPrivacyArgs } from '../../common/privacy/protocol-privacy.ts';
 import { openPrivacyBudget, privacyBudgetDir, readPrivacyCharges, summariseBudgets } from '../../activities/privacy-budget.ts';
 import type { SitePolicy } from '../../activities/site-policy.ts';
@@ -198,8 +199,9 @@ describe('the differencing attack the release ledger cannot stop', () => {
 /** The noise variances a private release of `runId` carried, by the ledger's record and the noise plan. */
 async function releaseVariances(runId: string): Promise<{ sum: number }> {
   const [charge] = (await readPrivacyCharges(privacyBudgetDir(federation.sites[0]!.stateDir))).filter((c) => c.runId === runId);
-  // The sum's group: G = 4 groups, B = 50 (bounds [4, 14] at one decimal, centre 90): μ = 4 λ B².
-  return { sum: 4 * charge!.unitVariance * 50 ** 2 };
+  // The noise plan every site drew by, over the private chain's layout (bounds [4, 14] at one decimal).
+  const layout = { kind: 'statistics', column: 'lab_value', decimals: 1, bins: [4, 5.7, 6.5, 8, 10, 14], bounds: [4, 14], center: '90' };
+  return { sum: noiseVariances(layout, charge!.unitVariance)[1]! };
 }
 
 describe('budgets the sites keep', () => {
