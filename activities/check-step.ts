@@ -10,7 +10,8 @@
  * naming what failed, thrown before any container starts.
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import type { ChainSpec, ContainerStep, PinnedImage, SecureSumStep } from '../common/chain.ts';
+import type { ChainSpec, ContainerStep, LinkStep, PinnedImage, SecureSumStep } from '../common/chain.ts';
+import { linkCallArgs, linkCallDatasets, linkCallFor } from '../common/link-plan.ts';
 import type { OrgId } from '../common/ids.ts';
 import { repositoryOf } from '../common/image-name.ts';
 import { protocolPrivacyArgs } from '../common/privacy/protocol-privacy.ts';
@@ -153,7 +154,8 @@ export async function checkStep(request: StepRequest, ctx: CheckContext): Promis
   const key = (i: { fromStep: string; from: string }) => `${i.fromStep}\u0000${i.from}`;
   const allowedInputs = new Set(implied.inputs.from.map(key));
   if (implied.inputs.exact
-    ? canonicalJson(asked.map(key).sort()) !== canonicalJson([...allowedInputs].sort())
+    // A multiset: a link's call may read two messages of one step at one site.
+    ? canonicalJson(asked.map(key).sort()) !== canonicalJson(implied.inputs.from.map(key).sort())
     : !asked.every((i) => allowedInputs.has(key(i)))) {
     throw notInManifest(request, org, 'its inputs are not ones the signed chain routes to it');
   }
@@ -237,6 +239,7 @@ function impliedStep(manifest: RunManifest, stepId: string, org: OrgId): Implied
   const chain = plan.chain;
   for (const step of chain.steps) {
     if (step.kind === 'container' && step.id === stepId) return containerStep(chain, step, participants, requester, org, defaultTimeoutMs);
+    if (step.kind === 'link' && stepId.startsWith(`${step.id}.`)) return linkStep(step, stepId, org, defaultTimeoutMs);
     if (step.kind === 'secure-sum' && stepId.startsWith(`${step.id}.`)) {
       return protocolStep(stepId, `${step.id}.`, participants, org, secureSumShape(step, defaultTimeoutMs));
     }
@@ -258,6 +261,21 @@ function containerStep(chain: ChainSpec, step: ContainerStep, participants: OrgI
     role: ImageRole.Analysis, image: step.image, datasets: step.datasets, args: step.args as { [key: string]: JsonValue },
     inputs: { exact: false, from: inputs }, timeoutMs: step.timeoutMs ?? defaultTimeoutMs,
     sendTo, mayOutput: true, releasable: true,
+  };
+}
+
+/**
+ * A link step's call at this site, recomputed from the signed step's sources (common/link-plan.ts,
+ * which the coordinator runs too): role, hops, inputs and dataset. A protocol role: it sends only
+ * to the sites its hops name and outputs nothing.
+ */
+function linkStep(step: LinkStep, stepId: string, org: OrgId, defaultTimeoutMs: number): ImpliedStep | undefined {
+  const call = linkCallFor(step.sources.map((s) => s.at), `${step.id}.`, stepId, org);
+  if (!call) return undefined;
+  return {
+    role: ImageRole.Protocol, image: step.image, datasets: linkCallDatasets(step, call), args: linkCallArgs(step, call),
+    inputs: { exact: true, from: call.inputs }, timeoutMs: step.timeoutMs ?? defaultTimeoutMs,
+    sendTo: [...new Set(call.hops.map((h) => h.to))], mayOutput: false, releasable: false,
   };
 }
 

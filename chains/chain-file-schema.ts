@@ -85,7 +85,31 @@ export const SecureSumStepFileSchema = z.strictObject({
   timeoutSeconds: timeoutSeconds.optional(),
 }).describe('A secure-sum step: only the total reaches the requester.');
 
-export const ChainStepFileSchema = z.union([ContainerStepFileSchema, SecureSumStepFileSchema]);
+/** A column name in a CSV header: no comma, quote or line break. */
+export const COLUMN_NAME = /^[^,"\r\n]{1,64}$/;
+
+export const LinkFileSchema = z.strictObject({
+  identifier: z.string().regex(COLUMN_NAME, { error: 'must be the identifier column\'s name in every source\'s CSV header, e.g. patient_id' })
+    .describe('The identifier column (a national patient number, say): it never leaves a site in the clear.'),
+  sources: z.array(z.strictObject({
+    at: siteId.describe('The site (an organisation of the run).'),
+    dataset: z.string().regex(DATASET, { error: 'must be a dataset name: letters, digits, ".", "_" or "-", at most 64 characters' }).describe('The site\'s dataset to link.'),
+  }, { error: 'must be { at: <site>, dataset: <name> }' }))
+    .min(2, { error: 'must list at least two sources: a linkage needs two sides' }).max(MAX_SITES)
+    .refine((sources) => unique(sources.map((s) => s.at)), { error: 'must not list a site twice' })
+    .describe('One per site, in order; the first compares the blinded lists.'),
+  image: imageRef.optional().describe('The protocol\'s image; default parley/link.'),
+});
+
+/** A private record linkage across sites (multi-party Diffie–Hellman PSI). */
+export const LinkStepFileSchema = z.strictObject({
+  id: stepId.describe('The step\'s id, unique in the chain; its files in each source\'s run volume are <id>.rows.csv and <id>.json.'),
+  link: LinkFileSchema,
+  after: stepRefs('Earlier steps that must have finished first.').optional(),
+  timeoutSeconds: timeoutSeconds.optional(),
+}).describe('A link step: the sources\' rows of the intersection, in one common order, in each source\'s run volume.');
+
+export const ChainStepFileSchema = z.union([ContainerStepFileSchema, SecureSumStepFileSchema, LinkStepFileSchema]);
 
 export const ChainFileSchema = z.strictObject({
   $schema: z.string().optional().describe('The JSON Schema this file follows (for editors).'),
@@ -101,7 +125,13 @@ export const ChainFileSchema = z.strictObject({
 export type ChainFile = z.infer<typeof ChainFileSchema>;
 export type ContainerStepFile = z.infer<typeof ContainerStepFileSchema>;
 export type SecureSumStepFile = z.infer<typeof SecureSumStepFileSchema>;
+export type LinkStepFile = z.infer<typeof LinkStepFileSchema>;
 export type ChainStepFile = z.infer<typeof ChainStepFileSchema>;
+
+/** Whether a step of the file is a link. */
+export function isLinkStepFile(step: ChainStepFile): step is LinkStepFile {
+  return 'link' in step;
+}
 
 /** Whether a step of the file is a secure sum (else it runs an image). */
 export function isSecureSumStepFile(step: ChainStepFile): step is SecureSumStepFile {

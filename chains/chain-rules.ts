@@ -26,8 +26,8 @@ export interface ChainProblem {
 /** What the rules look at in a step, file or spec alike. */
 export interface StepShape {
   id: string;
-  kind: 'container' | 'secure-sum';
-  /** Absent: every site. */
+  kind: 'container' | 'secure-sum' | 'link';
+  /** Absent: every site. A link's: its sources' sites. */
   at?: string[] | undefined;
   after: string[];
   inputs: string[];
@@ -65,6 +65,8 @@ export function checkChainRules(steps: StepShape[], sites?: { list: string[]; pa
         problems.push({ path, message: `names no step of this chain ("${ref}"); ${field} may only name earlier steps${known.length ? `: ${known.join(', ')}` : ', and this is the first step'}.` });
       } else if (at > i) {
         problems.push({ path, message: `names "${ref}", which comes later (steps[${at}]); ${field} may only name earlier steps. Move "${ref}" before "${step.id}".` });
+      } else if (field === 'inputs' && steps[at]!.kind === 'link') {
+        problems.push({ path, message: `names "${ref}", a link: its messages belong to its own protocol. Run after it (after: [${ref}]) and read <${ref}>.rows.csv from the run volume instead.` });
       } else if (field === 'inputs' && steps[at]!.kind !== 'container') {
         problems.push({ path, message: `names "${ref}", a secure sum: its total is sealed for the requester, not sent to other steps. Name a container step, or drop it from inputs.` });
       }
@@ -81,7 +83,7 @@ export function checkChainRules(steps: StepShape[], sites?: { list: string[]; pa
     if (sites !== undefined && step.at !== undefined) {
       step.at.forEach((site, j) => {
         if (!sites.list.includes(site)) {
-          problems.push({ path: `steps[${i}].at[${j}]`, message: `"${site}" is not among the sites taking part (${sites.path}: ${sites.list.join(', ')}). Add it there, or run the step elsewhere.` });
+          problems.push({ path: step.kind === 'link' ? `steps[${i}].link.sources[${j}].at` : `steps[${i}].at[${j}]`, message: `"${site}" is not among the sites taking part (${sites.path}: ${sites.list.join(', ')}). Add it there, or run the step elsewhere.` });
         }
       });
     }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { SECURE_SUM_PROTOCOLS } from '../common/chain.ts';
 import { MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import type { ChainJson, ChainSpec } from '../common/chain.ts';
-import { CHAIN_NAME, DATASET, IMAGE_NAME, MAX_SITES, MAX_STEPS, MAX_TIMEOUT_SECONDS, MODULUS, SITE_ID, STEP_ID, VOLUME_FILE } from './chain-file-schema.ts';
+import { CHAIN_NAME, COLUMN_NAME, DATASET, IMAGE_NAME, MAX_SITES, MAX_STEPS, MAX_TIMEOUT_SECONDS, MODULUS, SITE_ID, STEP_ID, VOLUME_FILE } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
 import { parsePath } from './describe-issue.ts';
 import type { StepShape } from './chain-rules.ts';
@@ -66,18 +66,31 @@ export const SecureSumStepSpecSchema = z.strictObject({
   timeoutMs: timeoutMs.optional(),
 });
 
+export const LinkStepSpecSchema = z.strictObject({
+  kind: z.literal('link'),
+  id: stepId,
+  image: PinnedImageSchema,
+  identifier: z.string().regex(COLUMN_NAME, { error: 'must be a column name' }),
+  sources: z.array(z.strictObject({
+    at: z.string().regex(SITE_ID, { error: 'must be an organisation id' }),
+    dataset: z.string().regex(DATASET, { error: 'must be a dataset name' }),
+  })).min(2, { error: 'must list at least two sources' }).max(MAX_SITES).refine((s) => unique(s.map((x) => x.at)), { error: 'must not list a site twice' }),
+  after: refs,
+  timeoutMs: timeoutMs.optional(),
+});
+
 /** The steps' shapes, for the cross-step rules (and for checking `at` against participants). */
 export function specStepShapes(spec: Pick<ChainSpec, 'steps'>): StepShape[] {
   return spec.steps.map((s) => (s.kind === 'container'
     ? { id: s.id, kind: s.kind, at: s.at, after: s.after, inputs: s.inputs }
-    : { id: s.id, kind: s.kind, after: s.after, inputs: [] }));
+    : { id: s.id, kind: s.kind, ...(s.kind === 'link' ? { at: s.sources.map((x) => x.at) } : {}), after: s.after, inputs: [] }));
 }
 
 /** A resolved chain, as the API accepts it: the ChainSpec contract, checked field by field and across steps. */
 export const ChainSpecSchema = z.strictObject({
   name: z.string().regex(CHAIN_NAME, { error: 'must be a chain name: a lowercase letter, then lowercase letters, digits or "-", at most 64 characters' }),
   description: z.string().max(500, { error: 'must be at most 500 characters' }).optional(),
-  steps: z.array(z.discriminatedUnion('kind', [ContainerStepSpecSchema, SecureSumStepSpecSchema], { error: 'must have kind "container" or "secure-sum"' }))
+  steps: z.array(z.discriminatedUnion('kind', [ContainerStepSpecSchema, SecureSumStepSpecSchema, LinkStepSpecSchema], { error: 'must have kind "container", "secure-sum" or "link"' }))
     .min(1, { error: 'must list at least one step' }).max(MAX_STEPS, { error: `must list at most ${MAX_STEPS} steps` }),
 }).superRefine((spec, ctx) => {
   for (const problem of checkChainRules(specStepShapes(spec))) {

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { checkChainRules } from './chain-rules.ts';
 import type { StepShape } from './chain-rules.ts';
-import { ChainFileSchema, ContainerStepFileSchema, MAX_STEPS, SecureSumFileSchema, SecureSumStepFileSchema, isSecureSumStepFile } from './chain-file-schema.ts';
+import { ChainFileSchema, ContainerStepFileSchema, LinkFileSchema, LinkStepFileSchema, MAX_STEPS, SecureSumFileSchema, SecureSumStepFileSchema, isLinkStepFile, isSecureSumStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
 import { chainErrorMap, describeIssue, formatPath, parsePath, unknownKeyMessage } from './describe-issue.ts';
 import { formatOf, readSourceText } from './source-text.ts';
@@ -57,6 +57,9 @@ function checkStep(step: unknown, i: number): Located[] {
   }
   const hasImage = 'image' in step;
   const hasSum = 'secureSum' in step;
+  if ('link' in step && !hasImage && !hasSum) {
+    return issuesOf(LinkStepFileSchema, step, at, (path) => (path[0] === 'link' ? (path[1] === 'sources' ? ['at', 'dataset'] : keysOf(LinkFileSchema)) : keysOf(LinkStepFileSchema)));
+  }
   if (hasImage && hasSum) {
     return [{ segments: [...at, 'secureSum'], key: true, message: 'a step has either image (it runs that image) or secureSum (it sums across sites), not both. Split it into two steps.' }];
   }
@@ -70,7 +73,9 @@ function checkStep(step: unknown, i: number): Located[] {
 }
 
 function shapeOf(file: ChainFile): StepShape[] {
-  return file.steps.map((step) => (isSecureSumStepFile(step)
+  return file.steps.map((step): StepShape => (isLinkStepFile(step)
+    ? { id: step.id, kind: 'link', at: step.link.sources.map((s) => s.at), after: step.after ?? [], inputs: [] }
+    : isSecureSumStepFile(step)
     ? { id: step.id, kind: 'secure-sum', after: step.after, inputs: [] }
     : { id: step.id, kind: 'container', at: step.at === 'all' ? undefined : step.at, after: step.after ?? [], inputs: step.inputs ?? [] }));
 }

@@ -6,7 +6,7 @@
 import { repositoryOf } from '../common/image-name.ts';
 import type { ChainSpec, ChainStep, PinnedImage, SecureSumProtocol } from '../common/chain.ts';
 import { DEFAULT_DELTA } from '../common/privacy/protocol-privacy.ts';
-import { DEFAULT_MODULUS, isSecureSumStepFile } from './chain-file-schema.ts';
+import { DEFAULT_MODULUS, isLinkStepFile, isSecureSumStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
 import type { ChainProblem } from './chain-rules.ts';
@@ -17,6 +17,9 @@ export const SECURE_SUM_IMAGES: Record<SecureSumProtocol, string> = {
   additive: 'parley/additive-sum',
   ring: 'parley/secure-sum',
 };
+
+/** The link step's image unless the step names its own. */
+export const LINK_IMAGE = 'parley/link';
 
 /** Finds an image's digest by name (the CLI asks the local Docker engine); undefined when unknown. */
 export type ResolveImage = (name: string) => Promise<PinnedImage | undefined>;
@@ -57,7 +60,13 @@ export async function resolveChain(file: ChainFile, options: ResolveOptions): Pr
   const steps: ChainStep[] = [];
   for (const [i, step] of file.steps.entries()) {
     const timeoutMs = step.timeoutSeconds === undefined ? {} : { timeoutMs: step.timeoutSeconds * 1000 };
-    if (isSecureSumStepFile(step)) {
+    if (isLinkStepFile(step)) {
+      steps.push({
+        kind: 'link', id: step.id, image: await pin(step.link.image ?? LINK_IMAGE, `steps[${i}].link.image`, step.id),
+        identifier: step.link.identifier, sources: step.link.sources.map((s) => ({ at: s.at, dataset: s.dataset })),
+        after: step.after ?? [], ...timeoutMs,
+      });
+    } else if (isSecureSumStepFile(step)) {
       const protocol = step.secureSum.protocol ?? 'additive';
       steps.push({
         kind: 'secure-sum', id: step.id, protocol,

@@ -84,7 +84,36 @@ export interface SecureSumStep {
   timeoutMs?: number;
 }
 
-export type ChainStep = ContainerStep | SecureSumStep;
+/** The fewest sources a link allows: a private set intersection needs two sides. */
+export const MIN_LINK_SOURCES = 2;
+
+/** One site's side of a link: the org (`at`, a participant) and the dataset it links. */
+export interface LinkSource {
+  at: OrgId;
+  dataset: string;
+}
+
+/**
+ * A private record linkage (multi-party Diffie–Hellman PSI, common/link-plan.ts and
+ * algorithms/link) over `identifier` at the sources' sites. Afterwards each source site's run
+ * volume holds `<id>.rows.csv` (its rows of the intersection, identifier column left out, one
+ * line per person in an order common to all sources) and `<id>.json` ({ rows, dataset, columns }).
+ * Nothing is sealed for the requester.
+ */
+export interface LinkStep {
+  kind: 'link';
+  id: string;
+  /** The protocol's image (parley/link, or the chain's own). */
+  image: PinnedImage;
+  /** The identifier column, in every source's dataset. */
+  identifier: string;
+  /** In order: the first compares (it alone sees fully blinded lists). */
+  sources: LinkSource[];
+  after: string[];
+  timeoutMs?: number;
+}
+
+export type ChainStep = ContainerStep | SecureSumStep | LinkStep;
 
 export interface ChainSpec {
   /** `[a-z][a-z0-9-]{0,63}`: the chain's name, for people. */

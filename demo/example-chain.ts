@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import { SECURE_SUM_IMAGES, isSecureSumStepFile, parseChainFile, repositoryOf, resolveChain, type ChainFile, type ChainProblem } from '../chains/index.ts';
+import { LINK_IMAGE, SECURE_SUM_IMAGES, isLinkStepFile, isSecureSumStepFile, parseChainFile, repositoryOf, resolveChain, type ChainFile, type ChainProblem } from '../chains/index.ts';
 import type { ChainSpec, PinnedImage } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
@@ -85,7 +85,9 @@ async function localImage(docker: Docker, reference: string): Promise<{ Id: stri
 
 /** Where each step's image is named in the file, and the reference it names (a secure sum's default too). */
 function imageReferences(chain: ChainFile): Array<{ path: string; step: string; reference: string }> {
-  return chain.steps.map((step, i) => (isSecureSumStepFile(step)
+  return chain.steps.map((step, i) => (isLinkStepFile(step)
+    ? { path: `steps[${i}].link.image`, step: step.id, reference: step.link.image ?? LINK_IMAGE }
+    : isSecureSumStepFile(step)
     ? { path: `steps[${i}].secureSum.image`, step: step.id, reference: step.secureSum.image ?? SECURE_SUM_IMAGES[step.secureSum.protocol ?? 'additive'] }
     : { path: `steps[${i}].image`, step: step.id, reference: step.image }));
 }
@@ -132,7 +134,7 @@ export async function pinForDemo(chain: ChainFile, images: ExampleImages, docker
   // Sites allow by repository and digest: an example build re-tagged under another name is the
   // user's own image as far as the allow-list goes.
   const same = (a: PinnedImage, b: PinnedImage) => repositoryOf(a.name) === repositoryOf(b.name) && a.digest === b.digest;
-  const exampleBuilds = [images.preprocess, images.analyse, images.additiveSum, images.secureSum];
+  const exampleBuilds = [images.preprocess, images.analyse, images.additiveSum, images.secureSum, images.link];
   const ownImages = [...pins.values()].filter((pin, i, all) => !exampleBuilds.some((e) => same(e, pin)) && all.findIndex((p) => same(p, pin)) === i);
   return { spec: resolved.spec, ownImages };
 }
@@ -143,5 +145,5 @@ export async function pinForDemo(chain: ChainFile, images: ExampleImages, docker
  * Only a secure sum's total then leaves a site.
  */
 export function exampleAllowList(images: ExampleImages): AllowedImage[] {
-  return [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additiveSum), asProtocolImage(images.secureSum)];
+  return [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additiveSum), asProtocolImage(images.secureSum), asProtocolImage(images.link)];
 }

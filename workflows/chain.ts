@@ -12,13 +12,14 @@
  */
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type {
-  ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, SecureSumStep,
+  ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, LinkStep, SecureSumStep,
 } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { secureSumArgs } from '../common/secure-sum-args.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { StepInputEnvelope, StepOutcome, StepRequest } from '../activities/types.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
+import { runLinkProtocol } from './protocols/link.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import { settleAll } from './settle-all.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
@@ -99,7 +100,13 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
     });
   };
 
-  const runChainStep = (step: ChainStep) => (step.kind === 'container' ? runContainerStep(step) : runSecureSum(step));
+  // A link leaves each source's linked rows in its run volume; nothing is sealed for the requester.
+  const runLink = (step: LinkStep): Promise<void> => runLinkProtocol({
+    step,
+    runStep: (call) => runSiteStep(step.id, { org: call.org, step: call.step, image: step.image, datasets: call.datasets, args: call.args, inputs: call.inputs, timeoutMs: step.timeoutMs ?? defaultTimeoutMs }),
+  });
+
+  const runChainStep = (step: ChainStep) => (step.kind === 'container' ? runContainerStep(step) : step.kind === 'link' ? runLink(step) : runSecureSum(step));
 
   try {
     // On the first failure the steps still running are cancelled (each site kills its

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { CHAIN_NAME, CHAIN_STEP_ID, MIN_SECURE_SUM_SITES, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE, type ChainRunInput, type ChainStep } from '../common/chain.ts';
+import { CHAIN_NAME, CHAIN_STEP_ID, MIN_LINK_SOURCES, MIN_SECURE_SUM_SITES, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE, type ChainRunInput, type ChainStep } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import { DATASET_NAME, IMAGE_DIGEST, isOrgId } from '../common/ids.ts';
@@ -50,7 +50,7 @@ export function validateChainInput(input: ChainRunInput): void {
       for (const id of step.inputs) {
         const source = earlier.get(id);
         if (!source) bad(`${where} reads the messages of "${id}", which is not an earlier step of the chain.`);
-        if (source.kind !== 'container') bad(`${where} reads the messages of "${id}", a secure sum: its messages belong to its own protocol; read its result instead.`);
+        if (source.kind !== 'container') bad(`${where} reads the messages of "${id}", a ${source.kind}: its messages belong to its own protocol; read its result instead.`);
       }
     } else if (step.kind === 'secure-sum') {
       if (!(SECURE_SUM_PROTOCOLS as readonly string[]).includes(step.protocol)) bad(`${where}: the protocol must be one of ${SECURE_SUM_PROTOCOLS.join(', ')}.`);
@@ -59,8 +59,16 @@ export function validateChainInput(input: ChainRunInput): void {
       if (typeof step.modulus !== 'string' || !MODULUS.test(step.modulus)) bad(`${where}: the modulus must be a decimal integer of at least 100.`);
       if (step.privacy !== undefined && !isPrivacySpec(step.privacy)) bad(`${where}: privacy must be { epsilon, delta } with 0 < epsilon ≤ ${MAX_EPSILON} and 0 < delta ≤ ${MAX_DELTA}.`);
       if (step.after.length === 0) bad(`${where} sums values an earlier step wrote: it must run "after" that step.`);
+    } else if (step.kind === 'link') {
+      if (typeof step.identifier !== 'string' || step.identifier === '') bad(`${where}: "identifier" must name the identifier column.`);
+      if (!Array.isArray(step.sources) || step.sources.length < MIN_LINK_SOURCES) bad(`${where} is a link, which needs at least ${MIN_LINK_SOURCES} sources.`);
+      for (const source of step.sources) {
+        if (!participants.includes(source?.at)) bad(`${where} links at "${source?.at}", which is not a participant of this run.`);
+        if (typeof source.dataset !== 'string' || !DATASET_NAME.test(source.dataset)) bad(`${where}: each source names a dataset.`);
+      }
+      if (new Set(step.sources.map((s) => s.at)).size !== step.sources.length) bad(`${where} lists a site twice in "sources".`);
     } else {
-      bad(`${where} is of an unknown kind; a step is a "container" step or a "secure-sum".`);
+      bad(`${where} is of an unknown kind; a step is a "container" step, a "secure-sum" or a "link".`);
     }
     earlier.set(step.id, step);
   }

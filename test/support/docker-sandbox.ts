@@ -29,6 +29,8 @@ export interface TestStep {
   limits?: SandboxSpec['limits'];
   /** The site's disclosure threshold, passed as PARLEY_MIN_ROWS (the sandbox's default of 10 when absent). */
   minRows?: number;
+  /** The largest one message may be (64 KiB when absent); a linkage's lists are megabytes. */
+  maxMessageBytes?: number;
 }
 
 export interface TestStepResult extends SandboxResult {
@@ -66,6 +68,7 @@ export async function runTestStep(docker: Docker, root: string, step: TestStep, 
     socketPath: workspace.socketPath,
     allowedRecipients: step.allowedRecipients ?? step.participants.filter((p) => p !== step.org),
     maxBodyBytes: 64 * 1024,
+    ...(step.maxMessageBytes !== undefined ? { maxMessageBytes: step.maxMessageBytes } : {}),
     datasets: Object.keys(step.datasets ?? {}),
   });
   try {
