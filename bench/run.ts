@@ -2,7 +2,7 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms;
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms, linkage;
  * default all). The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -21,8 +21,9 @@ import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
 import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
+import { benchLinkage, linkageRows, type LinkageBench } from './linkage.bench.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'linkage'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -41,6 +42,7 @@ interface Report {
   chain?: ChainBench;
   privacy?: PrivacyBench;
   algorithms?: AlgorithmsBench;
+  linkage?: LinkageBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -127,6 +129,19 @@ if (selected.includes('algorithms')) {
   report.algorithms = await benchAlgorithms({ docker: machine.docker, runs, log });
 }
 
+if (selected.includes('linkage')) {
+  const machine = await prepareMachine(() => {});
+  log('private record linkage (link step), 3 sites, end to end…');
+  report.linkage = await benchLinkage({
+    docker: machine.docker,
+    ...(machine.temporalAddress ? { temporalAddress: machine.temporalAddress } : {}),
+    ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
+    image: machine.images.link,
+    sizes: [10_000, 100_000],
+    log,
+  });
+}
+
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
 carryOver(report, await previousReport(`${dir}latest.json`));
@@ -190,6 +205,7 @@ function markdown(report: Report): string {
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
+    ...(report.linkage ? linkageRows(report.linkage, mark('linkage')) : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [

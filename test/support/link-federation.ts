@@ -1,0 +1,65 @@
+/**
+ * A federation for linkage runs on real parts: the API (in-memory PGlite) with its blob store —
+ * a linkage's lists are megabytes, so they travel as sealed blobs, with references in the
+ * history — site workers that reach it with their own site credentials, and the coordinator.
+ * For test/e2e/linkage.test.ts and bench/linkage.bench.ts.
+ */
+import { randomInt } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type Docker from 'dockerode';
+import { createApiClient } from '../../activities/api-client.ts';
+import { apiBlobStore } from '../../activities/blob-store.ts';
+import type { AllowedImage } from '../../activities/site-policy.ts';
+import type { OrgId } from '../../common/ids.ts';
+import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
+import { createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
+import { startTestApi, type TestApi } from './central-parts.ts';
+
+export interface LinkFederation {
+  federation: Federation;
+  cluster: LocalCluster;
+  api: TestApi;
+  stop(): Promise<void>;
+}
+
+export async function startLinkFederation(options: {
+  temporalAddress: string;
+  namespace?: string;
+  docker: Docker;
+  stateDir: string;
+  sites: OrgId[];
+  requester: OrgId;
+  /** Per site: dataset name → a CSV file to copy into the site's data directory. */
+  files: ReadonlyMap<OrgId, Readonly<Record<string, string>>>;
+  allowed: AllowedImage[];
+}): Promise<LinkFederation> {
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  const stops: Array<() => Promise<unknown>> = [() => connection.close()];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    const api = await startTestApi({
+      root: options.stateDir, temporal: new Client({ connection, ...(options.namespace ? { namespace: options.namespace } : {}) }),
+      adminPassword: `admin-${randomInt(1e9)}`, blobRetentionMs: 0,
+    });
+    stops.push(() => api.server.close());
+    const federation = await createFederation({ stateDir: options.stateDir, counts: new Map(options.sites.map((org) => [org, 0n])), requester: options.requester, files: options.files });
+    for (const member of [...federation.sites, federation.requester]) {
+      await api.admin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
+    }
+    const { id: collaborationId } = await api.admin.createCollaboration({ name: `link-${randomInt(1e9)}`, members: [...options.sites, options.requester] });
+    const sites = [];
+    for (const site of federation.sites) {
+      const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
+      sites.push({ ...siteDepsOf(site, federation, options.docker, options.allowed), blobs: apiBlobStore(createApiClient(api.server.url, credential)) });
+    }
+    const cluster = await startLocalCluster({ temporalAddress: options.temporalAddress, ...(options.namespace ? { namespace: options.namespace } : {}), sites });
+    stops.push(() => cluster.shutdown());
+    return { federation, cluster, api, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
