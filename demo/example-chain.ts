@@ -57,7 +57,7 @@ export async function examplePrivateChain(images: ExampleImages, participants?: 
 }
 
 /** The example images a chain may name, as the demo's refusals list them. */
-const EXAMPLE_IMAGE_NAMES = ['parley/preprocess', 'parley/analyse', SECURE_SUM_IMAGES.additive, SECURE_SUM_IMAGES.ring];
+const EXAMPLE_IMAGE_NAMES = ['parley/preprocess', 'parley/analyse', SECURE_SUM_IMAGES.additive, SECURE_SUM_IMAGES.ring, LINK_IMAGE];
 
 /**
  * A chain that validates but cannot run in the demo: an image it cannot pin, an `at` site that is
