@@ -35,6 +35,8 @@ export interface ModelBench {
   calibration: Calibration;
   containerAloneMs: number;
   validation: Validation[];
+  /** The machine's load while the protocols it was calibrated on ran (others' work included). */
+  loadAverage: { start: number; end: number };
   predictions: ModelPrediction[];
   goal: { sites: number; ratio: number };
   /**
@@ -83,13 +85,14 @@ export async function benchModel(report: { cores: number; protocols?: ProtocolsB
     throw new Error(`The scale model needs the ${report.protocols ? 'envelope' : 'protocols'} benchmark's results, and the report has none. Run PARLEY_BENCH=envelope,protocols,model npm run bench once.`);
   }
   randomBytes(1); // warm the CSPRNG before timing anything
-  const calibration = calibrate({
+  const measured = {
     cores: report.cores,
     protocols: report.protocols,
     envelope: report.envelope,
     messageBytes: await messageBytes(),
     x25519Ms: x25519Ms(),
-  });
+  };
+  const calibration = calibrate(measured);
   const bytes = (rounds: RoundShape[]) => rounds.reduce((s, r) => s + r.bytesIn + r.bytesOut, 0);
   const predictions: ModelPrediction[] = [];
   for (const network of NETWORKS) {
@@ -114,7 +117,8 @@ export async function benchModel(report: { cores: number; protocols?: ProtocolsB
   return {
     calibration: Object.fromEntries(Object.entries(calibration).map(([k, v]) => [k, round(v, 3)])) as unknown as Calibration,
     containerAloneMs: round(containerAloneMs(calibration), 1),
-    validation: validate(calibration, report.protocols, report.chain),
+    validation: validate(measured, report.chain),
+    loadAverage: report.protocols.loadAverage,
     predictions,
     goal: { sites: 10, ratio: 0.5 },
     historyLimitSites: historyLimitSites((n) => bytes(additiveRounds(n, calibration.messageBytes))),
@@ -140,17 +144,17 @@ export function modelRow(m: ModelBench, mark: string): string {
 
 export function modelMarkdown(m: ModelBench, mark: string): string[] {
   const c = m.calibration;
-  const worst = Math.max(...m.validation.filter((v) => !v.calibrated).map((v) => Math.abs(v.error)));
+  const worst = Math.max(0, ...m.validation.filter((v) => !v.calibrated).map((v) => Math.abs(v.error)));
   return [
     `## Scale model: N sites on separate machines${mark}`,
     '',
     'Predicted, not measured (bench/scale-model.ts). A run is a sequence of rounds; a round is one container per site, each site\'s own work (its check, one envelope cost per envelope sealed or opened), Temporal\'s round trips, and on separate machines one network round trip plus the round\'s bytes through the central server\'s link. Calibrated from this report\'s measurements:',
     '',
-    `- a container alone, create to removal: ${m.containerAloneMs} ms (the ring's, whose containers run one at a time); on this ${c.cores}-core machine a round of k at once takes ${c.containerOverlapMs} + ${c.containerSerialMs}·k ms (fitted on the smallest additive run: the shared cores and Docker engine do about ${round((100 * c.containerSerialMs) / m.containerAloneMs, 0)} % of each container one at a time);`,
+    `- a container alone, create to removal: ${m.containerAloneMs} ms (the ring's, whose containers run one at a time); on this ${c.cores}-core machine a round of k at once takes ${c.containerOverlapMs} + ${c.containerSerialMs}·k ms (fitted on the additive runs: the shared cores and Docker engine do about ${round((100 * c.containerSerialMs) / m.containerAloneMs, 0)} % of each container one at a time);`,
     `- a site's own work per activity ${c.siteWorkBaseMs} ms plus ${c.envelopeMs} ms per envelope sealed or opened; on one machine the k sites' work shares the ${c.cores} cores (× max(1, k/${c.cores}));`,
     `- Temporal's cost per round on loopback ${c.temporalRoundMs} ms; a sealed secure-sum message ${c.messageBytes} bytes; one X25519 operation with its key import ${c.x25519Ms} ms (measured here, node:crypto).`,
     '',
-    'Validation: the model\'s prediction for this machine (contended, loopback) against the measured medians. Rows marked "calibration" were used to fit it; the others are held out.',
+    `Validation: the model's prediction for this machine (contended, loopback) against the measured medians, each site count predicted by the model fitted on the other site counts only (leave one out; "calibration" marks a run the model was fitted on). The machine's 1-minute load average was ${m.loadAverage.start} when the protocol runs began and ${m.loadAverage.end} when they ended: other engineers' work shares this machine, and the model knows only its own runs' load.`,
     '',
     '| run | predicted, one machine | measured | error |',
     '| --- | --- | --- | --- |',

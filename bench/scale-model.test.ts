@@ -73,13 +73,27 @@ describe('the scale model', () => {
     expect(containerAloneMs(fitted)).toBeCloseTo(400, 6);
   });
 
-  it('validates against the runs it did not fit on, and marks the one it did', () => {
+  it('fits on some site counts only, and predicts the others from them', () => {
+    const bench = measuredBy(c, [3, 5, 10]);
+    bench.results[2]!.additive!.criticalPath.medianMs += 1000; // a 10-site run the model does not follow
+    const measured = { cores: 2, protocols: bench, envelope: { sealMedianMs: 1, openMedianMs: 1 }, messageBytes: 2000, x25519Ms: 0.05 };
+    expect(calibrate(measured, [3, 5]).containerSerialMs).toBeCloseTo(300, 6);
+    expect(calibrate(measured).containerSerialMs).toBeGreaterThan(300);
+  });
+
+  it('validates each site count with the model fitted on the others (leave one out)', () => {
     const bench = measuredBy(c, [3, 5, 10]);
     bench.results[2]!.additive!.wall.medianMs *= 1.25; // the 10-site additive run measured 25 % slower
-    const rows = validate(c, bench);
-    expect(rows.filter((r) => r.calibrated).map((r) => r.what)).toEqual(['ring, 3 sites', 'additive, 3 sites']);
+    const rows = validate({ cores: 2, protocols: bench, envelope: { sealMedianMs: 1, openMedianMs: 1 }, messageBytes: 2000, x25519Ms: 0.05 });
+    expect(rows.map((r) => r.what)).toEqual(['ring, 3 sites', 'additive, 3 sites', 'ring, 5 sites', 'additive, 5 sites', 'ring, 10 sites', 'additive, 10 sites']);
+    expect(rows.every((r) => !r.calibrated)).toBe(true);
     expect(rows.find((r) => r.what === 'additive, 10 sites')!.error).toBeCloseTo(1 / 1.25 - 1, 3);
     expect(rows.filter((r) => r.what !== 'additive, 10 sites').every((r) => r.error === 0)).toBe(true);
+  });
+
+  it('says it was fitted on the run it checks when only one site count was measured', () => {
+    const rows = validate({ cores: 2, protocols: measuredBy(c, [3]), envelope: { sealMedianMs: 1, openMedianMs: 1 }, messageBytes: 2000, x25519Ms: 0.05 });
+    expect(rows.map((r) => [r.what, r.calibrated, r.error])).toEqual([['ring, 3 sites', true, 0], ['additive, 3 sites', true, 0]]);
   });
 
   it('takes a chain\'s containers as measured on one machine and alone on separate machines', () => {

@@ -11,7 +11,7 @@
  * - container: one container, create to removal. On one machine the k containers of a round share
  *   its cores and its one Docker engine; measured, a round of k takes about a + b·k (b is the part
  *   the shared machine does one container at a time, a the part that overlaps). Fitted on the
- *   ring (k = 1, containers one after another) and the 3-site additive sum (k = 3). On separate
+ *   ring (k = 1, containers one after another) and the additive sum (k = n). On separate
  *   machines every site has its own, so each container takes a + b, whatever k.
  * - siteWork: the site worker's own work beyond its container (check, open, seal): s0 plus one
  *   envelope cost per envelope it seals or opens. On one machine the k workers' CPU work shares
@@ -41,7 +41,7 @@
  */
 import type { ChainBench } from './chain.bench.ts';
 import type { ProtocolsBench } from './secure-sum-protocols.bench.ts';
-import { round as roundTo } from './stats.ts';
+import { median, round as roundTo } from './stats.ts';
 
 /** The per-step costs the model is calibrated with, all measured (see calibrate). */
 export interface Calibration {
@@ -164,28 +164,32 @@ export interface Measured {
 }
 
 /**
- * Fits the calibration from the ring's and the additive sum's runs at the fewest sites measured
- * (the other site counts and the chain are left to validate it). Throws when they are missing.
+ * Fits the calibration from the secure-sum protocols' runs at the site counts in `sites` (default
+ * all): the container alone is the median over the ring's runs of its critical path per round
+ * (its containers run one at a time); the contention is the least-squares slope b of the
+ * additive sum's parallel rounds, a + b·k with a + b fixed to the container alone; the site's own
+ * work and Temporal's per-round cost are medians over the ring's runs. Throws when no site count
+ * has both protocols.
  */
-export function calibrate(m: Measured): Calibration {
-  const at = [...m.protocols.results].filter((r) => r.ring && r.additive).sort((a, b) => a.sites - b.sites)[0];
-  if (!at?.ring || !at.additive) {
+export function calibrate(m: Measured, sites?: readonly number[]): Calibration {
+  const used = m.protocols.results.filter((r) => r.ring && r.additive && (sites === undefined || sites.includes(r.sites)));
+  if (used.length === 0) {
     throw new Error('The scale model is calibrated from the secure-sum protocols benchmark, and the report has no site count at which both protocols ran. Run PARLEY_BENCH=protocols,model npm run bench.');
   }
   const envelopeMs = (m.envelope.sealMedianMs + m.envelope.openMedianMs) / 2;
-  const ring = at.ring;
-  const alone = ring.criticalPath.medianMs / ring.rounds; // containers one after another: k = 1
-  // The additive sum's critical path: two rounds of n containers at once, then one alone.
-  const parallel = (at.additive.criticalPath.medianMs - alone) / 2;
-  const serial = (parallel - alone) / (at.sites - 1);
-  const siteWorkBaseMs = ring.siteWorkPerActivityMs - 2 * envelopeMs;
+  const rings = used.map((r) => r.ring!);
+  const alone = median(rings.map((ring) => ring.criticalPath.medianMs / ring.rounds));
+  // The additive sum's critical path: two rounds of n containers at once, then one alone; each
+  // parallel round takes alone + b·(n − 1). Least squares through the origin in (n − 1).
+  const points = used.map((r) => ({ x: r.sites - 1, y: (r.additive!.criticalPath.medianMs - alone) / 2 - alone }));
+  const serial = points.reduce((s, p) => s + p.x * p.y, 0) / points.reduce((s, p) => s + p.x * p.x, 0);
   return {
     cores: m.cores,
     containerOverlapMs: alone - serial,
     containerSerialMs: serial,
-    siteWorkBaseMs,
+    siteWorkBaseMs: median(rings.map((ring) => ring.siteWorkPerActivityMs - 2 * envelopeMs)),
     envelopeMs,
-    temporalRoundMs: ring.overheadPerRoundMs - ring.siteWorkPerActivityMs,
+    temporalRoundMs: median(rings.map((ring) => ring.overheadPerRoundMs - ring.siteWorkPerActivityMs)),
     messageBytes: m.messageBytes,
     x25519Ms: m.x25519Ms,
   };
@@ -198,23 +202,34 @@ export interface Validation {
   measuredMs: number;
   /** (predicted − measured) / measured. */
   error: number;
-  /** True when this run was used to calibrate (so it checks the arithmetic, not the model). */
+  /** True when the model predicting this run was fitted on it (so it checks the arithmetic only). */
   calibrated: boolean;
 }
 
-/** The model's one-machine predictions against every measured run: protocols and chain. */
-export function validate(c: Calibration, protocols: ProtocolsBench, chain?: ChainBench): Validation[] {
-  const fewest = Math.min(...protocols.results.filter((r) => r.ring && r.additive).map((r) => r.sites));
+/**
+ * The model's one-machine predictions against every measured run, each site count's runs
+ * predicted by a model calibrated on the other site counts only (leave one out), and the chain
+ * (never used to calibrate) by the model calibrated on all of them.
+ */
+export function validate(m: Measured, chain?: ChainBench): Validation[] {
   const one: Where = { kind: 'one machine' };
-  const row = (what: string, rounds: RoundShape[], measuredMs: number, calibrated: boolean): Validation => {
+  const row = (c: Calibration, what: string, rounds: RoundShape[], measuredMs: number): Validation => {
     const predictedMs = runMs(c, rounds, one);
-    return { what, predictedMs: roundTo(predictedMs, 0), measuredMs, error: roundTo((predictedMs - measuredMs) / measuredMs, 3), calibrated };
+    return { what, predictedMs: roundTo(predictedMs, 0), measuredMs, error: roundTo((predictedMs - measuredMs) / measuredMs, 3), calibrated: false };
   };
+  const measured = m.protocols.results.filter((r) => r.ring && r.additive);
   const rows: Validation[] = [];
-  for (const r of protocols.results) {
-    if (r.ring) rows.push(row(`ring, ${r.sites} sites`, ringRounds(r.sites, c.messageBytes), r.ring.wall.medianMs, r.sites === fewest));
-    if (r.additive) rows.push(row(`additive, ${r.sites} sites`, additiveRounds(r.sites, c.messageBytes), r.additive.wall.medianMs, r.sites === fewest));
+  for (const r of measured) {
+    const others = measured.filter((o) => o.sites !== r.sites).map((o) => o.sites);
+    // With one site count only, the model can only be checked on the runs it was fitted on.
+    const c = calibrate(m, others.length > 0 ? others : [r.sites]);
+    const calibrated = others.length === 0;
+    rows.push({ ...row(c, `ring, ${r.sites} sites`, ringRounds(r.sites, c.messageBytes), r.ring!.wall.medianMs), calibrated });
+    rows.push({ ...row(c, `additive, ${r.sites} sites`, additiveRounds(r.sites, c.messageBytes), r.additive!.wall.medianMs), calibrated });
   }
-  if (chain) rows.push(row(`chain ${chain.chain}, ${chain.sites} sites`, chainRounds(chain, c), chain.summary.wall.medianMs, false));
+  if (chain) {
+    const c = calibrate(m);
+    rows.push(row(c, `chain ${chain.chain}, ${chain.sites} sites`, chainRounds(chain, c), chain.summary.wall.medianMs));
+  }
   return rows;
 }
