@@ -4,7 +4,8 @@
 # there is no build step, so the image is Node, the production dependencies and the sources.
 #
 #   docker build -t parley:latest .
-FROM node:20-slim
+# Node 24, the active LTS (supported to April 2028); package.json's engines names what Parley supports.
+FROM node:24-slim
 
 ENV NODE_ENV=production \
     # The CLI keeps its login and the coordinator its workflow bundle under the user's home.

@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     pool: 'forks',
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'bench/**'],
+    // bench/ holds benchmarks (*.bench.ts, never run as tests) and one test of the scale model's arithmetic.
+    exclude: ['node_modules/**', 'bench/results/**'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,

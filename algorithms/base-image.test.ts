@@ -72,6 +72,16 @@ describe('ensureBaseImage', () => {
     });
   });
 
+  it('follows the Node that runs Parley: the image runs this process\'s Node, and its tag names the version', async () => {
+    // Run under another Node (CI runs the suite on Node 24 and on the machine's own), this builds
+    // another base under another tag, and every algorithm image FROM it gets a new content hash.
+    const { ref, id } = await ensureBaseImage(docker);
+    expect(ref).toContain(`:node-${process.versions.node}-`);
+    expect((await nodeIn(ref, 'console.log(process.version)')).trim()).toBe(process.version);
+    const info = await docker.getImage(id).inspect();
+    expect(info.Comment).toContain(`Node ${process.version} from ${process.execPath}`);
+  });
+
   it('uses an ordinary image named by the site as it is, for algorithm builds to prepare', async () => {
     const ordinary = await ensureOrdinaryNodeImage(docker);
     const base = await ensureBaseImage(docker, { baseImage: ordinary });

@@ -5,7 +5,7 @@
  * manager — so an algorithm has little to misuse even before the sandbox's own limits.
  *
  * With a registry, a site may instead name an ordinary Node image (`baseImage`, e.g. from
- * PARLEY_BASE_IMAGE=node:20-slim). It must have `node` on its PATH and a POSIX shell with grep,
+ * PARLEY_BASE_IMAGE=node:24-slim). It must have `node` on its PATH and a POSIX shell with grep,
  * mkdir, chown and chmod; ensureAlgorithmImage then prepares it with a RUN step that creates the
  * same user (10001:10001) and directories, the run volume's mount point owned by that user.
  */

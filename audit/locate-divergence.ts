@@ -9,6 +9,7 @@
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { eventTypeName, type HistoryJson } from './audit-bundle.ts';
+import { replayWorkerOptions } from './replay-worker-options.ts';
 
 type Event = HistoryJson['events'][number];
 
@@ -67,7 +68,7 @@ export async function locateDivergence(history: HistoryJson, workflowId: string,
   const cuts = events.flatMap((e, i) => (e.eventType === 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED' ? [i] : [])).slice(1);
   cuts.push(events.length);
   const fails = (cut: number) =>
-    Worker.runReplayHistory({ workflowBundle: bundle, replayName: 'parley-audit-locate' }, historyFromJSON({ events: events.slice(0, cut) }), workflowId).then(
+    Worker.runReplayHistory(replayWorkerOptions(bundle, 'parley-audit-locate'), historyFromJSON({ events: events.slice(0, cut) }), workflowId).then(
       () => false,
       () => true,
     );

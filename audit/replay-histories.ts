@@ -6,6 +6,7 @@
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { locateDivergence } from './locate-divergence.ts';
+import { replayWorkerOptions } from './replay-worker-options.ts';
 import type { HistorySource } from './read-history-file.ts';
 
 /** Why a replay did not pass. */
@@ -62,7 +63,7 @@ export async function replayHistories(sources: HistorySource[], bundle: Workflow
   }
   if (loadable.length === 0) return outcomes;
   const results = Worker.runReplayHistories(
-    { workflowBundle: bundle, replayName: 'parley-audit-replay' },
+    replayWorkerOptions(bundle, 'parley-audit-replay'),
     loadable.map(({ source, history }) => ({ workflowId: source.workflowId, history })),
   );
   let i = 0;

@@ -2,8 +2,9 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms, linkage;
- * default all). The results of benchmarks not run this time are kept from the previous
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms,
+ * linkage, model; default all). `model` runs no containers: it calibrates the scale model from the report's
+ * other results (this run's or the kept ones) and predicts N sites on separate machines. The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -20,10 +21,11 @@ import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
 import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
 import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
+import { benchModel, modelMarkdown, modelRow, type ModelBench } from './scale-model.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 import { benchLinkage, linkageRows, type LinkageBench } from './linkage.bench.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'linkage'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'linkage', 'model'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -43,6 +45,7 @@ interface Report {
   privacy?: PrivacyBench;
   algorithms?: AlgorithmsBench;
   linkage?: LinkageBench;
+  model?: ModelBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -145,6 +148,13 @@ if (selected.includes('linkage')) {
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
 carryOver(report, await previousReport(`${dir}latest.json`));
+if (selected.includes('model')) {
+  // Last, over the carried-over results too: the model is calibrated from the others.
+  log('scale model: calibrate, validate on this machine, predict separate machines…');
+  report.model = await benchModel({ cores: report.machine.cpus, ...(report.protocols ? { protocols: report.protocols } : {}), ...(report.envelope ? { envelope: report.envelope } : {}), ...(report.chain ? { chain: report.chain } : {}) });
+  const at10 = report.model.predictions.find((p) => p.sites === 10);
+  log(`  10 sites, separate machines: additive/ring ${at10?.additiveOverRing} predicted`);
+}
 await writeFile(`${dir}latest.json`, `${JSON.stringify(report, null, 2)}\n`);
 const md = markdown(report);
 await writeFile(`${dir}latest.md`, md);
@@ -206,6 +216,7 @@ function markdown(report: Report): string {
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
     ...(report.linkage ? linkageRows(report.linkage, mark('linkage')) : []),
+    ...(report.model ? [modelRow(report.model, mark('model'))] : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [
@@ -221,6 +232,7 @@ function markdown(report: Report): string {
     ...(report.protocols ? protocolsMarkdown(report.protocols, mark('protocols')) : []),
     ...(report.chain ? chainMarkdown(report.chain, mark('chain')) : []),
     ...(report.privacy ? privacyMarkdown(report.privacy, mark('privacy')) : []),
+    ...(report.model ? modelMarkdown(report.model, mark('model')) : []),
   ].join('\n');
 }
 

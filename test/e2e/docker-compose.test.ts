@@ -121,7 +121,11 @@ describe('the Parley image (Dockerfile)', () => {
   it('runs as a non-root user from a slim Node base with production dependencies only', async () => {
     const dockerfile = await readFile(`${repo}/Dockerfile`, 'utf8');
     const instructions = dockerfile.split('\n').filter((l) => l !== '' && !l.trimStart().startsWith('#'));
-    expect(instructions[0]).toMatch(/^FROM node:20-slim$/);
+    // A Node in support: the major is one package.json's engines names (Node 20 left support in April 2026).
+    const from = /^FROM node:(\d+)-slim$/.exec(instructions[0] ?? '');
+    expect(from?.[1]).toBeDefined();
+    const engines = (JSON.parse(await readFile(`${repo}/package.json`, 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(engines.split('||').map((range) => /\d+/.exec(range)?.[0])).toContain(from?.[1]);
     expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
     expect(instructions.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER node');
     const ignored = (await readFile(`${repo}/.dockerignore`, 'utf8')).split('\n');
