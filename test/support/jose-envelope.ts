@@ -28,7 +28,7 @@ export async function sealWithJose(input: { binding: EnvelopeBinding; body: Uint
   const jws = await new CompactSign(encoder.encode(JSON.stringify(claims))).setProtectedHeader({ alg, kid: skid, typ: 'parley+jws' }).sign(signKey);
   const jwe = new GeneralEncrypt(encoder.encode(jws)).setProtectedHeader({ enc: 'A256GCM', cty: 'parley+jws', skid, parley: binding });
   for (const r of recipients) jwe.addRecipient(r.receiveJwk).setUnprotectedHeader({ alg: 'ECDH-ES+A256KW', kid: keyThumbprint(r.receiveJwk) });
-  const unsigned = { v: 2, binding: { ...binding, to: [...binding.to] }, jwe: (await jwe.encrypt()) as GeneralJwe } as const;
+  const unsigned: Pick<Envelope, 'v' | 'binding' | 'jwe'> = { v: 2, binding: { ...binding, to: [...binding.to] }, jwe: (await jwe.encrypt()) as GeneralJwe };
   const outer = await new FlattenedSign(signedContent(unsigned)).setProtectedHeader({ alg, kid: skid, typ: 'parley+envelope' }).sign(signKey);
   return { ...unsigned, sig: `${outer.protected}..${outer.signature}` };
 }
