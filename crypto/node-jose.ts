@@ -32,12 +32,15 @@ const publicKeys = new WeakMap<object, KeyObject>();
 const publicByMembers = new Map<string, KeyObject>();
 const PUBLIC_CACHE_LIMIT = 4096;
 
-/** The KeyObject for a private JWK (OKP or EC), imported once per JWK object. */
+// Remembered per object only when the object is frozen and so cannot change under the cache, as
+// jwk-kinds.ts remembers its verdicts (org-keys.ts freezes every key it parses or makes).
+
+/** The KeyObject for a private JWK (OKP or EC), imported once per frozen JWK object. */
 export function privateKeyOf(jwk: JWK): KeyObject {
   let key = privateKeys.get(jwk);
   if (key === undefined) {
     key = createPrivateKey({ key: keyMembers(jwk, true), format: 'jwk' });
-    privateKeys.set(jwk, key);
+    if (Object.isFrozen(jwk)) privateKeys.set(jwk, key);
   }
   return key;
 }
@@ -54,7 +57,7 @@ export function publicKeyOf(jwk: JWK): KeyObject {
     if (publicByMembers.size >= PUBLIC_CACHE_LIMIT) publicByMembers.clear();
     publicByMembers.set(id, key);
   }
-  publicKeys.set(jwk, key);
+  if (Object.isFrozen(jwk)) publicKeys.set(jwk, key);
   return key;
 }
 
