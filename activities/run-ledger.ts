@@ -2,10 +2,16 @@
  * The site's record of which envelopes it has opened in each run, so a relayed envelope cannot
  * be fed to it twice. Kept in the site's state directory (never in the run volume, which the
  * algorithm can write) and removed when the run ends.
+ *
+ * A step's inputs are admitted as one batch: each is checked as it is opened, and all of them are
+ * written with one fsync before the step's container starts. One fsynced write per input made the
+ * sum step of an additive secure sum at 10 sites spend 0.3–1 s in fsyncs on a busy machine
+ * (issue 17); the guarantee is the same, since nothing opened is used before the batch is durable.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EnvelopeBinding } from '../common/envelope.ts';
+import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { writeFileAtomically } from '../common/write-file-atomically.ts';
 import type { ReplayGuard } from '../crypto/index.ts';
 
@@ -14,7 +20,26 @@ type Entries = Record<string, { step: string; digest: string }>;
 export interface RunLedger extends ReplayGuard {
   /** Forgets a run (its end). */
   forget(runId: string): Promise<void>;
+  /** A guard for one step's inputs, written once by its commit(). */
+  batch(): ReplayBatch;
 }
+
+/**
+ * A replay guard whose admissions are checked at once — against the ledger and the batch's own
+ * earlier ones — but written only by {@link ReplayBatch.commit}, with one fsync. Whatever it
+ * admitted must not be used before commit() has resolved.
+ */
+export interface ReplayBatch extends ReplayGuard {
+  /**
+   * Writes the batch's admissions. Checks them again against the ledger as it is now, so a batch
+   * of another step that committed the same (run, sender, seq) for another envelope meanwhile wins.
+   * @throws ParleyError EnvelopeReplayed when one was committed meanwhile for another envelope or step.
+   */
+  commit(): Promise<void>;
+}
+
+type Entry = { step: string; digest: string };
+const keyOf = (binding: EnvelopeBinding) => `${binding.from}\u0000${binding.seq}`;
 
 /** A replay guard persisted as one small JSON file per run under `dir`. */
 export function createRunLedger(dir: string): RunLedger {
@@ -27,27 +52,81 @@ export function createRunLedger(dir: string): RunLedger {
   };
   const fileOf = (runId: string) => join(dir, encodeURIComponent(runId), 'ledger.json');
 
+  const dirOf = (runId: string) => join(dir, encodeURIComponent(runId));
+  const read = async (runId: string): Promise<Entries> => {
+    try {
+      return JSON.parse(await readFile(fileOf(runId), 'utf8')) as Entries;
+    } catch {
+      return {}; // first envelope of this run at this site
+    }
+  };
+  const write = async (runId: string, entries: Entries) => {
+    await mkdir(dirOf(runId), { recursive: true, mode: 0o700 });
+    await writeFileAtomically(fileOf(runId), JSON.stringify(entries));
+  };
+
   return {
     admit(binding: EnvelopeBinding, digest: string) {
       return serialised(async () => {
-        const file = fileOf(binding.runId);
-        let entries: Entries = {};
-        try {
-          entries = JSON.parse(await readFile(file, 'utf8')) as Entries;
-        } catch {
-          // first envelope of this run at this site
-        }
-        const key = `${binding.from}\u0000${binding.seq}`;
+        const entries = await read(binding.runId);
+        const key = keyOf(binding);
         const seen = entries[key];
         if (seen) return seen.step === binding.step && seen.digest === digest;
         entries[key] = { step: binding.step, digest };
-        await mkdir(join(dir, encodeURIComponent(binding.runId)), { recursive: true, mode: 0o700 });
-        await writeFileAtomically(file, JSON.stringify(entries));
+        await write(binding.runId, entries);
         return true;
       });
     },
+    batch() {
+      const pending = new Map<string, Map<string, Entry & { binding: EnvelopeBinding }>>();
+      // The ledger as this batch first read it, per run: one read per step, not one per input.
+      // What another step commits meanwhile is caught at commit().
+      const known = new Map<string, Promise<Entries>>();
+      return {
+        admit(binding: EnvelopeBinding, digest: string) {
+          return serialised(async () => {
+            const key = keyOf(binding);
+            let entries = known.get(binding.runId);
+            if (entries === undefined) known.set(binding.runId, (entries = read(binding.runId)));
+            const seen: Entry | undefined = (await entries)[key] ?? pending.get(binding.runId)?.get(key);
+            if (seen) return seen.step === binding.step && seen.digest === digest;
+            let run = pending.get(binding.runId);
+            if (run === undefined) pending.set(binding.runId, (run = new Map()));
+            run.set(key, { step: binding.step, digest, binding });
+            return true;
+          });
+        },
+        commit() {
+          return serialised(async () => {
+            for (const [runId, admitted] of pending) {
+              const entries = await read(runId);
+              let changed = false;
+              for (const [key, { step, digest, binding }] of admitted) {
+                const seen = entries[key];
+                if (seen && (seen.step !== step || seen.digest !== digest)) throw replayed(binding);
+                if (seen) continue;
+                entries[key] = { step, digest };
+                changed = true;
+              }
+              if (changed) await write(runId, entries);
+            }
+            pending.clear();
+            known.clear();
+          });
+        },
+      };
+    },
     forget(runId: string) {
-      return serialised(() => rm(join(dir, encodeURIComponent(runId)), { recursive: true, force: true }));
+      return serialised(() => rm(dirOf(runId), { recursive: true, force: true }));
     },
   };
+}
+
+function replayed(b: EnvelopeBinding): ParleyError {
+  return new ParleyError(
+    ErrorCode.EnvelopeReplayed,
+    `Envelope seq ${b.seq} from "${b.from}" in run "${b.runId}" was admitted here meanwhile as another envelope or at another step; refused as a replay. ` +
+      'A new message needs a new sequence number; check the sender and the relay.',
+    { runId: b.runId, step: b.step, from: b.from, seq: b.seq },
+  );
 }

@@ -275,6 +275,9 @@ async function chargePrivacy(budget: PrivacyBudget, request: StepRequest, bill: 
 }
 
 async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator<OpenedInput> {
+  // Admitted as one batch, written with one fsync once all are open (run-ledger.ts): before the
+  // container starts, which is the first use of anything opened here.
+  const replayGuard = deps.ledger.batch();
   for (const input of request.inputs) {
     // A blob is fetched and checked against its reference (digest, size, binding), then opened
     // exactly as an inline envelope: signatures, binding to this step, replay.
@@ -288,13 +291,14 @@ async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator
       expect: { runId: request.runId, step: input.fromStep, recipient: deps.org },
       receiveKey: deps.keys.receive.privateJwk,
       senderSigningKey: async (org) => (await deps.directory.publicKeys(org))?.sign.jwk,
-      replayGuard: deps.ledger,
+      replayGuard,
     });
     if (binding.from !== input.from) {
       throw new ParleyError(ErrorCode.EnvelopeBinding, `An input of step "${request.step}" was not sent by the organisation the run says it came from.`, { runId: request.runId, step: request.step });
     }
     yield { from: binding.from, step: binding.step, seq: binding.seq, body };
   }
+  await replayGuard.commit();
 }
 
 /** Seals `json` (a message's content as JSON text) for `to`. */

@@ -24,17 +24,17 @@
  * may name the wrong cause; it is still a refusal, and step 7 holds the rule on signed data.
  * Every EnvelopeTampered carries the same vague message; `details.reason` tells the site's log why.
  */
-import { compactVerify, generalDecrypt } from 'jose';
 import type { JWK } from 'jose';
 import type { EnvelopeBinding } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { decodeBase64url, isBase64url } from './base64url.ts';
-import { CONTENT_ENC, SIGNED_TYPE, bindingProblem, sameBinding, tampered } from './envelope-format.ts';
+import { SIGNED_TYPE, bindingProblem, sameBinding, tampered } from './envelope-format.ts';
 import { verifyCheckedSignature } from './envelope-signature.ts';
 import { checkEnvelope } from './inspect-envelope.ts';
-import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
+import { jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
+import { openJwe, verifyCompactJws, type SignAlg } from './node-jose.ts';
 import { envelopeDigest } from './replay-guard.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import { fingerprint } from './thumbprint.ts';
@@ -99,34 +99,20 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   }
   const senderKid = keyThumbprint(senderJwk);
   // Before decrypting: an envelope altered anywhere is refused without touching our private key.
-  await verifyCheckedSignature(checked, senderJwk);
+  verifyCheckedSignature(checked, senderJwk);
 
-  // 5. decrypt
-  let jws: Uint8Array;
-  try {
-    const jwe = checked.envelope.jwe;
-    const decrypted = await generalDecrypt({ ...jwe, recipients: [jwe.recipients[entry]!] }, receiveKey, {
-      keyManagementAlgorithms: [RECEIVE_ALG],
-      contentEncryptionAlgorithms: [CONTENT_ENC],
-    });
-    jws = decrypted.plaintext;
-  } catch (err) {
-    throw tampered('decryption-failed', { ...ids, joseCode: codeOf(err) });
-  }
+  // 5. decrypt (node-jose.ts: synchronous node:crypto, what jose's generalDecrypt computes)
+  const jws = openJwe(checked.envelope.jwe, entry, receiveKey);
+  if (jws === undefined) throw tampered('decryption-failed', ids);
 
   // 6. verify
-  let payload: Uint8Array;
-  try {
-    const verified = await compactVerify(jws, senderJwk, { algorithms: [kindOf(senderJwk, 'sign').alg] });
-    const header = verified.protectedHeader;
-    if (header.kid !== senderKid) throw tampered('signer-key-mismatch', { ...ids, knownKid: senderKid });
-    // A JWS of another type signed by the same key (were it ever used elsewhere) is not a message.
-    if (header.typ !== SIGNED_TYPE || Object.keys(header).some((m) => !JWS_HEADER_MEMBERS.has(m))) throw tampered('claims-malformed', ids);
-    payload = verified.payload;
-  } catch (err) {
-    if (err instanceof ParleyError) throw err;
-    throw tampered('signature-invalid', { ...ids, joseCode: codeOf(err) });
-  }
+  const verified = verifyCompactJws(Buffer.from(jws).toString('latin1'), senderJwk, kindOf(senderJwk, 'sign').alg as SignAlg);
+  if (verified === undefined) throw tampered('signature-invalid', ids);
+  const header = verified.header;
+  if (header.kid !== senderKid) throw tampered('signer-key-mismatch', { ...ids, knownKid: senderKid });
+  // A JWS of another type signed by the same key (were it ever used elsewhere) is not a message.
+  if (header.typ !== SIGNED_TYPE || Object.keys(header).some((m) => !JWS_HEADER_MEMBERS.has(m))) throw tampered('claims-malformed', ids);
+  const payload = verified.payload;
 
   // 7. signed claims
   const claims = parseClaims(payload);
@@ -178,17 +164,6 @@ function checkOptions(options: OpenOptions): OpenOptions {
     throw new TypeError('openEnvelope: replayGuard must have an admit() method');
   }
   return options;
-}
-
-// jose's error codes (ERR_JWE_DECRYPTION_FAILED, …) are safe to log; anything else by its name.
-function codeOf(err: unknown): string {
-  if (typeof err === 'object' && err !== null) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    const name = (err as { name?: unknown }).name;
-    if (typeof name === 'string') return name;
-  }
-  return 'unknown';
 }
 
 function notAddressed(b: EnvelopeBinding, recipient: OrgId): ParleyError {

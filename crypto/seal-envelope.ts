@@ -10,9 +10,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc7516#section-7.2.1 (General JWE JSON)
  * @see https://www.rfc-editor.org/rfc/rfc7518#section-4.6 (ECDH-ES+A256KW)
  */
-import { CompactSign, GeneralEncrypt } from 'jose';
 import type { JWK } from 'jose';
-import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
+import type { Envelope, EnvelopeBinding } from '../common/envelope.ts';
 import { isOrgId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { encodeBase64url } from './base64url.ts';
@@ -20,6 +19,7 @@ import { signEnvelope } from './envelope-signature.ts';
 import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, isSeq } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
+import { sealJwe, signJws, type SignAlg } from './node-jose.ts';
 
 /** The sender: its id and its private signing key. An OrgKeys fits. */
 export interface SealSender {
@@ -60,18 +60,18 @@ export async function sealEnvelope(input: SealInput): Promise<Envelope> {
   const skid = keyThumbprint(sender.sign.privateJwk);
 
   const claims: SignedClaims = { ...binding, iat: Math.floor(Date.now() / 1000), body: encodeBase64url(body) };
-  const jws = await new CompactSign(encoder.encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: senderKind.alg, kid: skid, typ: SIGNED_TYPE })
-    .sign(sender.sign.privateJwk);
+  // Synchronous node:crypto (node-jose.ts), laid out exactly as jose's CompactSign and
+  // GeneralEncrypt lay it out; old envelopes and jose open these alike (seal-envelope.test.ts).
+  const inner = signJws({ alg: senderKind.alg as SignAlg, kid: skid, typ: SIGNED_TYPE }, encoder.encode(JSON.stringify(claims)), sender.sign.privateJwk);
+  const jws = `${inner.protected}.${inner.payload}.${inner.signature}`;
 
   const header: EnvelopeProtectedHeader = { enc: CONTENT_ENC, cty: SIGNED_TYPE, skid, parley: binding };
-  const jwe = new GeneralEncrypt(encoder.encode(jws)).setProtectedHeader({ ...header });
-  for (const recipient of recipients) {
-    jwe.addRecipient(recipient.receiveJwk).setUnprotectedHeader({ alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) });
-  }
-  // jose's GeneralJWE types every member optional; ours fixes the ones A256GCM always yields.
-  const unsigned = { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe: (await jwe.encrypt()) as GeneralJwe } as const;
-  return { ...unsigned, sig: await signEnvelope(unsigned, sender.sign.privateJwk, skid) };
+  const jwe = sealJwe({ ...header }, encoder.encode(jws), recipients.map((recipient) => ({
+    receiveJwk: recipient.receiveJwk,
+    header: { alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) },
+  })));
+  const unsigned = { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe } as const;
+  return { ...unsigned, sig: signEnvelope(unsigned, sender.sign.privateJwk, skid) };
 }
 
 // Programmer errors surface here, before any key is used, as TypeErrors (STYLE.md).

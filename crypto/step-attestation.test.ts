@@ -1,3 +1,4 @@
+import { CompactSign } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { StepAttestationClaims } from '../common/attestation.ts';
 import { generateOrgKeys, publicKeysOf } from './org-keys.ts';
@@ -32,6 +33,14 @@ describe('step attestation', () => {
       expect((await verifyStepAttestation(flipped, key)).ok).toBe(false);
     }
     expect(await verifyStepAttestation(undefined, key)).toEqual({ ok: false, problem: 'the attestation is missing or not a compact JWS' });
+  });
+
+  it('is the JWS jose signs, byte for byte (Ed25519 is deterministic), and verifies with jose', async () => {
+    const jws = await signStepAttestation(claims(), north.sign.privateJwk);
+    const byJose = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims())))
+      .setProtectedHeader({ alg: 'Ed25519', kid: north.sign.publicJwk.kid, typ: 'parley+attestation' })
+      .sign(north.sign.privateJwk);
+    expect(jws).toBe(byJose);
   });
 
   it('digests an allow-list entry by name and digest, whatever the member order', () => {

@@ -6,12 +6,13 @@
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 (compact serialisation)
  */
 import { createHash } from 'node:crypto';
-import { CompactSign, compactVerify } from 'jose';
+import { compactVerify } from 'jose';
 import type { JWK } from 'jose';
 import type { StepAttestationClaims } from '../common/attestation.ts';
 import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { keyThumbprint, kindOf } from './jwk-kinds.ts';
+import { signJws, type SignAlg } from './node-jose.ts';
 
 /** `typ` of an attestation: no other JWS by the same key is taken for one. */
 export const ATTESTATION_TYPE = 'parley+attestation';
@@ -24,11 +25,14 @@ export function allowListEntryDigest(entry: { name: string; digest: string }): s
   return createHash('sha256').update(canonicalJson({ name: entry.name, digest: entry.digest }), 'utf8').digest('base64url');
 }
 
-/** Signs `claims` with the site's private signing key. */
+/**
+ * Signs `claims` with the site's private signing key. Once per step, so over synchronous
+ * node:crypto (node-jose.ts): the same compact JWS as jose's CompactSign (byte for byte with
+ * Ed25519, whose signatures are deterministic; step-attestation.test.ts).
+ */
 export async function signStepAttestation(claims: StepAttestationClaims, signKey: JWK): Promise<string> {
-  return new CompactSign(encoder.encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: kindOf(signKey, 'sign').alg, kid: keyThumbprint(signKey), typ: ATTESTATION_TYPE })
-    .sign(signKey);
+  const jws = signJws({ alg: kindOf(signKey, 'sign').alg as SignAlg, kid: keyThumbprint(signKey), typ: ATTESTATION_TYPE }, encoder.encode(JSON.stringify(claims)), signKey);
+  return `${jws.protected}.${jws.payload}.${jws.signature}`;
 }
 
 export type AttestationVerdict = { ok: true; claims: StepAttestationClaims } | { ok: false; problem: string };

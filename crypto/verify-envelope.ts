@@ -21,6 +21,6 @@ export async function verifyEnvelopeSignature(envelope: unknown, senderSigningKe
   const problem = jwkProblem(senderSigningKey, { role: 'sign', visibility: 'public', strict: false });
   if (problem !== undefined) throw new TypeError(`verifyEnvelopeSignature: senderSigningKey ${problem}`);
   const checked = checkEnvelope(envelope);
-  await verifyCheckedSignature(checked, senderSigningKey);
+  verifyCheckedSignature(checked, senderSigningKey);
   return inspectEnvelope(checked.envelope);
 }
