@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     pool: 'forks',
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'bench/**'],
+    // The fault suite kills its own parts: vitest.faults.config.ts runs it (npm run test:faults).
+    exclude: ['node_modules/**', 'bench/**', 'test/faults/**'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
