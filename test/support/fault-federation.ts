@@ -86,7 +86,12 @@ export async function startFaultFederation(options: { prefix: string; sites: num
   let postgres: TestPostgres | undefined;
   let temporalServer: TemporalDevServer | undefined;
   let connection: Connection | undefined;
+  // The dev server runs in a process group of its own: a test process that is itself killed
+  // (a timeout) takes it along instead of leaving it running.
+  const killTemporalOnExit = () => void temporalServer?.kill();
+  process.once('exit', killTemporalOnExit);
   const stop = async () => {
+    process.off('exit', killTemporalOnExit);
     for (const d of [...daemons].reverse()) await d.stop('SIGTERM');
     await connection?.close();
     await temporalServer?.stop();
