@@ -3,7 +3,6 @@
  * seal what the algorithm sent, and clean up. The keys stay in this process; the container
  * sees only opened inputs, its datasets and its run volume.
  */
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -25,7 +24,7 @@ import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
-import { createStepWorkspace, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
+import { createStepWorkspace, stepWorkspaceRoot, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
 import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, messageFor } from './blob-messages.ts';
 import type { BlobStore } from './blob-store.ts';
 import { DEFAULT_STEP_SEND_LIMITS, stepLimitError, type StepSendLimits } from './step-limits.ts';
@@ -146,7 +145,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   }
   // Opened and written to the step's workspace one at a time (a large input is a blob fetched
   // and checked first): the worker holds one opened input at a time.
-  const workspace = await createStepWorkspace(join(deps.stateDir, 'steps'), openInputs(deps, request));
+  const workspace = await createStepWorkspace(stepWorkspaceRoot(deps.stateDir), openInputs(deps, request));
   const openMs = performance.now() - started;
   try {
     return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs });

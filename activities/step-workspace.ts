@@ -3,7 +3,7 @@
  * /run/parley/input) and the node socket's directory. Removed when the step ends, whatever
  * happened, because the inputs are plaintext.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OrgId } from '../common/ids.ts';
 
@@ -55,3 +55,21 @@ export async function createStepWorkspace(root: string, inputs: Iterable<OpenedI
     throw err;
   }
 }
+
+/** Where a site's step workspaces live: `steps/` in its state directory. */
+export function stepWorkspaceRoot(stateDir: string): string {
+  return join(stateDir, 'steps');
+}
+
+/**
+ * Removes every step workspace under the site's state directory: at the worker's start-up, any
+ * there is a SIGKILLed worker's (one worker per state directory), whose step is retried in a
+ * workspace of its own. Returns how many were removed.
+ */
+export async function removeStrandedWorkspaces(stateDir: string): Promise<number> {
+  const root = stepWorkspaceRoot(stateDir);
+  const stranded = (await readdir(root).catch(() => [] as string[])).filter((name) => name.startsWith('step-'));
+  await Promise.all(stranded.map((name) => rm(join(root, name), { recursive: true, force: true })));
+  return stranded.length;
+}
+

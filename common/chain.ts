@@ -131,6 +131,8 @@ export interface ChainRunInput {
   requester: OrgId;
   /** A step's container limit when the step does not set one. */
   stepTimeoutMs?: number;
+  /** How long a site's worker may take none of its steps before the run fails naming it (default 15 min). */
+  siteDownToleranceMs?: number;
   /**
    * The requester's signed manifest of this run (common/run-manifest.ts): every site checks each
    * step it is asked against it, so nothing here is taken on the coordinator's word.

@@ -28,6 +28,8 @@ export const ErrorCode = {
   StepFailed: 'ERR_STEP_FAILED',
   /** The algorithm ran past its wall-clock timeout and was killed. */
   StepTimeout: 'ERR_STEP_TIMEOUT',
+  /** A site's worker took none of the run's steps for longer than the run's site-down tolerance. */
+  SiteDown: 'ERR_SITE_DOWN',
   /** The kernel killed the algorithm for going past the site's memory limit (site.yaml `limits.memoryMb`). */
   StepOutOfMemory: 'ERR_STEP_OUT_OF_MEMORY',
   /** The algorithm talked to the node socket in a way the contract does not allow. */

@@ -12,6 +12,8 @@ export interface TemporalDevServer {
   uiUrl?: string;
   /** Stops the server and waits for it to exit. */
   stop(): Promise<void>;
+  /** SIGKILLs the server (as a crash would) and waits for it to exit: for fault tests. */
+  kill(): Promise<void>;
 }
 
 export interface DevServerOptions {
@@ -21,13 +23,15 @@ export interface DevServerOptions {
   ui?: boolean;
   /** Namespaces to create at start, besides `default` (the CLI's `--namespace`, repeated). */
   namespaces?: readonly string[];
+  /** The frontend's port (default: a free one): a server restarted on its dbFile keeps its address. */
+  port?: number;
   /** How long to wait for the server to come up; it usually takes about a second. */
   startTimeoutMs?: number;
 }
 
 /** Starts a dev server; throws Prerequisite when it exits or does not come up in time. */
 export async function startTemporalDevServer(options: DevServerOptions): Promise<TemporalDevServer> {
-  const [port, httpPort, metricsPort, uiPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [port, httpPort, metricsPort, uiPort] = await Promise.all([options.port ?? freePort(), freePort(), freePort(), freePort()]);
   const args = [
     'server', 'start-dev',
     '--ip', '127.0.0.1',
@@ -81,6 +85,11 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     address: `127.0.0.1:${port}`,
     uiUrl: options.ui ? `http://127.0.0.1:${uiPort}` : undefined,
     stop: () => stopChild(child),
+    kill: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    }),
   };
 }
 

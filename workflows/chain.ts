@@ -22,7 +22,7 @@ import { runAdditiveProtocol } from './protocols/additive.ts';
 import { runLinkProtocol } from './protocols/link.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import { settleAll } from './settle-all.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, SiteCalls } from './site-activity-stubs.ts';
 import { StepLog } from './step-log.ts';
 import { validateChainInput } from './validate-chain-input.ts';
 
@@ -35,6 +35,7 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
   const { chain, participants, requester } = input;
   const defaultTimeoutMs = input.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   const log = new StepLog(runId);
+  const siteCalls = new SiteCalls(input.siteDownToleranceMs);
   const reports: ChainStepReport[] = [];
   const outputs: ChainOutput[] = [];
   /** Each finished container step's outcomes, for the steps that read its messages. */
@@ -49,7 +50,7 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
   };
 
   const runSiteStep = (chainStep: string, call: SiteCall): Promise<StepOutcome> => atSite(call.org, async () => {
-    const outcome = await siteActivities(call.org, call.timeoutMs).runStep({
+    const outcome = await siteCalls.runStep({
       runId, participants, requester, manifest: input.manifest, seqStart: log.nextSeq(call.org), ...call,
     });
     reports.push({ chainStep, ...log.record(outcome) });
@@ -133,6 +134,6 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
     outputs.sort((a, b) => order(a)[0] - order(b)[0] || order(a)[1] - order(b)[1]);
     return { runId, chain: chain.name, outputs, steps: reports };
   } finally {
-    await CancellationScope.nonCancellable(() => Promise.all(participants.map((org) => endRunAt(runId, org))));
+    await CancellationScope.nonCancellable(() => Promise.all(participants.map((org) => siteCalls.endRun(runId, org))));
   }
 }

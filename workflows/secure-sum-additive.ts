@@ -31,7 +31,7 @@ import type { OrgId } from '../common/ids.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import type { RunProtocolStep } from './protocols/protocol-run.ts';
 import type { SecureSumInput, SecureSumResult } from './secure-sum-ring.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, SiteCalls } from './site-activity-stubs.ts';
 import { StepLog } from './step-log.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 
@@ -42,6 +42,7 @@ export async function secureSumAdditiveWorkflow(input: SecureSumInput): Promise<
   const { participants, requester, dataset, modulus, image } = input;
   const timeoutMs = input.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   const steps = new StepLog(runId);
+  const sites = new SiteCalls(input.siteDownToleranceMs);
 
   // Sites whose last step succeeded have removed their own volume; every other site is cleaned
   // up in `finally`, outside the run's cancellation scope: volumes hold shares and partials and
@@ -49,7 +50,7 @@ export async function secureSumAdditiveWorkflow(input: SecureSumInput): Promise<
   const released = new Set<OrgId>();
 
   const runStep: RunProtocolStep = async (call) => {
-    const outcome = await siteActivities(call.org, timeoutMs).runStep({
+    const outcome = await sites.runStep({
       runId, step: call.step, org: call.org, image, datasets: [dataset], args: { ...call.args, dataset, modulus },
       participants, requester, manifest: input.manifest, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
     });
@@ -62,6 +63,6 @@ export async function secureSumAdditiveWorkflow(input: SecureSumInput): Promise<
     const total = await runAdditiveProtocol({ participants, requester, stepPrefix: '', runStep });
     return { runId, protocol: 'additive', result: total.output, resultStep: total.step, steps: steps.reports };
   } finally {
-    await CancellationScope.nonCancellable(() => Promise.all(participants.filter((org) => !released.has(org)).map((org) => endRunAt(runId, org))));
+    await CancellationScope.nonCancellable(() => Promise.all(participants.filter((org) => !released.has(org)).map((org) => sites.endRun(runId, org))));
   }
 }

@@ -14,7 +14,7 @@ import type { SignedManifest } from '../common/run-manifest.ts';
 import type { ImageRef } from '../activities/types.ts';
 import { runRingProtocol } from './protocols/ring.ts';
 import type { RunProtocolStep } from './protocols/protocol-run.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, SiteCalls } from './site-activity-stubs.ts';
 import { StepLog, type StepReport } from './step-log.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 
@@ -29,6 +29,8 @@ export interface SecureSumInput {
   modulus: string;
   image: ImageRef;
   stepTimeoutMs?: number;
+  /** How long a site's worker may take none of its steps before the run fails naming it (default 15 min). */
+  siteDownToleranceMs?: number;
   /** The requester's signed manifest (common/run-manifest.ts), checked by every site at every step. */
   manifest: SignedManifest;
 }
@@ -49,17 +51,18 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
   const { participants, requester, dataset, modulus, image } = input;
   const timeoutMs = input.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   const steps = new StepLog(runId);
+  const sites = new SiteCalls(input.siteDownToleranceMs);
 
   // Each site's cleanup starts as soon as the ring has passed it for good, so that by the end
   // only the initiator's is left to wait for. Outside the run's cancellation scope: volumes hold
   // masks and partial state and must go whether the run succeeds, fails or is cancelled.
   const cleanups = new Map<OrgId, Promise<void>>();
   const release = (org: OrgId) => {
-    if (!cleanups.has(org)) cleanups.set(org, CancellationScope.nonCancellable(() => endRunAt(runId, org)));
+    if (!cleanups.has(org)) cleanups.set(org, CancellationScope.nonCancellable(() => sites.endRun(runId, org)));
   };
 
   const runStep: RunProtocolStep = async (call) => {
-    const outcome = await siteActivities(call.org, timeoutMs).runStep({
+    const outcome = await sites.runStep({
       runId, step: call.step, org: call.org, image, datasets: [dataset], args: { ...call.args, dataset, modulus },
       participants, requester, manifest: input.manifest, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
     });

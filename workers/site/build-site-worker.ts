@@ -12,6 +12,7 @@ import { Label } from '../../activities/sandbox/contract.ts';
 import { sweepOrphans } from '../../activities/sandbox/run-volume.ts';
 import { ownedByAnotherLiveProcess } from '../../activities/sandbox/owner.ts';
 import { createSiteActivities, type SiteDeps } from '../../activities/site-activities.ts';
+import { removeStrandedWorkspaces } from '../../activities/step-workspace.ts';
 import type { SiteActivities } from '../../activities/types.ts';
 import type { OrgId } from '../../common/ids.ts';
 import { siteTaskQueue } from '../../common/ids.ts';
@@ -53,7 +54,9 @@ export async function buildSiteWorker(setup: SiteWorkerSetup): Promise<Worker> {
   const { deps, client } = setup;
   const namespace = setup.namespace ?? 'default';
   const swept = await sweepLeftovers(deps.docker, deps.org, client);
-  setup.log?.('info', 'orphans swept', { org: deps.org, ...swept });
+  // A SIGKILLed worker's step workspaces (its steps' opened inputs) go with its containers.
+  const workspaces = await removeStrandedWorkspaces(deps.stateDir);
+  setup.log?.('info', 'orphans swept', { org: deps.org, ...swept, workspaces });
   return Worker.create({
     connection: setup.connection,
     namespace,
