@@ -49,6 +49,8 @@ export interface StartRunRequest {
   image: { name: string; digest: string };
   /** The run's manifest, signed by the requester's organisation (researcher/signRun). */
   manifest: string;
+  /** How long a step may wait for its site's worker before the run fails naming the site; 15 min when absent. */
+  siteDownToleranceMs?: number;
 }
 
 /** A chain run request: the resolved chain, and who takes part (default: every live site but yours). */
@@ -58,6 +60,8 @@ export interface StartChainRunRequest {
   participants?: OrgId[];
   /** The run's manifest, signed by the requester's organisation (researcher/signRun). */
   manifest: string;
+  /** How long a step may wait for its site's worker before the run fails naming the site; 15 min when absent. */
+  siteDownToleranceMs?: number;
 }
 
 /** Where one site's part of one step stands. */

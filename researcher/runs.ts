@@ -171,12 +171,12 @@ async function openChainOutput(
  * Starts a chain through the Parley API, signed by `signer`: the participants are the ones given,
  * else the API's (every live site but the requester's), signed into the manifest with a fresh run id.
  */
-export async function startChainThroughApi(api: ApiClient, signer: RunSigner, request: { chain: ChainSpec; participants?: OrgId[]; stepTimeoutMs?: number }): Promise<RunView> {
+export async function startChainThroughApi(api: ApiClient, signer: RunSigner, request: { chain: ChainSpec; participants?: OrgId[]; stepTimeoutMs?: number; siteDownToleranceMs?: number }): Promise<RunView> {
   const participants = request.participants ?? (await api.runParticipants({ collaborationId: signer.collaboration, chain: request.chain })).participants;
   const runId = `run-${randomUUID()}`;
   const plan = { kind: 'chain' as const, chain: request.chain, ...(request.stepTimeoutMs !== undefined ? { stepTimeoutMs: request.stepTimeoutMs } : {}) };
   const manifest = await signRun(signer, runId, { requester: signer.keys.org, participants, plan });
-  return api.startChainRun({ collaborationId: signer.collaboration, chain: request.chain, participants, manifest });
+  return api.startChainRun({ collaborationId: signer.collaboration, chain: request.chain, participants, manifest, ...(request.siteDownToleranceMs !== undefined ? { siteDownToleranceMs: request.siteDownToleranceMs } : {}) });
 }
 
 /** Starts a ring secure sum through the Parley API, signed by `signer` (participants as for startChainThroughApi). */

@@ -28,6 +28,8 @@ export interface RingRunInput {
   image: { name: string; digest: string };
   /** The requester's signed manifest, which every site checks. */
   manifest: string;
+  /** How long a step may wait for its site's worker (workflows/site-activity-stubs.ts); 15 min when absent. */
+  siteDownToleranceMs?: number;
 }
 
 /** Starts run workflows and reports on them. */

@@ -92,6 +92,11 @@ function view(run: Run) {
 }
 
 /** The runs sub-app, mounted at /v1/runs. */
+/** The run's site-down tolerance when the request gives one (the workflow's default otherwise). */
+type SiteDownTolerance = { siteDownToleranceMs?: number };
+const toleranceOf = (body: { siteDownToleranceMs?: number | undefined }): SiteDownTolerance =>
+  (body.siteDownToleranceMs === undefined ? {} : { siteDownToleranceMs: body.siteDownToleranceMs });
+
 export function createRunsApp(services: Services) {
   const { db } = services;
   const store = createRunStore(db);
@@ -110,7 +115,7 @@ export function createRunsApp(services: Services) {
     return store.recordStatus(run, status, services.now());
   };
 
-  const startChain = async (user: UserPrincipal, collaborationId: string, chain: ChainSpec, participants: string[] | undefined, signed: string): Promise<Run> => {
+  const startChain = async (user: UserPrincipal, collaborationId: string, chain: ChainSpec, participants: string[] | undefined, signed: string, tolerance: SiteDownTolerance): Promise<Run> => {
     const checked = await checkChainRunRequest(db, user, collaborationId, chain, participants ?? manifestClaims(signed).participants);
     const manifest = await checkManifest(db, signed, { ...checked, plan: { kind: 'chain', chain } }, services.now());
     const runId = manifest.runId;
@@ -119,7 +124,7 @@ export function createRunsApp(services: Services) {
       id: runId, collaborationId: checked.collaborationId, requester: user, protocol: CHAIN_PROTOCOL,
       participants: checked.participants, spec: { chain }, at: services.now(),
       auditDetails: { collaborationId: checked.collaborationId, participants: checked.participants.join(','), chain: chain.name, images },
-    }, () => services.runs.startChain({ runId, chain, participants: checked.participants, requester: checked.requester, manifest: signed }));
+    }, () => services.runs.startChain({ runId, chain, participants: checked.participants, requester: checked.requester, manifest: signed, ...tolerance }));
     services.logger.info('run started', { runId, orgId: user.orgId, participants: checked.participants.length, chain: chain.name });
     return run;
   };
@@ -134,7 +139,7 @@ export function createRunsApp(services: Services) {
       id: runId, collaborationId: checked.collaborationId, requester: user, protocol: RING_PROTOCOL,
       participants: checked.participants, spec, at: services.now(),
       auditDetails: { collaborationId: checked.collaborationId, participants: checked.participants.join(','), image: spec.image.digest },
-    }, () => services.runs.startRing({ runId, participants: checked.participants, requester: checked.requester, ...spec, manifest: body.manifest }));
+    }, () => services.runs.startRing({ runId, participants: checked.participants, requester: checked.requester, ...spec, manifest: body.manifest, ...toleranceOf(body) }));
     services.logger.info('run started', { runId, orgId: user.orgId, participants: checked.participants.length });
     return run;
   };
@@ -152,7 +157,7 @@ export function createRunsApp(services: Services) {
       const user = userOf(c);
       const body = c.req.valid('json');
       const run = body.chain !== undefined
-        ? await startChain(user, body.collaborationId, body.chain, body.participants, body.manifest)
+        ? await startChain(user, body.collaborationId, body.chain, body.participants, body.manifest, toleranceOf(body))
         : await startRing(user, body);
       return c.json(view(run), 201);
     })

@@ -22,6 +22,9 @@ const ImageSchema = z.strictObject({
 // One body for both kinds of run, told apart by `chain`: a union would report a mistake as
 // "matches neither", where this names the field at fault.
 const RING_FIELDS = ['protocol', 'modulus', 'dataset', 'image'] as const;
+/** The longest site-down tolerance a run may ask for: a week. */
+export const SITE_DOWN_TOLERANCE_MAX_MS = 7 * 24 * 60 * 60 * 1000;
+
 /** POST /v1/runs: a chain run (`chain`) or a ring secure sum (the ring fields). */
 export const StartBody = z.strictObject({
   collaborationId: UuidSchema,
@@ -33,6 +36,8 @@ export const StartBody = z.strictObject({
   modulus: z.string().regex(/^[1-9][0-9]{2,77}$/, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }).optional().openapi({ description: 'Ring runs: the public modulus.' }),
   dataset: z.string().regex(DATASET_NAME, { error: 'must be a dataset name: letters, digits, . _ -, at most 64 characters' }).optional().openapi({ description: 'Ring runs: the dataset each site counts.' }),
   image: ImageSchema.optional().openapi({ description: 'Ring runs: the secure-sum image.' }),
+  siteDownToleranceMs: z.number().int({ error: 'must be a whole number of milliseconds' }).min(1000, { error: 'must be at least 1000 (one second)' }).max(SITE_DOWN_TOLERANCE_MAX_MS, { error: 'must be at most 604800000 (a week)' }).optional()
+    .openapi({ description: 'How long a step may wait for its site\'s worker before the run fails naming that site (ERR_SITE_DOWN). Default 900000 (15 minutes). Not signed: it is the coordinator\'s patience, and no site checks it.' }),
   manifest: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: 'must be the run manifest your organisation signed: a compact JWS (parley run signs it)' }).max(1 << 20)
     .openapi({ description: 'The run manifest (run id, collaboration, requester, participants, the chain or secure sum, times), a compact JWS by your organisation\'s signing key. Every site checks each step against it; the run id is its runId.' }),
 }).superRefine((body, ctx) => {

@@ -168,10 +168,11 @@ describe('parley chain validate and parley run', () => {
     const bad = await writeChain('two-sites.yaml', chainYaml('cohort-mean', fed.sites.slice(0, 2).map((s) => s.id)));
     // Pointed at a server that is not there: had it got as far as the API, it would exit 1.
     const unbuilt = await writeChain('unbuilt.yaml', chainYaml('cohort-mean', fed.sites.map((s) => s.id)).replace(`parley/analyse@${digest('02')}`, 'parley/not-built-here'));
-    const [ran, usage, unknownVerb, unknownImage] = await Promise.all([
+    const [ran, usage, unknownVerb, unknownImage, badTolerance] = await Promise.all([
       parley(['run', bad, '--api', 'http://127.0.0.1:1']), parley(['run', bad, '--sites', 'a,a']), parley(['runs', 'rerun']),
       // Pinned on this machine's Docker engine, which has no such image.
       parley(['run', unbuilt, '--api', 'http://127.0.0.1:1']),
+      parley(['run', bad, '--site-down-tolerance', '15 minutes']),
     ]);
     expect(unknownImage.code).toBe(2);
     expect(unknownImage.stderr).toContain(`${unbuilt}:10:12: steps[1].image: step "analyse": image parley/not-built-here is not known here, so it cannot be pinned by digest. Build or pull it, or pin it as parley/not-built-here@sha256:<digest>.`);
@@ -181,6 +182,8 @@ describe('parley chain validate and parley run', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--sites lists "a" twice/);
     expect(unknownVerb.code).toBe(2);
+    expect(badTolerance.code).toBe(2);
+    expect(badTolerance.stderr).toContain('--site-down-tolerance must be a duration from 1s to a week, such as 90s, 30m or 2h; got "15 minutes".');
   });
 
   it('starts a chain signed with the organisation\'s key, follows it per step and site, and opens its outputs', async () => {
@@ -190,8 +193,12 @@ describe('parley chain validate and parley run', () => {
     const keyFile = join(root, 'lab.keys.json');
     await writeKeyFile(keyFile, fed.lab.keys);
     // The key signs the run's manifest, and with --wait opens its outputs.
-    const running = parley(['run', file, '--key', keyFile, '--collab', fed.collaboration.name, '--wait']);
+    const running = parley(['run', file, '--key', keyFile, '--collab', fed.collaboration.name, '--wait', '--site-down-tolerance', '20m']);
     const runId = await startedRun();
+    // The tolerance reaches the workflow's input through the API (it is not signed: no site checks it).
+    const history = await client.workflow.getHandle(runId).fetchHistory();
+    const [startInput] = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads!;
+    expect(JSON.parse(Buffer.from(startInput!.data!).toString('utf8'))).toMatchObject({ siteDownToleranceMs: 20 * 60_000 });
 
     const [shown, listed] = await Promise.all([parley(['runs', 'show', runId]), parley(['runs', 'list'])]);
     expect(shown.code, shown.stderr).toBe(0);

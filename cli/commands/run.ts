@@ -19,7 +19,7 @@ import { API_OPTIONS, callApi, openSession, parseVerb } from '../lib/session.ts'
 import type { Session } from '../lib/session.ts';
 
 const usage = [
-  'Usage: parley run <chain.yaml|chain.json> --key FILE [--collab ID|NAME] [--sites a,b,c] [--wait] [--api URL] [--json]',
+  'Usage: parley run <chain.yaml|chain.json> --key FILE [--collab ID|NAME] [--sites a,b,c] [--wait] [--site-down-tolerance 30m] [--api URL] [--json]',
   '',
   'Starts a chain (researcher). First validates the file (problems print as file:line:column: path:',
   'message, exit 2, nothing contacted), then pins each image by digest on the local Docker engine',
@@ -30,6 +30,8 @@ const usage = [
   '  --sites LIST      the sites taking part, comma-separated (default: the file\'s sites, else every',
   '                    live site in the collaboration but yours)',
   '  --wait            follow the run: a line per step and site as it changes, then the result',
+  '  --site-down-tolerance DURATION  how long a step waits for a site whose worker is down before the',
+  '                    run fails naming it (ERR_SITE_DOWN), e.g. 90s, 30m, 2h (default 15m)',
   '  --key FILE        your organisation\'s key file: signs the run (required), and opens the result with --wait',
   '  --api URL         the server (default: the one you are logged in to)',
   '  --json            print one JSON line: the run (with --wait: {run, result})',
@@ -44,6 +46,18 @@ function parseSites(text: string): string[] {
   const twice = sites.find((s, i) => sites.indexOf(s) !== i);
   if (twice !== undefined) throw new UsageError(`--sites lists "${twice}" twice.`);
   return sites;
+}
+
+const TOLERANCE_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** `--site-down-tolerance`: "90s", "30m" or "2h", from one second to a week. */
+export function parseSiteDownTolerance(text: string): number {
+  const match = /^([1-9][0-9]{0,6})([smh])$/.exec(text.trim());
+  const ms = match ? Number(match[1]) * TOLERANCE_UNITS_MS[match[2] as keyof typeof TOLERANCE_UNITS_MS] : NaN;
+  if (!(ms >= 1000 && ms <= 7 * 24 * 3_600_000)) {
+    throw new UsageError(`--site-down-tolerance must be a duration from 1s to a week, such as 90s, 30m or 2h; got "${text}".`);
+  }
+  return ms;
 }
 
 /** The collaboration by id or name; without one, the caller's only collaboration. */
@@ -82,9 +96,11 @@ export const runCommand: Command = {
   async run(argv, io) {
     const { values, args } = parseVerb(['run', ...argv], 'run', ['file'], {
       ...API_OPTIONS, collab: { type: 'string' }, sites: { type: 'string' }, wait: { type: 'boolean', default: false }, key: { type: 'string' },
+      'site-down-tolerance': { type: 'string' },
     });
     const fileName = args[0]!;
     const sites = values.sites === undefined ? undefined : parseSites(values.sites);
+    const tolerance = values['site-down-tolerance'] === undefined ? undefined : parseSiteDownTolerance(values['site-down-tolerance']);
     const loaded = await loadChainFile(fileName, io);
     if (loaded === undefined) {
       io.err('Nothing was started.');
@@ -119,7 +135,7 @@ export const runCommand: Command = {
     }
     const signer = { keys, collaboration: collab.id };
     const run = await callApi(session, `Starting chain "${file.name}" in "${collab.name}"`, (c) => startChainThroughApi(c, signer, {
-      chain: resolved.spec, ...(participants ? { participants } : {}),
+      chain: resolved.spec, ...(participants ? { participants } : {}), ...(tolerance !== undefined ? { siteDownToleranceMs: tolerance } : {}),
     }));
     if (!values.wait) {
       if (values.json) io.out(JSON.stringify(run));
