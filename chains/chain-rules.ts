@@ -26,7 +26,7 @@ export interface ChainProblem {
 /** What the rules look at in a step, file or spec alike. */
 export interface StepShape {
   id: string;
-  kind: 'container' | 'secure-sum';
+  kind: 'container' | 'secure-sum' | 'vertical';
   /** Absent: every site. */
   at?: string[] | undefined;
   after: string[];
@@ -87,7 +87,8 @@ export function checkChainRules(steps: StepShape[], sites?: { list: string[]; pa
     }
   });
 
-  const secureSum = steps.find((s) => s.kind === 'secure-sum');
+  // A vertical step's products need a dealer that holds neither column: three sites as well.
+  const secureSum = steps.find((s) => s.kind !== 'container');
   if (sites !== undefined && secureSum !== undefined && sites.list.length < MIN_SECURE_SUM_SITES) {
     problems.push({ path: sites.path, message: `lists ${sites.list.length} site(s), but step "${secureSum.id}" is a secure sum, which needs at least ${MIN_SECURE_SUM_SITES}: with fewer, a site could learn another's values from the total. Add sites, or drop the secure sum.` });
   }

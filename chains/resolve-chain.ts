@@ -6,7 +6,7 @@
 import { repositoryOf } from '../common/image-name.ts';
 import type { ChainSpec, ChainStep, PinnedImage, SecureSumProtocol } from '../common/chain.ts';
 import { DEFAULT_DELTA } from '../common/privacy/protocol-privacy.ts';
-import { DEFAULT_MODULUS, isSecureSumStepFile } from './chain-file-schema.ts';
+import { DEFAULT_MODULUS, isSecureSumStepFile, isVerticalStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
 import type { ChainProblem } from './chain-rules.ts';
@@ -17,6 +17,9 @@ export const SECURE_SUM_IMAGES: Record<SecureSumProtocol, string> = {
   additive: 'parley/additive-sum',
   ring: 'parley/secure-sum',
 };
+
+/** The image a vertical step runs unless it names its own. */
+export const VERTICAL_IMAGE = 'parley/vertical';
 
 /** Finds an image's digest by name (the CLI asks the local Docker engine); undefined when unknown. */
 export type ResolveImage = (name: string) => Promise<PinnedImage | undefined>;
@@ -57,7 +60,14 @@ export async function resolveChain(file: ChainFile, options: ResolveOptions): Pr
   const steps: ChainStep[] = [];
   for (const [i, step] of file.steps.entries()) {
     const timeoutMs = step.timeoutSeconds === undefined ? {} : { timeoutMs: step.timeoutSeconds * 1000 };
-    if (isSecureSumStepFile(step)) {
+    if (isVerticalStepFile(step)) {
+      const { linked, crosstab, summary, regression, modulus, image } = step.vertical;
+      steps.push({
+        kind: 'vertical', id: step.id, linked, image: await pin(image ?? VERTICAL_IMAGE, `steps[${i}].vertical.image`, step.id),
+        modulus: modulus ?? DEFAULT_MODULUS, ...(crosstab ? { crosstab } : {}), ...(summary ? { summary } : {}), ...(regression ? { regression } : {}),
+        after: [...new Set([...(step.after ?? []), linked])], ...timeoutMs,
+      });
+    } else if (isSecureSumStepFile(step)) {
       const protocol = step.secureSum.protocol ?? 'additive';
       steps.push({
         kind: 'secure-sum', id: step.id, protocol,

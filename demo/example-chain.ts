@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import { SECURE_SUM_IMAGES, isSecureSumStepFile, parseChainFile, repositoryOf, resolveChain, type ChainFile, type ChainProblem } from '../chains/index.ts';
+import { SECURE_SUM_IMAGES, VERTICAL_IMAGE, isSecureSumStepFile, isVerticalStepFile, parseChainFile, repositoryOf, resolveChain, type ChainFile, type ChainProblem } from '../chains/index.ts';
 import type { ChainSpec, PinnedImage } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
@@ -85,7 +85,9 @@ async function localImage(docker: Docker, reference: string): Promise<{ Id: stri
 
 /** Where each step's image is named in the file, and the reference it names (a secure sum's default too). */
 function imageReferences(chain: ChainFile): Array<{ path: string; step: string; reference: string }> {
-  return chain.steps.map((step, i) => (isSecureSumStepFile(step)
+  return chain.steps.map((step, i) => (isVerticalStepFile(step)
+    ? { path: `steps[${i}].vertical.image`, step: step.id, reference: step.vertical.image ?? VERTICAL_IMAGE }
+    : isSecureSumStepFile(step)
     ? { path: `steps[${i}].secureSum.image`, step: step.id, reference: step.secureSum.image ?? SECURE_SUM_IMAGES[step.secureSum.protocol ?? 'additive'] }
     : { path: `steps[${i}].image`, step: step.id, reference: step.image }));
 }

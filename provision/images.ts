@@ -20,12 +20,15 @@ export interface ExampleImages {
   preprocess: ImageRef;
   /** Count, sum, sum of squares and a histogram of a cohort column, for a secure sum (algorithms/analyse). */
   analyse: ImageRef;
+  /** The vertical analyses' protocol over linked rows (algorithms/vertical). */
+  vertical: ImageRef;
 }
 
 const SECURE_SUM_DIR = fileURLToPath(new URL('../algorithms/secure-sum', import.meta.url));
 const ADDITIVE_SUM_DIR = fileURLToPath(new URL('../algorithms/additive-sum', import.meta.url));
 const PREPROCESS_DIR = fileURLToPath(new URL('../algorithms/preprocess', import.meta.url));
 const ANALYSE_DIR = fileURLToPath(new URL('../algorithms/analyse', import.meta.url));
+const VERTICAL_DIR = fileURLToPath(new URL('../algorithms/vertical', import.meta.url));
 
 /** The example algorithms: image name → source folder. */
 const EXAMPLES = {
@@ -33,6 +36,7 @@ const EXAMPLES = {
   additiveSum: ['parley/additive-sum', ADDITIVE_SUM_DIR],
   preprocess: ['parley/preprocess', PREPROCESS_DIR],
   analyse: ['parley/analyse', ANALYSE_DIR],
+  vertical: ['parley/vertical', VERTICAL_DIR],
 } as const;
 
 /**

@@ -12,7 +12,7 @@
  */
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type {
-  ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, SecureSumStep,
+  ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, SecureSumStep, VerticalStep,
 } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { secureSumArgs } from '../common/secure-sum-args.ts';
@@ -20,6 +20,7 @@ import type { OrgId } from '../common/ids.ts';
 import type { StepInputEnvelope, StepOutcome, StepRequest } from '../activities/types.ts';
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import { runRingProtocol } from './protocols/ring.ts';
+import { runVerticalProtocol } from './protocols/vertical.ts';
 import { settleAll } from './settle-all.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, endRunAt, siteActivities } from './site-activity-stubs.ts';
 import { StepLog } from './step-log.ts';
@@ -99,7 +100,15 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
     });
   };
 
-  const runChainStep = (step: ChainStep) => (step.kind === 'container' ? runContainerStep(step) : runSecureSum(step));
+  const runVertical = async (step: VerticalStep): Promise<void> => {
+    const timeoutMs = step.timeoutMs ?? defaultTimeoutMs;
+    await runVerticalProtocol({
+      step, participants, requester,
+      runStep: (call) => runSiteStep(step.id, { org: call.org, step: call.step, image: step.image, datasets: [], args: call.args, inputs: call.inputs, timeoutMs }),
+    });
+  };
+
+  const runChainStep = (step: ChainStep) => (step.kind === 'container' ? runContainerStep(step) : step.kind === 'vertical' ? runVertical(step) : runSecureSum(step));
 
   try {
     // On the first failure the steps still running are cancelled (each site kills its

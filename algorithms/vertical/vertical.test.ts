@@ -57,7 +57,7 @@ async function runVertical(people: LinkedPeople, spec: VerticalStep) {
     const dir = join(scratch.dir, runId, org, 'linked');
     await mkdir(dir, { recursive: true });
     await chmod(dir, 0o755);
-    await writeFile(join(dir, 'rows.csv'), people.csv[org], { mode: 0o644 });
+    await writeFile(join(dir, 'rows.csv'), people.csv[org]!, { mode: 0o644 });
     const r = await runTestStep(docker, scratch.dir, { image: linkedRows, runId, org, step: 'link', participants: SITES, args: { dataset: 'linked', linked: 'link' }, datasets: { linked: dir } });
     expect(r.exitCode, r.logTail.join('\n')).toBe(0);
   }
