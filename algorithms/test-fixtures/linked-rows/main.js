@@ -1,15 +1,17 @@
 /**
  * A test fixture standing in for the `link` step (private set intersection) until it lands:
- * copies an already-linked CSV (`/data/<dataset>/rows.csv`, header without the identifier, line k
+ * copies an already-linked CSV (`/data/<dataset>` or `/data/<dataset>/rows.csv`, header without the identifier, line k
  * the same person at every site) into the run volume as `<args.linked>.rows.csv` and
  * `<args.linked>.json` (`{ rows, dataset, columns }`), the files a link step leaves. It links
  * nothing. Not for production allow-lists.
  */
-import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { args, dataPath, fail, volumeFile, writeVolumeJson } from '#parley';
 
-const text = readFileSync(join(dataPath(args.dataset), 'rows.csv'), 'utf8');
+// The dataset is the CSV itself, or a directory holding rows.csv.
+const source = dataPath(args.dataset);
+const text = readFileSync(statSync(source).isDirectory() ? join(source, 'rows.csv') : source, 'utf8');
 const lines = text.split(/\r?\n/).filter((l) => l !== '');
 if (lines.length === 0) fail('rows.csv has no header.');
 const path = volumeFile(`${args.linked}.rows.csv`);
