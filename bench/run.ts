@@ -2,8 +2,8 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms;
- * default all). The results of benchmarks not run this time are kept from the previous
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms,
+ * vertical; default all). The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -21,8 +21,9 @@ import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
 import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
+import { benchVertical, type VerticalBench } from './vertical.bench.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'vertical'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -41,6 +42,7 @@ interface Report {
   chain?: ChainBench;
   privacy?: PrivacyBench;
   algorithms?: AlgorithmsBench;
+  vertical?: VerticalBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -127,6 +129,17 @@ if (selected.includes('algorithms')) {
   report.algorithms = await benchAlgorithms({ docker: machine.docker, runs, log });
 }
 
+if (selected.includes('vertical')) {
+  const machine = await prepareMachine(() => {});
+  log('vertical regression over linked rows, end to end…');
+  report.vertical = await benchVertical({
+    docker: machine.docker, images: machine.images, runs: Number(process.env.PARLEY_BENCH_RUNS ?? 3), log,
+    ...(machine.temporalAddress ? { temporalAddress: machine.temporalAddress } : {}),
+    ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
+  });
+  log(`  median ${report.vertical.wallMedianMs} ms; largest coefficient error against OLS ${report.vertical.maxCoefficientError}`);
+}
+
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
 carryOver(report, await previousReport(`${dir}latest.json`));
@@ -190,6 +203,7 @@ function markdown(report: Report): string {
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
+    ...(report.vertical ? [`| ${report.vertical.name}: run start to decoded fit (median of ${report.vertical.runs})${mark('vertical')} | ${report.vertical.wallMedianMs} ms | — | — | < ${report.vertical.goalMs} ms ${goal(report.vertical.wallMedianMs < report.vertical.goalMs)} |`] : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [

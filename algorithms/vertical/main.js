@@ -39,13 +39,35 @@ function expand(seedHex, label, count) {
   return out;
 }
 
-const strings = (xs) => xs.map((x) => x.toString());
-function residues(list, length, what) {
-  if (!Array.isArray(list) || list.length !== length || !list.every((t) => typeof t === 'string' && /^[0-9]{1,400}$/.test(t) && BigInt(t) < M)) {
-    return fail(`${what} is not a list of ${length} residues below the modulus: the sites' linked rows or plans differ.`);
-  }
-  return list.map(BigInt);
+/** Bytes per residue in a packed vector: as few as M − 1 needs. */
+const WIDTH = Math.ceil((M - 1n).toString(16).length / 2);
+
+/**
+ * A vector of residues packed as fixed-width big-endian bytes, base64: a masked 10,000 × 5
+ * matrix is then 400 KB, not the ~1 MB of decimal strings, which keeps a step's envelopes under
+ * Temporal's payload limits.
+ */
+function strings(xs) {
+  const buffer = Buffer.alloc(WIDTH * xs.length);
+  xs.forEach((x, i) => {
+    if (WIDTH === 8) buffer.writeBigUInt64BE(x, i * 8);
+    else buffer.write(x.toString(16).padStart(WIDTH * 2, '0'), i * WIDTH, WIDTH, 'hex');
+  });
+  return buffer.toString('base64');
 }
+function residues(packed, length, what) {
+  const buffer = typeof packed === 'string' ? Buffer.from(packed, 'base64') : Buffer.alloc(0);
+  if (buffer.length !== WIDTH * length) return fail(`${what} is not ${length} packed residues: the sites' linked rows or plans differ.`);
+  const out = new Array(length);
+  for (let i = 0; i < length; i++) {
+    const v = WIDTH === 8 ? buffer.readBigUInt64BE(i * 8) : BigInt(`0x${buffer.toString('hex', i * WIDTH, (i + 1) * WIDTH)}`);
+    if (v >= M) return fail(`${what} holds a residue outside the modulus.`);
+    out[i] = v;
+  }
+  return out;
+}
+/** The plain list of decimal residues the release's output carries (the worker checks it). */
+const decimals = (xs) => xs.map((x) => x.toString());
 
 /** The linked rows' size and this site's columns (`<linked>.rows.csv`, header first). */
 function linkedRows() {
@@ -143,7 +165,7 @@ function matrixOf(state, name, n) {
   if (name === 'terms') return termMatrix(plan.terms[org], n);
   const kept = state.results[name];
   if (!kept) return fail(`The share of product "${name}" is missing from the run volume: did this site run the earlier round?`);
-  return kept.map(BigInt);
+  return residues(kept, resultSize(plan.products.find((x) => x.id === name), n), `The share of product "${name}"`);
 }
 
 async function deal(n) {
@@ -213,7 +235,7 @@ async function main() {
     const vectors = [...(kept ? [kept] : []), ...inputs.map((i) => i.content?.share)].map((v) => residues(v, plan.figures.length, 'A site\'s share of the figures'));
     if (vectors.length === 0) return fail('No shares reached the aggregator.');
     const totals = vectors.reduce(add);
-    return output({ totals: strings(totals), layout: plan.layout, modulus: M.toString() });
+    return output({ totals: decimals(totals), layout: plan.layout, modulus: M.toString() });
   }
 
   const { rows: n } = linkedRows();
@@ -235,9 +257,10 @@ async function main() {
   }
   const share = plan.figures.map((figure) => figure.reduce((sum, [id, i, j]) => {
     const p = plan.products.find((x) => x.id === id);
-    const mine = state.results[id];
-    if (!mine || (p.a !== org && p.b !== org)) return sum;
-    return (sum + BigInt(mine[i * width(p.b, p.bMatrix) + j])) % M;
+    const kept = state.results[id];
+    if (!kept || (p.a !== org && p.b !== org)) return sum;
+    const mine = residues(kept, resultSize(p, n), `The share of product "${id}"`);
+    return (sum + mine[i * width(p.b, p.bMatrix) + j]) % M;
   }, 0n));
   writeVolumeJson(STATE, state);
   if (org === plan.aggregator) writeVolumeJson(`${chainStep}.vertical.share.json`, strings(share));

@@ -88,9 +88,25 @@ async function runVertical(people: LinkedPeople, spec: VerticalStep) {
   return { output, sent, opened, plan };
 }
 
-/** Every residue-like token of a message. */
+/** A packed vector of residues (8 bytes each, big-endian, base64), as the image sends them. */
+function unpack(packed: string): bigint[] {
+  const buffer = Buffer.from(packed, 'base64');
+  return Array.from({ length: buffer.length / 8 }, (_, i) => buffer.readBigUInt64BE(i * 8));
+}
+
+/** Every number a message holds: each packed vector's residues in decimal, and every other token. */
 function tokens(content: unknown): string[] {
-  return JSON.stringify(content).match(/[0-9a-f]+/g) ?? [];
+  const out: string[] = [];
+  const walk = (v: unknown, key?: string): void => {
+    if (typeof v === 'string') {
+      if (key === 'seed') out.push(v);
+      else out.push(...unpack(v).map(String));
+    } else if (Array.isArray(v)) v.forEach((x) => walk(x));
+    else if (typeof v === 'object' && v !== null) Object.entries(v).forEach(([k, x]) => walk(x, k));
+    else out.push(String(v));
+  };
+  walk(content);
+  return out;
 }
 
 describe('vertical analyses over linked rows', () => {
@@ -156,7 +172,7 @@ describe('vertical analyses over linked rows', () => {
       regression: { outcome: { at: 'lab', column: 'hba1c', decimals: 1 }, features: [{ at: 'hospital', column: 'age' }] },
     }));
     // hospital × lab, dealt by the pharmacy. The lab's masked matrix, as the hospital received it:
-    const masked = (sent.find((m) => m.to === 'hospital' && m.from === 'lab' && m.step.endsWith('.mask'))!.content as { products: Record<string, string[]> }).products['hospital.lab']!.map(BigInt);
+    const masked = unpack((sent.find((m) => m.to === 'hospital' && m.from === 'lab' && m.step.endsWith('.mask'))!.content as { products: Record<string, string> }).products['hospital.lab']!);
     const y = people.rows.map((p) => BigInt(Math.round(p.hba1c * 10)));
     const labTerms = 2; // intercept and outcome sit at the lab
     const outcomeOf = (m: bigint[]) => m.filter((_, i) => i % labTerms === 1);
