@@ -63,5 +63,6 @@ describe('vertical chain steps', () => {
   it('refuses a vertical step over two sites: a product needs a dealer holding neither column', () => {
     const parsed = parseChainFile(CHAIN.replace('sites: [hospital, lab, pharmacy]', 'sites: [hospital, pharmacy]'), 'chain.yaml');
     expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.problems[0]!.message).toMatch(/vertical analysis, which needs at least 3: .* dealer/);
   });
 });
