@@ -10,8 +10,9 @@
  * naming what failed, thrown before any container starts.
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import type { ChainSpec, ContainerStep, LinkStep, PinnedImage, SecureSumStep } from '../common/chain.ts';
+import type { ChainSpec, ContainerStep, LinkStep, PinnedImage, SecureSumStep, VerticalStep } from '../common/chain.ts';
 import { linkCallArgs, linkCallDatasets, linkCallFor } from '../common/link-plan.ts';
+import { verticalArgs, verticalPlan, verticalSteps } from '../common/vertical.ts';
 import type { OrgId } from '../common/ids.ts';
 import { repositoryOf } from '../common/image-name.ts';
 import { protocolPrivacyArgs } from '../common/privacy/protocol-privacy.ts';
@@ -187,7 +188,7 @@ export async function checkStep(request: StepRequest, ctx: CheckContext): Promis
     // The plan's first secure sum without privacy, as the refusal names it.
     const exact = manifest.plan.kind === 'secure-sum'
       ? 'its secure sum'
-      : manifest.plan.chain.steps.flatMap((s) => (s.kind === 'secure-sum' && !s.privacy ? [`its secure sum "${s.id}"`] : []))[0];
+      : manifest.plan.chain.steps.flatMap((s) => (s.kind === 'secure-sum' && !s.privacy ? [`its secure sum "${s.id}"`] : s.kind === 'vertical' ? [`its vertical step "${s.id}"`] : []))[0];
     if (exact) {
       throw new ParleyError(ErrorCode.ReleaseRefused, `Step "${request.step}" did not run: site "${org}" releases figures from dataset "${strict[0]}" only with differential privacy, and ${exact} asks for no privacy. Add privacy: { epsilon } to every secureSum of the chain.`, { ...ids, dataset: strict[0] });
     }
@@ -240,6 +241,7 @@ function impliedStep(manifest: RunManifest, stepId: string, org: OrgId): Implied
   for (const step of chain.steps) {
     if (step.kind === 'container' && step.id === stepId) return containerStep(chain, step, participants, requester, org, defaultTimeoutMs);
     if (step.kind === 'link' && stepId.startsWith(`${step.id}.`)) return linkStep(step, stepId, org, defaultTimeoutMs);
+    if (step.kind === 'vertical' && stepId.startsWith(`${step.id}.vertical.`)) return verticalStep(step, stepId, participants, org, defaultTimeoutMs);
     if (step.kind === 'secure-sum' && stepId.startsWith(`${step.id}.`)) {
       return protocolStep(stepId, `${step.id}.`, participants, org, secureSumShape(step, defaultTimeoutMs));
     }
@@ -276,6 +278,28 @@ function linkStep(step: LinkStep, stepId: string, org: OrgId, defaultTimeoutMs: 
     role: ImageRole.Protocol, image: step.image, datasets: linkCallDatasets(step, call), args: linkCallArgs(step, call),
     inputs: { exact: true, from: call.inputs }, timeoutMs: step.timeoutMs ?? defaultTimeoutMs,
     sendTo: [...new Set(call.hops.map((h) => h.to))], mayOutput: false, releasable: false,
+  };
+}
+
+/**
+ * A vertical step's protocol step at `org`, recomputed from the signed chain: the plan (which
+ * site deals, masks, shares and releases, common/vertical.ts) is the one the coordinator runs,
+ * so the role, inputs and recipients asked must be exactly the plan's. Only the release, at the
+ * aggregator, may output; it is checked there like a secure sum's total (the site's thresholds).
+ */
+function verticalStep(step: VerticalStep, stepId: string, participants: OrgId[], org: OrgId, defaultTimeoutMs: number): ImpliedStep | undefined {
+  let plan;
+  try {
+    plan = verticalPlan(step, participants);
+  } catch {
+    return undefined;
+  }
+  const mine = verticalSteps(step.id, plan, participants).find((s) => s.step === stepId && s.org === org);
+  if (!mine) return undefined;
+  return {
+    role: ImageRole.Protocol, image: step.image, datasets: [], args: { role: mine.role, ...verticalArgs(step, plan) } as { [key: string]: JsonValue },
+    inputs: { exact: true, from: mine.inputs }, timeoutMs: step.timeoutMs ?? defaultTimeoutMs,
+    sendTo: mine.sendTo, mayOutput: mine.mayOutput, releasable: false, secureSum: { modulus: step.modulus },
   };
 }
 

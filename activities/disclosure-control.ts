@@ -29,6 +29,7 @@
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
 import { NORMAL_EQUATIONS, normalEquationsProblem } from './normal-equations-control.ts';
+import { crosstabShape, crosstabSuppression } from './vertical-control.ts';
 
 /** Where a release happens and the site's threshold, for messages and the check. */
 export interface ReleaseContext {
@@ -75,6 +76,24 @@ export function controlRelease(content: unknown, context: ReleaseContext): unkno
     const why = normalEquationsProblem(layout as Record<string, unknown>, numbers, context.threshold);
     if (why) refuse(context, why);
     return content;
+  }
+  if (typeof layout === 'object' && layout !== null && (layout.kind === 'crosstab' || layout.kind === 'vertical-summary')) {
+    // A vertical step's aggregate (vertical-control.ts): residues of the step's modulus.
+    if (field !== 'totals') refuse(context, 'it is a vertical analysis\'s aggregate that is not a protocol\'s totals');
+    const numbers = (record.totals as unknown[]).map((text) => decode(text, modulusOf(context), context));
+    const threshold = BigInt(context.threshold);
+    if (layout.kind === 'vertical-summary') {
+      if (numbers.length !== 3 || numbers[0]! < 0n) refuse(context, 'its summary is not a count, a sum and a sum of squares');
+      if (numbers[0]! < threshold) refuse(context, `the cohort's count is below the disclosure threshold of ${context.threshold}`);
+      return content;
+    }
+    const shape = crosstabShape(layout as Record<string, unknown>, numbers.length);
+    if (typeof shape === 'string' || numbers.some((c) => c < 0n)) refuse(context, typeof shape === 'string' ? shape : 'its cells are not counts');
+    if (numbers.reduce((a, b) => a + b, 0n) < threshold) refuse(context, `the table's whole count is below the disclosure threshold of ${context.threshold}`);
+    const suppressed = crosstabSuppression(numbers, shape.rows, shape.cols, threshold);
+    if (suppressed.length === 0) return content;
+    const at = new Set(suppressed);
+    return { ...record, totals: (record.totals as unknown[]).map((v, i) => (at.has(i) ? null : v)), suppressed: { threshold: context.threshold, cells: suppressed } };
   }
   if (typeof layout !== 'object' || layout === null || layout.kind !== 'statistics' || !Array.isArray(layout.bins)) {
     refuse(context, 'it is a vector of results whose layout is not a statistics layout, so the site cannot check its cells');

@@ -17,6 +17,9 @@
 /** The layout's kind. */
 export const NORMAL_EQUATIONS = 'normal-equations';
 
+/** The most parameters per row a released regression may have (DataSHIELD nfilter.glm). */
+export const GLM_RATIO = 0.33;
+
 /** Fields of the values vector before Xᵀy: n and yᵀy. */
 const HEAD = 2;
 
@@ -40,6 +43,8 @@ export function normalEquationsProblem(layout: Record<string, unknown>, numbers:
   const n = numbers[0]! / scale;
   const t = BigInt(threshold);
   if (n < t) return `the whole cohort's count is below the disclosure threshold of ${threshold}`;
+  // DataSHIELD's nfilter.glm: more than 0.33 parameters per row fits the rows too closely to release.
+  if (p > GLM_RATIO * Number(n)) return `it fits ${p} parameters to too few rows (at most ${GLM_RATIO} per row, DataSHIELD's nfilter.glm)`;
   for (const c of counts.slice(1)) {
     const ones = c / scale;
     if (ones < t || n - ones < t) return `an indicator term holds fewer rows on one side than the disclosure threshold of ${threshold}`;

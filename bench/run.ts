@@ -3,7 +3,7 @@
  * bench/results/latest.json and bench/results/latest.md.
  *
  * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms,
- * linkage, model; default all). `model` runs no containers: it calibrates the scale model from the report's
+ * linkage, vertical, model; default all). `model` runs no containers: it calibrates the scale model from the report's
  * other results (this run's or the kept ones) and predicts N sites on separate machines. The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -24,8 +24,9 @@ import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchModel, modelMarkdown, modelRow, type ModelBench } from './scale-model.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 import { benchLinkage, linkageRows, type LinkageBench } from './linkage.bench.ts';
+import { benchVertical, type VerticalBench } from './vertical.bench.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'linkage', 'model'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'linkage', 'vertical', 'model'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -45,6 +46,7 @@ interface Report {
   privacy?: PrivacyBench;
   algorithms?: AlgorithmsBench;
   linkage?: LinkageBench;
+  vertical?: VerticalBench;
   model?: ModelBench;
 }
 
@@ -144,6 +146,16 @@ if (selected.includes('linkage')) {
     log,
   });
 }
+if (selected.includes('vertical')) {
+  const machine = await prepareMachine(() => {});
+  log('vertical regression over linked rows, end to end…');
+  report.vertical = await benchVertical({
+    docker: machine.docker, images: machine.images, runs: Number(process.env.PARLEY_BENCH_RUNS ?? 3), log,
+    ...(machine.temporalAddress ? { temporalAddress: machine.temporalAddress } : {}),
+    ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
+  });
+  log(`  median ${report.vertical.wallMedianMs} ms; largest coefficient error against OLS ${report.vertical.maxCoefficientError}`);
+}
 
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
@@ -217,6 +229,7 @@ function markdown(report: Report): string {
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
     ...(report.linkage ? linkageRows(report.linkage, mark('linkage')) : []),
+    ...(report.vertical ? [`| ${report.vertical.name}: run start to decoded fit (median of ${report.vertical.runs})${mark('vertical')} | ${report.vertical.wallMedianMs} ms | — | — | < ${report.vertical.goalMs} ms ${goal(report.vertical.wallMedianMs < report.vertical.goalMs)} |`] : []),
     ...(report.model ? [modelRow(report.model, mark('model'))] : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);

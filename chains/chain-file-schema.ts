@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CHAIN_NAME, CHAIN_STEP_ID as STEP_ID, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE } from '../common/chain.ts';
 import { DEFAULT_DELTA, MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import { DATASET_NAME } from '../common/ids.ts';
+import { ONE_ANALYSIS, oneAnalysis, verticalAnalysisFields } from './vertical-schema.ts';
 
 export { CHAIN_NAME, CHAIN_STEP_ID as STEP_ID, MODULUS, VOLUME_FILE } from '../common/chain.ts';
 /** An organisation id (common/ids.ts). */
@@ -109,7 +110,24 @@ export const LinkStepFileSchema = z.strictObject({
   timeoutSeconds: timeoutSeconds.optional(),
 }).describe('A link step: the sources\' rows of the intersection, in one common order, in each source\'s run volume.');
 
-export const ChainStepFileSchema = z.union([ContainerStepFileSchema, SecureSumStepFileSchema, LinkStepFileSchema]);
+
+export const VerticalFileSchema = z.strictObject({
+  linked: stepId.describe('The link step whose linked rows every site reads.'),
+  ...verticalAnalysisFields,
+  modulus: z.string().regex(MODULUS, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }).optional()
+    .describe(`Public modulus of the shares, decimal; default 2^64 (${DEFAULT_MODULUS}).`),
+  image: imageRef.optional().describe('The protocol\'s image; default parley/vertical.'),
+}).refine(oneAnalysis, { error: ONE_ANALYSIS });
+
+/** A secure analysis of columns held at different sites, over the rows a link step matched. */
+export const VerticalStepFileSchema = z.strictObject({
+  id: stepId.describe('The step\'s id, unique in the chain.'),
+  vertical: VerticalFileSchema,
+  after: stepRefs('Earlier steps that must have finished first; the link step among them.').optional(),
+  timeoutSeconds: timeoutSeconds.optional(),
+}).describe('A vertical step: secure products across sites; only the aggregate reaches the requester.');
+
+export const ChainStepFileSchema = z.union([ContainerStepFileSchema, SecureSumStepFileSchema, LinkStepFileSchema, VerticalStepFileSchema]);
 
 export const ChainFileSchema = z.strictObject({
   $schema: z.string().optional().describe('The JSON Schema this file follows (for editors).'),
@@ -127,6 +145,7 @@ export type ContainerStepFile = z.infer<typeof ContainerStepFileSchema>;
 export type SecureSumStepFile = z.infer<typeof SecureSumStepFileSchema>;
 export type LinkStepFile = z.infer<typeof LinkStepFileSchema>;
 export type ChainStepFile = z.infer<typeof ChainStepFileSchema>;
+export type VerticalStepFile = z.infer<typeof VerticalStepFileSchema>;
 
 /** Whether a step of the file is a link. */
 export function isLinkStepFile(step: ChainStepFile): step is LinkStepFile {
@@ -136,4 +155,14 @@ export function isLinkStepFile(step: ChainStepFile): step is LinkStepFile {
 /** Whether a step of the file is a secure sum (else it runs an image). */
 export function isSecureSumStepFile(step: ChainStepFile): step is SecureSumStepFile {
   return 'secureSum' in step;
+}
+
+/** Whether a step of the file is a vertical analysis. */
+export function isVerticalStepFile(step: ChainStepFile): step is VerticalStepFile {
+  return 'vertical' in step;
+}
+
+/** Whether a step of the file runs an image of its own (a container step). */
+export function isContainerStepFile(step: ChainStepFile): step is ContainerStepFile {
+  return 'image' in step;
 }

@@ -13,7 +13,8 @@
  *    must have written the values file before it adds it in.
  * 5. Where the sites are known (the file's `sites`, the run's participants), every `at` site is
  *    one of them, and a chain with a secure sum has at least 3: with two, each would learn the
- *    other's value from the total.
+ *    other's value from the total. A vertical step needs 3 too: each product of two sites'
+ *    columns has a third participant, holding neither, as its dealer.
  */
 import { MIN_SECURE_SUM_SITES } from '../common/chain.ts';
 
@@ -26,7 +27,7 @@ export interface ChainProblem {
 /** What the rules look at in a step, file or spec alike. */
 export interface StepShape {
   id: string;
-  kind: 'container' | 'secure-sum' | 'link';
+  kind: 'container' | 'secure-sum' | 'link' | 'vertical';
   /** Absent: every site. A link's: its sources' sites. */
   at?: string[] | undefined;
   after: string[];
@@ -89,9 +90,12 @@ export function checkChainRules(steps: StepShape[], sites?: { list: string[]; pa
     }
   });
 
-  const secureSum = steps.find((s) => s.kind === 'secure-sum');
+  // A vertical step's products need a dealer that holds neither column: three sites as well.
+  const secureSum = steps.find((s) => s.kind !== 'container');
   if (sites !== undefined && secureSum !== undefined && sites.list.length < MIN_SECURE_SUM_SITES) {
-    problems.push({ path: sites.path, message: `lists ${sites.list.length} site(s), but step "${secureSum.id}" is a secure sum, which needs at least ${MIN_SECURE_SUM_SITES}: with fewer, a site could learn another's values from the total. Add sites, or drop the secure sum.` });
+    problems.push({ path: sites.path, message: secureSum.kind === 'vertical'
+      ? `lists ${sites.list.length} site(s), but step "${secureSum.id}" is a vertical analysis, which needs at least ${MIN_SECURE_SUM_SITES}: a product of two sites' columns needs a third, holding neither, as its dealer. Add sites, or drop the step.`
+      : `lists ${sites.list.length} site(s), but step "${secureSum.id}" is a secure sum, which needs at least ${MIN_SECURE_SUM_SITES}: with fewer, a site could learn another's values from the total. Add sites, or drop the secure sum.` });
   }
   return problems;
 }

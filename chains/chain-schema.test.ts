@@ -19,9 +19,9 @@ describe('chains/chain.schema.json', () => {
     expect(schema.required).toEqual(['version', 'name', 'steps']);
     const example = parse(readFileSync(new URL('./fixtures/cohort-mean.yaml', import.meta.url), 'utf8'));
     for (const key of Object.keys(example)) expect(Object.keys(schema.properties)).toContain(key);
-    // A step is one of three closed shapes: image, secureSum or link, never two.
+    // A step is one of four closed shapes: image, secureSum, link or vertical, never two.
     const kinds = schema.properties.steps.items.anyOf;
-    expect(kinds.map((k: { required: string[] }) => k.required)).toEqual([['id', 'image'], ['id', 'secureSum', 'after'], ['id', 'link']]);
+    expect(kinds.map((k: { required: string[] }) => k.required)).toEqual([['id', 'image'], ['id', 'secureSum', 'after'], ['id', 'link'], ['id', 'vertical']]);
     expect(kinds.every((k: { additionalProperties: boolean }) => k.additionalProperties === false)).toBe(true);
   });
 });

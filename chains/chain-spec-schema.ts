@@ -12,6 +12,7 @@ import { checkChainRules } from './chain-rules.ts';
 import { parsePath } from './describe-issue.ts';
 import type { StepShape } from './chain-rules.ts';
 import { IMAGE_DIGEST } from '../common/ids.ts';
+import { ONE_ANALYSIS, oneAnalysis, verticalAnalysisFields } from './vertical-schema.ts';
 
 const unique = <T>(items: T[]) => new Set(items).size === items.length;
 const stepId = z.string().regex(STEP_ID, { error: 'must be a step id: a lowercase letter, then lowercase letters, digits or "-", at most 32 characters' });
@@ -78,11 +79,22 @@ export const LinkStepSpecSchema = z.strictObject({
   after: refs,
   timeoutMs: timeoutMs.optional(),
 });
+export const VerticalStepSpecSchema = z.strictObject({
+  kind: z.literal('vertical'),
+  id: stepId,
+  linked: stepId,
+  image: PinnedImageSchema,
+  modulus: z.string().regex(MODULUS, { error: 'must be a decimal integer from 100 to 78 digits, as a string' }),
+  ...verticalAnalysisFields,
+  after: refs,
+  timeoutMs: timeoutMs.optional(),
+}).refine(oneAnalysis, { error: ONE_ANALYSIS });
 
 /** The steps' shapes, for the cross-step rules (and for checking `at` against participants). */
 export function specStepShapes(spec: Pick<ChainSpec, 'steps'>): StepShape[] {
   return spec.steps.map((s) => (s.kind === 'container'
     ? { id: s.id, kind: s.kind, at: s.at, after: s.after, inputs: s.inputs }
+    : s.kind === 'vertical' ? { id: s.id, kind: s.kind, after: [...new Set([...s.after, s.linked])], inputs: [] }
     : { id: s.id, kind: s.kind, ...(s.kind === 'link' ? { at: s.sources.map((x) => x.at) } : {}), after: s.after, inputs: [] }));
 }
 
@@ -90,7 +102,7 @@ export function specStepShapes(spec: Pick<ChainSpec, 'steps'>): StepShape[] {
 export const ChainSpecSchema = z.strictObject({
   name: z.string().regex(CHAIN_NAME, { error: 'must be a chain name: a lowercase letter, then lowercase letters, digits or "-", at most 64 characters' }),
   description: z.string().max(500, { error: 'must be at most 500 characters' }).optional(),
-  steps: z.array(z.discriminatedUnion('kind', [ContainerStepSpecSchema, SecureSumStepSpecSchema, LinkStepSpecSchema], { error: 'must have kind "container", "secure-sum" or "link"' }))
+  steps: z.array(z.discriminatedUnion('kind', [ContainerStepSpecSchema, SecureSumStepSpecSchema, LinkStepSpecSchema, VerticalStepSpecSchema], { error: 'must have kind "container", "secure-sum", "link" or "vertical"' }))
     .min(1, { error: 'must list at least one step' }).max(MAX_STEPS, { error: `must list at most ${MAX_STEPS} steps` }),
 }).superRefine((spec, ctx) => {
   for (const problem of checkChainRules(specStepShapes(spec))) {

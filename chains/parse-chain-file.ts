@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { checkChainRules } from './chain-rules.ts';
 import type { StepShape } from './chain-rules.ts';
-import { ChainFileSchema, ContainerStepFileSchema, LinkFileSchema, LinkStepFileSchema, MAX_STEPS, SecureSumFileSchema, SecureSumStepFileSchema, isLinkStepFile, isSecureSumStepFile } from './chain-file-schema.ts';
+import { ChainFileSchema, ContainerStepFileSchema, LinkFileSchema, LinkStepFileSchema, MAX_STEPS, SecureSumFileSchema, SecureSumStepFileSchema, VerticalFileSchema, VerticalStepFileSchema, isLinkStepFile, isSecureSumStepFile, isVerticalStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
 import { chainErrorMap, describeIssue, formatPath, parsePath, unknownKeyMessage } from './describe-issue.ts';
 import { formatOf, readSourceText } from './source-text.ts';
@@ -63,10 +63,14 @@ function checkStep(step: unknown, i: number): Located[] {
   if (hasImage && hasSum) {
     return [{ segments: [...at, 'secureSum'], key: true, message: 'a step has either image (it runs that image) or secureSum (it sums across sites), not both. Split it into two steps.' }];
   }
-  if (!hasImage && !hasSum) {
+  if (!hasImage && !hasSum && !('vertical' in step)) {
     const misspelt = Object.keys(step).find((k) => !keysOf(ContainerStepFileSchema).includes(k) && !keysOf(SecureSumStepFileSchema).includes(k));
     const hint = misspelt === undefined ? '' : ` ${unknownKeyMessage(misspelt, ['image', 'secureSum'])}`;
     return [{ segments: at, message: `needs image (a container step, e.g. image: parley/analyse) or secureSum (a secure sum across sites), exactly one.${hint}` }];
+  }
+  if ('vertical' in step) {
+    if (hasImage || hasSum) return [{ segments: [...at, 'vertical'], key: true, message: 'a step has one of image, secureSum or vertical. Split it into separate steps.' }];
+    return issuesOf(VerticalStepFileSchema, step, at, (path) => (path[0] === 'vertical' ? keysOf(VerticalFileSchema) : keysOf(VerticalStepFileSchema)));
   }
   const schema = hasSum ? SecureSumStepFileSchema : ContainerStepFileSchema;
   return issuesOf(schema, step, at, (path) => (path[0] === 'secureSum' ? keysOf(SecureSumFileSchema) : keysOf(schema)));
@@ -75,6 +79,8 @@ function checkStep(step: unknown, i: number): Located[] {
 function shapeOf(file: ChainFile): StepShape[] {
   return file.steps.map((step): StepShape => (isLinkStepFile(step)
     ? { id: step.id, kind: 'link', at: step.link.sources.map((s) => s.at), after: step.after ?? [], inputs: [] }
+    : isVerticalStepFile(step)
+    ? { id: step.id, kind: 'vertical', after: [...new Set([...(step.after ?? []), step.vertical.linked])], inputs: [] }
     : isSecureSumStepFile(step)
     ? { id: step.id, kind: 'secure-sum', after: step.after, inputs: [] }
     : { id: step.id, kind: 'container', at: step.at === 'all' ? undefined : step.at, after: step.after ?? [], inputs: step.inputs ?? [] }));

@@ -6,7 +6,7 @@
 import { repositoryOf } from '../common/image-name.ts';
 import type { ChainSpec, ChainStep, PinnedImage, SecureSumProtocol } from '../common/chain.ts';
 import { DEFAULT_DELTA } from '../common/privacy/protocol-privacy.ts';
-import { DEFAULT_MODULUS, isLinkStepFile, isSecureSumStepFile } from './chain-file-schema.ts';
+import { DEFAULT_MODULUS, isLinkStepFile, isSecureSumStepFile, isVerticalStepFile } from './chain-file-schema.ts';
 import type { ChainFile } from './chain-file-schema.ts';
 import { checkChainRules } from './chain-rules.ts';
 import type { ChainProblem } from './chain-rules.ts';
@@ -20,6 +20,8 @@ export const SECURE_SUM_IMAGES: Record<SecureSumProtocol, string> = {
 
 /** The link step's image unless the step names its own. */
 export const LINK_IMAGE = 'parley/link';
+/** The image a vertical step runs unless it names its own. */
+export const VERTICAL_IMAGE = 'parley/vertical';
 
 /** Finds an image's digest by name (the CLI asks the local Docker engine); undefined when unknown. */
 export type ResolveImage = (name: string) => Promise<PinnedImage | undefined>;
@@ -65,6 +67,13 @@ export async function resolveChain(file: ChainFile, options: ResolveOptions): Pr
         kind: 'link', id: step.id, image: await pin(step.link.image ?? LINK_IMAGE, `steps[${i}].link.image`, step.id),
         identifier: step.link.identifier, sources: step.link.sources.map((s) => ({ at: s.at, dataset: s.dataset })),
         after: step.after ?? [], ...timeoutMs,
+      });
+    } else if (isVerticalStepFile(step)) {
+      const { linked, crosstab, summary, regression, modulus, image } = step.vertical;
+      steps.push({
+        kind: 'vertical', id: step.id, linked, image: await pin(image ?? VERTICAL_IMAGE, `steps[${i}].vertical.image`, step.id),
+        modulus: modulus ?? DEFAULT_MODULUS, ...(crosstab ? { crosstab } : {}), ...(summary ? { summary } : {}), ...(regression ? { regression } : {}),
+        after: [...new Set([...(step.after ?? []), linked])], ...timeoutMs,
       });
     } else if (isSecureSumStepFile(step)) {
       const protocol = step.secureSum.protocol ?? 'additive';

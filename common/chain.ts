@@ -11,6 +11,7 @@ import type { Envelope } from './envelope.ts';
 import type { OrgId } from './ids.ts';
 import type { SignedManifest } from './run-manifest.ts';
 import type { PrivacySpec } from './privacy/protocol-privacy.ts';
+import type { VerticalStep } from './vertical.ts';
 
 /** `[a-z][a-z0-9-]{0,63}`: a chain's name. */
 export const CHAIN_NAME = /^[a-z][a-z0-9-]{0,63}$/;
@@ -113,7 +114,10 @@ export interface LinkStep {
   timeoutMs?: number;
 }
 
-export type ChainStep = ContainerStep | SecureSumStep | LinkStep;
+/** A vertical analysis over linked rows: common/vertical.ts. */
+export type { VerticalStep } from './vertical.ts';
+
+export type ChainStep = ContainerStep | SecureSumStep | LinkStep | VerticalStep;
 
 export interface ChainSpec {
   /** `[a-z][a-z0-9-]{0,63}`: the chain's name, for people. */

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import { LINK_IMAGE, SECURE_SUM_IMAGES, isLinkStepFile, isSecureSumStepFile, parseChainFile, repositoryOf, resolveChain, type ChainFile, type ChainProblem } from '../chains/index.ts';
+import { LINK_IMAGE, SECURE_SUM_IMAGES, VERTICAL_IMAGE, isLinkStepFile, isSecureSumStepFile, isVerticalStepFile, parseChainFile, repositoryOf, resolveChain, type ChainFile, type ChainProblem } from '../chains/index.ts';
 import type { ChainSpec, PinnedImage } from '../common/chain.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
@@ -87,6 +87,8 @@ async function localImage(docker: Docker, reference: string): Promise<{ Id: stri
 function imageReferences(chain: ChainFile): Array<{ path: string; step: string; reference: string }> {
   return chain.steps.map((step, i) => (isLinkStepFile(step)
     ? { path: `steps[${i}].link.image`, step: step.id, reference: step.link.image ?? LINK_IMAGE }
+    : isVerticalStepFile(step)
+    ? { path: `steps[${i}].vertical.image`, step: step.id, reference: step.vertical.image ?? VERTICAL_IMAGE }
     : isSecureSumStepFile(step)
     ? { path: `steps[${i}].secureSum.image`, step: step.id, reference: step.secureSum.image ?? SECURE_SUM_IMAGES[step.secureSum.protocol ?? 'additive'] }
     : { path: `steps[${i}].image`, step: step.id, reference: step.image }));

@@ -22,6 +22,8 @@ export interface ExampleImages {
   analyse: ImageRef;
   /** The link step's multi-party DH PSI (algorithms/link). */
   link: ImageRef;
+  /** The vertical analyses' protocol over linked rows (algorithms/vertical). */
+  vertical: ImageRef;
 }
 
 const SECURE_SUM_DIR = fileURLToPath(new URL('../algorithms/secure-sum', import.meta.url));
@@ -29,6 +31,7 @@ const ADDITIVE_SUM_DIR = fileURLToPath(new URL('../algorithms/additive-sum', imp
 const PREPROCESS_DIR = fileURLToPath(new URL('../algorithms/preprocess', import.meta.url));
 const ANALYSE_DIR = fileURLToPath(new URL('../algorithms/analyse', import.meta.url));
 const LINK_DIR = fileURLToPath(new URL('../algorithms/link', import.meta.url));
+const VERTICAL_DIR = fileURLToPath(new URL('../algorithms/vertical', import.meta.url));
 
 /** The example algorithms: image name → source folder. */
 const EXAMPLES = {
@@ -37,6 +40,7 @@ const EXAMPLES = {
   preprocess: ['parley/preprocess', PREPROCESS_DIR],
   analyse: ['parley/analyse', ANALYSE_DIR],
   link: ['parley/link', LINK_DIR],
+  vertical: ['parley/vertical', VERTICAL_DIR],
 } as const;
 
 /**

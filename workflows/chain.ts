@@ -12,7 +12,7 @@
  */
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type {
-  ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, LinkStep, SecureSumStep,
+  ChainOutput, ChainResult, ChainRunInput, ChainStep, ChainStepReport, ContainerStep, LinkStep, SecureSumStep, VerticalStep,
 } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { secureSumArgs } from '../common/secure-sum-args.ts';
@@ -21,6 +21,7 @@ import type { StepInputEnvelope, StepOutcome, StepRequest } from '../activities/
 import { runAdditiveProtocol } from './protocols/additive.ts';
 import { runLinkProtocol } from './protocols/link.ts';
 import { runRingProtocol } from './protocols/ring.ts';
+import { runVerticalProtocol } from './protocols/vertical.ts';
 import { settleAll } from './settle-all.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, SiteCalls } from './site-activity-stubs.ts';
 import { StepLog } from './step-log.ts';
@@ -107,7 +108,24 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
     runStep: (call) => runSiteStep(step.id, { org: call.org, step: call.step, image: step.image, datasets: call.datasets, args: call.args, inputs: call.inputs, timeoutMs: step.timeoutMs ?? defaultTimeoutMs }),
   });
 
-  const runChainStep = (step: ChainStep) => (step.kind === 'container' ? runContainerStep(step) : step.kind === 'link' ? runLink(step) : runSecureSum(step));
+
+  const runVertical = async (step: VerticalStep): Promise<void> => {
+    const timeoutMs = step.timeoutMs ?? defaultTimeoutMs;
+    await runVerticalProtocol({
+      step, participants, requester,
+      runStep: (call) => runSiteStep(step.id, { org: call.org, step: call.step, image: step.image, datasets: [], args: call.args, inputs: call.inputs, timeoutMs }),
+    });
+  };
+
+
+  const runChainStep = (step: ChainStep): Promise<void> => {
+    switch (step.kind) {
+      case 'container': return runContainerStep(step);
+      case 'secure-sum': return runSecureSum(step);
+      case 'link': return runLink(step);
+      case 'vertical': return runVertical(step);
+    }
+  };
 
   try {
     // On the first failure the steps still running are cancelled (each site kills its

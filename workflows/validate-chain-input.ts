@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { CHAIN_NAME, CHAIN_STEP_ID, MIN_LINK_SOURCES, MIN_SECURE_SUM_SITES, MODULUS, SECURE_SUM_PROTOCOLS, VOLUME_FILE, type ChainRunInput, type ChainStep } from '../common/chain.ts';
 import { ErrorCode } from '../common/errors.ts';
+import { verticalPlan } from '../common/vertical.ts';
 import { MAX_DELTA, MAX_EPSILON } from '../common/privacy/protocol-privacy.ts';
 import { DATASET_NAME, IMAGE_DIGEST, isOrgId } from '../common/ids.ts';
 
@@ -67,8 +68,17 @@ export function validateChainInput(input: ChainRunInput): void {
         if (typeof source.dataset !== 'string' || !DATASET_NAME.test(source.dataset)) bad(`${where}: each source names a dataset.`);
       }
       if (new Set(step.sources.map((s) => s.at)).size !== step.sources.length) bad(`${where} lists a site twice in "sources".`);
+    } else if (step.kind === 'vertical') {
+      if (!earlier.has(step.linked) || !step.after.includes(step.linked)) bad(`${where} reads the rows linked by "${step.linked}", which must be an earlier step it runs after.`);
+      if (typeof step.modulus !== 'string' || !MODULUS.test(step.modulus)) bad(`${where}: the modulus must be a decimal integer of at least 100.`);
+      if ([step.crosstab, step.summary, step.regression].filter((a) => a !== undefined).length !== 1) bad(`${where} needs exactly one of crosstab, summary or regression.`);
+      try {
+        verticalPlan(step, participants);
+      } catch (err) {
+        bad(`${where}: ${(err as Error).message}`);
+      }
     } else {
-      bad(`${where} is of an unknown kind; a step is a "container" step, a "secure-sum" or a "link".`);
+      bad(`${where} is of an unknown kind; a step is a "container" step, a "secure-sum", a "link" or a "vertical" step.`);
     }
     earlier.set(step.id, step);
   }

@@ -5,7 +5,7 @@
  */
 import type Docker from 'dockerode';
 import { argsSchemaOfLabels, argsSchemaProblem, checkArgs } from '../../algorithms/args-schema.ts';
-import { isLinkStepFile, isSecureSumStepFile, type ChainFile, type ChainProblem } from '../../chains/index.ts';
+import { isContainerStepFile, type ChainFile, type ChainProblem } from '../../chains/index.ts';
 
 export interface ChainArgsCheck {
   /** Problems at `steps[i].args…`, ready to be placed in the file's text. */
@@ -25,7 +25,7 @@ export async function checkChainArgs(file: ChainFile, docker: Docker): Promise<C
   const problems: ChainProblem[] = [];
   const unchecked: ChainArgsCheck['unchecked'] = [];
   for (const [i, step] of file.steps.entries()) {
-    if (isSecureSumStepFile(step) || isLinkStepFile(step)) continue;
+    if (!isContainerStepFile(step)) continue;
     let labels: Record<string, string> | undefined;
     try {
       labels = (await docker.getImage(engineRef(step.image)).inspect()).Config?.Labels ?? undefined;

@@ -26,11 +26,11 @@ export interface TestStep {
   /** Defaults to the other participants. */
   allowedRecipients?: OrgId[];
   timeoutMs?: number;
+  /** The largest message the step may send (default 64 KiB, the socket's body limit; a linkage's lists are megabytes). */
+  maxMessageBytes?: number;
   limits?: SandboxSpec['limits'];
   /** The site's disclosure threshold, passed as PARLEY_MIN_ROWS (the sandbox's default of 10 when absent). */
   minRows?: number;
-  /** The largest one message may be (64 KiB when absent); a linkage's lists are megabytes. */
-  maxMessageBytes?: number;
 }
 
 export interface TestStepResult extends SandboxResult {
@@ -68,7 +68,7 @@ export async function runTestStep(docker: Docker, root: string, step: TestStep, 
     socketPath: workspace.socketPath,
     allowedRecipients: step.allowedRecipients ?? step.participants.filter((p) => p !== step.org),
     maxBodyBytes: 64 * 1024,
-    ...(step.maxMessageBytes !== undefined ? { maxMessageBytes: step.maxMessageBytes } : {}),
+    ...(step.maxMessageBytes !== undefined ? { maxMessageBytes: step.maxMessageBytes, maxTotalBytes: 4 * step.maxMessageBytes } : {}),
     datasets: Object.keys(step.datasets ?? {}),
   });
   try {
