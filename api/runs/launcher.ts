@@ -6,9 +6,12 @@
 import { setMaxListeners } from 'node:events';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { ChainRunInput } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
+import type { RunManifest } from '../../common/run-manifest.ts';
 import { RunStatus } from '../../common/run-status.ts';
+import { readRunManifest } from '../../crypto/index.ts';
 import { COORDINATOR_TASK_QUEUE, WorkflowName } from '../../common/workflow-names.ts';
 import { ApiError } from '../errors.ts';
 import { readActivityProgress } from './activity-progress.ts';
@@ -28,6 +31,12 @@ export interface RingRunInput {
   image: { name: string; digest: string };
   /** The requester's signed manifest, which every site checks. */
   manifest: string;
+}
+
+/** Who a run is for, from its manifest. */
+export interface RunMembers {
+  collaboration: string;
+  participants: string[];
 }
 
 /** Starts run workflows and reports on them. */
@@ -51,6 +60,12 @@ export interface RunLauncher {
   progress(runId: string, options?: { afterEventId?: number; waitMs?: number; signal?: AbortSignal }): Promise<ActivityProgress>;
   /** The run's status as Temporal sees it. @throws ApiError NotFound / Unavailable. */
   status(runId: string): Promise<RunStatus>;
+  /**
+   * Who takes part in the run and in which collaboration, as the signed manifest in its
+   * workflow's input says (read, not verified: the sites verify it at every step).
+   * @throws ApiError NotFound (no such workflow, or one without a manifest) / Unavailable.
+   */
+  members(runId: string): Promise<RunMembers>;
   /** What a completed workflow returned. @throws ApiError Unavailable. */
   result(runId: string): Promise<unknown>;
   /**
@@ -131,6 +146,21 @@ export function createTemporalRunLauncher(client: Client, options: TemporalRunLa
         if (isNotFound(err)) throw new ApiError(ErrorCode.NotFound, `Temporal has no workflow for run ${runId}; it may have been removed by retention.`, { cause: err });
         throw unavailable(err);
       }
+    },
+    async members(runId) {
+      // The first event alone: the start event carries the input, whatever the history's length.
+      const response = await bounded(() => client.workflowService.getWorkflowExecutionHistory({
+        namespace: client.options.namespace, execution: { workflowId: runId }, maximumPageSize: 1,
+      })).catch(notFoundOr(runId));
+      const payload = response.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = payload ? defaultPayloadConverter.fromPayload<{ manifest?: unknown }>(payload) : undefined;
+      let claims: RunManifest;
+      try {
+        claims = readRunManifest(input?.manifest);
+      } catch (err) {
+        throw new ApiError(ErrorCode.NotFound, `Run ${runId} is not a Parley run: its workflow carries no signed manifest.`, { cause: err });
+      }
+      return { collaboration: claims.collaboration, participants: claims.participants };
     },
     async result(runId) {
       try {
