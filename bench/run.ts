@@ -2,7 +2,7 @@
  * `npm run bench`: Parley's benchmarks. Never part of `npm test`; results are written to
  * bench/results/latest.json and bench/results/latest.md.
  *
- * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms;
+ * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms, payloads, load;
  * default all). The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -21,8 +21,11 @@ import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
 import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
+import { benchLoad, loadRows, type LoadBench } from './load.bench.ts';
+import { benchPayloads, payloadsRows, type PayloadsBench } from './payloads.bench.ts';
+import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'payloads', 'load'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -41,6 +44,8 @@ interface Report {
   chain?: ChainBench;
   privacy?: PrivacyBench;
   algorithms?: AlgorithmsBench;
+  payloads?: PayloadsBench;
+  load?: LoadBench;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -126,6 +131,25 @@ if (selected.includes('algorithms')) {
   log('own algorithms: build cold and warm, algorithm test vs its container…');
   report.algorithms = await benchAlgorithms({ docker: machine.docker, runs, log });
 }
+if (selected.includes('payloads') || selected.includes('load')) {
+  const machine = await prepareMachine(() => {});
+  // Their site workers run in processes of their own, so they need a Temporal address: a dev
+  // server of their own unless TEMPORAL_ADDRESS names one (then in its `default` namespace).
+  const server = machine.temporalAddress ? undefined : await startTemporalDevServer({ executable: machine.temporalCli! });
+  const temporal = { temporalAddress: machine.temporalAddress ?? server!.address, namespace: 'default', docker: machine.docker, images: machine.images, log };
+  try {
+    if (selected.includes('payloads')) {
+      log('a step sending 1, 10 and 100 MiB…');
+      report.payloads = await benchPayloads({ ...temporal, sizesMiB: [1, 10, 100] });
+    }
+    if (selected.includes('load')) {
+      log('50 ring secure sums and 10 chains at once…');
+      report.load = await benchLoad({ ...temporal, rings: 50, chains: 10 });
+    }
+  } finally {
+    await server?.stop();
+  }
+}
 
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 await mkdir(dir, { recursive: true });
@@ -190,6 +214,8 @@ function markdown(report: Report): string {
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
+    ...(report.payloads ? payloadsRows(report.payloads, mark('payloads')) : []),
+    ...(report.load ? loadRows(report.load, mark('load')) : []),
   ];
   const carried = Object.entries(report.carriedOver ?? {}).map(([name, date]) => `${name} (${date})`);
   return [
