@@ -11,6 +11,8 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc7515#appendix-F (detached content)
  */
+// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
+import './base64-builtins.ts';
 import { FlattenedSign, flattenedVerify } from 'jose';
 import type { JWK } from 'jose';
 import type { Envelope } from '../common/envelope.ts';

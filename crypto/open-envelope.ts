@@ -24,6 +24,8 @@
  * may name the wrong cause; it is still a refusal, and step 7 holds the rule on signed data.
  * Every EnvelopeTampered carries the same vague message; `details.reason` tells the site's log why.
  */
+// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
+import './base64-builtins.ts';
 import { compactVerify, generalDecrypt } from 'jose';
 import type { JWK } from 'jose';
 import type { EnvelopeBinding } from '../common/envelope.ts';

@@ -10,6 +10,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc7516#section-7.2.1 (General JWE JSON)
  * @see https://www.rfc-editor.org/rfc/rfc7518#section-4.6 (ECDH-ES+A256KW)
  */
+// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
+import './base64-builtins.ts';
 import { CompactSign, GeneralEncrypt } from 'jose';
 import type { JWK } from 'jose';
 import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
