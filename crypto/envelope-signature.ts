@@ -21,6 +21,7 @@ import { canonicalJson } from './canonical-json.ts';
 import { ENVELOPE_SIG_TYPE, tampered } from './envelope-format.ts';
 import type { CheckedEnvelope } from './inspect-envelope.ts';
 import { kindOf, keyThumbprint } from './jwk-kinds.ts';
+import { nextTurnIfLarge } from './next-turn.ts';
 
 const encoder = new TextEncoder();
 
@@ -31,7 +32,9 @@ function signedContent(envelope: Pick<Envelope, 'v' | 'binding' | 'jwe'>): Uint8
 
 /** Signs a sealed envelope as its sender; returns the detached compact JWS for `sig`. */
 export async function signEnvelope(unsigned: Pick<Envelope, 'v' | 'binding' | 'jwe'>, signKey: JWK, skid: string): Promise<string> {
-  const jws = await new FlattenedSign(signedContent(unsigned))
+  const content = signedContent(unsigned);
+  await nextTurnIfLarge(content.length);
+  const jws = await new FlattenedSign(content)
     .setProtectedHeader({ alg: kindOf(signKey, 'sign').alg, kid: skid, typ: ENVELOPE_SIG_TYPE })
     .sign(signKey);
   return `${jws.protected}..${jws.signature}`;
@@ -49,8 +52,12 @@ export async function verifyCheckedSignature(checked: CheckedEnvelope, senderJwk
   const senderKid = keyThumbprint(senderJwk);
   if (header.skid !== senderKid) throw tampered('signer-key-mismatch', { ...ids, signerKid: header.skid, knownKid: senderKid });
   try {
+    const content = signedContent(envelope);
+    await nextTurnIfLarge(content.length);
+    const payload = Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString('base64url');
+    await nextTurnIfLarge(content.length);
     const verified = await flattenedVerify(
-      { protected: sig.protected, payload: Buffer.from(signedContent(envelope)).toString('base64url'), signature: sig.signature },
+      { protected: sig.protected, payload, signature: sig.signature },
       senderJwk,
       { algorithms: [kindOf(senderJwk, 'sign').alg] },
     );

@@ -40,6 +40,7 @@ import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
 import { envelopeDigest } from './replay-guard.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import { fingerprint } from './thumbprint.ts';
+import { nextTurnIfLarge } from './next-turn.ts';
 
 export { inspectEnvelope } from './inspect-envelope.ts';
 export type { EnvelopeInfo } from './inspect-envelope.ts';
@@ -84,6 +85,8 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   const checked = checkEnvelope(envelope);
   const clear = checked.envelope.binding;
   const ids = { runId: clear.runId, step: clear.step, from: clear.from, seq: clear.seq };
+  const size = checked.envelope.jwe.ciphertext.length;
+  await nextTurnIfLarge(size);
 
   // 2. recipient, 3. place
   if (!clear.to.includes(expect.recipient)) throw notAddressed(clear, expect.recipient);
@@ -102,6 +105,7 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   const senderKid = keyThumbprint(senderJwk);
   // Before decrypting: an envelope altered anywhere is refused without touching our private key.
   await verifyCheckedSignature(checked, senderJwk);
+  await nextTurnIfLarge(size);
 
   // 5. decrypt
   let jws: Uint8Array;
@@ -116,6 +120,7 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
     throw tampered('decryption-failed', { ...ids, joseCode: codeOf(err) });
   }
 
+  await nextTurnIfLarge(size);
   // 6. verify
   let payload: Uint8Array;
   try {
@@ -130,6 +135,7 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
     throw tampered('signature-invalid', { ...ids, joseCode: codeOf(err) });
   }
 
+  await nextTurnIfLarge(size);
   // 7. signed claims
   const claims = parseClaims(payload);
   if (claims === undefined) throw tampered('claims-malformed', ids);
@@ -139,7 +145,10 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   if (signed.runId !== expect.runId || signed.step !== expect.step) throw wrongPlace(signed, expect);
 
   // 8. replay
-  if (!(await replayGuard.admit(signed, envelopeDigest(checked.envelope)))) throw replayed(signed);
+  await nextTurnIfLarge(size);
+  const digest = envelopeDigest(checked.envelope);
+  await nextTurnIfLarge(size);
+  if (!(await replayGuard.admit(signed, digest))) throw replayed(signed);
 
   return { binding: signed, body: decodeBase64url(claims.body) };
 }

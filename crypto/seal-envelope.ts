@@ -22,6 +22,7 @@ import { signEnvelope } from './envelope-signature.ts';
 import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, isSeq } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
+import { nextTurnIfLarge } from './next-turn.ts';
 
 /** The sender: its id and its private signing key. An OrgKeys fits. */
 export interface SealSender {
@@ -62,11 +63,15 @@ export async function sealEnvelope(input: SealInput): Promise<Envelope> {
   const skid = keyThumbprint(sender.sign.privateJwk);
 
   const claims: SignedClaims = { ...binding, iat: Math.floor(Date.now() / 1000), body: encodeBase64url(body) };
-  const jws = await new CompactSign(encoder.encode(JSON.stringify(claims)))
+  await nextTurnIfLarge(body.length);
+  const signedBytes = encoder.encode(JSON.stringify(claims));
+  await nextTurnIfLarge(body.length);
+  const jws = await new CompactSign(signedBytes)
     .setProtectedHeader({ alg: senderKind.alg, kid: skid, typ: SIGNED_TYPE })
     .sign(sender.sign.privateJwk);
 
   const header: EnvelopeProtectedHeader = { enc: CONTENT_ENC, cty: SIGNED_TYPE, skid, parley: binding };
+  await nextTurnIfLarge(body.length);
   const jwe = new GeneralEncrypt(encoder.encode(jws)).setProtectedHeader({ ...header });
   for (const recipient of recipients) {
     jwe.addRecipient(recipient.receiveJwk).setUnprotectedHeader({ alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) });
