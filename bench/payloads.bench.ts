@@ -6,7 +6,7 @@
  * Goals: 100 MiB through a step in under 10 s, under 64 KiB of history per step.
  */
 import { performance } from 'node:perf_hooks';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type Docker from 'dockerode';
 import { asAnalysisImage } from '../activities/site-policy.ts';
 import type { ChainResult, ContainerStep } from '../common/chain.ts';
@@ -61,11 +61,11 @@ export async function benchPayloads(options: { temporalAddress: string; namespac
       const handle = await load.startChainRun(runId, chain);
       const result = (await handle.result()) as ChainResult;
       const wallMs = performance.now() - t0;
-      const [read] = await openChainOutputs(result, load.federation.requester, load.federation.directory);
+      const read = (await openChainOutputs(result, load.federation.requester, load.federation.directory)).find((o) => o.step === 'read');
       const got = (read?.content as { inputs?: Array<{ length: number }> } | undefined)?.inputs?.[0]?.length;
       if (got !== mib * MiB) throw new Error(`the ${mib} MiB message arrived as ${got} characters`);
       const history = await handle.fetchHistory();
-      const historyBytes = temporal.api.history.v1.History.encode(history).finish().length;
+      const historyBytes = proto.temporal.api.history.v1.History.encode(history).finish().length;
       const [send, receive] = ['send', 'read'].map((id) => result.steps.find((s) => s.step === id)!.timings);
       const peaks = await Promise.all(load.processes.map((p) => p.sample(false)));
       const row: PayloadResult = {
