@@ -80,7 +80,8 @@ describe('fifty secure sums and ten chains at once', () => {
     // 1 MiB here: V8's compiled code and the SDK's caches settle in the first runs of a kind) and
     // catches any leak of 140 KiB or more per run. RSS is bounded more loosely, 64 MiB over the
     // warm-up's peak: the allocator keeps pages it freed, and two steps at once per site hold
-    // their inputs and outputs while they run (about 50 MiB over the warm-up's here).
+    // their inputs and outputs while they run (each worker's peak, ~230 MiB, was reached in the
+    // warm-up here).
     for (const [i, p] of load.processes.entries()) {
       const heap = samples.map((s) => s[i]!.heapUsed);
       const report = `${p.org}: heap after warm-up ${mib(baseline[i]!.heapUsed)} MiB, during ${mib(Math.min(...heap))}–${mib(Math.max(...heap))} MiB, after ${mib(after[i]!.heapUsed)} MiB; peak RSS after warm-up ${mib(baseline[i]!.peakRss)} MiB, at the end ${mib(after[i]!.peakRss)} MiB`;
