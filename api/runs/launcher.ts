@@ -66,6 +66,11 @@ export interface RunLauncher {
    * @throws ApiError NotFound (no such workflow, or one without a manifest) / Unavailable.
    */
   members(runId: string): Promise<RunMembers>;
+  /**
+   * Every blob digest the run's history refers to (any payload's `"digest":"…"`, so what looks
+   * like a reference counts as one). @throws ApiError NotFound / Unavailable.
+   */
+  blobReferences(runId: string): Promise<Set<string>>;
   /** What a completed workflow returned. @throws ApiError Unavailable. */
   result(runId: string): Promise<unknown>;
   /**
@@ -93,6 +98,9 @@ function unavailable(err: unknown): ApiError {
 function isNotFound(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'WorkflowNotFoundError';
 }
+
+/** A blob's digest as a reference names it in a payload (common/envelope.ts EnvelopeRef). */
+const BLOB_REFERENCE = /"digest":"([A-Za-z0-9_-]{43})"/g;
 
 /** Options of the Temporal launcher. */
 export interface TemporalRunLauncherOptions {
@@ -161,6 +169,21 @@ export function createTemporalRunLauncher(client: Client, options: TemporalRunLa
         throw new ApiError(ErrorCode.NotFound, `Run ${runId} is not a Parley run: its workflow carries no signed manifest.`, { cause: err });
       }
       return { collaboration: claims.collaboration, participants: claims.participants };
+    },
+    async blobReferences(runId) {
+      const history = await bounded(() => client.workflow.getHandle(runId).fetchHistory()).catch(notFoundOr(runId));
+      const found = new Set<string>();
+      const walk = (node: unknown): void => {
+        if (node instanceof Uint8Array) {
+          for (const m of Buffer.from(node.buffer, node.byteOffset, node.byteLength).toString('utf8').matchAll(BLOB_REFERENCE)) found.add(m[1]!);
+        } else if (Array.isArray(node)) {
+          node.forEach(walk);
+        } else if (node !== null && typeof node === 'object') {
+          Object.values(node).forEach(walk);
+        }
+      };
+      walk(history.events);
+      return found;
     },
     async result(runId) {
       try {

@@ -34,6 +34,10 @@ import { testDocker, testImages } from '../support/docker-images.ts';
 import { historyText, largestPayloadBytes } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
 import { testNamespace } from '../support/test-namespace.ts';
+import { createBlobDir } from '../../api/blobs/blob-dir.ts';
+import { sweepRunBlobs } from '../../api/blobs/blob-retention.ts';
+import { silentLogger } from '../../api/logger.ts';
+import { createTemporalRunLauncher } from '../../api/runs/launcher.ts';
 
 const [NORTH, SOUTH, EAST] = ['blob-north', 'blob-south', 'blob-east'] as const;
 const SITES = [NORTH, SOUTH, EAST];
@@ -179,6 +183,31 @@ describe('big payloads', () => {
     // The run has ended: its blobs go at the next sweep (retention 0 here; 7 days by default).
     expect(await api.server.sweepBlobs()).toContain(runId);
     await expect(readdir(blobDirOf(runId))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('removes, once the run has ended, a blob its history does not refer to (a superseded attempt\'s), and keeps the others until the retention', async () => {
+    const { runId, handle } = await run([
+      probeStep('send', { action: 'bulk', to: [EAST], count: 1, bytes: 400_000, seed: 'prune' }, { at: [NORTH] }),
+      probeStep('check', { action: 'digest' }, { at: [EAST], inputs: ['send'] }),
+    ]);
+    await handle.result();
+    const [referenced] = [...(await historyText(handle)).matchAll(/"kind":"blob","digest":"([A-Za-z0-9_-]{43})"/g)].map((m) => m[1]!);
+    // What an attempt that failed after storing its message leaves: a blob of the run no reference names.
+    const orphan = new TextEncoder().encode(JSON.stringify({ superseded: 'x'.repeat(1000) }));
+    const orphanDigest = createHash('sha256').update(orphan).digest('base64url');
+    await stores.get(NORTH)!.put(runId, orphanDigest, orphan);
+    const files = async () => (await readdir(blobDirOf(runId))).filter((f) => f.endsWith('.blob')).sort();
+    expect(await files()).toEqual([`${referenced}.blob`, `${orphanDigest}.blob`].sort());
+
+    // The API's sweep with a retention of an hour: the run's own blobs stay for audits, the orphan goes.
+    const sweep = () => sweepRunBlobs({
+      blobs: createBlobDir(join(stateDir, 'server', 'blobs')), runs: createTemporalRunLauncher(new Client({ connection, namespace })),
+      retentionMs: 3_600_000, now: () => new Date(), logger: silentLogger,
+    });
+    expect(await sweep()).not.toContain(runId);
+    expect(await files()).toEqual([`${referenced}.blob`]);
+    expect(await sweep()).not.toContain(runId);
+    expect(await files()).toEqual([`${referenced}.blob`]);
   });
 
   it('keeps small messages inline', async () => {
