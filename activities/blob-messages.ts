@@ -10,8 +10,9 @@ import { createHash } from 'node:crypto';
 import type { Envelope, SealedMessage } from '../common/envelope.ts';
 import { isEnvelopeRef } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import { canonicalJson, TAMPERED_MESSAGE } from '../crypto/index.ts';
+import { canonicalJson, nextTurnIfLarge, TAMPERED_MESSAGE } from '../crypto/index.ts';
 import type { BlobStore } from './blob-store.ts';
+
 
 /** Envelopes larger than this (serialised) travel as blobs by default: far below Temporal's 2 MB payload limit. */
 export const DEFAULT_BLOB_THRESHOLD_BYTES = 256 * 1024;
@@ -28,8 +29,12 @@ export interface BlobOptions {
  * JSON is made and hashed once for both: for a large message it is the costly part.
  */
 export async function messageFor(envelope: Envelope, options: BlobOptions): Promise<{ message: SealedMessage; digest: string }> {
-  const bytes = Buffer.from(canonicalJson(envelope), 'utf8');
+  const text = canonicalJson(envelope);
+  await nextTurnIfLarge(text.length);
+  const bytes = Buffer.from(text, 'utf8');
+  await nextTurnIfLarge(bytes.length);
   const digest = createHash('sha256').update(bytes).digest('base64url');
+  await nextTurnIfLarge(bytes.length);
   if (options.store === undefined || bytes.length <= options.thresholdBytes) return { message: envelope, digest };
   await options.store.put(envelope.binding.runId, digest, bytes);
   return { message: { kind: 'blob', digest, size: bytes.length, binding: envelope.binding }, digest };
@@ -54,13 +59,16 @@ export async function envelopeOf(message: SealedMessage, store: BlobStore | unde
   if (!Number.isSafeInteger(message.size) || message.size < 0 || typeof message.digest !== 'string') refuse('blob-ref');
   const bytes = await store.get(runId, message.digest, message.size);
   if (bytes.byteLength !== message.size) refuse('blob-size');
+  await nextTurnIfLarge(bytes.byteLength);
   if (createHash('sha256').update(bytes).digest('base64url') !== message.digest) refuse('blob-digest');
+  await nextTurnIfLarge(bytes.byteLength);
   let envelope: Envelope;
   try {
     envelope = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Envelope;
   } catch {
     return refuse('blob-json');
   }
+  await nextTurnIfLarge(bytes.byteLength);
   if (typeof envelope !== 'object' || envelope === null || canonicalJson(envelope.binding ?? null) !== canonicalJson(message.binding)) refuse('blob-binding');
   return envelope;
 }

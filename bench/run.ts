@@ -3,7 +3,7 @@
  * bench/results/latest.json and bench/results/latest.md.
  *
  * PARLEY_BENCH picks a subset (a comma list of envelope, checks, ring, api, demo, protocols, chain, privacy, algorithms,
- * linkage, vertical, model; default all). `model` runs no containers: it calibrates the scale model from the report's
+ * payloads, load, linkage, vertical, model; default all). `model` runs no containers: it calibrates the scale model from the report's
  * other results (this run's or the kept ones) and predicts N sites on separate machines. The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  */
@@ -25,8 +25,11 @@ import { benchModel, modelMarkdown, modelRow, type ModelBench } from './scale-mo
 import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
 import { benchLinkage, linkageRows, type LinkageBench } from './linkage.bench.ts';
 import { benchVertical, type VerticalBench } from './vertical.bench.ts';
+import { benchLoad, loadRows, type LoadBench } from './load.bench.ts';
+import { benchPayloads, payloadsRows, type PayloadsBench } from './payloads.bench.ts';
+import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 
-const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'linkage', 'vertical', 'model'] as const;
+const BENCHMARKS = ['envelope', 'checks', 'ring', 'api', 'demo', 'protocols', 'chain', 'privacy', 'algorithms', 'payloads', 'load', 'linkage', 'vertical', 'model'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 interface Report {
@@ -45,6 +48,8 @@ interface Report {
   chain?: ChainBench;
   privacy?: PrivacyBench;
   algorithms?: AlgorithmsBench;
+  payloads?: PayloadsBench;
+  load?: LoadBench;
   linkage?: LinkageBench;
   vertical?: VerticalBench;
   model?: ModelBench;
@@ -132,6 +137,25 @@ if (selected.includes('algorithms')) {
   const machine = await prepareMachine(() => {});
   log('own algorithms: build cold and warm, algorithm test vs its container…');
   report.algorithms = await benchAlgorithms({ docker: machine.docker, runs, log });
+}
+if (selected.includes('payloads') || selected.includes('load')) {
+  const machine = await prepareMachine(() => {});
+  // Their site workers run in processes of their own, so they need a Temporal address: a dev
+  // server of their own unless TEMPORAL_ADDRESS names one (then in its `default` namespace).
+  const server = machine.temporalAddress ? undefined : await startTemporalDevServer({ executable: machine.temporalCli! });
+  const temporal = { temporalAddress: machine.temporalAddress ?? server!.address, namespace: 'default', docker: machine.docker, images: machine.images, log };
+  try {
+    if (selected.includes('payloads')) {
+      log('a step sending 1, 10 and 100 MiB…');
+      report.payloads = await benchPayloads({ ...temporal, sizesMiB: [1, 10, 100] });
+    }
+    if (selected.includes('load')) {
+      log('50 ring secure sums and 10 chains at once…');
+      report.load = await benchLoad({ ...temporal, rings: 50, chains: 10 });
+    }
+  } finally {
+    await server?.stop();
+  }
 }
 
 if (selected.includes('linkage')) {
@@ -228,6 +252,8 @@ function markdown(report: Report): string {
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),
+    ...(report.payloads ? payloadsRows(report.payloads, mark('payloads')) : []),
+    ...(report.load ? loadRows(report.load, mark('load')) : []),
     ...(report.linkage ? linkageRows(report.linkage, mark('linkage')) : []),
     ...(report.vertical ? [`| ${report.vertical.name}: run start to decoded fit (median of ${report.vertical.runs})${mark('vertical')} | ${report.vertical.wallMedianMs} ms | — | — | < ${report.vertical.goalMs} ms ${goal(report.vertical.wallMedianMs < report.vertical.goalMs)} |`] : []),
     ...(report.model ? [modelRow(report.model, mark('model'))] : []),

@@ -24,3 +24,4 @@ export { manifestProblem, readRunManifest, signRunManifest, verifyRunManifest } 
 export { canonicalJson } from './canonical-json.ts';
 export { ENROLMENT_TTL_SECONDS, signSiteEnrolment, verifySiteEnrolment } from './site-enrolment.ts';
 export type { EnrolmentVerdict, SiteEnrolmentClaims } from './site-enrolment.ts';
+export { nextTurnIfLarge } from './next-turn.ts';

@@ -38,6 +38,7 @@ import { openJwe, verifyCompactJws, type SignAlg } from './node-jose.ts';
 import { envelopeDigest } from './replay-guard.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import { fingerprint } from './thumbprint.ts';
+import { nextTurnIfLarge } from './next-turn.ts';
 
 export { inspectEnvelope } from './inspect-envelope.ts';
 export type { EnvelopeInfo } from './inspect-envelope.ts';
@@ -82,6 +83,8 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   const checked = checkEnvelope(envelope);
   const clear = checked.envelope.binding;
   const ids = { runId: clear.runId, step: clear.step, from: clear.from, seq: clear.seq };
+  const size = checked.envelope.jwe.ciphertext.length;
+  await nextTurnIfLarge(size);
 
   // 2. recipient, 3. place
   if (!clear.to.includes(expect.recipient)) throw notAddressed(clear, expect.recipient);
@@ -100,11 +103,14 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   const senderKid = keyThumbprint(senderJwk);
   // Before decrypting: an envelope altered anywhere is refused without touching our private key.
   verifyCheckedSignature(checked, senderJwk);
+  // A large envelope's checks hold the event loop for a while: let heartbeats out between them.
+  await nextTurnIfLarge(size);
 
   // 5. decrypt (node-jose.ts: synchronous node:crypto, what jose's generalDecrypt computes)
   const jws = openJwe(checked.envelope.jwe, entry, receiveKey);
   if (jws === undefined) throw tampered('decryption-failed', ids);
 
+  await nextTurnIfLarge(size);
   // 6. verify
   const verified = verifyCompactJws(Buffer.from(jws).toString('latin1'), senderJwk, kindOf(senderJwk, 'sign').alg as SignAlg);
   if (verified === undefined) throw tampered('signature-invalid', ids);
@@ -114,6 +120,7 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   if (header.typ !== SIGNED_TYPE || Object.keys(header).some((m) => !JWS_HEADER_MEMBERS.has(m))) throw tampered('claims-malformed', ids);
   const payload = verified.payload;
 
+  await nextTurnIfLarge(size);
   // 7. signed claims
   const claims = parseClaims(payload);
   if (claims === undefined) throw tampered('claims-malformed', ids);
@@ -123,7 +130,10 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   if (signed.runId !== expect.runId || signed.step !== expect.step) throw wrongPlace(signed, expect);
 
   // 8. replay
-  if (!(await replayGuard.admit(signed, envelopeDigest(checked.envelope)))) throw replayed(signed);
+  await nextTurnIfLarge(size);
+  const digest = envelopeDigest(checked.envelope);
+  await nextTurnIfLarge(size);
+  if (!(await replayGuard.admit(signed, digest))) throw replayed(signed);
 
   return { binding: signed, body: decodeBase64url(claims.body) };
 }

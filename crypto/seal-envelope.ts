@@ -20,6 +20,7 @@ import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding
 import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
 import { sealJwe, signJws, type SignAlg } from './node-jose.ts';
+import { nextTurnIfLarge } from './next-turn.ts';
 
 /** The sender: its id and its private signing key. An OrgKeys fits. */
 export interface SealSender {
@@ -62,14 +63,19 @@ export async function sealEnvelope(input: SealInput): Promise<Envelope> {
   const claims: SignedClaims = { ...binding, iat: Math.floor(Date.now() / 1000), body: encodeBase64url(body) };
   // Synchronous node:crypto (node-jose.ts), laid out exactly as jose's CompactSign and
   // GeneralEncrypt lay it out; old envelopes and jose open these alike (seal-envelope.test.ts).
+  // Between the long synchronous stages of a large envelope, the event loop gets a turn, so the
+  // activity's heartbeats keep going (next-turn.ts).
+  await nextTurnIfLarge(body.length);
   const inner = signJws({ alg: senderKind.alg as SignAlg, kid: skid, typ: SIGNED_TYPE }, encoder.encode(JSON.stringify(claims)), sender.sign.privateJwk);
   const jws = `${inner.protected}.${inner.payload}.${inner.signature}`;
+  await nextTurnIfLarge(body.length);
 
   const header: EnvelopeProtectedHeader = { enc: CONTENT_ENC, cty: SIGNED_TYPE, skid, parley: binding };
   const jwe = sealJwe({ ...header }, encoder.encode(jws), recipients.map((recipient) => ({
     receiveJwk: recipient.receiveJwk,
     header: { alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) },
   })));
+  await nextTurnIfLarge(body.length);
   const unsigned = { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe } as const;
   return { ...unsigned, sig: signEnvelope(unsigned, sender.sign.privateJwk, skid) };
 }

@@ -45,6 +45,12 @@ export interface BlobDir {
   endedSince(runId: string, now: number): Promise<number>;
   /** Removes every blob of the run. */
   removeRun(runId: string): Promise<void>;
+  /** The digests of the run's blobs. */
+  digests(runId: string): Promise<string[]>;
+  /** Removes one blob of the run (and its note). */
+  remove(runId: string, digest: string): Promise<void>;
+  /** Records that the run's unreferenced blobs were removed; false when that was already recorded. */
+  markPruned(runId: string): Promise<boolean>;
 }
 
 /** Hashes and counts what passes through, refusing more than `max` bytes. */
@@ -125,5 +131,24 @@ export function createBlobDir(root: string): BlobDir {
       }
     },
     removeRun: (runId) => rm(runDir(runId), { recursive: true, force: true }),
+    async digests(runId) {
+      try {
+        return (await readdir(runDir(runId))).filter((f) => f.endsWith('.blob') && !f.startsWith('.')).map((f) => f.slice(0, -'.blob'.length));
+      } catch {
+        return [];
+      }
+    },
+    async remove(runId, digest) {
+      await rm(blobFile(runId, digest), { force: true });
+      await rm(noteFile(runId, digest), { force: true });
+    },
+    async markPruned(runId) {
+      try {
+        await writeFile(join(runDir(runId), '.pruned'), '', { flag: 'wx', mode: 0o600 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
   };
 }

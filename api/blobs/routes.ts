@@ -3,7 +3,7 @@
  * the sites of a run and its auditors. Ciphertext only: the API cannot open a blob, and checks
  * only that its bytes hash to its name.
  *
- *   PUT /v1/blobs/{runId}/{digest}   a site stores a blob (its site credential); idempotent
+ *   PUT /v1/blobs/{runId}/{digest}   a site of the run stores a blob (its site credential); idempotent
  *   GET /v1/blobs/{runId}/{digest}   a site of the same collaboration, an auditor or an admin reads it
  *
  * Bodies stream to and from disk (./blob-dir.ts): the API's memory does not grow with a blob.
@@ -18,6 +18,7 @@ import type { Services } from '../deps.ts';
 import { ApiError, forbidden, notFound } from '../errors.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
 import type { AppContext } from '../router.ts';
+import type { RunMembers } from '../runs/launcher.ts';
 import { BLOB_DIGEST, type BlobDir } from './blob-dir.ts';
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -30,12 +31,12 @@ const Stored = z.object({ digest: z.string(), size: z.number(), stored: z.boolea
 const routes = {
   put: createRoute({
     method: 'put', path: '/{runId}/{digest}', tags: ['blobs'], security: bearer, middleware: [allow({ users: [], sites: true })] as const,
-    summary: 'Store a sealed envelope of a run as a blob, named by the SHA-256 of its bytes (site credential); storing it again changes nothing',
+    summary: 'Store a sealed envelope of a run as a blob, named by the SHA-256 of its bytes (the credential of a site taking part in the run); storing it again changes nothing',
     request: { params: Params },
     responses: {
       201: { description: 'Stored.', content: { 'application/json': { schema: Stored } } },
       200: { description: 'Already stored.', content: { 'application/json': { schema: Stored } } },
-      ...problemResponses(400, 401, 403, 411, 413),
+      ...problemResponses(400, 401, 403, 404, 411, 413),
     },
   }),
   get: createRoute({
@@ -53,6 +54,7 @@ const routes = {
 /** The blob routes over the store `blobs`, accepting blobs of at most `maxBlobBytes`. */
 export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes: number) {
   const app = createRouter();
+  const membersOf = runMembersCache(services);
 
   app.openapi(routes.put, async (c) => {
     const { runId, digest } = c.req.valid('param');
@@ -64,6 +66,13 @@ export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes:
     }
     const size = Number(declared);
     if (size > maxBlobBytes) throw tooLarge(size, maxBlobBytes);
+    // Only a site of the run stores into it: otherwise any site credential could fill another
+    // collaboration's run directory, or plant blobs the run's readers would be shown.
+    const members = await membersOf(runId);
+    if (members.collaboration !== principal.collaborationId || !members.participants.includes(principal.orgId)) {
+      services.logger.warn('blob refused', { runId, org: principal.orgId, reason: 'not-a-participant' });
+      throw forbidden(`Site "${principal.orgId}" does not take part in run ${runId} (in this collaboration), so it may not store the run's blobs. A site stores only the messages of runs it is a participant of.`);
+    }
     const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as WebReadableStream<Uint8Array>) : Readable.from([]);
     const result = await blobs.put(runId, digest, size, { org: principal.orgId, collaborationId: principal.collaborationId }, body, maxBlobBytes);
     if ('refused' in result) {
@@ -86,6 +95,25 @@ export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes:
   });
 
   return app;
+}
+
+/** Runs whose members the cache keeps: enough for every run in flight on a busy server. */
+const MEMBERS_CACHED = 1000;
+
+/**
+ * The run's collaboration and participants from its workflow (RunLauncher.members), remembered:
+ * a run's manifest never changes, and a step stores many blobs. Oldest forgotten first.
+ */
+function runMembersCache(services: Services): (runId: string) => Promise<RunMembers> {
+  const cache = new Map<string, RunMembers>();
+  return async (runId) => {
+    const kept = cache.get(runId);
+    if (kept) return kept;
+    const members = await services.runs.members(runId);
+    if (cache.size >= MEMBERS_CACHED) cache.delete(cache.keys().next().value!);
+    cache.set(runId, members);
+    return members;
+  };
 }
 
 /** Sites read the blobs of their own collaboration only; an auditor or admin any (as with histories). */

@@ -6,9 +6,12 @@
 import { setMaxListeners } from 'node:events';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { ChainRunInput } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
+import type { RunManifest } from '../../common/run-manifest.ts';
 import { RunStatus } from '../../common/run-status.ts';
+import { readRunManifest } from '../../crypto/index.ts';
 import { COORDINATOR_TASK_QUEUE, WorkflowName } from '../../common/workflow-names.ts';
 import { ApiError } from '../errors.ts';
 import { readActivityProgress } from './activity-progress.ts';
@@ -32,6 +35,12 @@ export interface RingRunInput {
   siteDownToleranceMs?: number;
 }
 
+/** Who a run is for, from its manifest. */
+export interface RunMembers {
+  collaboration: string;
+  participants: string[];
+}
+
 /** Starts run workflows and reports on them. */
 export interface RunLauncher {
   /**
@@ -53,6 +62,17 @@ export interface RunLauncher {
   progress(runId: string, options?: { afterEventId?: number; waitMs?: number; signal?: AbortSignal }): Promise<ActivityProgress>;
   /** The run's status as Temporal sees it. @throws ApiError NotFound / Unavailable. */
   status(runId: string): Promise<RunStatus>;
+  /**
+   * Who takes part in the run and in which collaboration, as the signed manifest in its
+   * workflow's input says (read, not verified: the sites verify it at every step).
+   * @throws ApiError NotFound (no such workflow, or one without a manifest) / Unavailable.
+   */
+  members(runId: string): Promise<RunMembers>;
+  /**
+   * Every blob digest the run's history refers to (any payload's `"digest":"…"`, so what looks
+   * like a reference counts as one). @throws ApiError NotFound / Unavailable.
+   */
+  blobReferences(runId: string): Promise<Set<string>>;
   /** What a completed workflow returned. @throws ApiError Unavailable. */
   result(runId: string): Promise<unknown>;
   /**
@@ -80,6 +100,9 @@ function unavailable(err: unknown): ApiError {
 function isNotFound(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'WorkflowNotFoundError';
 }
+
+/** A blob's digest as a reference names it in a payload (common/envelope.ts EnvelopeRef). */
+const BLOB_REFERENCE = /"digest":"([A-Za-z0-9_-]{43})"/g;
 
 /** Options of the Temporal launcher. */
 export interface TemporalRunLauncherOptions {
@@ -133,6 +156,36 @@ export function createTemporalRunLauncher(client: Client, options: TemporalRunLa
         if (isNotFound(err)) throw new ApiError(ErrorCode.NotFound, `Temporal has no workflow for run ${runId}; it may have been removed by retention.`, { cause: err });
         throw unavailable(err);
       }
+    },
+    async members(runId) {
+      // The first event alone: the start event carries the input, whatever the history's length.
+      const response = await bounded(() => client.workflowService.getWorkflowExecutionHistory({
+        namespace: client.options.namespace, execution: { workflowId: runId }, maximumPageSize: 1,
+      })).catch(notFoundOr(runId));
+      const payload = response.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = payload ? defaultPayloadConverter.fromPayload<{ manifest?: unknown }>(payload) : undefined;
+      let claims: RunManifest;
+      try {
+        claims = readRunManifest(input?.manifest);
+      } catch (err) {
+        throw new ApiError(ErrorCode.NotFound, `Run ${runId} is not a Parley run: its workflow carries no signed manifest.`, { cause: err });
+      }
+      return { collaboration: claims.collaboration, participants: claims.participants };
+    },
+    async blobReferences(runId) {
+      const history = await bounded(() => client.workflow.getHandle(runId).fetchHistory()).catch(notFoundOr(runId));
+      const found = new Set<string>();
+      const walk = (node: unknown): void => {
+        if (node instanceof Uint8Array) {
+          for (const m of Buffer.from(node.buffer, node.byteOffset, node.byteLength).toString('utf8').matchAll(BLOB_REFERENCE)) found.add(m[1]!);
+        } else if (Array.isArray(node)) {
+          node.forEach(walk);
+        } else if (node !== null && typeof node === 'object') {
+          Object.values(node).forEach(walk);
+        }
+      };
+      walk(history.events);
+      return found;
     },
     async result(runId) {
       try {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { writeKeyFile } from '../../activities/key-file.ts';
 import { generateOrgKeys, publicKeysOf } from '../../crypto/index.ts';
 import { lastJsonLine, parley, parleyProcess, startParley, type ParleyDaemon, type Ran } from '../../test/support/parley-cli.ts';
+import { testNamespace } from '../../test/support/test-namespace.ts';
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -40,7 +41,7 @@ async function writeJson(name: string, value: unknown): Promise<string> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-server-cli-'));
-  env = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), PARLEY_CONFIG_DIR: join(root, 'config') };
+  env = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: testNamespace(import.meta.url), PARLEY_CONFIG_DIR: join(root, 'config') };
   // PGlite under the state directory, and a generated admin password.
   delete env.DATABASE_URL;
   delete env.PARLEY_ADMIN_PASSWORD;

@@ -24,6 +24,7 @@ const usage = [
   'Environment:',
   '  DATABASE_URL           PostgreSQL to use (default: PGlite under the state directory)',
   `  TEMPORAL_ADDRESS       the Temporal server that runs the workflows (default ${DEFAULT_TEMPORAL})`,
+  '  TEMPORAL_NAMESPACE     its namespace, the coordinator\'s and the sites\' (default "default")',
   '  PARLEY_ADMIN_PASSWORD  the first admin\'s password, at least 12 characters (default: generated)',
 ].join('\n');
 
@@ -102,7 +103,7 @@ export const serverCommand: Command = {
       const [{ Client }, { startCentralServer }] = await Promise.all([import('@temporalio/client'), import('../../api/central-server.ts')]);
       const server = await startCentralServer({
         stateDir: options.stateDir,
-        temporal: new Client({ connection }),
+        temporal: new Client({ connection, namespace: io.env.TEMPORAL_NAMESPACE || 'default' }),
         port: options.port,
         hostname: options.host,
         ...(databaseUrl ? { databaseUrl } : {}),

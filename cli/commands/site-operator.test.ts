@@ -30,6 +30,9 @@ import { runLeftovers } from '../../test/support/run-leftovers.ts';
 import { parley, startSiteCommand, type ParleyDaemon } from '../../test/support/parley-cli.ts';
 import { testOrgs } from '../../test/support/test-orgs.ts';
 import { startTestApi, startTestCoordinator, type TestCoordinator } from '../../test/support/central-parts.ts';
+import { testNamespace } from '../../test/support/test-namespace.ts';
+
+const NAMESPACE = testNamespace(import.meta.url);
 
 const PASSWORD = 'a site operator passphrase';
 // Organisations of this file's own: the test run's Temporal server and Docker engine are shared.
@@ -88,12 +91,12 @@ beforeAll(async () => {
   hang = { name: repositoryOf(images.hang.ref), digest: images.hang.digest };
 
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  client = new Client({ connection });
-  coordinator = await startTestCoordinator(inject('temporalAddress'));
+  client = new Client({ connection, namespace: NAMESPACE });
+  coordinator = await startTestCoordinator(inject('temporalAddress'), NAMESPACE);
   ({ server, admin } = await startTestApi({ root, temporal: client, adminPassword: PASSWORD }));
   sites = await setUpSites({
     root, admin, apiUrl: server.url, counts, requester: ours('researcher'), allowedImages: [secureSum, hang],
-    temporal: { address: inject('temporalAddress') }, extra: { shutdownGraceSeconds: 3 },
+    temporal: { address: inject('temporalAddress'), namespace: NAMESPACE }, extra: { shutdownGraceSeconds: 3 },
   });
   await Promise.all([A, B, C].map(startSite));
 });

@@ -24,6 +24,9 @@ import { saveLogin } from '../lib/config-store.ts';
 import { parley as parleyIn, startSiteCommand } from '../../test/support/parley-cli.ts';
 import { testOrgs } from '../../test/support/test-orgs.ts';
 import { startTestApi, startTestCoordinator } from '../../test/support/central-parts.ts';
+import { testNamespace } from '../../test/support/test-namespace.ts';
+
+const NAMESPACE = testNamespace(import.meta.url);
 
 const PASSWORD = 'an operator passphrase';
 
@@ -52,12 +55,18 @@ async function loginAs(username: string, configDir: string): Promise<ApiClient> 
 }
 
 /** `parley site start` as its own process, resolved once its worker runs. */
-const startSite = () => startSiteCommand(configFile(), { env });
+/** Starts the site in this file's own Temporal namespace (its site.yaml's temporal.namespace). */
+async function startSite() {
+  const doc = parseDocument(await readFile(configFile(), 'utf8'));
+  doc.setIn(['temporal', 'namespace'], NAMESPACE);
+  await writeFile(configFile(), doc.toString());
+  return startSiteCommand(configFile(), { env });
+}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-site-cli-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  ({ server, admin } = await startTestApi({ root, temporal: new Client({ connection }), adminPassword: PASSWORD }));
+  ({ server, admin } = await startTestApi({ root, temporal: new Client({ connection, namespace: NAMESPACE }), adminPassword: PASSWORD }));
   await admin.createOrganisation({ id: ORG, name: 'North registry' });
   await admin.createOrganisation({ id: 'south', name: 'South registry', keys: publicKeysOf(await generateOrgKeys('south')) });
   await admin.createUser({ username: 'olive', password: PASSWORD, orgId: ORG, role: 'site_operator' });
@@ -193,10 +202,10 @@ describe('parley site (operator commands)', () => {
     doc.setIn(['datasets', 'count'], dataset);
     await writeFile(configFile(), doc.toString());
 
-    const coordinator = await startTestCoordinator(inject('temporalAddress'));
+    const coordinator = await startTestCoordinator(inject('temporalAddress'), NAMESPACE);
     const runId = `site-sigterm-${randomInt(1e9)}`;
     let site = await startSite();
-    const handle = await startSecureSum(new Client({ connection }), {
+    const handle = await startSecureSum(new Client({ connection, namespace: NAMESPACE }), {
       participants: [ORG, SOUTH, EAST], requester: WEST, dataset: 'count', modulus: DEFAULT_MODULUS,
       image: { name: hang.name, digest: hang.digest }, stepTimeoutMs: 120_000, signer: { keys: west, collaboration: 'local' },
     }, runId);

@@ -12,6 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiClient, type ApiClient } from '../../activities/api-client.ts';
 import { startCentralServer, type CentralServer } from '../../api/central-server.ts';
+import { testNamespace } from '../../test/support/test-namespace.ts';
 
 const bin = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
 const PASSWORD = 'a passphrase for these users';
@@ -38,7 +39,7 @@ const meStatus = async (token: string) => (await fetch(`${server.url}/v1/me`, { 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'parley-user-cli-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection }), adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
+  server = await startCentralServer({ stateDir: join(root, 'server'), inMemory: true, temporal: new Client({ connection, namespace: testNamespace(import.meta.url) }), adminPassword: PASSWORD, quiet: true, passwordCost: { log2N: 10, r: 8, p: 1 } });
   admin = createApiClient(server.url, (await createApiClient(server.url).login('admin', PASSWORD)).accessToken);
   await admin.createOrganisation({ id: 'north', name: 'North registry' });
   for (const username of ['bea', 'cal']) await admin.createUser({ username, password: PASSWORD, orgId: 'north', role: 'researcher' });

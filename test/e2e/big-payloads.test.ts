@@ -20,9 +20,10 @@ import type { ChainResult, ChainStep, ContainerStep } from '../../common/chain.t
 import { ErrorCode } from '../../common/errors.ts';
 import { isEnvelopeRef, type EnvelopeRef } from '../../common/envelope.ts';
 import { createMemoryReplayGuard, openEnvelope, publicKeysOf, sealEnvelope, signSiteEnrolment, TAMPERED_MESSAGE } from '../../crypto/index.ts';
-import { createFederation, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
-import { openChainOutputs, startChain } from '../../researcher/runs.ts';
+import { openChainOutputs, signedChainInput, startChain } from '../../researcher/runs.ts';
+import { WorkflowName } from '../../common/workflow-names.ts';
 import { exportAuditBundle } from '../../audit/export-bundle.ts';
 import { createCodecApp } from '../../audit/codec/codec-app.ts';
 import { openForOrg } from '../../audit/open-for-org.ts';
@@ -32,6 +33,11 @@ import { startTestApi, type TestApi } from '../support/central-parts.ts';
 import { testDocker, testImages } from '../support/docker-images.ts';
 import { historyText, largestPayloadBytes } from '../support/history-scan.ts';
 import { runLeftovers } from '../support/run-leftovers.ts';
+import { testNamespace } from '../support/test-namespace.ts';
+import { createBlobDir } from '../../api/blobs/blob-dir.ts';
+import { sweepRunBlobs } from '../../api/blobs/blob-retention.ts';
+import { silentLogger } from '../../api/logger.ts';
+import { createTemporalRunLauncher } from '../../api/runs/launcher.ts';
 
 const [NORTH, SOUTH, EAST] = ['blob-north', 'blob-south', 'blob-east'] as const;
 const SITES = [NORTH, SOUTH, EAST];
@@ -47,6 +53,9 @@ let connection: Connection;
 let api: TestApi;
 let cluster: LocalCluster;
 let probe: ImageRef;
+/** The API's collaboration of the sites: runs are signed for it, and the sites' credentials are of it. */
+let collaborationId: string;
+const namespace = testNamespace(import.meta.url);
 /** Each site's blob store, as its worker reaches it (its own site credential). */
 const stores = new Map<string, BlobStore>();
 
@@ -57,24 +66,24 @@ beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'parley-blobs-test-'));
   connection = await Connection.connect({ address: inject('temporalAddress') });
   // Blobs leave with the run (retention 0), but only when the test sweeps: it looks first.
-  api = await startTestApi({ root: stateDir, temporal: new Client({ connection }), adminPassword: `admin-${randomInt(1e9)}`, blobRetentionMs: 0, blobSweepIntervalMs: 3_600_000 });
+  api = await startTestApi({ root: stateDir, temporal: new Client({ connection, namespace }), adminPassword: `admin-${randomInt(1e9)}`, blobRetentionMs: 0, blobSweepIntervalMs: 3_600_000 });
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER });
   for (const member of [...federation.sites, federation.requester]) {
     await api.admin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
   }
-  const { id: collaborationId } = await api.admin.createCollaboration({ name: `blobs-${randomInt(1e9)}`, members: [...SITES, REQUESTER] });
+  ({ id: collaborationId } = await api.admin.createCollaboration({ name: `blobs-${randomInt(1e9)}`, members: [...SITES, REQUESTER] }));
   const sites = [];
   for (const site of federation.sites) {
     // Each site reaches the blob store with its own site credential, as `parley site start` does.
     const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
     stores.set(site.org, apiBlobStore(createApiClient(api.server.url, credential)));
     sites.push({
-      ...siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true)]),
+      ...siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true)], federation.directory, federationPolicyOf(site, federation, collaborationId)),
       blobs: stores.get(site.org)!,
       stepLimits: LIMITS,
     });
   }
-  cluster = await startLocalCluster({ temporalAddress: inject('temporalAddress'), sites });
+  cluster = await startLocalCluster({ temporalAddress: inject('temporalAddress'), namespace, sites });
 }, 300_000);
 
 afterAll(async () => {
@@ -90,7 +99,7 @@ function probeStep(id: string, args: ContainerStep['args'], more: Partial<Contai
 
 async function run(steps: ChainStep[]) {
   const runId = `test-blobs-${randomInt(1e9)}`;
-  const input = { chain: { name: 'blob-chain', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 120_000, signer: federationSigner(federation) };
+  const input = { chain: { name: 'blob-chain', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 120_000, signer: federationSigner(federation, collaborationId) };
   return { runId, handle: await startChain(cluster.client, input, runId) };
 }
 
@@ -176,6 +185,31 @@ describe('big payloads', () => {
     await expect(readdir(blobDirOf(runId))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('removes, once the run has ended, a blob its history does not refer to (a superseded attempt\'s), and keeps the others until the retention', async () => {
+    const { runId, handle } = await run([
+      probeStep('send', { action: 'bulk', to: [EAST], count: 1, bytes: 400_000, seed: 'prune' }, { at: [NORTH] }),
+      probeStep('check', { action: 'digest' }, { at: [EAST], inputs: ['send'] }),
+    ]);
+    await handle.result();
+    const [referenced] = [...(await historyText(handle)).matchAll(/"kind":"blob","digest":"([A-Za-z0-9_-]{43})"/g)].map((m) => m[1]!);
+    // What an attempt that failed after storing its message leaves: a blob of the run no reference names.
+    const orphan = new TextEncoder().encode(JSON.stringify({ superseded: 'x'.repeat(1000) }));
+    const orphanDigest = createHash('sha256').update(orphan).digest('base64url');
+    await stores.get(NORTH)!.put(runId, orphanDigest, orphan);
+    const files = async () => (await readdir(blobDirOf(runId))).filter((f) => f.endsWith('.blob')).sort();
+    expect(await files()).toEqual([`${referenced}.blob`, `${orphanDigest}.blob`].sort());
+
+    // The API's sweep with a retention of an hour: the run's own blobs stay for audits, the orphan goes.
+    const sweep = () => sweepRunBlobs({
+      blobs: createBlobDir(join(stateDir, 'server', 'blobs')), runs: createTemporalRunLauncher(new Client({ connection, namespace })),
+      retentionMs: 3_600_000, now: () => new Date(), logger: silentLogger,
+    });
+    expect(await sweep()).not.toContain(runId);
+    expect(await files()).toEqual([`${referenced}.blob`]);
+    expect(await sweep()).not.toContain(runId);
+    expect(await files()).toEqual([`${referenced}.blob`]);
+  });
+
   it('keeps small messages inline', async () => {
     const { handle } = await run([
       probeStep('small', { action: 'bulk', to: [EAST], count: 2, bytes: 1000, seed: 'x' }, { at: [NORTH] }),
@@ -224,6 +258,15 @@ describe('big payloads', () => {
 
   describe('a blob the store altered', () => {
     const runId = `test-blobs-tamper-${randomInt(1e9)}`;
+    // The API stores blobs only for a run its sites take part in: a run of the three sites,
+    // on a task queue no coordinator polls, so it stays as started while these tests store its blobs.
+    beforeAll(async () => {
+      const input = await signedChainInput(federationSigner(federation, collaborationId), runId, { chain: { name: 'blob-chain', steps: [probeStep('send', { action: 'digest' }, { at: [NORTH] })] }, participants: SITES, requester: REQUESTER });
+      await cluster.client.workflow.start(WorkflowName.Chain, { taskQueue: `idle-${runId}`, workflowId: runId, args: [input] });
+    });
+    afterAll(async () => {
+      await cluster.client.workflow.getHandle(runId).terminate('the tests are done');
+    });
     /** A large message from north to east, sealed and stored as north's worker does it. */
     async function storedMessage(seq: number): Promise<EnvelopeRef> {
       const north = federation.sites[0]!;
@@ -292,7 +335,9 @@ describe('big payloads', () => {
       const { credential } = await api.admin.registerSite({ collaborationId: other.id, orgId: NORTH, enrolment: await signSiteEnrolment(north.keys, other.id) });
       const outsider = createApiClient(api.server.url, credential);
       await expect(outsider.getBlob(runId, ref.digest, ref.size)).rejects.toMatchObject({ status: 404 });
-      await expect(outsider.putBlob(runId, ref.digest, new TextEncoder().encode('not the envelope'))).rejects.toMatchObject({ status: 400 });
+      // North's credential of the other collaboration does not store into this run, and no one a blob under a wrong digest.
+      await expect(outsider.putBlob(runId, ref.digest, new TextEncoder().encode('not the envelope'))).rejects.toMatchObject({ status: 403 });
+      await expect(stores.get(NORTH)!.put(runId, ref.digest, new TextEncoder().encode('not the envelope'))).rejects.toMatchObject({ status: 400 });
       // An admin reads it, as an auditor does (audit verify fetches blobs beside the history).
       await expect(api.admin.getBlob(runId, ref.digest, ref.size)).resolves.toHaveLength(ref.size);
     });

@@ -40,11 +40,14 @@ export interface TestCoordinator {
   stop(): Promise<void>;
 }
 
-/** Runs the coordinator's workflows at `temporalAddress` (a quiet Temporal runtime, if none yet). */
-export async function startTestCoordinator(temporalAddress: string): Promise<TestCoordinator> {
+/**
+ * Runs the coordinator's workflows at `temporalAddress`, in `namespace` (the test file's own:
+ * test-namespace.ts; default `default`), on a quiet Temporal runtime if none yet.
+ */
+export async function startTestCoordinator(temporalAddress: string, namespace?: string): Promise<TestCoordinator> {
   installQuietRuntime();
   const connection = await NativeConnection.connect({ address: temporalAddress });
-  const worker = await createCoordinatorWorker({ connection });
+  const worker = await createCoordinatorWorker({ connection, ...(namespace !== undefined ? { namespace } : {}) });
   const running = worker.run();
   return {
     async stop() {
