@@ -18,7 +18,6 @@ import { asProtocolImage } from '../activities/site-policy.ts';
 import type { ImageRef } from '../activities/types.ts';
 import type { ChainResult, LinkStep } from '../common/chain.ts';
 import type { OrgId } from '../common/ids.ts';
-import { federationSigner } from '../demo/federation.ts';
 import { checkDigit } from '../examples/data/vertical/generate.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { startChain } from '../researcher/runs.ts';
@@ -97,7 +96,7 @@ export async function benchLinkage(options: {
         const runId = `bench-link-${n}-${randomInt(1e9)}`;
         runIds.push(runId);
         const t0 = performance.now();
-        const handle = await startChain(linked.cluster.client, { chain: { name: 'linkage', steps: [step] }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 600_000, signer: federationSigner(linked.federation) }, runId);
+        const handle = await startChain(linked.cluster.client, { chain: { name: 'linkage', steps: [step] }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 600_000, signer: linked.signer }, runId);
         const result = (await handle.result()) as ChainResult;
         const wallMs = performance.now() - t0;
         const bytesExchanged = await sealedBytes(handle);

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ChainResult, ChainStep, LinkStep } from '../../common/chain.ts';
 import { asAnalysisImage, asProtocolImage } from '../../activities/site-policy.ts';
 import type { ImageRef } from '../../activities/types.ts';
-import { federationSigner, type Federation } from '../../demo/federation.ts';
+import type { Federation } from '../../demo/federation.ts';
 import type { LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, startChain } from '../../researcher/runs.ts';
 import { hashToCurve } from '../../algorithms/link/psi.js';
@@ -73,7 +73,7 @@ function linkStep(lab = 'lab'): LinkStep {
 
 function run(steps: ChainStep[]) {
   const runId = `test-link-${randomInt(1e9)}`;
-  const input = { chain: { name: 'linkage', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 300_000, signer: federationSigner(federation) };
+  const input = { chain: { name: 'linkage', steps }, participants: SITES, requester: REQUESTER, stepTimeoutMs: 300_000, signer: linked.signer };
   return { runId, handle: startChain(cluster.client, input, runId) };
 }
 

@@ -12,7 +12,8 @@ import { apiBlobStore } from '../../activities/blob-store.ts';
 import type { AllowedImage } from '../../activities/site-policy.ts';
 import type { OrgId } from '../../common/ids.ts';
 import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
-import { createFederation, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import { createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
+import type { RunSigner } from '../../researcher/runs.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { startTestApi, type TestApi } from './central-parts.ts';
 
@@ -20,6 +21,8 @@ export interface LinkFederation {
   federation: Federation;
   cluster: LocalCluster;
   api: TestApi;
+  /** Signs runs for the API's collaboration of the sites: the blob store admits only its participants' uploads. */
+  signer: RunSigner;
   stop(): Promise<void>;
 }
 
@@ -53,11 +56,11 @@ export async function startLinkFederation(options: {
     const sites = [];
     for (const site of federation.sites) {
       const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
-      sites.push({ ...siteDepsOf(site, federation, options.docker, options.allowed), blobs: apiBlobStore(createApiClient(api.server.url, credential)) });
+      sites.push({ ...siteDepsOf(site, federation, options.docker, options.allowed, federation.directory, federationPolicyOf(site, federation, collaborationId)), blobs: apiBlobStore(createApiClient(api.server.url, credential)) });
     }
     const cluster = await startLocalCluster({ temporalAddress: options.temporalAddress, ...(options.namespace ? { namespace: options.namespace } : {}), sites });
     stops.push(() => cluster.shutdown());
-    return { federation, cluster, api, stop };
+    return { federation, cluster, api, signer: federationSigner(federation, collaborationId), stop };
   } catch (err) {
     await stop();
     throw err;
