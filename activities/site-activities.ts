@@ -124,7 +124,7 @@ interface SiteMemo {
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const started = performance.now();
-  const { runId, step, org } = request;
+  const { runId, org } = request;
   checkAddressedHere(deps, request);
   // Before anything else: the requester signed this run, the site's policy admits it, and the
   // step is one the signed manifest implies here. Temporal's word is never enough.

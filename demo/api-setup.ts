@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { publicKeysOf, signSiteEnrolment, type OrgKeys } from '../crypto/index.ts';
+import { publicKeysOf, signSiteEnrolment } from '../crypto/index.ts';
 import { ApiClientError, createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { pinnedKeyDirectory } from '../activities/pinned-key-directory.ts';
 import { apiBlobStore, type BlobStore } from '../activities/blob-store.ts';
