@@ -10,6 +10,7 @@ import type { Client } from '@temporalio/client';
 import { createApp, createJsonLogger, ensureAdmin, silentLogger, startServer, createTemporalRunLauncher, type ScryptCost } from './index.ts';
 import { openDatabase, type OpenedDatabase } from '../db/client.ts';
 import { createBlobDir } from './blobs/blob-dir.ts';
+import { deferredRunLauncher } from './runs/launcher.ts';
 import { DEFAULT_BLOB_RETENTION_MS, startBlobSweeper, sweepRunBlobs } from './blobs/blob-retention.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 
@@ -24,7 +25,8 @@ export interface CentralServerOptions {
   snapshotCacheDir?: string;
   /** The database and first admin, when the caller began opening them early (openCentralDatabase). */
   database?: Promise<CentralDatabase>;
-  temporal: Client;
+  /** The Temporal client; a promise while its server still starts (runs wait for it, nothing else does). */
+  temporal: Client | Promise<Client>;
   port?: number;
   hostname?: string;
   /** The first admin's password; when absent and no admin exists, one is generated and returned. */
@@ -119,7 +121,7 @@ export async function startCentralServer(options: CentralServerOptions): Promise
   try {
     const blobDir = join(options.stateDir, 'blobs');
     const logger = options.quiet ? silentLogger : createJsonLogger();
-    const runs = createTemporalRunLauncher(options.temporal);
+    const runs = options.temporal instanceof Promise ? deferredRunLauncher(options.temporal) : createTemporalRunLauncher(options.temporal);
     const app = createApp({
       db: database.db,
       tokenSecret: await tokenSecret(options.stateDir),

@@ -23,6 +23,7 @@ import type { AllowedImage } from '../activities/site-policy.ts';
 import type { RunSigner } from '../researcher/runs.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import { openCentralDatabase, startCentralServer } from '../api/central-server.ts';
+import { rememberFreshHashes } from '../api/auth/password.ts';
 import { registerFederation } from './api-setup.ts';
 import { openDemoState } from './demo-state.ts';
 import { LOCAL_COLLABORATION, createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from './federation.ts';
@@ -131,6 +132,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   // Undone in reverse order of creation: the run's resources, workers, API, server, state.
   const cleanups: Array<() => Promise<unknown>> = [];
   if (!options.stateDir) cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
+  let pendingTemporal: Promise<unknown> = Promise.resolve();
   const close = async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
   };
@@ -139,6 +141,9 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const viaApi = options.viaApi ?? true;
     // The API's database needs no Temporal: it opens (from a cached snapshot of the migrated
     // schema, for a temporary demo) and hashes the admin's password while the dev server starts.
+    // The demo signs in as the admin it bootstraps and the researcher it creates right after
+    // hashing their passwords: each first sign-in reuses that hash's work (api/auth/password.ts).
+    if (viaApi) rememberFreshHashes();
     const apiDatabase = viaApi
       ? openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword })
       : undefined;
@@ -147,19 +152,25 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     cleanups.unshift(async () => {
       if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
     });
-    let address = machine.temporalAddress;
-    if (!address) {
-      progress('Starting a Temporal dev server…');
-      const server = await startTemporalDevServer({ executable: machine.temporalCli! });
-      cleanups.unshift(() => server.stop());
-      address = server.address;
-      progress(`Temporal dev server at ${address}`);
-    }
-    const connection = await Connection.connect({ address });
-    cleanups.unshift(() => connection.close());
-    const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
-    if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
-    const temporal = new Client({ connection, namespace });
+    // Temporal comes up while the organisations, the API and the registrations are made, none of
+    // which needs it; only the workers (and a run through the API) wait for it.
+    const temporalReady = (async () => {
+      let address = machine.temporalAddress;
+      if (!address) {
+        progress('Starting a Temporal dev server…');
+        const server = await startTemporalDevServer({ executable: machine.temporalCli! });
+        cleanups.unshift(() => server.stop());
+        address = server.address;
+        progress(`Temporal dev server at ${address}`);
+      }
+      const connection = await Connection.connect({ address });
+      cleanups.unshift(() => connection.close());
+      const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
+      if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
+      return { address, namespace, temporal: new Client({ connection, namespace }) };
+    })();
+    // Awaited below (and before any cleanup, so that a server still starting is stopped too).
+    pendingTemporal = temporalReady.catch(() => undefined);
 
     const federation = await createFederation({
       stateDir,
@@ -177,7 +188,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
       apiStarted = true;
       const central = await startCentralServer({
-        stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true, adminPassword: store.state.adminPassword, database: apiDatabase,
+        stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal: temporalReady.then((t) => t.temporal), quiet: true, adminPassword: store.state.adminPassword, database: apiDatabase,
       });
       cleanups.unshift(() => central.close());
       progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
@@ -188,6 +199,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
         : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
     }
 
+    const { address, namespace, temporal } = await temporalReady;
     const allowed = options.allowed(machine.images);
     // Each site admits the demo's one collaboration and requester: the API's when there is one.
     const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
@@ -214,6 +226,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       close,
     };
   } catch (err) {
+    await pendingTemporal;
     await close();
     throw err;
   }
