@@ -21,7 +21,7 @@ import { DEFAULT_STEP_TIMEOUT_MS, type RunManifest } from '../common/run-manifes
 import { canonicalJson, verifyRunManifest, readRunManifest } from '../crypto/index.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import { ImageRole, type AllowedImage, type SitePolicy } from './site-policy.ts';
-import type { JsonValue, StepRequest } from './types.ts';
+import type { JsonValue, StepPreparation, StepRequest } from './types.ts';
 
 /** How far a requester's clock may run ahead of the site's. */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -94,12 +94,13 @@ interface ImpliedStep {
 }
 
 /**
- * Checks `request` against its signed manifest and the site's policy.
+ * Checks `request` against its signed manifest and the site's policy; a step's preparation is
+ * checked alike, on its inputs' origins (the envelopes come only with the step itself).
  * @returns what the step may do (whom it may send to, whether it may write an output).
  * @throws ParleyError ManifestInvalid, RunNotAdmitted, StepNotInManifest, ImageRoleNotAllowed,
  *   ImageNotAllowed, ReleaseRefused.
  */
-export async function checkStep(request: StepRequest, ctx: CheckContext): Promise<StepPermit> {
+export async function checkStep(request: StepRequest | StepPreparation, ctx: CheckContext): Promise<StepPermit> {
   const { org } = ctx;
   const ids = { runId: request.runId, step: request.step, org };
 
@@ -223,7 +224,7 @@ function privacyRelease(step: SecureSumStep): PrivacyRelease {
   return { step: step.id, epsilon: args.epsilon, delta: args.delta, unitVariance: args.unitVariance };
 }
 
-function notInManifest(request: StepRequest, org: OrgId, why: string): ParleyError {
+function notInManifest(request: StepRequest | StepPreparation, org: OrgId, why: string): ParleyError {
   return new ParleyError(ErrorCode.StepNotInManifest, `Step "${request.step}" did not run at site "${org}": ${why}. The run may have been altered after the requester signed it; nothing was run.`, { runId: request.runId, step: request.step, org });
 }
 

@@ -10,25 +10,26 @@ import type Docker from 'dockerode';
 import type { Envelope, SealedMessage } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { envelopeDigest, openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
+import { canonicalJson, envelopeDigest, openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
 import { resolveAllowedImage } from './allow-list.ts';
 import { attestStep } from './attest-step.ts';
-import { checkStep, type PrivacyBill, type PrivacyRelease } from './check-step.ts';
+import { checkStep, type PrivacyBill, type PrivacyRelease, type StepPermit } from './check-step.ts';
 import { openPrivacyBudget, privacyBudgetDir, type PrivacyBudget } from './privacy-budget.ts';
 import type { AllowedImage, SitePolicy } from './site-policy.ts';
 import type { KeyDirectory } from './key-directory.ts';
 import type { RunLedger } from './run-ledger.ts';
-import { startNodeSocket } from './sandbox/node-socket.ts';
-import { DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits } from './sandbox/run-container.ts';
+import { startNodeSocket, type NodeSocketOptions } from './sandbox/node-socket.ts';
+import { containerConfig, createSandbox, DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits, type SandboxSpec } from './sandbox/run-container.ts';
 import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
-import { createStepWorkspace, stepWorkspaceRoot, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
+import { createStepWorkspace, makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
+import { discardPrepared, PreparedSteps, type PreparedStep } from './prepared-steps.ts';
 import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, messageFor } from './blob-messages.ts';
 import type { BlobStore } from './blob-store.ts';
 import { DEFAULT_STEP_SEND_LIMITS, stepLimitError, type StepSendLimits } from './step-limits.ts';
-import type { RunCleanup, SiteActivities, StepOutcome, StepRequest } from './types.ts';
+import type { RunCleanup, SiteActivities, StepOutcome, StepPreparation, StepRequest } from './types.ts';
 
 export interface SiteDeps {
   org: OrgId;
@@ -71,6 +72,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const memo: SiteMemo = {
     imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)),
     budget: openPrivacyBudget(privacyBudgetDir(deps.stateDir), deps.policy.privacy.budgets),
+    prepared: new PreparedSteps(),
   };
   return {
     async runStep(request) {
@@ -89,10 +91,16 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
         clearInterval(beat);
       }
     },
+    async prepareStep(preparation) {
+      try {
+        await prepareStep(deps, memo, preparation);
+      } catch (err) {
+        throw asActivityFailure(err);
+      }
+    },
     async endRun(runId) {
       try {
-        memo.volumes.delete(runId);
-        return await endRun(deps, runId);
+        return await endRun(deps, memo, runId);
       } catch (err) {
         throw asActivityFailure(err);
       }
@@ -109,24 +117,119 @@ interface SiteMemo {
   volumes: Map<string, Promise<string>>;
   releases: ReleaseLedger;
   budget: PrivacyBudget;
+  /** Steps prepared ahead of their turn, and container removals still under way. */
+  prepared: PreparedSteps;
 }
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const started = performance.now();
-  const { runId, step, org } = request;
-  if (org !== deps.org) {
-    throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
-  }
+  const { runId, org } = request;
+  checkAddressedHere(deps, request);
   // Before anything else: the requester signed this run, the site's policy admits it, and the
   // step is one the signed manifest implies here. Temporal's word is never enough.
   const permit = await checkStep(request, {
     org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
   });
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
-  // checkStep matched the image on the allow-list (name, digest and role) every time, memo or
-  // not: the allow-list decides, not what ran before.
+  const imageId = await imageIdOf(deps, memo, request);
+  const datasets = datasetsOf(deps, request);
+  // The volume is created while the inputs are opened: independent, and both on the critical path.
+  const volume = volumeOf(deps, memo, runId);
+  const prepared = await takePrepared(deps, memo, request, permit, { imageId, datasets, volume });
+  // Opened and written to the step's workspace one at a time (a large input is a blob fetched
+  // and checked first): the worker holds one opened input at a time.
+  let workspace: StepWorkspace;
+  if (prepared) {
+    workspace = prepared.workspace;
+    await writeStepInputs(workspace, openInputs(deps, request)).catch(async (err: unknown) => {
+      await discardPrepared(prepared);
+      throw err;
+    });
+  } else {
+    workspace = await createStepWorkspace(stepWorkspaceRoot(deps.stateDir), openInputs(deps, request));
+  }
+  const openMs = performance.now() - started;
+  try {
+    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs, ...(prepared ? { prepared } : {}) });
+  } finally {
+    await workspace.dispose();
+  }
+}
+
+/**
+ * Prepares a step that is coming (issue 17): the same checks as the step itself, so preparing
+ * creates nothing the signed manifest does not imply at this site, then the image id, the run
+ * volume, an empty workspace, the node socket and the created container. Nothing is started,
+ * no privacy is charged and no input exists yet: the step does both when it comes.
+ */
+async function prepareStep(deps: SiteDeps, memo: SiteMemo, request: StepPreparation): Promise<void> {
+  const { runId, step } = request;
+  checkAddressedHere(deps, request);
+  const permit = await checkStep(request, {
+    org: deps.org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
+  });
+  await memo.prepared.prepare(runId, step, async (): Promise<PreparedStep> => {
+    const imageId = await imageIdOf(deps, memo, request);
+    const datasets = datasetsOf(deps, request);
+    const volumeName = await volumeOf(deps, memo, runId);
+    const workspace = await makeStepWorkspace(stepWorkspaceRoot(deps.stateDir));
+    try {
+      const spec = sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace });
+      const sockets = socketOptions(deps, request, permit, workspace);
+      const socket = await startNodeSocket(sockets);
+      try {
+        const container = await createSandbox(deps.docker, spec);
+        return { key: preparationKey(spec, sockets), workspace, socket, container };
+      } catch (err) {
+        await socket.close();
+        throw err;
+      }
+    } catch (err) {
+      await workspace.dispose();
+      throw err;
+    }
+  });
+  Context.current().log.info('step prepared', { runId, step, org: deps.org });
+}
+
+/**
+ * The step's prepared container, when one was made and this request yields exactly the
+ * container and socket it was made from; a prepared step that does not match is discarded.
+ */
+async function takePrepared(
+  deps: SiteDeps, memo: SiteMemo, request: StepRequest, permit: StepPermit,
+  on: { imageId: string; datasets: Record<string, string>; volume: Promise<string> },
+): Promise<PreparedStep | undefined> {
+  const prepared = await memo.prepared.take(request.runId, request.step);
+  if (!prepared) return undefined;
+  const spec = sandboxSpec(deps, request, { ...on, volumeName: await on.volume, workspace: prepared.workspace });
+  if (preparationKey(spec, socketOptions(deps, request, permit, prepared.workspace)) === prepared.key) return prepared;
+  Context.current().log.warn('prepared step does not match its request; preparing it again', { runId: request.runId, step: request.step, org: deps.org });
+  await discardPrepared(prepared);
+  return undefined;
+}
+
+function checkAddressedHere(deps: SiteDeps, request: StepRequest | StepPreparation): void {
+  const { runId, step, org } = request;
+  if (org !== deps.org) {
+    throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
+  }
+}
+
+/**
+ * The allow-listed image's id. checkStep matched the image on the allow-list (name, digest and
+ * role) every time, memo or not: the allow-list decides, not what ran before.
+ */
+async function imageIdOf(deps: SiteDeps, memo: SiteMemo, request: StepRequest | StepPreparation): Promise<string> {
+  const { step, org } = request;
   const imageId = memo.imageIds.get(request.image.digest) ?? (await resolveAllowedImage(deps.docker, deps.allowedImages, request.image, { org, step }));
   memo.imageIds.set(request.image.digest, imageId);
+  return imageId;
+}
+
+/** The host paths of the datasets the step reads; throws DatasetUnknown for one the site lacks. */
+function datasetsOf(deps: SiteDeps, request: StepRequest | StepPreparation): Record<string, string> {
+  const { runId, step, org } = request;
   const datasets: Record<string, string> = {};
   for (const name of request.datasets) {
     const path = deps.datasets[name];
@@ -135,69 +238,83 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
     }
     datasets[name] = path;
   }
+  return datasets;
+}
 
-  // The volume is created while the inputs are opened: independent, and both on the critical path.
+/** The run's volume at this site, created once per run (concurrent callers share the creation). */
+function volumeOf(deps: SiteDeps, memo: SiteMemo, runId: string): Promise<string> {
   let volume = memo.volumes.get(runId);
   if (!volume) {
-    volume = ensureRunVolume(deps.docker, runId, org);
+    volume = ensureRunVolume(deps.docker, runId, deps.org);
     memo.volumes.set(runId, volume);
     volume.catch(() => memo.volumes.delete(runId));
   }
-  // Opened and written to the step's workspace one at a time (a large input is a blob fetched
-  // and checked first): the worker holds one opened input at a time.
-  const workspace = await createStepWorkspace(stepWorkspaceRoot(deps.stateDir), openInputs(deps, request));
-  const openMs = performance.now() - started;
-  try {
-    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs });
-  } finally {
-    await workspace.dispose();
-  }
+  return volume;
+}
+
+function sandboxSpec(
+  deps: SiteDeps, request: StepRequest | StepPreparation,
+  on: { imageId: string; datasets: Record<string, string>; volumeName: string; workspace: StepWorkspace },
+): SandboxSpec {
+  return {
+    image: on.imageId,
+    imageName: request.image.name,
+    runId: request.runId, step: request.step, org: request.org,
+    participants: request.participants,
+    args: request.args,
+    datasets: on.datasets,
+    volumeName: on.volumeName,
+    inputDir: on.workspace.inputDir,
+    socketPath: on.workspace.socketPath,
+    timeoutMs: request.timeoutMs,
+    limits: deps.limits,
+    ...(deps.disclosureThreshold !== undefined ? { minRows: deps.disclosureThreshold } : {}),
+  };
+}
+
+/** The node socket's options: the container may address only the sites the manifest routes this step's messages to. */
+function socketOptions(deps: SiteDeps, request: StepRequest | StepPreparation, permit: StepPermit, workspace: StepWorkspace): NodeSocketOptions {
+  const limits = { ...DEFAULT_STEP_SEND_LIMITS, ...deps.stepLimits };
+  return {
+    socketPath: workspace.socketPath, allowedRecipients: permit.sendTo, datasets: request.datasets,
+    maxBodyBytes: MAX_OUTPUT_BYTES, maxMessageBytes: limits.sendBytes, maxMessages: limits.messages, maxTotalBytes: limits.sendBytes,
+    spillDir: workspace.outboxDir,
+  };
+}
+
+/** What a prepared step was made from: the engine's create request and the socket's options. */
+function preparationKey(spec: SandboxSpec, sockets: NodeSocketOptions): string {
+  return canonicalJson({ container: containerConfig(spec), sockets });
 }
 
 interface Prepared {
-  permit: Awaited<ReturnType<typeof checkStep>>;
+  permit: StepPermit;
   imageId: string;
   datasets: Record<string, string>;
   volume: Promise<string>;
   workspace: StepWorkspace;
   started: number;
   openMs: number;
+  /** The step's container and socket, made ahead of the step. */
+  prepared?: PreparedStep;
 }
 
 async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepRequest, prepared: Prepared): Promise<StepOutcome> {
   const { runId, step, org } = request;
   const { permit, imageId, datasets, volume, workspace, started, openMs } = prepared;
   const log = Context.current().log;
-  const limits = { ...DEFAULT_STEP_SEND_LIMITS, ...deps.stepLimits };
-  // The container may address only the sites the manifest routes this step's messages to.
-  const socket = await startNodeSocket({
-    socketPath: workspace.socketPath, allowedRecipients: permit.sendTo, datasets: request.datasets,
-    maxBodyBytes: MAX_OUTPUT_BYTES, maxMessageBytes: limits.sendBytes, maxMessages: limits.messages, maxTotalBytes: limits.sendBytes,
-    spillDir: workspace.outboxDir,
-  });
+  const socket = prepared.prepared?.socket ?? (await startNodeSocket(socketOptions(deps, request, permit, workspace)));
   const threshold = deps.disclosureThreshold ?? DEFAULT_MIN_ROWS;
   let containerMs = 0;
   try {
     const volumeName = await volume;
     log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
-    const ran = await runSandboxed(
-      deps.docker,
-      {
-        image: imageId,
-        imageName: request.image.name,
-        runId, step, org,
-        participants: request.participants,
-        args: request.args,
-        datasets,
-        volumeName,
-        inputDir: workspace.inputDir,
-        socketPath: workspace.socketPath,
-        timeoutMs: request.timeoutMs,
-        limits: deps.limits,
-        ...(deps.disclosureThreshold !== undefined ? { minRows: deps.disclosureThreshold } : {}),
-      },
-      { signal: Context.current().cancellationSignal },
-    );
+    const ran = await runSandboxed(deps.docker, sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace }), {
+      signal: Context.current().cancellationSignal,
+      ...(prepared.prepared ? { created: prepared.prepared.container } : {}),
+      // The exited container goes while the step seals and returns; the run's end waits for it.
+      deferRemoval: (removal) => memo.prepared.deferRemoval(runId, removal),
+    });
     containerMs = ran.durationMs;
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
@@ -243,10 +360,7 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
   const sealMs = performance.now() - sealStarted;
-  if (request.releaseAtEnd) {
-    memo.volumes.delete(runId);
-    await endRun(deps, runId);
-  }
+  if (request.releaseAtEnd) await endRun(deps, memo, runId);
   const totalMs = performance.now() - started;
   log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
   // Whole milliseconds: enough for reports, and no stray digits in the history.
@@ -318,7 +432,10 @@ async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: n
   });
 }
 
-async function endRun(deps: SiteDeps, runId: string): Promise<RunCleanup> {
+async function endRun(deps: SiteDeps, memo: SiteMemo, runId: string): Promise<RunCleanup> {
+  memo.volumes.delete(runId);
+  // Prepared steps and exited containers first: their containers hold the volume.
+  await memo.prepared.endRun(runId);
   const removed = await removeRunVolumes(deps.docker, { runId, org: deps.org });
   await deps.ledger.forget(runId);
   Context.current().log.info('run ended at site', { runId, org: deps.org, ...removed });

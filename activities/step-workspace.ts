@@ -27,6 +27,21 @@ export interface StepWorkspace {
  * at a time as `inputs` yields them: a step's inputs are never all in memory at once.
  */
 export async function createStepWorkspace(root: string, inputs: Iterable<OpenedInput> | AsyncIterable<OpenedInput>): Promise<StepWorkspace> {
+  const workspace = await makeStepWorkspace(root);
+  try {
+    await writeStepInputs(workspace, inputs);
+    return workspace;
+  } catch (err) {
+    await workspace.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Creates an empty workspace under `root` (mode 0700): its input directory, socket directory and
+ * outbox, for a step prepared before its inputs exist (writeStepInputs fills it later).
+ */
+export async function makeStepWorkspace(root: string): Promise<StepWorkspace> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(root, 'step-'));
   await chmod(dir, 0o700);
@@ -35,13 +50,6 @@ export async function createStepWorkspace(root: string, inputs: Iterable<OpenedI
     // The container's non-root user must read these; the 0700 parent keeps other host users out.
     await mkdir(inputDir, { mode: 0o755 });
     await chmod(inputDir, 0o755);
-    const index: Array<{ file: string; from: OrgId; step: string; seq: number }> = [];
-    for await (const input of inputs) {
-      const entry = { file: `${input.from}-${input.seq}.json`, from: input.from, step: input.step, seq: input.seq };
-      await writeFile(join(inputDir, entry.file), input.body, { mode: 0o644 });
-      index.push(entry);
-    }
-    await writeFile(join(inputDir, 'index.json'), JSON.stringify(index), { mode: 0o644 });
     const socketDir = join(dir, 'socket');
     await mkdir(socketDir, { mode: 0o700 });
     return {
@@ -73,3 +81,13 @@ export async function removeStrandedWorkspaces(stateDir: string): Promise<number
   return stranded.length;
 }
 
+/** Writes `inputs` into the workspace's input directory one at a time, then their index. */
+export async function writeStepInputs(workspace: StepWorkspace, inputs: Iterable<OpenedInput> | AsyncIterable<OpenedInput>): Promise<void> {
+  const index: Array<{ file: string; from: OrgId; step: string; seq: number }> = [];
+  for await (const input of inputs) {
+    const entry = { file: `${input.from}-${input.seq}.json`, from: input.from, step: input.step, seq: input.seq };
+    await writeFile(join(workspace.inputDir, entry.file), input.body, { mode: 0o644 });
+    index.push(entry);
+  }
+  await writeFile(join(workspace.inputDir, 'index.json'), JSON.stringify(index), { mode: 0o644 });
+}

@@ -54,6 +54,17 @@ export interface StepRequest {
   releaseAtEnd?: boolean;
 }
 
+/**
+ * A step the workflow will ask of a site next, sent while the step before it runs (issue 17): the
+ * request without what only that earlier step produces (its envelopes) and without the fields
+ * the run's own request settles (sequence numbers, release at the end). The site checks it as it
+ * checks a step and creates the step's container, so that the step itself only starts it.
+ */
+export interface StepPreparation extends Omit<StepRequest, 'inputs' | 'seqStart' | 'releaseAtEnd'> {
+  /** Where the step's inputs will come from; the envelopes are not sealed yet. */
+  inputs: Array<Pick<StepInputEnvelope, 'fromStep' | 'from'>>;
+}
+
 export interface StepTimings {
   /** Opening (decrypting, verifying) the inputs. */
   openMs: number;
@@ -95,6 +106,11 @@ export interface RunCleanup {
 export interface SiteActivities {
   /** Runs one allowed image at this site; the failure type is a ParleyError code. */
   runStep(request: StepRequest): Promise<StepOutcome>;
-  /** Removes the run's volume, containers and ledger at this site; idempotent. */
+  /**
+   * Checks a step that is coming and creates its container, not starting it; the step then
+   * uses it if its request matches exactly. Nothing runs: preparing is only ahead of time.
+   */
+  prepareStep(preparation: StepPreparation): Promise<void>;
+  /** Removes the run's volume, containers (prepared ones too) and ledger at this site; idempotent. */
   endRun(runId: string): Promise<RunCleanup>;
 }

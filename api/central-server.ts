@@ -8,8 +8,9 @@ import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { createApp, createJsonLogger, ensureAdmin, silentLogger, startServer, createTemporalRunLauncher, type ScryptCost } from './index.ts';
-import { openDatabase } from '../db/client.ts';
+import { openDatabase, type OpenedDatabase } from '../db/client.ts';
 import { createBlobDir } from './blobs/blob-dir.ts';
+import { deferredRunLauncher } from './runs/launcher.ts';
 import { DEFAULT_BLOB_RETENTION_MS, startBlobSweeper, sweepRunBlobs } from './blobs/blob-retention.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 
@@ -20,7 +21,12 @@ export interface CentralServerOptions {
   databaseUrl?: string;
   /** PGlite in memory, for a server whose state is thrown away anyway (the demo's). */
   inMemory?: boolean;
-  temporal: Client;
+  /** With inMemory: where the migrated empty database's snapshot is cached (db/pglite-snapshot.ts). */
+  snapshotCacheDir?: string;
+  /** The database and first admin, when the caller began opening them early (openCentralDatabase). */
+  database?: Promise<CentralDatabase>;
+  /** The Temporal client; a promise while its server still starts (runs wait for it, nothing else does). */
+  temporal: Client | Promise<Client>;
   port?: number;
   hostname?: string;
   /** The first admin's password; when absent and no admin exists, one is generated and returned. */
@@ -74,10 +80,24 @@ async function tokenSecret(stateDir: string): Promise<Uint8Array> {
 }
 
 /** Starts the API; on failure, closes whatever it had opened. */
-export async function startCentralServer(options: CentralServerOptions): Promise<CentralServer> {
+/** The central database, open and migrated, with its first admin. */
+export interface CentralDatabase {
+  database: OpenedDatabase;
+  /** The admin's password when this start created the admin. */
+  createdPassword?: string;
+}
+
+type CentralDatabaseOptions = Pick<CentralServerOptions, 'stateDir' | 'databaseUrl' | 'inMemory' | 'snapshotCacheDir' | 'adminPassword' | 'passwordCost'>;
+
+/**
+ * The part of the server's start that needs no Temporal: opens and migrates the database and
+ * ensures its first admin (a password hash). A caller may begin it early and hand the promise
+ * to startCentralServer (the demo does, while the Temporal dev server starts).
+ */
+export async function openCentralDatabase(options: CentralDatabaseOptions): Promise<CentralDatabase> {
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
   const database = await openDatabase(
-    options.databaseUrl ? { url: options.databaseUrl } : options.inMemory ? {} : { dataDir: join(options.stateDir, 'db') },
+    options.databaseUrl ? { url: options.databaseUrl } : options.inMemory ? (options.snapshotCacheDir ? { snapshotCacheDir: options.snapshotCacheDir } : {}) : { dataDir: join(options.stateDir, 'db') },
   );
   try {
     const generated = options.adminPassword ? undefined : randomBytes(18).toString('base64url');
@@ -89,9 +109,19 @@ export async function startCentralServer(options: CentralServerOptions): Promise
       password,
       ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
     });
+    return { database, ...(created ? { createdPassword: password } : {}) };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+export async function startCentralServer(options: CentralServerOptions): Promise<CentralServer> {
+  const { database, createdPassword } = await (options.database ?? openCentralDatabase(options));
+  try {
     const blobDir = join(options.stateDir, 'blobs');
     const logger = options.quiet ? silentLogger : createJsonLogger();
-    const runs = createTemporalRunLauncher(options.temporal);
+    const runs = options.temporal instanceof Promise ? deferredRunLauncher(options.temporal) : createTemporalRunLauncher(options.temporal);
     const app = createApp({
       db: database.db,
       tokenSecret: await tokenSecret(options.stateDir),
@@ -105,7 +135,7 @@ export async function startCentralServer(options: CentralServerOptions): Promise
     const sweeper = startBlobSweeper(sweepDeps, options.blobSweepIntervalMs ?? 60_000);
     return {
       url: server.url,
-      admin: { username: ADMIN_USERNAME, orgId: CENTRAL_ORG, ...(created ? { password } : {}) },
+      admin: { username: ADMIN_USERNAME, orgId: CENTRAL_ORG, ...(createdPassword !== undefined ? { password: createdPassword } : {}) },
       sweepBlobs: () => sweepRunBlobs(sweepDeps),
       async close() {
         await sweeper.stop();

@@ -4,7 +4,7 @@
  * when a URL is given. Either way the committed migrations are applied before it returns.
  * DATABASE_URL is read by callers at the process edge, not here.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
@@ -14,6 +14,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { readSnapshot, snapshotFile, writeSnapshot } from './pglite-snapshot.ts';
 import * as schema from './schema.ts';
 
 /** Parley's schema, as Drizzle sees it. */
@@ -34,6 +35,11 @@ export interface OpenDatabaseOptions {
   url?: string;
   /** A directory for PGlite's files (created if missing); ignored when `url` is given. */
   dataDir?: string;
+  /**
+   * In-memory PGlite only: a cache directory where a snapshot of the migrated, empty database is
+   * kept (db/pglite-snapshot.ts) and started from, which saves initdb. Made on first use.
+   */
+  snapshotCacheDir?: string;
 }
 
 /** An open, migrated database and the way to release it. */
@@ -52,19 +58,26 @@ const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
  * connection is closed before rethrowing.
  */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<OpenedDatabase> {
-  return options.url === undefined ? openPglite(options.dataDir) : openPostgres(options.url);
+  return options.url === undefined ? openPglite(options.dataDir, options.snapshotCacheDir) : openPostgres(options.url);
 }
 
-async function openPglite(dataDir: string | undefined): Promise<OpenedDatabase> {
+async function openPglite(dataDir: string | undefined, snapshotCacheDir: string | undefined): Promise<OpenedDatabase> {
   if (dataDir !== undefined) await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const client = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  const snapshot = dataDir === undefined && snapshotCacheDir !== undefined ? await snapshotFile(snapshotCacheDir, MIGRATIONS) : undefined;
+  const loadDataDir = snapshot === undefined ? undefined : await readSnapshot(snapshot);
+  const client = dataDir !== undefined ? new PGlite(dataDir) : loadDataDir ? new PGlite({ loadDataDir }) : new PGlite();
   const db = drizzlePglite({ client, schema });
   try {
+    // Also after a snapshot: it applies nothing then, and whatever the snapshot lacks, it adds.
     await migratePglite(db, { migrationsFolder: MIGRATIONS });
   } catch (err) {
-    await client.close();
-    throw err;
+    await client.close().catch(() => undefined);
+    if (!loadDataDir) throw err;
+    // A damaged snapshot: start without it, and make it anew.
+    await rm(snapshot!, { force: true });
+    return openPglite(dataDir, snapshotCacheDir);
   }
+  if (snapshot !== undefined && !loadDataDir) await writeSnapshot(client, snapshot, snapshotCacheDir!);
   return { db: db as unknown as Database, driver: 'pglite', close: () => client.close() };
 }
 

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { publicKeysOf, signSiteEnrolment, type OrgKeys } from '../crypto/index.ts';
+import { publicKeysOf, signSiteEnrolment } from '../crypto/index.ts';
 import { ApiClientError, createApiClient, type ApiClient } from '../activities/api-client.ts';
 import { pinnedKeyDirectory } from '../activities/pinned-key-directory.ts';
 import { apiBlobStore, type BlobStore } from '../activities/blob-store.ts';
@@ -80,20 +80,31 @@ async function ensureCollaboration(asAdmin: ApiClient, members: OrgId[], store: 
   return keptId;
 }
 
-/** The site's worker credential: kept from an earlier demo, or issued now and recorded at once (it is shown only once). */
-async function ensureSiteCredential(asAdmin: ApiClient, collaborationId: string, org: OrgId, keys: OrgKeys, store: DemoStateStore): Promise<string> {
-  const kept = store.state.siteCredentials[org];
-  if (kept !== undefined) return kept;
-  try {
-    // Each registry consents with its own key, as its operator's `parley site register` would.
-    const enrolment = await signSiteEnrolment(keys, collaborationId);
-    const { credential } = await asAdmin.registerSite({ collaborationId, orgId: org, enrolment });
-    await store.update({ siteCredentials: { ...store.state.siteCredentials, [org]: credential } });
-    return credential;
-  } catch (err) {
-    if (conflicted(err)) throw mixedUp(store, `"${org}" already has a site in the kept database, but the demo kept no credential for it`);
-    throw err;
-  }
+/**
+ * Each site's worker credential: kept from an earlier demo, or issued now — the sites at once —
+ * and recorded at once (a credential is shown only once), also when another site's fails.
+ */
+async function ensureSiteCredentials(asAdmin: ApiClient, collaborationId: string, sites: FederationMember[], store: DemoStateStore): Promise<Map<OrgId, string>> {
+  const issued = await Promise.allSettled(sites.map(async (site): Promise<[OrgId, string, boolean]> => {
+    const kept = store.state.siteCredentials[site.org];
+    if (kept !== undefined) return [site.org, kept, false];
+    try {
+      // Each registry consents with its own key, as its operator's `parley site register` would.
+      const enrolment = await signSiteEnrolment(site.keys, collaborationId);
+      const { credential } = await asAdmin.registerSite({ collaborationId, orgId: site.org, enrolment });
+      return [site.org, credential, true];
+    } catch (err) {
+      if (conflicted(err)) throw mixedUp(store, `"${site.org}" already has a site in the kept database, but the demo kept no credential for it`);
+      throw err;
+    }
+  }));
+  const credentials = issued.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const fresh = credentials.filter(([, , isNew]) => isNew);
+  // One write for all: concurrent writes of the state file could land in either order.
+  if (fresh.length > 0) await store.update({ siteCredentials: { ...store.state.siteCredentials, ...Object.fromEntries(fresh.map(([org, credential]) => [org, credential])) } });
+  const failed = issued.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return new Map(credentials.map(([org, credential]) => [org, credential]));
 }
 
 /**
@@ -104,24 +115,34 @@ async function ensureSiteCredential(asAdmin: ApiClient, collaborationId: string,
 export async function registerFederation(apiUrl: string, admin: { username: string; password: string }, federation: Federation, store: DemoStateStore): Promise<RegisteredFederation> {
   const anonymous = createApiClient(apiUrl);
   const asAdmin = await signIn(anonymous, admin.username, admin.password, store);
-  for (const member of [...federation.sites, federation.requester]) await ensureOrganisation(asAdmin, member, store);
   const researcherName = federation.requester.org;
-  try {
-    await asAdmin.createUser({ username: researcherName, password: store.state.researcherPassword, orgId: federation.requester.org, role: 'researcher' });
-  } catch (err) {
-    // Kept from an earlier demo: signing in below shows it is the same user.
-    if (!conflicted(err)) throw err;
-  }
+  // The researcher: its organisation, its user, and its sign-in, which then runs beside the
+  // collaboration's and the sites' registration (its two password hashes are most of the cost).
+  const researcherOrg = ensureOrganisation(asAdmin, federation.requester, store);
+  const researcherSignIn = (async () => {
+    await researcherOrg;
+    try {
+      await asAdmin.createUser({ username: researcherName, password: store.state.researcherPassword, orgId: federation.requester.org, role: 'researcher' });
+    } catch (err) {
+      // Kept from an earlier demo: signing in below shows it is the same user.
+      if (!conflicted(err)) throw err;
+    }
+    return signIn(anonymous, researcherName, store.state.researcherPassword, store);
+  })();
+  // Awaited below; a failure meanwhile is not an unhandled rejection.
+  researcherSignIn.catch(() => undefined);
+  // The organisations are independent of one another: registered at once.
+  await Promise.all([researcherOrg, ...federation.sites.map((member) => ensureOrganisation(asAdmin, member, store))]);
   const everyone = [...federation.sites.map((s) => s.org), federation.requester.org];
   const collaborationId = await ensureCollaboration(asAdmin, everyone, store);
   const siteDirectories = new Map<string, KeyDirectory>();
   const siteBlobs = new Map<string, BlobStore>();
-  for (const site of federation.sites) {
-    const credential = await ensureSiteCredential(asAdmin, collaborationId, site.org, site.keys, store);
-    siteDirectories.set(site.org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
-    siteBlobs.set(site.org, apiBlobStore(anonymous.withToken(credential)));
+  for (const [org, credential] of await ensureSiteCredentials(asAdmin, collaborationId, federation.sites, store)) {
+    const site = federation.sites.find((s) => s.org === org)!;
+    siteDirectories.set(org, pinnedKeyDirectory({ api: anonymous.withToken(credential), pinFile: join(site.stateDir, 'pinned-keys.json') }));
+    siteBlobs.set(org, apiBlobStore(anonymous.withToken(credential)));
   }
-  const researcher = await signIn(anonymous, researcherName, store.state.researcherPassword, store);
+  const researcher = await researcherSignIn;
   const researcherDirectory = pinnedKeyDirectory({ api: researcher, pinFile: join(federation.requester.stateDir, 'pinned-keys.json') });
   // Each party fetches and pins the others' keys now, as a long-running site has long since done,
   // so the run itself does not wait on first fetches. Over a kept state directory this also

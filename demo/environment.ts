@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
@@ -22,11 +22,13 @@ import { fingerprint } from '../crypto/index.ts';
 import type { AllowedImage } from '../activities/site-policy.ts';
 import type { RunSigner } from '../researcher/runs.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
-import { startCentralServer } from '../api/central-server.ts';
+import { openCentralDatabase, startCentralServer } from '../api/central-server.ts';
+import { rememberFreshHashes } from '../api/auth/password.ts';
 import { registerFederation } from './api-setup.ts';
 import { openDemoState } from './demo-state.ts';
 import { LOCAL_COLLABORATION, createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from './federation.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
+import { parleyBinDir } from '../provision/temporal-cli.ts';
 import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
 import type { ExampleImages } from '../provision/images.ts';
 import { prepareMachine, type PreparedMachine } from '../provision/prepare-machine.ts';
@@ -130,25 +132,46 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   // Undone in reverse order of creation: the run's resources, workers, API, server, state.
   const cleanups: Array<() => Promise<unknown>> = [];
   if (!options.stateDir) cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
+  let pendingTemporal: Promise<unknown> = Promise.resolve();
   const close = async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
   };
   try {
-    let address = machine.temporalAddress;
-    if (!address) {
-      progress('Starting a Temporal dev server…');
-      const server = await startTemporalDevServer({ executable: machine.temporalCli! });
-      cleanups.unshift(() => server.stop());
-      address = server.address;
-      progress(`Temporal dev server at ${address}`);
-    }
-    const connection = await Connection.connect({ address });
-    cleanups.unshift(() => connection.close());
-    const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
-    if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
-    const temporal = new Client({ connection, namespace });
-
     const store = kept ?? await openDemoState(stateDir);
+    const viaApi = options.viaApi ?? true;
+    // The API's database needs no Temporal: it opens (from a cached snapshot of the migrated
+    // schema, for a temporary demo) and hashes the admin's password while the dev server starts.
+    // The demo signs in as the admin it bootstraps and the researcher it creates right after
+    // hashing their passwords: each first sign-in reuses that hash's work (api/auth/password.ts).
+    if (viaApi) rememberFreshHashes();
+    const apiDatabase = viaApi
+      ? openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword })
+      : undefined;
+    // Closed here if the API never takes it over (a failure before it starts).
+    let apiStarted = false;
+    cleanups.unshift(async () => {
+      if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
+    });
+    // Temporal comes up while the organisations, the API and the registrations are made, none of
+    // which needs it; only the workers (and a run through the API) wait for it.
+    const temporalReady = (async () => {
+      let address = machine.temporalAddress;
+      if (!address) {
+        progress('Starting a Temporal dev server…');
+        const server = await startTemporalDevServer({ executable: machine.temporalCli! });
+        cleanups.unshift(() => server.stop());
+        address = server.address;
+        progress(`Temporal dev server at ${address}`);
+      }
+      const connection = await Connection.connect({ address });
+      cleanups.unshift(() => connection.close());
+      const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
+      if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
+      return { address, namespace, temporal: new Client({ connection, namespace }) };
+    })();
+    // Awaited below (and before any cleanup, so that a server still starting is stopped too).
+    pendingTemporal = temporalReady.catch(() => undefined);
+
     const federation = await createFederation({
       stateDir,
       counts: new Map(options.sites.map((org) => [org, options.counts?.get(org) ?? 0n])),
@@ -160,11 +183,12 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     for (const f of fingerprints) progress(`  ${f.org.padEnd(12)}  sign ${f.sign}  receive ${f.receive}`);
 
     let api: DemoEnvironment['api'];
-    if (options.viaApi ?? true) {
+    if (apiDatabase) {
       // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
+      apiStarted = true;
       const central = await startCentralServer({
-        stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal, quiet: true, adminPassword: store.state.adminPassword,
+        stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal: temporalReady.then((t) => t.temporal), quiet: true, adminPassword: store.state.adminPassword, database: apiDatabase,
       });
       cleanups.unshift(() => central.close());
       progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
@@ -175,6 +199,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
         : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
     }
 
+    const { address, namespace, temporal } = await temporalReady;
     const allowed = options.allowed(machine.images);
     // Each site admits the demo's one collaboration and requester: the API's when there is one.
     const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
@@ -201,6 +226,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       close,
     };
   } catch (err) {
+    await pendingTemporal;
     await close();
     throw err;
   }

@@ -7,18 +7,24 @@
  * total for the requester. Every value that travels is masked, and travels as an envelope only
  * the next site can open: this workflow sees ids and ciphertext, never a count.
  */
-import { CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { Envelope } from '../common/envelope.ts';
 import type { OrgId } from '../common/ids.ts';
 import type { SignedManifest } from '../common/run-manifest.ts';
 import type { ImageRef } from '../activities/types.ts';
 import { runRingProtocol } from './protocols/ring.ts';
-import type { RunProtocolStep } from './protocols/protocol-run.ts';
-import { DEFAULT_STEP_TIMEOUT_MS, SiteCalls } from './site-activity-stubs.ts';
+import type { PreparedCall, RunProtocolStep } from './protocols/protocol-run.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, prepareStepAt, SiteCalls } from './site-activity-stubs.ts';
 import { StepLog, type StepReport } from './step-log.ts';
 import { validateSecureSumInput } from './validate-input.ts';
 
 export type { StepReport } from './step-log.ts';
+
+/**
+ * Runs recorded before the next step was prepared ahead (issue 17) replay without it; the
+ * marker this records tells replay which code path a history took.
+ */
+export const PREPARE_NEXT_STEP_PATCH = 'ring-prepare-next-step';
 
 export interface SecureSumInput {
   participants: string[];
@@ -61,21 +67,30 @@ export async function secureSumRingWorkflow(input: SecureSumInput): Promise<Secu
     if (!cleanups.has(org)) cleanups.set(org, CancellationScope.nonCancellable(() => sites.endRun(runId, org)));
   };
 
+  const requestOf = (call: PreparedCall) => ({
+    runId, step: call.step, org: call.org, image, datasets: [dataset], args: { ...call.args, dataset, modulus },
+    participants, requester, manifest: input.manifest, timeoutMs,
+  });
   const runStep: RunProtocolStep = async (call) => {
-    const outcome = await sites.runStep({
-      runId, step: call.step, org: call.org, image, datasets: [dataset], args: { ...call.args, dataset, modulus },
-      participants, requester, manifest: input.manifest, inputs: call.inputs, seqStart: steps.nextSeq(call.org), timeoutMs, releaseAtEnd: call.last,
-    });
+    const outcome = await sites.runStep({ ...requestOf(call), inputs: call.inputs, seqStart: steps.nextSeq(call.org), releaseAtEnd: call.last });
     steps.record(outcome);
     // A successful last step removed the site's volume itself.
     if (call.last) cleanups.set(call.org, Promise.resolve());
     return outcome;
   };
 
+  // Preparations are waited for before any cleanup, outside the run's cancellation scope, so
+  // that a site's cleanup always comes after its preparation and removes what it made.
+  const preparations: Array<Promise<void>> = [];
+  const prepareStep = patched(PREPARE_NEXT_STEP_PATCH)
+    ? (call: PreparedCall) => void preparations.push(CancellationScope.nonCancellable(() => prepareStepAt({ ...requestOf(call), inputs: call.inputs })))
+    : undefined;
+
   try {
-    const total = await runRingProtocol({ participants, requester, stepPrefix: '', runStep, onSiteDone: release });
+    const total = await runRingProtocol({ participants, requester, stepPrefix: '', runStep, onSiteDone: release, ...(prepareStep ? { prepareStep } : {}) });
     return { runId, protocol: 'ring', result: total.output, resultStep: total.step, steps: steps.reports };
   } finally {
+    await Promise.all(preparations);
     participants.forEach(release);
     await Promise.all(cleanups.values());
   }

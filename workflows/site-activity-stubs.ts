@@ -3,7 +3,7 @@
  * so only that organisation's worker — holding its keys and data — can pick it up.
  */
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, log, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
-import type { SiteActivities, StepOutcome, StepRequest } from '../activities/types.ts';
+import type { SiteActivities, StepOutcome, StepPreparation, StepRequest } from '../activities/types.ts';
 import { ErrorCode } from '../common/errors.ts';
 import { siteTaskQueue, type OrgId } from '../common/ids.ts';
 
@@ -75,6 +75,32 @@ export function cleanupActivities(org: OrgId): Pick<SiteActivities, 'endRun'> {
     scheduleToCloseTimeout: '10 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
+}
+
+/**
+ * Preparing is only ahead of time (issue 17): one attempt, short, and its failure costs the step
+ * nothing but the time preparing would have saved, since the step prepares itself when it comes.
+ */
+function preparationActivities(org: OrgId): Pick<SiteActivities, 'prepareStep'> {
+  return proxyActivities<SiteActivities>({
+    taskQueue: siteTaskQueue(org),
+    // Image check, volume, workspace and a container create: seconds on a slow engine, never minutes.
+    startToCloseTimeout: '1 minute',
+    retry: { maximumAttempts: 1 },
+  });
+}
+
+/**
+ * Asks `preparation.org` to prepare a step that comes next, so that when it comes only its
+ * container's start is left. Never throws: a refused or failed preparation is logged, and the
+ * step itself then meets the same check, or prepares itself.
+ */
+export async function prepareStepAt(preparation: StepPreparation): Promise<void> {
+  try {
+    await preparationActivities(preparation.org).prepareStep(preparation);
+  } catch {
+    log.info('step not prepared ahead; it prepares itself when it runs', { runId: preparation.runId, step: preparation.step, org: preparation.org });
+  }
 }
 
 export { DEFAULT_STEP_TIMEOUT_MS } from '../common/run-manifest.ts';

@@ -75,6 +75,16 @@ export interface RunSandboxedOptions {
    * person will read it). `parley algorithm test` shows an author their algorithm's log either way.
    */
   logsOnSuccess?: boolean;
+  /**
+   * The step's container, already created from this spec (createSandbox) while the step before
+   * it ran: only its start is left to do. It is removed like one created here.
+   */
+  created?: Docker.Container;
+  /**
+   * Takes over waiting for the container's removal, which then runs while the caller goes on
+   * (seals, returns) instead of before: the caller must await it before removing the run volume.
+   */
+  deferRemoval?: (removal: Promise<void>) => void;
 }
 
 /**
@@ -93,7 +103,7 @@ export interface SandboxResult {
   memoryBytes: number;
   /** The last lines of stdout and stderr together, in the order the engine logged them. */
   logTail: string[];
-  /** Wall-clock time of the whole call: create, start, run, logs, remove. */
+  /** Wall-clock time of the whole call: create (unless `created`), start, run, logs, remove (unless deferred). */
   durationMs: number;
   containerId: string;
 }
@@ -187,7 +197,16 @@ function ignoreGone(err: unknown): void {
 }
 
 /**
- * Creates, starts and waits for the step's container, then reads its log tail and removes it.
+ * Creates the step's container from `spec` without starting it (runSandboxed's `created`).
+ * Throws as runSandboxed does for a bad spec, and the engine's error when it refuses.
+ */
+export async function createSandbox(docker: Docker, spec: SandboxSpec): Promise<Docker.Container> {
+  check(spec);
+  return docker.createContainer(containerConfig(spec));
+}
+
+/**
+ * Creates (unless given `created`), starts and waits for the step's container, then reads its log tail and removes it.
  * Resolves with the exit code (non-zero included) and whether the kernel killed it at its memory limit.
  *
  * Throws TypeError for malformed ids or relative paths; ParleyError InvalidInput for a bad
@@ -197,14 +216,14 @@ function ignoreGone(err: unknown): void {
  */
 export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: RunSandboxedOptions = {}): Promise<SandboxResult> {
   check(spec);
-  const { signal, onHeartbeat, heartbeatMs = 10_000, onStart, logsOnSuccess = false } = options;
+  const { signal, onHeartbeat, heartbeatMs = 10_000, onStart, logsOnSuccess = false, created, deferRemoval } = options;
   const timeoutMs = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const imageName = spec.imageName ?? spec.image;
   const started = performance.now();
-  if (signal?.aborted) throw abortReason(signal);
+  if (signal?.aborted && !created) throw abortReason(signal);
 
   // Not passed the signal: a create aborted mid-flight could leave a container we never learn the id of.
-  const container = await docker.createContainer(containerConfig(spec));
+  const container = created ?? (await docker.createContainer(containerConfig(spec)));
   let timedOut = false;
   let aborted = false;
   const timers: NodeJS.Timeout[] = [];
@@ -245,7 +264,9 @@ export async function runSandboxed(docker: Docker, spec: SandboxSpec, options: R
   } finally {
     timers.forEach(clearTimeout);
     signal?.removeEventListener('abort', onAbort);
-    await container.remove({ force: true }).catch(ignoreGone);
+    const removal = container.remove({ force: true }).catch(ignoreGone);
+    if (deferRemoval) deferRemoval(removal);
+    else await removal;
   }
   return { ...outcome, durationMs: Math.round(performance.now() - started) };
 }

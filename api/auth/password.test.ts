@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword } from './password.ts';
+import { DEFAULT_SCRYPT_COST, hashPassword, rememberFreshHashes, verifyPassword } from './password.ts';
 
 describe('password hashing', () => {
   it('hashes with scrypt at N = 2^17, r = 8, p = 1 by default, and verifies', async () => {
@@ -25,5 +25,18 @@ describe('password hashing', () => {
     for (const stored of ['', 'plain', 'scrypt$17$8$1$salt', 'bcrypt$10$8$1$c2FsdA$aGFzaA', 'scrypt$40$8$1$c2FsdA$aGFzaA', `scrypt$10$8$1$c2FsdA$${'A'.repeat(10)}`]) {
       expect(await verifyPassword('anything', stored)).toBe(false);
     }
+  });
+});
+
+// Last in the file: the opt-in holds for the rest of the process.
+describe('fresh hashes, remembered for the demo', () => {
+  it('keeps the hash and its cost as they are, and verifies the password, not another, before and after its one reuse', async () => {
+    rememberFreshHashes();
+    const stored = await hashPassword('set just now, signed in next');
+    expect(stored).toMatch(/^scrypt\$17\$8\$1\$[\w-]{22}\$[\w-]{43}$/);
+    expect(await verifyPassword('set just now, signed in nex', stored)).toBe(false);
+    expect(await verifyPassword('set just now, signed in next', stored)).toBe(true);
+    expect(await verifyPassword('set just now, signed in next', stored)).toBe(true);
+    expect(await verifyPassword('set just now, signed in nex', stored)).toBe(false);
   });
 });

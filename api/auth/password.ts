@@ -5,7 +5,7 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc7914
  */
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /** scrypt's cost: N = 2^log2N, block size r, parallelism p. Memory is about 128·N·r bytes. */
 export interface ScryptCost {
@@ -29,11 +29,36 @@ function derive(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffe
   });
 }
 
+/**
+ * Hashes just made, each verifiable once without deriving it again (rememberFreshHashes): the
+ * stored form → an HMAC of the password under a key of this process's own, and when it lapses.
+ */
+let fresh: { key: Buffer; ttlMs: number; hashes: Map<string, { check: Buffer; until: number }> } | undefined;
+
+/**
+ * Opt-in, for a process that signs in right after it sets a password (the demo: the admin it
+ * bootstraps, the researcher it creates): each hash this process makes from now on verifies
+ * once, within `ttlMs`, against the password it was made from without a second scrypt. The
+ * stored hash and its cost are unchanged; only this process's memory holds the HMAC, under a
+ * random key of its own, until it is used or lapses.
+ */
+export function rememberFreshHashes(ttlMs = 60_000): void {
+  fresh ??= { key: randomBytes(32), ttlMs, hashes: new Map() };
+}
+
+const freshCheck = (key: Buffer, password: string) => createHmac('sha256', key).update(password.normalize('NFC')).digest();
+
 /** Hashes a password with a fresh salt; returns the self-describing stored form. */
 export async function hashPassword(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
   const key = await derive(password, salt, cost);
-  return ['scrypt', cost.log2N, cost.r, cost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  const stored = ['scrypt', cost.log2N, cost.r, cost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  if (fresh) {
+    const now = Date.now();
+    for (const [hash, entry] of fresh.hashes) if (entry.until <= now) fresh.hashes.delete(hash);
+    fresh.hashes.set(stored, { check: freshCheck(fresh.key, password), until: now + fresh.ttlMs });
+  }
+  return stored;
 }
 
 /**
@@ -41,6 +66,12 @@ export async function hashPassword(password: string, cost: ScryptCost = DEFAULT_
  * sane bounds, never matches (it cannot come from hashPassword).
  */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const remembered = fresh?.hashes.get(stored);
+  if (remembered && remembered.until > Date.now() && timingSafeEqual(freshCheck(fresh!.key, password), remembered.check)) {
+    // Used once: every later sign-in derives the key as usual.
+    fresh!.hashes.delete(stored);
+    return true;
+  }
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [log2N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];

@@ -42,7 +42,10 @@ const PAGE_SIZE = 1000;
 const PENDING_STARTED = 2;
 
 function stepAndOrg(event: HistoryEvent): { step: string; org: string } | undefined {
-  const payload = event.activityTaskScheduledEventAttributes?.input?.payloads?.[0];
+  const attributes = event.activityTaskScheduledEventAttributes;
+  // A step prepared ahead (prepareStep) names its step too, but is not the step: only runStep is.
+  if (attributes?.activityType?.name === 'prepareStep') return undefined;
+  const payload = attributes?.input?.payloads?.[0];
   if (!payload) return undefined;
   let input: unknown;
   try {

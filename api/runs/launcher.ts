@@ -216,3 +216,25 @@ export function createTemporalRunLauncher(client: Client, options: TemporalRunLa
     },
   };
 }
+
+/**
+ * A RunLauncher over a Temporal client still being made (its server still starting): each call
+ * waits for it, so the API can serve everything else — sign-ins, registrations — meanwhile.
+ * A client that never comes fails each call as the client's error.
+ */
+export function deferredRunLauncher(client: Promise<Client>): RunLauncher {
+  const launcher = client.then((c) => createTemporalRunLauncher(c));
+  // Awaited by each call; a failure before any call is not an unhandled rejection.
+  launcher.catch(() => undefined);
+  return {
+    startRing: async (input) => (await launcher).startRing(input),
+    startChain: async (input) => (await launcher).startChain(input),
+    cancel: async (runId) => (await launcher).cancel(runId),
+    progress: async (runId, options) => (await launcher).progress(runId, options),
+    status: async (runId) => (await launcher).status(runId),
+    result: async (runId) => (await launcher).result(runId),
+    waitForClose: async (runId, timeoutMs, signal) => (await launcher).waitForClose(runId, timeoutMs, signal),
+    members: async (runId) => (await launcher).members(runId),
+    blobReferences: async (runId) => (await launcher).blobReferences(runId),
+  };
+}

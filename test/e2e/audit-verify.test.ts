@@ -69,9 +69,9 @@ const eventsOf = (bundle: AuditBundle) => bundle.histories[0]!.history.events;
 const attrsOf = (event: Event) => Object.entries(event).find(([k]) => k.endsWith('EventAttributes'))![1] as Record<string, { payloads: Array<{ data: string }> }>;
 const isType = (event: Event, type: string) => event.eventType === `EVENT_TYPE_${type}`;
 
-/** The n-th (from 0) completed runStep's result event. */
+/** The n-th (from 0) completed runStep's result event (prepareStep and endRun results are skipped; a prepareStep's is empty). */
 function completedStep(bundle: AuditBundle, n: number): Event {
-  return eventsOf(bundle).filter((e) => isType(e, 'ACTIVITY_TASK_COMPLETED') && (attrsOf(e).result?.payloads.length ?? 0) > 0 && decode(e, 'result') && typeof (decode(e, 'result') as { step?: unknown }).step === 'string')[n]!;
+  return eventsOf(bundle).filter((e) => isType(e, 'ACTIVITY_TASK_COMPLETED') && attrsOf(e).result?.payloads[0]?.data !== undefined && decode(e, 'result') && typeof (decode(e, 'result') as { step?: unknown }).step === 'string')[n]!;
 }
 
 function decode(event: Event, member: 'input' | 'result'): unknown {

@@ -83,6 +83,35 @@ async function sumOf(participants: string[], handle: WorkflowHandle): Promise<bi
   return openSecureSumResult(result, federation.requester, federation.directory, participants[0]!);
 }
 
+/**
+ * The steps of the run's containers as the engine creates them (from the create events' labels,
+ * so even a container removed at once is seen); `created(step)` resolves when that step's is.
+ */
+async function watchCreatedSteps(runId: string): Promise<{ steps: string[]; created: (step: string) => Promise<void>; stop: () => void }> {
+  const steps: string[] = [];
+  const waiting = new Map<string, () => void>();
+  const stream = (await docker.getEvents({
+    filters: JSON.stringify({ type: ['container'], event: ['create'], label: [`parley.run=${runId}`] }),
+  })) as NodeJS.ReadableStream & { destroy(): void };
+  stream.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+      const step = (JSON.parse(line) as { Actor: { Attributes: Record<string, string> } }).Actor.Attributes['parley.step']!;
+      steps.push(step);
+      waiting.get(step)?.();
+    }
+  });
+  const created = (step: string) => (steps.includes(step) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(step, resolve)));
+  return { steps, created, stop: () => stream.destroy() };
+}
+
+/** The activities of a run's history by name, scheduled and completed. */
+async function activitiesOf(handle: WorkflowHandle, name: string): Promise<{ scheduled: number; completed: number }> {
+  const { events } = await handle.fetchHistory();
+  const ids = new Set((events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name).map((e) => Number(e.eventId)));
+  const completed = (events ?? []).filter((e) => ids.has(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1))).length;
+  return { scheduled: ids.size, completed };
+}
+
 describe('ring secure sum', () => {
   it('gives the researcher a + b + c across three sites, in sandboxed containers, and leaves nothing behind', async () => {
     const participants = SITES.slice(0, 3);
@@ -114,6 +143,8 @@ describe('ring secure sum', () => {
       expect(participants).toContain(container.Config.Labels['parley.site']);
     }
     expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
+    // Each step after the first was prepared at its site while the one before it ran.
+    expect(await activitiesOf(handle, 'prepareStep')).toEqual({ scheduled: 3, completed: 3 });
 
     const secrets = [...participants.map((org) => counts.get(org)!), total];
     expect(plaintextFound(await historyText(handle), secrets)).toEqual([]);
@@ -136,8 +167,12 @@ describe('ring secure sum', () => {
     try {
       const participants = [NORTH, SOUTH, EAST];
       const runId = `test-badcount-${randomInt(1e9)}`;
+      const watch = await watchCreatedSteps(runId);
       const handle = await startSecureSum(cluster.client, input(participants), runId);
       const failure = await handle.result().catch((err: unknown) => err);
+      watch.stop();
+      // The finish was prepared at the initiator while the failing add ran; it never started.
+      expect(watch.steps).toContain('ring.3.finish');
       expect(failure).toBeInstanceOf(WorkflowFailedError);
       const cause = (failure as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
       expect(cause.cause?.type).toBe('ERR_STEP_FAILED');
@@ -158,6 +193,21 @@ describe('ring secure sum', () => {
     const cause = (failure as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
     expect(cause.cause?.type).toBe('ERR_STEP_TIMEOUT');
     expect(cause.cause?.message).toMatch(/ring\.0\.start/);
+    expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
+  });
+
+  it('removes the next step\'s prepared container when the run is cancelled during the step before it', async () => {
+    const runId = `test-cancel-prepared-${randomInt(1e9)}`;
+    const watch = await watchCreatedSteps(runId);
+    // The start hangs: the run is cancelled while it runs, once the first add's container exists.
+    const handle = await startSecureSum(cluster.client, input(SITES.slice(0, 3), { image: hang, stepTimeoutMs: 120_000 }), runId);
+    await watch.created('ring.1.add');
+    await handle.cancel();
+    const failure = (await handle.result().catch((err: unknown) => err)) as WorkflowFailedError;
+    watch.stop();
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(failure.cause?.name).toBe('CancelledFailure');
+    expect(watch.steps).toEqual(expect.arrayContaining(['ring.0.start', 'ring.1.add']));
     expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
   });
 

@@ -22,6 +22,11 @@ export interface ProtocolCall {
 
 export type RunProtocolStep = (call: ProtocolCall) => Promise<StepOutcome>;
 
+/** A protocol step that comes next, known before the envelopes it reads exist. */
+export interface PreparedCall extends Omit<ProtocolCall, 'inputs'> {
+  inputs: Array<Omit<StepInputEnvelope, 'envelope'>>;
+}
+
 export interface ProtocolRun {
   /** In protocol order: the ring's order; the additive protocol's first participant aggregates. */
   participants: OrgId[];
@@ -29,6 +34,11 @@ export interface ProtocolRun {
   /** Put before every step id: '' for a standalone secure sum, '<chain step>.' in a chain. */
   stepPrefix: string;
   runStep: RunProtocolStep;
+  /**
+   * Called as a step starts with the step that follows it (issue 17), so that its site can
+   * create that step's container meanwhile. Optional: without it nothing is prepared ahead.
+   */
+  prepareStep?: (call: PreparedCall) => void;
   /** The protocol will not come back to this site (its last step there was not `last`). */
   onSiteDone?: (org: OrgId) => void;
 }

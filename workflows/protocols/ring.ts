@@ -12,23 +12,31 @@ export async function runRingProtocol(run: ProtocolRun): Promise<ProtocolResult>
   const { participants, requester, stepPrefix, runStep } = run;
   const n = participants.length;
   const initiator = participants[0]!;
-
-  let step = `${stepPrefix}ring.0.start`;
-  let outcome = await runStep({ org: initiator, step, args: { role: 'start', next: participants[1]! }, inputs: [], last: false });
-  for (let i = 1; i <= n; i++) {
-    const org = i < n ? participants[i]! : initiator;
-    const from = outcome.org;
-    const envelope = onlyEnvelopeFor(outcome, org);
-    const previous = step;
-    step = i < n ? `${stepPrefix}ring.${i}.add` : `${stepPrefix}ring.${i}.finish`;
-    const args: ProtocolCall['args'] = i < n ? { role: 'add', next: participants[(i + 1) % n]! } : { role: 'finish' };
+  // Step i of the ring, 0 … n: everything about it but the envelope it reads.
+  const stepAt = (i: number): Omit<ProtocolCall, 'inputs'> => ({
+    org: i === 0 || i === n ? initiator : participants[i]!,
+    step: i === 0 ? `${stepPrefix}ring.0.start` : i < n ? `${stepPrefix}ring.${i}.add` : `${stepPrefix}ring.${i}.finish`,
+    args: i === 0 ? { role: 'start', next: participants[1]! } : i < n ? { role: 'add', next: participants[(i + 1) % n]! } : { role: 'finish' },
     // The initiator's finish is its last step: it removes its own volume as it ends, so the
     // run's end does not wait for another round trip to it.
-    outcome = await runStep({ org, step, args, inputs: [{ envelope, fromStep: previous, from }], last: i === n });
-    if (i < n) run.onSiteDone?.(org);
+    last: i === n,
+  });
+
+  let call: ProtocolCall = { ...stepAt(0), inputs: [] };
+  for (let i = 0; ; i++) {
+    const running = runStep(call);
+    // While this step runs, the next site creates the next step's container: the ring then
+    // waits only for that container's start, not for its image check, volume and create.
+    if (i < n) run.prepareStep?.({ ...stepAt(i + 1), inputs: [{ fromStep: call.step, from: call.org }] });
+    const outcome = await running;
+    if (i > 0 && i < n) run.onSiteDone?.(call.org);
+    if (i === n) {
+      if (!outcome.output) throw protocolFailure(outcome, `ended without sealing a result for "${requester}"`);
+      return { output: outcome.output, step: call.step, org: initiator };
+    }
+    const next = stepAt(i + 1);
+    call = { ...next, inputs: [{ envelope: onlyEnvelopeFor(outcome, next.org), fromStep: call.step, from: outcome.org }] };
   }
-  if (!outcome.output) throw protocolFailure(outcome, `ended without sealing a result for "${requester}"`);
-  return { output: outcome.output, step, org: initiator };
 }
 
 function onlyEnvelopeFor(outcome: StepOutcome, org: string): SealedMessage {

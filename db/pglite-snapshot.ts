@@ -1,0 +1,67 @@
+/**
+ * A snapshot of a freshly migrated, empty PGlite database, kept in a cache directory so that an
+ * in-memory database (the demo's) starts from it instead of from initdb and every migration:
+ * PGlite's initdb is most of its start-up (seconds on a busy machine), loading a data directory
+ * a fraction of it (issue 17). The snapshot's name carries a digest of PGlite's version and of
+ * the committed migrations, so a changed schema or PGlite never starts from a stale one; the
+ * migrations still run after loading it (none is left to apply), so a stale snapshot could only
+ * cost time, never the schema.
+ *
+ * The snapshot holds the schema only: no user, key or run is in it (the caller opens it before
+ * anything is written).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
+
+/** The snapshot's file for this PGlite and these migrations. */
+export async function snapshotFile(cacheDir: string, migrationsDir: string): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(`pglite ${await pgliteVersion()}\n`);
+  for (const name of (await readdir(migrationsDir)).filter((n) => n.endsWith('.sql')).sort()) {
+    hash.update(`${name}\n`).update(await readFile(join(migrationsDir, name))).update('\n');
+  }
+  hash.update(await readFile(join(migrationsDir, 'meta', '_journal.json')));
+  return join(cacheDir, `pglite-${hash.digest('hex').slice(0, 24)}.tar`);
+}
+
+/** The installed PGlite's version, from its package.json (which the package does not export). */
+async function pgliteVersion(): Promise<string> {
+  let dir = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
+  for (;;) {
+    const manifest = await readFile(join(dir, 'package.json'), 'utf8').then((text) => JSON.parse(text) as { name?: string; version?: string }, () => undefined);
+    if (manifest?.name === '@electric-sql/pglite' && manifest.version) return manifest.version;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('PGlite\'s package.json was not found above its entry point.');
+    dir = parent;
+  }
+}
+
+/** The snapshot's bytes, or undefined when there is none (or it cannot be read). */
+export async function readSnapshot(file: string): Promise<Blob | undefined> {
+  try {
+    return new Blob([await readFile(file)]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes the database's data directory as the snapshot: to a temporary name, then renamed, so a
+ * concurrent demo reads either no snapshot or a whole one. Best effort: a cache that cannot be
+ * written only means the next start is slower.
+ */
+export async function writeSnapshot(client: PGlite, file: string, cacheDir: string): Promise<void> {
+  const partial = `${file}.${randomBytes(6).toString('hex')}.partial`;
+  try {
+    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    // Uncompressed: loading a gzip snapshot costs more than reading the larger file.
+    const dump = await client.dumpDataDir('none');
+    await writeFile(partial, Buffer.from(await dump.arrayBuffer()), { mode: 0o600 });
+    await rename(partial, file);
+  } catch {
+    await rm(partial, { force: true });
+  }
+}
