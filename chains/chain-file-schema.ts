@@ -95,7 +95,10 @@ export const LinkFileSchema = z.strictObject({
   sources: z.array(z.strictObject({
     at: siteId.describe('The site (an organisation of the run).'),
     dataset: z.string().regex(DATASET, { error: 'must be a dataset name: letters, digits, ".", "_" or "-", at most 64 characters' }).describe('The site\'s dataset to link.'),
-  }, { error: 'must be { at: <site>, dataset: <name> }' }))
+    complete: z.array(z.string().regex(COLUMN_NAME, { error: 'must be a column name in the dataset\'s CSV header' })).max(64, { error: 'must list at most 64 columns' })
+      .refine(unique, { error: 'must not list a column twice' }).optional()
+      .describe('Columns the analyses need: rows with an empty cell in any of them are left out before linking.'),
+  }, { error: 'must be { at: <site>, dataset: <name>, complete?: [columns] }' }))
     .min(2, { error: 'must list at least two sources: a linkage needs two sides' }).max(MAX_SITES)
     .refine((sources) => unique(sources.map((s) => s.at)), { error: 'must not list a site twice' })
     .describe('One per site, in order; the first compares the blinded lists.'),

@@ -75,6 +75,7 @@ export const LinkStepSpecSchema = z.strictObject({
   sources: z.array(z.strictObject({
     at: z.string().regex(SITE_ID, { error: 'must be an organisation id' }),
     dataset: z.string().regex(DATASET, { error: 'must be a dataset name' }),
+    complete: z.array(z.string().regex(COLUMN_NAME, { error: 'must be a column name' })).max(64).optional(),
   })).min(2, { error: 'must list at least two sources' }).max(MAX_SITES).refine((s) => unique(s.map((x) => x.at)), { error: 'must not list a site twice' }),
   after: refs,
   timeoutMs: timeoutMs.optional(),

@@ -65,7 +65,7 @@ export async function resolveChain(file: ChainFile, options: ResolveOptions): Pr
     if (isLinkStepFile(step)) {
       steps.push({
         kind: 'link', id: step.id, image: await pin(step.link.image ?? LINK_IMAGE, `steps[${i}].link.image`, step.id),
-        identifier: step.link.identifier, sources: step.link.sources.map((s) => ({ at: s.at, dataset: s.dataset })),
+        identifier: step.link.identifier, sources: step.link.sources.map((s) => ({ at: s.at, dataset: s.dataset, ...(s.complete ? { complete: [...s.complete] } : {}) })),
         after: step.after ?? [], ...timeoutMs,
       });
     } else if (isVerticalStepFile(step)) {

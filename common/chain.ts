@@ -92,6 +92,11 @@ export const MIN_LINK_SOURCES = 2;
 export interface LinkSource {
   at: OrgId;
   dataset: string;
+  /**
+   * Columns the later analyses need: a row with an empty cell in any of them is left out before
+   * linking, so it is not linked anywhere (to the others it looks like a person the site lacks).
+   */
+  complete?: string[];
 }
 
 /**

@@ -122,7 +122,7 @@ export function linkCallArgs(step: Pick<LinkStep, 'id' | 'identifier' | 'sources
   const source = step.sources.find((s) => s.at === call.org);
   return {
     role: call.role, link: step.id, comparer: step.sources[0]!.at, hops: call.hops.map((h) => ({ ...h })),
-    ...(call.readsDataset && source ? { dataset: source.dataset, identifier: step.identifier, check: 'nhs-mod11' } : {}),
+    ...(call.readsDataset && source ? { dataset: source.dataset, identifier: step.identifier, check: 'nhs-mod11', ...(source.complete?.length ? { complete: [...source.complete] } : {}) } : {}),
   };
 }
 

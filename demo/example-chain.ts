@@ -57,7 +57,7 @@ export async function examplePrivateChain(images: ExampleImages, participants?: 
 }
 
 /** The example images a chain may name, as the demo's refusals list them. */
-const EXAMPLE_IMAGE_NAMES = ['parley/preprocess', 'parley/analyse', SECURE_SUM_IMAGES.additive, SECURE_SUM_IMAGES.ring, LINK_IMAGE];
+const EXAMPLE_IMAGE_NAMES = ['parley/preprocess', 'parley/analyse', SECURE_SUM_IMAGES.additive, SECURE_SUM_IMAGES.ring, LINK_IMAGE, VERTICAL_IMAGE];
 
 /**
  * A chain that validates but cannot run in the demo: an image it cannot pin, an `at` site that is
@@ -136,7 +136,7 @@ export async function pinForDemo(chain: ChainFile, images: ExampleImages, docker
   // Sites allow by repository and digest: an example build re-tagged under another name is the
   // user's own image as far as the allow-list goes.
   const same = (a: PinnedImage, b: PinnedImage) => repositoryOf(a.name) === repositoryOf(b.name) && a.digest === b.digest;
-  const exampleBuilds = [images.preprocess, images.analyse, images.additiveSum, images.secureSum, images.link];
+  const exampleBuilds = [images.preprocess, images.analyse, images.additiveSum, images.secureSum, images.link, images.vertical];
   const ownImages = [...pins.values()].filter((pin, i, all) => !exampleBuilds.some((e) => same(e, pin)) && all.findIndex((p) => same(p, pin)) === i);
   return { spec: resolved.spec, ownImages };
 }
@@ -147,5 +147,5 @@ export async function pinForDemo(chain: ChainFile, images: ExampleImages, docker
  * Only a secure sum's total then leaves a site.
  */
 export function exampleAllowList(images: ExampleImages): AllowedImage[] {
-  return [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additiveSum), asProtocolImage(images.secureSum), asProtocolImage(images.link)];
+  return [asAnalysisImage(images.preprocess), asAnalysisImage(images.analyse), asProtocolImage(images.additiveSum), asProtocolImage(images.secureSum), asProtocolImage(images.link), asProtocolImage(images.vertical)];
 }

@@ -35,6 +35,11 @@ export interface ChainDemoOptions extends DemoRunOptions {
   sites?: number;
   /** The chain, read and validated (cli/lib/chain-file.ts); the example chain when absent. */
   chain?: { file: ChainFile; fileName: string };
+  /**
+   * Sites of the demo's own choosing, each with its datasets (name → CSV file), instead of the
+   * example registries' `patients`: `parley demo --vertical` (demo/vertical-demo.ts).
+   */
+  cast?: { sites: OrgId[]; files: ReadonlyMap<OrgId, Readonly<Record<string, string>>> };
 }
 
 export interface ChainDemoReport {
@@ -87,7 +92,7 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
   }
   // Read before anything starts: a bad chain stops the demo before any provisioning.
   const { file, fileName } = options.chain ?? { file: await readChainFile(EXAMPLE_CHAIN_FILE), fileName: EXAMPLE_CHAIN_FILE };
-  const sites = participantsOf(file, options.sites);
+  const sites = options.cast?.sites ?? participantsOf(file, options.sites);
   // So does a foreign or damaged state directory (startDemoEnvironment reads it again, cheaply).
   if (options.stateDir) await readDemoState(options.stateDir);
   const machine = await prepareMachine(progress, options.env ?? process.env);
@@ -102,7 +107,7 @@ export async function runChainDemo(options: ChainDemoOptions): Promise<ChainDemo
     sites,
     requester: DEMO_REQUESTER,
     // Each registry holds the example registry of its own letter: registry-c holds registry-c.csv.
-    files: new Map(sites.map((org) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(org.slice(-1)) }])),
+    files: options.cast?.files ?? new Map(sites.map((org) => [org, { [PATIENTS_DATASET]: exampleRegistryFile(org.slice(-1)) }])),
     // The chain's own images as analysis steps that may release their output: this is a try-out.
     allowed: (images) => [...exampleAllowList(images), ...ownImages.map((image) => asAnalysisImage(image, true))],
     signal,

@@ -9,6 +9,7 @@
  *   coefficients, their standard errors (σ̂² (XᵀX)⁻¹, σ̂² = RSS / (n − p)) and R².
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts';
+import { invert } from './least-squares.ts';
 import { solveNormalEquations } from './normal-equations.ts';
 
 export type VerticalResult =
@@ -62,7 +63,12 @@ export function decodeVerticalResult(result: { totals: unknown; layout: unknown;
     const xtx = Array.from({ length: p }, () => new Array<number>(p).fill(0));
     let k = 2 + p;
     for (let i = 0; i < p; i++) for (let j = i; j < p; j++) xtx[i]![j] = xtx[j]![i] = real[k++]!;
-    const inverse = invert(xtx);
+    let inverse: number[][];
+    try {
+      inverse = invert(xtx);
+    } catch {
+      return invalid('XᵀX is singular (a term is constant, or one is a combination of others)');
+    }
     const sigma2 = fit.rss / (n - p);
     const tss = yty - (xty[0]! * xty[0]!) / n;
     return {
@@ -73,24 +79,4 @@ export function decodeVerticalResult(result: { totals: unknown; layout: unknown;
     };
   }
   return invalid('its layout is not a crosstab, a vertical summary or normal equations');
-}
-
-/** Gauss–Jordan inverse with partial pivoting; XᵀX is symmetric positive definite when the fit exists. */
-function invert(a: number[][]): number[][] {
-  const n = a.length;
-  const m = a.map((row, i) => [...row, ...Array.from({ length: n }, (_, j) => (i === j ? 1 : 0))]);
-  for (let c = 0; c < n; c++) {
-    let pivot = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[pivot]![c]!)) pivot = r;
-    [m[c], m[pivot]] = [m[pivot]!, m[c]!];
-    const d = m[c]![c]!;
-    if (Math.abs(d) < 1e-12) invalid('XᵀX is singular (a term is constant, or one is a combination of others)');
-    for (let k = 0; k < 2 * n; k++) m[c]![k]! /= d;
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = m[r]![c]!;
-      if (f !== 0) for (let k = 0; k < 2 * n; k++) m[r]![k]! -= f * m[c]![k]!;
-    }
-  }
-  return m.map((row) => row.slice(n));
 }

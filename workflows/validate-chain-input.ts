@@ -66,6 +66,7 @@ export function validateChainInput(input: ChainRunInput): void {
       for (const source of step.sources) {
         if (!participants.includes(source?.at)) bad(`${where} links at "${source?.at}", which is not a participant of this run.`);
         if (typeof source.dataset !== 'string' || !DATASET_NAME.test(source.dataset)) bad(`${where}: each source names a dataset.`);
+        if (source.complete !== undefined && (!Array.isArray(source.complete) || !source.complete.every((c) => typeof c === 'string' && c !== ''))) bad(`${where}: a source's "complete" lists column names.`);
       }
       if (new Set(step.sources.map((s) => s.at)).size !== step.sources.length) bad(`${where} lists a site twice in "sources".`);
     } else if (step.kind === 'vertical') {

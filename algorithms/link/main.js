@@ -7,7 +7,8 @@
  *
  * Args: { role: 'blind' | 'pass' | 'compare' | 'write', link: <chain step id> (file names),
  *   comparer: <org>, dataset?: <name> (blind, write), identifier?: <column> (blind, write),
- *   check?: 'nhs-mod11' | 'none', hops: [{ origin, to, shuffle? }] }.
+ *   check?: 'nhs-mod11' | 'none', complete?: [<column>] (rows with an empty cell there are left
+ *   out before linking), hops: [{ origin, to, shuffle? }] }.
  * Messages: a list `{ origin, points }` (base64 of 32-byte u-coordinates); an answer
  * `{ origin, ranks }` (per position of origin's list: its rank in the common order, or −1).
  *
@@ -74,7 +75,7 @@ function keptPermutation(name, n) {
  * kept), in file order: the same at blind and at write, so positions mean the same rows.
  */
 function readRows() {
-  const { dataset, identifier, file, check = 'nhs-mod11' } = args;
+  const { dataset, identifier, file, check = 'nhs-mod11', complete = [] } = args;
   if (typeof dataset !== 'string' || !FILE_NAME.test(dataset)) return fail('args.dataset must name the site\'s dataset to link.');
   if (typeof identifier !== 'string' || identifier === '') return fail('args.identifier must name the identifier column.');
   if (check !== 'nhs-mod11' && check !== 'none') return fail('args.check must be "nhs-mod11" or "none".');
@@ -95,6 +96,13 @@ function readRows() {
   const header = (lines[0] ?? '').split(',');
   const column = header.indexOf(identifier);
   if (column < 0) return fail(`Dataset "${dataset}" has no column "${identifier}" (its header names: ${header.join(', ')}).`);
+  if (!Array.isArray(complete) || !complete.every((c) => typeof c === 'string')) return fail('args.complete must list column names.');
+  // Rows the analyses could not use are left out before linking: nobody links them, and to the
+  // other sites they look like people this site does not have.
+  const needed = complete.map((name) => {
+    const k = header.indexOf(name);
+    return k < 0 ? fail(`Dataset "${dataset}" has no column "${name}", which the link's "complete" names (its header names: ${header.join(', ')}).`) : k;
+  });
   const seen = new Set();
   const rows = [];
   for (let i = 1; i < lines.length; i++) {
@@ -102,6 +110,7 @@ function readRows() {
     if (cells.length !== header.length) continue;
     const id = cells[column].trim();
     if (id === '' || (check === 'nhs-mod11' && !nhsMod11(id)) || seen.has(id)) continue;
+    if (needed.some((k) => cells[k].trim() === '')) continue;
     seen.add(id);
     rows.push({ id, cells: cells.filter((_, k) => k !== column) });
   }

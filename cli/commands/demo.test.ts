@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from '../../test/support/statistics-steps.ts';
 import { runLeftovers } from '../../test/support/run-leftovers.ts';
+import { joinedTruth, VERTICAL_DATA_DIR } from '../../examples/data/vertical/generate.ts';
+import { olsFit } from '../../researcher/least-squares.ts';
 import { lastJsonLine, parley, parleyProcess, type ProcessOptions } from '../../test/support/parley-cli.ts';
 
 const exampleChainFile = fileURLToPath(new URL('../../examples/chains/cohort-mean.yaml', import.meta.url));
@@ -156,6 +158,30 @@ describe('parley demo', () => {
     expect(unreadable.stderr).toMatch(/damaged\/demo-state\.json is not a usable Parley demo state file: it is not JSON\. .* Remove .*damaged to start afresh/);
   });
 
+  it('with --vertical links the hospital, lab and pharmacy privately and fits HbA1c across their columns, equal to OLS on the plaintext join', async () => {
+    const ran = await demo(['--vertical', '--json']);
+    expect(ran.code, ran.stderr).toBe(0);
+    const last = lastJsonLine<{
+      regression: { terms: string[]; n: number; coefficients: number[]; standardErrors: number[]; r2: number };
+      match: boolean; workflowId: string; sites: string[];
+    }>(ran.stdout);
+    expect(last.sites).toEqual(['hospital', 'lab', 'pharmacy']);
+    expect(last.match).toBe(true);
+    // The plaintext fit, computed here from the three files: the people all three hold, with
+    // every column the regression uses (the chain's link leaves out rows with an empty cell there).
+    const texts = Object.fromEntries(await Promise.all((['hospital', 'lab', 'pharmacy'] as const).map(async (s) => [s, await readFile(join(VERTICAL_DATA_DIR, `${s}.csv`), 'utf8')] as const)));
+    const rows = joinedTruth(texts).map((r) => r.cells as Record<'hospital' | 'lab' | 'pharmacy', string[]>)
+      .filter((r) => r.hospital[0] !== '' && r.hospital[1] !== '' && r.lab[0] !== '' && r.pharmacy[0] !== '' && r.pharmacy[1] !== '');
+    const fit = olsFit(rows.map((r) => [1, Number(r.hospital[0]), r.hospital[1] === 'M' ? 1 : 0, Number(r.pharmacy[0]), Number(r.pharmacy[1])]), rows.map((r) => Number(r.lab[0])));
+    expect(last.regression.terms).toEqual(['intercept', 'age', 'sex=M', 'metformin', 'statin']);
+    expect(last.regression.n).toBe(rows.length);
+    last.regression.coefficients.forEach((b, i) => expect(Math.abs(b - fit.beta[i]!)).toBeLessThan(1e-6));
+    last.regression.standardErrors.forEach((se, i) => expect(Math.abs(se - fit.se[i]!)).toBeLessThan(1e-6));
+    expect(Math.abs(last.regression.r2 - fit.r2)).toBeLessThan(1e-6);
+    expect(ran.stderr).toMatch(/Matches the plaintext fit/);
+    expect(await runLeftovers(new Docker(), last.workflowId)).toEqual({ containers: 0, volumes: 0 });
+  });
+
   it('refuses bad usage with exit code 2 and says what is wrong', async () => {
     const tooFew = await parley(['demo', '--counts', '1,2']);
     expect(tooFew.code).toBe(2);
@@ -169,6 +195,9 @@ describe('parley demo', () => {
     const chainSites = await parley(['demo', '--chain', '--sites', '7']);
     expect(chainSites.code).toBe(2);
     expect(chainSites.stderr).toMatch(/--chain runs over 3 to 5 sites/);
+    const verticalChain = await parley(['demo', '--vertical', '--chain']);
+    expect(verticalChain.code).toBe(2);
+    expect(verticalChain.stderr).toMatch(/--vertical runs its own chain over its own three sites/);
     const unknown = await parley(['demo', '--frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/Usage: parley demo/);

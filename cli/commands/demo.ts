@@ -2,15 +2,18 @@
 import { randomInt } from 'node:crypto';
 import type { DemoReport } from '../../demo/run-demo.ts';
 import type { ChainDemoReport } from '../../demo/run-chain-demo.ts';
+import type { VerticalDemoReport } from '../../demo/vertical-demo.ts';
 import type { ChainOutputReading } from '../../researcher/chain-result.ts';
 import type { Statistics } from '../../researcher/statistics.ts';
 import { loadChainFile, problemLine } from '../lib/chain-file.ts';
+import { formatVerticalResult } from '../lib/vertical-view.ts';
 import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
 import { describePrivacy, formatCellCount } from '../../researcher/statistics.ts';
 
 const usage = [
   'Usage: parley demo [--counts 120,45,310] [--sites 3] [--json] [--state-dir DIR]',
   '       parley demo --chain [FILE] [--sites 3] [--json] [--state-dir DIR]',
+  '       parley demo --vertical [--json] [--state-dir DIR]',
   '',
   'Three registries (or --sites N ≥ 3) each hold a count of patients; a researcher learns their sum and',
   'nothing else, and no registry learns another\'s count. Starts a Temporal dev server (or uses',
@@ -25,7 +28,13 @@ const usage = [
   'researcher\'s key and shown per step. Images: the example images (parley/preprocess, parley/analyse,',
   'parley/additive-sum, parley/secure-sum), or your own, built and tagged on this machine\'s engine.',
   '',
+  'With --vertical: a hospital, a lab and a pharmacy hold different columns about partly the same',
+  'people (examples/data/vertical/); the chain examples/chains/vertical-regression.yaml links them',
+  'privately (no identifier leaves a site) and fits HbA1c on age, sex, metformin and statin by secure',
+  'products. The fit is printed beside ordinary least squares on the plaintext join, as a check.',
+  '',
   '  --chain [FILE]   run a chain file (the example chain when none) instead of the ring secure sum (3 to 5 sites)',
+  '  --vertical       run the vertical example: private record linkage, then a regression across sites',
   '  --counts LIST    each site\'s count, comma-separated (random when absent)',
   '  --sites N        number of sites when --counts is absent (default 3; with --chain, the chain\'s own',
   '                   sites when they are demo registries)',
@@ -54,6 +63,7 @@ function parseOptions(argv: string[]) {
     args: splitChainValue(argv),
     options: {
       chain: { type: 'boolean', default: false },
+      vertical: { type: 'boolean', default: false },
       counts: { type: 'string' },
       sites: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -64,6 +74,9 @@ function parseOptions(argv: string[]) {
   });
   if (!values.chain && positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}": only --chain takes a file (parley demo --chain FILE).`);
   if (positionals.length > 1) throw new UsageError(`--chain takes one chain file; got ${positionals.length}: ${positionals.join(' ')}.`);
+  if (values.vertical && (values.chain || values.counts !== undefined || values.sites !== undefined)) {
+    throw new UsageError('--vertical runs its own chain over its own three sites (hospital, lab, pharmacy): leave out --chain, --counts and --sites.');
+  }
   let sites = 3;
   if (values.chain && values.counts !== undefined) throw new UsageError('--counts is for the ring secure sum of counts; --chain reads the example registries. Give one of them.');
   if (values.chain && values.sites !== undefined && !/^[3-5]$/.test(values.sites)) {
@@ -88,6 +101,7 @@ function parseOptions(argv: string[]) {
   }
   return {
     chain: values.chain ?? false,
+    vertical: values.vertical ?? false,
     chainFile: positionals[0],
     sites,
     /** --sites as given: with --chain, absent lets the chain's own sites decide. */
@@ -122,6 +136,7 @@ export const demoCommand: Command = {
   async run(argv, io) {
     const options = parseOptions(argv);
     if (options.chain) return runChain(options, io);
+    if (options.vertical) return runVertical(options, io);
     io.err(`Parley demo: ring secure sum across ${options.counts.length} registries`);
     // Loaded only now: the workers pull in Temporal's native runtime, which bad usage never needs.
     const { runDemo } = await import('../../demo/run-demo.ts');
@@ -170,6 +185,7 @@ function formatReading(reading: ChainOutputReading): string[] {
     case 'statistics': return ['statistics', ...formatStatistics(reading.statistics)];
     case 'total': return [`total ${reading.total}`];
     case 'json': return [`JSON ${toJsonText(reading.content)}`];
+    case 'vertical': return formatVerticalResult(reading.result);
     case 'regression': {
       const r = reading.regression;
       return [`linear regression of ${r.outcome} over ${r.n} rows (least squares on the pooled rows)`, ...Object.entries(r.coefficients).map(([term, b]) => `  ${term.padEnd(12)} ${b}`), `  residual sum of squares ${r.rss}`];
@@ -204,6 +220,7 @@ function outputJson(output: ChainDemoReport['outputs'][number]): Record<string, 
     reading.kind === 'statistics' ? { statistics: reading.statistics }
     : reading.kind === 'total' ? { total: reading.total.toString() }
     : reading.kind === 'regression' ? { regression: reading.regression, content: reading.content }
+    : reading.kind === 'vertical' ? { result: reading.result }
     : { content: reading.content };
   return { step: output.step, org: output.org, kind: reading.kind, ...value };
 }
@@ -257,4 +274,56 @@ async function runChain(options: ReturnType<typeof parseOptions>, io: CommandIo)
     runMs: Math.round(report.runMs),
   }));
   return 0;
+}
+
+/** What the vertical demo prints: the chain's report, then the secure fit beside the plaintext one. */
+function formatVerticalReport(report: VerticalDemoReport, stateDir: string | undefined): string[] {
+  const { regression: secure, plaintext } = report;
+  const width = Math.max(12, ...secure.terms.map((t) => t.length));
+  const figure = (v: number) => v.toFixed(6).padStart(13);
+  const match = report.maxDifference < VERTICAL_MATCH_TOLERANCE;
+  return [
+    ...formatChainReport(report.chain, stateDir),
+    '',
+    `HbA1c regression over ${secure.n} linked people (secure, across the three sites) beside ordinary least squares on the plaintext join of ${plaintext.n} (computed here only as a check):`,
+    `  ${'term'.padEnd(width)}  ${'coefficient'.padStart(13)}  ${'plaintext'.padStart(13)}  ${'std. error'.padStart(13)}  ${'plaintext'.padStart(13)}`,
+    ...secure.terms.map((t, i) => `  ${t.padEnd(width)}  ${figure(secure.coefficients[i]!)}  ${figure(plaintext.coefficients[i]!)}  ${figure(secure.standardErrors[i]!)}  ${figure(plaintext.standardErrors[i]!)}`),
+    `  ${'R²'.padEnd(width)}  ${figure(secure.r2)}  ${figure(plaintext.r2)}`,
+    `${match ? 'Matches' : 'DOES NOT MATCH'} the plaintext fit: largest difference ${report.maxDifference.toExponential(2)} (tolerance ${VERTICAL_MATCH_TOLERANCE}).`,
+  ];
+}
+
+/** The secure fit must equal OLS on the plaintext join to this (issue 15 asks 1e-6). */
+const VERTICAL_MATCH_TOLERANCE = 1e-6;
+
+async function runVertical(options: ReturnType<typeof parseOptions>, io: CommandIo): Promise<number> {
+  io.err('Parley demo: vertically partitioned data — a hospital, a lab and a pharmacy, linked privately, then a regression across their columns');
+  const { runVerticalDemo } = await import('../../demo/vertical-demo.ts');
+  const report = await runVerticalDemo({
+    signal: io.signal,
+    progress: io.err,
+    env: io.env,
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+  });
+  const match = report.maxDifference < VERTICAL_MATCH_TOLERANCE;
+  const lines = formatVerticalReport(report, options.stateDir);
+  if (!options.json) {
+    for (const line of lines) io.out(line);
+    return match ? 0 : 1;
+  }
+  for (const line of lines) io.err(line);
+  io.out(toJsonText({
+    chain: report.chain.chain,
+    chainFile: report.chain.chainFile,
+    regression: report.regression,
+    plaintext: report.plaintext,
+    maxDifference: report.maxDifference,
+    match,
+    workflowId: report.chain.workflowId,
+    sites: report.chain.sites,
+    requester: report.chain.requester,
+    steps: report.chain.steps.map((step) => ({ step: step.step, org: step.org, totalMs: step.timings.totalMs, containerMs: step.timings.containerMs })),
+    runMs: Math.round(report.chain.runMs),
+  }));
+  return match ? 0 : 1;
 }

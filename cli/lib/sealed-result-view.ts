@@ -13,6 +13,7 @@ import type { ReadChainOutput } from '../../researcher/chain-result.ts';
 import type { CommandIo } from './command.ts';
 import type { Session } from './session.ts';
 import { describePrivacy, formatCellCount } from '../../researcher/statistics.ts';
+import { formatVerticalResult } from './vertical-view.ts';
 
 type Result = Awaited<ReturnType<ApiClient['chainRunResult']>>;
 
@@ -65,6 +66,10 @@ function printReading(output: ReadChainOutput, io: CommandIo): void {
     if (s.privacy) for (const line of describePrivacy(s.privacy)) io.out(line);
   } else if (reading.kind === 'total') {
     io.out(`${output.step} (from ${output.org}): total ${reading.total}`);
+  } else if (reading.kind === 'vertical') {
+    const [head, ...rest] = formatVerticalResult(reading.result);
+    io.out(`${output.step} (released by ${output.org}): ${head}`);
+    for (const line of rest) io.out(line);
   } else {
     io.out(`${output.step} (from ${output.org}): ${toJson(reading.content)}`);
   }
