@@ -69,6 +69,22 @@ export class PreparedSteps {
   }
 
   /**
+   * Discards every step still prepared, of every run, and waits for background removals: the
+   * worker is stopping, and a step prepared now would never be taken (a run whose cleanup never
+   * came — terminated, say — would otherwise keep its created container until the next start).
+   */
+  async discardAll(): Promise<void> {
+    const runs = [...this.#runs.keys()];
+    await Promise.all(runs.map(async (runId) => {
+      const steps = this.#runs.get(runId);
+      this.#runs.delete(runId);
+      const prepared = await Promise.all([...(steps?.values() ?? [])].map((slot) => (slot === 'taken' ? undefined : slot)));
+      await Promise.all(prepared.map((p) => (p ? discardPrepared(p).catch(() => undefined) : undefined)));
+    }));
+    await Promise.all([...this.#removals.values()].flatMap((set) => [...set]));
+  }
+
+  /**
    * The run ends at this site: waits for its preparations and background removals, discards
    * every step still prepared, and refuses later preparations of the run.
    */

@@ -54,6 +54,11 @@ export interface SiteDeps {
   blobThresholdBytes?: number;
   /** What one step may send (site.yaml limits.stepSendBytes, limits.stepMessages). Default 1 GiB and 10,000. */
   stepLimits?: Partial<StepSendLimits>;
+  /**
+   * The worker's steps prepared ahead (./prepared-steps.ts), when the process that runs the
+   * worker discards them as it stops (workers/site/process.ts); a set of its own otherwise.
+   */
+  prepared?: PreparedSteps;
 }
 
 /** How often a running step tells Temporal it is alive (the workflow allows 5 s of silence). */
@@ -72,7 +77,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const memo: SiteMemo = {
     imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)),
     budget: openPrivacyBudget(privacyBudgetDir(deps.stateDir), deps.policy.privacy.budgets),
-    prepared: new PreparedSteps(),
+    prepared: deps.prepared ?? new PreparedSteps(),
   };
   return {
     async runStep(request) {

@@ -174,10 +174,16 @@ describe('a site operator\'s worker at work', () => {
       await stepRunning();
       await stopSite(A, 'SIGKILL');
       // The crash left both behind; the run then ends without the site (its cleanup never ran).
-      expect(await runLeftovers(docker, runId)).toEqual({ containers: 1, volumes: 1 });
+      expect(await runLeftovers(docker, runId, A)).toEqual({ containers: 1, volumes: 1 });
       await handle.terminate('the operator gave up on it');
 
       const restarted = await startSite(A);
+      expect(await runLeftovers(docker, runId, A)).toEqual({ containers: 0, volumes: 0 });
+      // The next site had prepared its step (issue 17): a terminated run's cleanup never comes, so
+      // its prepared container goes when that worker stops, and its volume at the next start.
+      expect(await stopSite(B)).toBe(0);
+      expect(await runLeftovers(docker, runId, B)).toMatchObject({ containers: 0 });
+      await startSite(B);
       expect(await runLeftovers(docker, runId)).toEqual({ containers: 0, volumes: 0 });
       const swept = restarted.stderr().split('\n').filter((l) => l.includes('"message":"orphans swept"')).map((l) => JSON.parse(l) as { runs: number });
       expect(swept[0]!.runs).toBeGreaterThanOrEqual(1);

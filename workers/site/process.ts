@@ -20,6 +20,7 @@ import { buildSiteWorker } from './build-site-worker.ts';
 import { sitePolicyOf, type SiteConfig } from './config.ts';
 import type { SiteLog } from './log.ts';
 import { temporalConnectionError } from './temporal-connection-error.ts';
+import { PreparedSteps } from '../../activities/prepared-steps.ts';
 
 /** Where the site keeps other organisations' pinned key thumbprints. */
 export function pinFileOf(config: SiteConfig): string {
@@ -141,9 +142,11 @@ export interface SiteProcess {
 export async function startSiteProcess(config: SiteConfig, log: SiteLog): Promise<SiteProcess> {
   const credential = await readSiteCredential(config);
   const docker = new Docker();
-  const deps = await siteDepsFromConfig(config, credential, docker);
+  // Discarded once the worker has stopped: nothing prepared outlives the process (issue 17).
+  const prepared = new PreparedSteps();
+  const deps = { ...(await siteDepsFromConfig(config, credential, docker)), prepared };
   const options = await temporalConnectionOptions(config);
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [() => prepared.discardAll()];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => undefined);
   };
