@@ -168,6 +168,36 @@ describe('link (multi-party DH PSI)', () => {
   });
 });
 
+describe('link under collusion (docs/threat-model.md: what a coalition learns)', () => {
+  it('attack that works only in coalition: the comparer with the lab\'s shuffle learns which of the lab\'s people the pharmacy has, inside the intersection or not', async () => {
+    const runId = newRun();
+    const run = await runLink({ docker, scratch: scratch.dir, image: link, runId, link: 'linked', identifier: 'patient_id', sources: await datasets(runId) });
+    expect(run.failed).toBeUndefined();
+    const c = SITES.hospital;
+    const [{ 'linked.psi-key': key }, { 'linked.psi-order.json': labOrder }] = await Promise.all([
+      volume(runId, c, ['linked.psi-key']), volume(runId, SITES.lab, ['linked.psi-order.json']),
+    ]);
+    // The comparer finishes the lab's and the pharmacy's lists with its own key: F-space.
+    const toC = [...run.results.values()].flatMap((r) => r.messages.filter((m) => m.to === c))
+      .map((m) => m.content as { origin?: string; points?: string }).filter((m) => m.points !== undefined);
+    const finished = (origin: OrgId) => blind(Buffer.from(key!.text.trim(), 'base64'), unpackPoints(toC.find((m) => m.origin === origin)!.points!)!).map((p) => p.toString('hex'));
+    const labF = finished(SITES.lab);
+    const pharmacyF = new Set(finished(SITES.pharmacy));
+    // The lab's shuffle (position → row) names the lab's person behind each of its F-values.
+    const [header, ...lines] = texts.lab.trimEnd().split('\n');
+    const seen = new Set<string>();
+    const labIds = lines.map((l) => l.split(',')).filter((cells) => cells.length === header!.split(',').length && validRows(`${header}\n${cells.join(',')}\n`).size === 1 && !seen.has(cells[0]!) && seen.add(cells[0]!)).map((cells) => cells[0]!);
+    const order = JSON.parse(labOrder!.text) as number[];
+    const learned = new Set(labF.flatMap((value, position) => (pharmacyF.has(value) ? [labIds[order[position]!]!] : [])));
+    // Exactly the lab's pairwise overlap with the pharmacy, hospital or not: what no site alone learns.
+    const pharmacyIds = new Set(validRows(texts.pharmacy).keys());
+    const hospitalIds = new Set(validRows(texts.hospital).keys());
+    const pairwise = new Set([...validRows(texts.lab).keys()].filter((id) => pharmacyIds.has(id)));
+    expect(learned).toEqual(pairwise);
+    expect([...pairwise].filter((id) => !hospitalIds.has(id)).length).toBeGreaterThan(100);
+  }, 600_000);
+});
+
 describe('link refusals', () => {
   it('refuses when a site shares nobody with the others: the empty intersection is below the threshold, and nothing is written', async () => {
     const runId = newRun();
