@@ -11,9 +11,8 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EnvelopeBinding } from '../common/envelope.ts';
-import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { writeFileAtomically } from '../common/write-file-atomically.ts';
-import type { ReplayGuard } from '../crypto/index.ts';
+import { replayedError, type ReplayGuard } from '../crypto/index.ts';
 
 type Entries = Record<string, { step: string; digest: string }>;
 
@@ -103,7 +102,7 @@ export function createRunLedger(dir: string): RunLedger {
               let changed = false;
               for (const [key, { step, digest, binding }] of admitted) {
                 const seen = entries[key];
-                if (seen && (seen.step !== step || seen.digest !== digest)) throw replayed(binding);
+                if (seen && (seen.step !== step || seen.digest !== digest)) throw replayedError(binding, 'admitted meanwhile');
                 if (seen) continue;
                 entries[key] = { step, digest };
                 changed = true;
@@ -122,11 +121,3 @@ export function createRunLedger(dir: string): RunLedger {
   };
 }
 
-function replayed(b: EnvelopeBinding): ParleyError {
-  return new ParleyError(
-    ErrorCode.EnvelopeReplayed,
-    `Envelope seq ${b.seq} from "${b.from}" in run "${b.runId}" was admitted here meanwhile as another envelope or at another step; refused as a replay. ` +
-      'A new message needs a new sequence number; check the sender and the relay.',
-    { runId: b.runId, step: b.step, from: b.from, seq: b.seq },
-  );
-}

@@ -135,3 +135,17 @@ export function sigParts(sig: unknown): { protected: string; signature: string }
   if (typ !== ENVELOPE_SIG_TYPE || typeof kid !== 'string') return undefined;
   return { protected: header, signature };
 }
+
+/**
+ * An envelope refused as a replay: its (run, sender, seq) was `when` here as another envelope or
+ * at another step — opened before (open-envelope.ts), or admitted meanwhile by a concurrent step
+ * (activities/run-ledger.ts).
+ */
+export function replayedError(b: EnvelopeBinding, when: 'already opened' | 'admitted meanwhile'): ParleyError {
+  return new ParleyError(
+    ErrorCode.EnvelopeReplayed,
+    `Envelope seq ${b.seq} from "${b.from}" in run "${b.runId}" ${when === 'already opened' ? 'was already opened here' : 'was admitted here meanwhile'} as another envelope or at another step; refused as a replay. ` +
+      'A new message needs a new sequence number; check the sender and the relay.',
+    { runId: b.runId, step: b.step, from: b.from, seq: b.seq },
+  );
+}

@@ -13,7 +13,7 @@ export type { OpenExpectation, OpenOptions, OpenedEnvelope } from './open-envelo
 export { inspectEnvelope } from './inspect-envelope.ts';
 export { verifyEnvelopeSignature } from './verify-envelope.ts';
 export type { EnvelopeInfo } from './inspect-envelope.ts';
-export { TAMPERED_MESSAGE } from './envelope-format.ts';
+export { TAMPERED_MESSAGE, replayedError } from './envelope-format.ts';
 export type { TamperReason } from './envelope-format.ts';
 export { createMemoryReplayGuard, envelopeDigest } from './replay-guard.ts';
 export type { MemoryReplayGuard, ReplayGuard } from './replay-guard.ts';

@@ -30,7 +30,7 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { decodeBase64url, isBase64url } from './base64url.ts';
-import { SIGNED_TYPE, bindingProblem, sameBinding, tampered } from './envelope-format.ts';
+import { SIGNED_TYPE, bindingProblem, replayedError, sameBinding, tampered } from './envelope-format.ts';
 import { verifyCheckedSignature } from './envelope-signature.ts';
 import { checkEnvelope } from './inspect-envelope.ts';
 import { jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
@@ -133,7 +133,7 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   await nextTurnIfLarge(size);
   const digest = envelopeDigest(checked.envelope);
   await nextTurnIfLarge(size);
-  if (!(await replayGuard.admit(signed, digest))) throw replayed(signed);
+  if (!(await replayGuard.admit(signed, digest))) throw replayedError(signed, 'already opened');
 
   return { binding: signed, body: decodeBase64url(claims.body) };
 }
@@ -212,11 +212,3 @@ function unknownSender(b: EnvelopeBinding, senderKid: string): ParleyError {
   );
 }
 
-function replayed(b: EnvelopeBinding): ParleyError {
-  return new ParleyError(
-    ErrorCode.EnvelopeReplayed,
-    `Envelope seq ${b.seq} from "${b.from}" in run "${b.runId}" was already opened here as another envelope or at another step; refused as a replay. ` +
-      'A new message needs a new sequence number; check the sender and the relay.',
-    { runId: b.runId, step: b.step, from: b.from, seq: b.seq },
-  );
-}

@@ -4,6 +4,7 @@
  * ordinary least-squares fit on their plaintext join, for the tests to compare against.
  */
 import type { OrgId } from '../../common/ids.ts';
+import { mulberry32 } from '../../scripts/generate-example-data.ts';
 
 export interface LinkedPerson {
   age: number;
@@ -21,24 +22,13 @@ export interface LinkedPeople {
   csv: Record<OrgId, string>;
 }
 
-/** mulberry32: a small seeded generator, so a failing test can be run again as it was. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * `n` linked people. With `distinctive`, every HbA1c is above 1,000 — a value no other column or
  * message holds, so a test can look for it in what the other sites opened.
  */
 export function linkedFixture(n: number, seed: number, options: { distinctive?: boolean } = {}): LinkedPeople {
-  const random = generator(seed);
+  const random = mulberry32(seed);
   const rows: LinkedPerson[] = Array.from({ length: n }, () => {
     const age = 30 + Math.floor(random() * 60);
     const sex = random() < 0.5 ? 'F' : 'M';
