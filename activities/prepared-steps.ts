@@ -74,13 +74,8 @@ export class PreparedSteps {
    * came — terminated, say — would otherwise keep its created container until the next start).
    */
   async discardAll(): Promise<void> {
-    const runs = [...this.#runs.keys()];
-    await Promise.all(runs.map(async (runId) => {
-      const steps = this.#runs.get(runId);
-      this.#runs.delete(runId);
-      const prepared = await Promise.all([...(steps?.values() ?? [])].map((slot) => (slot === 'taken' ? undefined : slot)));
-      await Promise.all(prepared.map((p) => (p ? discardPrepared(p).catch(() => undefined) : undefined)));
-    }));
+    // Stopping: one container the engine will not remove must not keep the others.
+    await Promise.all([...this.#runs.keys()].map((runId) => this.#discardRun(runId).catch(() => undefined)));
     await Promise.all([...this.#removals.values()].flatMap((set) => [...set]));
   }
 
@@ -91,12 +86,17 @@ export class PreparedSteps {
   async endRun(runId: string): Promise<void> {
     this.#ended.add(runId);
     if (this.#ended.size > ENDED_RUNS_KEPT) this.#ended.delete(this.#ended.values().next().value!);
+    await this.#discardRun(runId);
+    await Promise.all(this.#removals.get(runId) ?? []);
+    this.#removals.delete(runId);
+  }
+
+  /** Forgets the run's steps and discards those still prepared, once their preparations are done. */
+  async #discardRun(runId: string): Promise<void> {
     const steps = this.#runs.get(runId);
     this.#runs.delete(runId);
     const prepared = await Promise.all([...(steps?.values() ?? [])].map((slot) => (slot === 'taken' ? undefined : slot)));
     await Promise.all(prepared.map((p) => (p ? discardPrepared(p) : undefined)));
-    await Promise.all(this.#removals.get(runId) ?? []);
-    this.#removals.delete(runId);
   }
 }
 

@@ -14,7 +14,8 @@ import type { EnvelopeBinding } from '../common/envelope.ts';
 import { writeFileAtomically } from '../common/write-file-atomically.ts';
 import { replayedError, type ReplayGuard } from '../crypto/index.ts';
 
-type Entries = Record<string, { step: string; digest: string }>;
+type Entry = { step: string; digest: string };
+type Entries = Record<string, Entry>;
 
 export interface RunLedger extends ReplayGuard {
   /** Forgets a run (its end). */
@@ -37,7 +38,6 @@ export interface ReplayBatch extends ReplayGuard {
   commit(): Promise<void>;
 }
 
-type Entry = { step: string; digest: string };
 const keyOf = (binding: EnvelopeBinding) => `${binding.from}\u0000${binding.seq}`;
 
 /** A replay guard persisted as one small JSON file per run under `dir`. */
@@ -49,9 +49,8 @@ export function createRunLedger(dir: string): RunLedger {
     queue = next.catch(() => undefined);
     return next;
   };
-  const fileOf = (runId: string) => join(dir, encodeURIComponent(runId), 'ledger.json');
-
   const dirOf = (runId: string) => join(dir, encodeURIComponent(runId));
+  const fileOf = (runId: string) => join(dirOf(runId), 'ledger.json');
   const read = async (runId: string): Promise<Entries> => {
     try {
       return JSON.parse(await readFile(fileOf(runId), 'utf8')) as Entries;

@@ -128,13 +128,8 @@ interface SiteMemo {
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const started = performance.now();
-  const { runId, org } = request;
-  checkAddressedHere(deps, request);
-  // Before anything else: the requester signed this run, the site's policy admits it, and the
-  // step is one the signed manifest implies here. Temporal's word is never enough.
-  const permit = await checkStep(request, {
-    org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
-  });
+  const { runId } = request;
+  const permit = await checkHere(deps, request);
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
   const imageId = await imageIdOf(deps, memo, request);
   const datasets = datasetsOf(deps, request);
@@ -169,10 +164,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
  */
 async function prepareStep(deps: SiteDeps, memo: SiteMemo, request: StepPreparation): Promise<void> {
   const { runId, step } = request;
-  checkAddressedHere(deps, request);
-  const permit = await checkStep(request, {
-    org: deps.org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
-  });
+  const permit = await checkHere(deps, request);
   await memo.prepared.prepare(runId, step, async (): Promise<PreparedStep> => {
     const imageId = await imageIdOf(deps, memo, request);
     const datasets = datasetsOf(deps, request);
@@ -214,11 +206,19 @@ async function takePrepared(
   return undefined;
 }
 
-function checkAddressedHere(deps: SiteDeps, request: StepRequest | StepPreparation): void {
+/**
+ * Before anything else, for a step and for its preparation alike: it is addressed to this site,
+ * the requester signed this run, the site's policy admits it, and the step is one the signed
+ * manifest implies here. Temporal's word is never enough.
+ */
+async function checkHere(deps: SiteDeps, request: StepRequest | StepPreparation): Promise<StepPermit> {
   const { runId, step, org } = request;
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
+  return checkStep(request, {
+    org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
+  });
 }
 
 /**

@@ -104,6 +104,12 @@ export function signJws(header: { alg: SignAlg } & Record<string, unknown>, payl
   return { protected: protectedB64, payload: payloadB64, signature: b64u(signature) };
 }
 
+/** {@link signJws} in the compact serialisation, `protected.payload.signature` (the counterpart of {@link verifyCompactJws}). */
+export function signCompactJws(header: { alg: SignAlg } & Record<string, unknown>, payload: Uint8Array, privateJwk: JWK): string {
+  const jws = signJws(header, payload, privateJwk);
+  return `${jws.protected}.${jws.payload}.${jws.signature}`;
+}
+
 /**
  * The protected header of a JWS whose signature verifies with `publicJwk` under `alg` (the
  * header's own `alg` must be it), or undefined for anything else: malformed parts, another alg,

@@ -19,7 +19,7 @@ import { signEnvelope } from './envelope-signature.ts';
 import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, isSeq } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
-import { sealJwe, signJws, type SignAlg } from './node-jose.ts';
+import { sealJwe, signCompactJws, type SignAlg } from './node-jose.ts';
 import { nextTurnIfLarge } from './next-turn.ts';
 
 /** The sender: its id and its private signing key. An OrgKeys fits. */
@@ -66,8 +66,7 @@ export async function sealEnvelope(input: SealInput): Promise<Envelope> {
   // Between the long synchronous stages of a large envelope, the event loop gets a turn, so the
   // activity's heartbeats keep going (next-turn.ts).
   await nextTurnIfLarge(body.length);
-  const inner = signJws({ alg: senderKind.alg as SignAlg, kid: skid, typ: SIGNED_TYPE }, encoder.encode(JSON.stringify(claims)), sender.sign.privateJwk);
-  const jws = `${inner.protected}.${inner.payload}.${inner.signature}`;
+  const jws = signCompactJws({ alg: senderKind.alg as SignAlg, kid: skid, typ: SIGNED_TYPE }, encoder.encode(JSON.stringify(claims)), sender.sign.privateJwk);
   await nextTurnIfLarge(body.length);
 
   const header: EnvelopeProtectedHeader = { enc: CONTENT_ENC, cty: SIGNED_TYPE, skid, parley: binding };

@@ -12,7 +12,7 @@ import type { StepAttestationClaims } from '../common/attestation.ts';
 import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { keyThumbprint, kindOf } from './jwk-kinds.ts';
-import { signJws, type SignAlg } from './node-jose.ts';
+import { signCompactJws, type SignAlg } from './node-jose.ts';
 
 /** `typ` of an attestation: no other JWS by the same key is taken for one. */
 export const ATTESTATION_TYPE = 'parley+attestation';
@@ -31,8 +31,7 @@ export function allowListEntryDigest(entry: { name: string; digest: string }): s
  * Ed25519, whose signatures are deterministic; step-attestation.test.ts).
  */
 export async function signStepAttestation(claims: StepAttestationClaims, signKey: JWK): Promise<string> {
-  const jws = signJws({ alg: kindOf(signKey, 'sign').alg as SignAlg, kid: keyThumbprint(signKey), typ: ATTESTATION_TYPE }, encoder.encode(JSON.stringify(claims)), signKey);
-  return `${jws.protected}.${jws.payload}.${jws.signature}`;
+  return signCompactJws({ alg: kindOf(signKey, 'sign').alg as SignAlg, kid: keyThumbprint(signKey), typ: ATTESTATION_TYPE }, encoder.encode(JSON.stringify(claims)), signKey);
 }
 
 export type AttestationVerdict = { ok: true; claims: StepAttestationClaims } | { ok: false; problem: string };

@@ -108,7 +108,6 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
     runStep: (call) => runSiteStep(step.id, { org: call.org, step: call.step, image: step.image, datasets: call.datasets, args: call.args, inputs: call.inputs, timeoutMs: step.timeoutMs ?? defaultTimeoutMs }),
   });
 
-
   const runVertical = async (step: VerticalStep): Promise<void> => {
     const timeoutMs = step.timeoutMs ?? defaultTimeoutMs;
     await runVerticalProtocol({
@@ -116,7 +115,6 @@ export async function chainWorkflow(input: ChainRunInput): Promise<ChainResult> 
       runStep: (call) => runSiteStep(step.id, { org: call.org, step: call.step, image: step.image, datasets: [], args: call.args, inputs: call.inputs, timeoutMs }),
     });
   };
-
 
   const runChainStep = (step: ChainStep): Promise<void> => {
     switch (step.kind) {
