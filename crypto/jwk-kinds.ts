@@ -4,8 +4,6 @@
  * error that suits their caller. Problems name members and expected kinds, never a member's value,
  * so a message built from them cannot carry private key material.
  */
-// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
-import './base64-builtins.ts';
 import type { JWK } from 'jose';
 import { isBase64url } from './base64url.ts';
 import { isThumbprint, jwkThumbprintSync } from './thumbprint.ts';

@@ -8,8 +8,6 @@
  * (checked on Node 20.20, jose 6.2). P-256 / ES256 keys made elsewhere are still accepted.
  * Signatures use the fully-specified JOSE alg "Ed25519" (RFC 9864) rather than the older "EdDSA".
  */
-// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
-import './base64-builtins.ts';
 import { exportJWK, generateKeyPair } from 'jose';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { isOrgId } from '../common/ids.ts';

@@ -5,8 +5,6 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc7516#section-7.1 (compact serialisation)
  */
-// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
-import './base64-builtins.ts';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import type { JWK } from 'jose';
 import { CONTENT_ENC } from './envelope-format.ts';

@@ -8,8 +8,6 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-7.1 (compact serialisation)
  */
-// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
-import './base64-builtins.ts';
 import { CompactSign, compactVerify } from 'jose';
 import type { JWK } from 'jose';
 import { isOrgId } from '../common/ids.ts';

@@ -4,8 +4,6 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc7638
  */
-// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
-import './base64-builtins.ts';
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import type { JWK } from 'jose';

@@ -4,8 +4,6 @@
  * envelopes who wants to refuse forgeries early. It does not decrypt, so it says nothing about
  * the plaintext; a recipient's openEnvelope checks that too.
  */
-// jose's base64 is native-speed only with these (./base64-builtins.ts says why).
-import './base64-builtins.ts';
 import type { JWK } from 'jose';
 import { verifyCheckedSignature } from './envelope-signature.ts';
 import { checkEnvelope, inspectEnvelope, type EnvelopeInfo } from './inspect-envelope.ts';
