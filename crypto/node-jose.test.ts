@@ -1,17 +1,17 @@
 import { diffieHellman } from 'node:crypto';
-import { CompactSign, GeneralEncrypt, compactVerify, exportJWK, generalDecrypt, generateKeyPair } from 'jose';
+import { CompactSign, GeneralEncrypt, compactVerify, generalDecrypt } from 'jose';
 import type { JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeBinding } from '../common/envelope.ts';
 import { openWithJose, sealWithJose } from '../test/support/jose-envelope.ts';
 import { aesKeyUnwrap, aesKeyWrap, concatKdf, openJwe, privateKeyOf, publicKeyOf, sealJwe, signJws, verifyCompactJws, verifyJws } from './node-jose.ts';
 import type { SignAlg } from './node-jose.ts';
-import { generateOrgKeys, parseOrgKeys, publicKeysOf } from './org-keys.ts';
+import { generateOrgKeys, publicKeysOf } from './org-keys.ts';
 import type { OrgKeys } from './org-keys.ts';
 import { openEnvelope } from './open-envelope.ts';
 import { createMemoryReplayGuard } from './replay-guard.ts';
 import { sealEnvelope } from './seal-envelope.ts';
-import { jwkThumbprint } from './thumbprint.ts';
+import { p256OrgKeys } from '../test/support/p256-org-keys.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
@@ -62,23 +62,13 @@ describe('published vectors', () => {
   });
 });
 
-// Org keys of both accepted kinds: X25519 / Ed25519 (made by Parley) and P-256 / ES256 (made elsewhere).
-async function p256Keys(org: string): Promise<OrgKeys> {
-  const pair = async (alg: string, use: string) => {
-    const made = await generateKeyPair(alg, { crv: 'P-256', extractable: true });
-    const { kty, crv, x, y, d } = await exportJWK(made.privateKey);
-    const publicJwk = { kty, crv, x, y, kid: await jwkThumbprint({ kty, crv, x, y }), alg, use };
-    return { privateJwk: { ...publicJwk, d }, publicJwk };
-  };
-  return parseOrgKeys({ org, receive: await pair('ECDH-ES+A256KW', 'enc'), sign: await pair('ES256', 'sig') });
-}
 
 const KINDS = ['X25519/Ed25519', 'P-256/ES256'] as const;
 const orgs: Record<(typeof KINDS)[number], OrgKeys[]> = { 'X25519/Ed25519': [], 'P-256/ES256': [] };
 beforeAll(async () => {
   const names = ['north', 'south', 'east', 'west'];
   orgs['X25519/Ed25519'] = await Promise.all(names.map((n) => generateOrgKeys(n)));
-  orgs['P-256/ES256'] = await Promise.all(names.map((n) => p256Keys(n)));
+  orgs['P-256/ES256'] = await Promise.all(names.map((n) => p256OrgKeys(n)));
 });
 
 const body = new TextEncoder().encode('{"share":"12345678901234567890"}');

@@ -1,4 +1,4 @@
-import { CompactSign, GeneralEncrypt, exportJWK, generateKeyPair } from 'jose';
+import { CompactSign, GeneralEncrypt } from 'jose';
 import type { JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
@@ -6,10 +6,10 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { TAMPERED_MESSAGE } from './envelope-format.ts';
 import { openEnvelope } from './open-envelope.ts';
 import type { OpenOptions } from './open-envelope.ts';
-import { generateOrgKeys, parseOrgKeys, publicKeysOf } from './org-keys.ts';
+import { generateOrgKeys, publicKeysOf } from './org-keys.ts';
 import type { OrgKeys } from './org-keys.ts';
 import { createMemoryReplayGuard, envelopeDigest } from './replay-guard.ts';
-import { jwkThumbprint } from './thumbprint.ts';
+import { p256OrgKeys } from '../test/support/p256-org-keys.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import { sealEnvelope } from './seal-envelope.ts';
 import { signEnvelope } from './envelope-signature.ts';
@@ -142,16 +142,7 @@ describe('openEnvelope', () => {
     });
 
     it('opens between organisations whose P-256 / ES256 keys were made elsewhere', async () => {
-      const p256 = async (org: string): Promise<OrgKeys> => {
-        const pair = async (alg: string, use: string) => {
-          const made = await generateKeyPair(alg, { crv: 'P-256', extractable: true });
-          const { kty, crv, x, y, d } = await exportJWK(made.privateKey);
-          const publicJwk = { kty, crv, x, y, kid: await jwkThumbprint({ kty, crv, x, y }), alg, use };
-          return { privateJwk: { ...publicJwk, d }, publicJwk };
-        };
-        return parseOrgKeys({ org, receive: await pair('ECDH-ES+A256KW', 'enc'), sign: await pair('ES256', 'sig') });
-      };
-      const [ecNorth, ecSouth] = await Promise.all([p256('north'), p256('south')]);
+      const [ecNorth, ecSouth] = await Promise.all([p256OrgKeys('north'), p256OrgKeys('south')]);
       const b = binding({ to: ['east', 'south'] });
       const envelope = await sealEnvelope({
         binding: b,
