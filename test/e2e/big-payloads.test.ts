@@ -19,7 +19,7 @@ import type { ImageRef } from '../../activities/types.ts';
 import type { ChainResult, ChainStep, ContainerStep } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
 import { isEnvelopeRef, type EnvelopeRef } from '../../common/envelope.ts';
-import { createMemoryReplayGuard, openEnvelope, publicKeysOf, sealEnvelope, signSiteEnrolment, TAMPERED_MESSAGE } from '../../crypto/index.ts';
+import { createMemoryReplayGuard, openEnvelope, sealEnvelope, signSiteEnrolment, TAMPERED_MESSAGE } from '../../crypto/index.ts';
 import { createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { openChainOutputs, signedChainInput, startChain } from '../../researcher/runs.ts';
@@ -38,6 +38,7 @@ import { createBlobDir } from '../../api/blobs/blob-dir.ts';
 import { sweepRunBlobs } from '../../api/blobs/blob-retention.ts';
 import { silentLogger } from '../../api/logger.ts';
 import { createTemporalRunLauncher } from '../../api/runs/launcher.ts';
+import { registerFederation } from '../support/register-federation.ts';
 
 const [NORTH, SOUTH, EAST] = ['blob-north', 'blob-south', 'blob-east'] as const;
 const SITES = [NORTH, SOUTH, EAST];
@@ -68,14 +69,12 @@ beforeAll(async () => {
   // Blobs leave with the run (retention 0), but only when the test sweeps: it looks first.
   api = await startTestApi({ root: stateDir, temporal: new Client({ connection, namespace }), adminPassword: `admin-${randomInt(1e9)}`, blobRetentionMs: 0, blobSweepIntervalMs: 3_600_000 });
   federation = await createFederation({ stateDir, counts: new Map(SITES.map((org) => [org, 0n])), requester: REQUESTER });
-  for (const member of [...federation.sites, federation.requester]) {
-    await api.admin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
-  }
-  ({ id: collaborationId } = await api.admin.createCollaboration({ name: `blobs-${randomInt(1e9)}`, members: [...SITES, REQUESTER] }));
+  const registered = await registerFederation(api.admin, federation, `blobs-${randomInt(1e9)}`);
+  collaborationId = registered.collaborationId;
   const sites = [];
   for (const site of federation.sites) {
     // Each site reaches the blob store with its own site credential, as `parley site start` does.
-    const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
+    const credential = registered.credentials.get(site.org)!;
     stores.set(site.org, apiBlobStore(createApiClient(api.server.url, credential)));
     sites.push({
       ...siteDepsOf(site, federation, docker, [asAnalysisImage(probe, true)], federation.directory, federationPolicyOf(site, federation, collaborationId)),

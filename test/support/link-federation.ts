@@ -11,11 +11,11 @@ import { createApiClient } from '../../activities/api-client.ts';
 import { apiBlobStore } from '../../activities/blob-store.ts';
 import type { AllowedImage } from '../../activities/site-policy.ts';
 import type { OrgId } from '../../common/ids.ts';
-import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
 import { createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import type { RunSigner } from '../../researcher/runs.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
 import { startTestApi, type TestApi } from './central-parts.ts';
+import { registerFederation } from './register-federation.ts';
 
 export interface LinkFederation {
   federation: Federation;
@@ -49,15 +49,11 @@ export async function startLinkFederation(options: {
     });
     stops.push(() => api.server.close());
     const federation = await createFederation({ stateDir: options.stateDir, counts: new Map(options.sites.map((org) => [org, 0n])), requester: options.requester, files: options.files });
-    for (const member of [...federation.sites, federation.requester]) {
-      await api.admin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
-    }
-    const { id: collaborationId } = await api.admin.createCollaboration({ name: `link-${randomInt(1e9)}`, members: [...options.sites, options.requester] });
-    const sites = [];
-    for (const site of federation.sites) {
-      const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
-      sites.push({ ...siteDepsOf(site, federation, options.docker, options.allowed, federation.directory, federationPolicyOf(site, federation, collaborationId)), blobs: apiBlobStore(createApiClient(api.server.url, credential)) });
-    }
+    const { collaborationId, credentials } = await registerFederation(api.admin, federation, `link-${randomInt(1e9)}`);
+    const sites = federation.sites.map((site) => ({
+      ...siteDepsOf(site, federation, options.docker, options.allowed, federation.directory, federationPolicyOf(site, federation, collaborationId)),
+      blobs: apiBlobStore(createApiClient(api.server.url, credentials.get(site.org)!)),
+    }));
     const cluster = await startLocalCluster({ temporalAddress: options.temporalAddress, ...(options.namespace ? { namespace: options.namespace } : {}), sites });
     stops.push(() => cluster.shutdown());
     return { federation, cluster, api, signer: federationSigner(federation, collaborationId), stop };

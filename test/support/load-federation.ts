@@ -18,7 +18,6 @@ import type Docker from 'dockerode';
 import { parleyDataConverter } from '../../activities/failure-codec.ts';
 import type { AllowedImage } from '../../activities/site-policy.ts';
 import type { ChainResult, ChainSpec } from '../../common/chain.ts';
-import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
 import { exampleAllowList, exampleChain } from '../../demo/example-chain.ts';
 import { createFederation, federationSigner, type Federation } from '../../demo/federation.ts';
 import type { ExampleImages } from '../../provision/images.ts';
@@ -28,6 +27,7 @@ import type { SecureSumResult } from '../../workflows/index.ts';
 import { startTestApi, startTestCoordinator, type TestApi, type TestCoordinator } from './central-parts.ts';
 import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from './statistics-steps.ts';
 import { startSiteProcess, type SiteProcess } from './site-worker-processes.ts';
+import { registerFederation } from './register-federation.ts';
 
 const LETTERS = ['a', 'b', 'c'] as const;
 
@@ -84,16 +84,13 @@ export async function startLoadFederation(options: LoadFederationOptions): Promi
     // Blobs leave with the run (retention 0), but only when the caller sweeps.
     const api = await startTestApi({ root: stateDir, temporal: new Client({ connection, namespace: options.namespace }), adminPassword: `admin-${randomInt(1e9)}`, blobRetentionMs: 0, blobSweepIntervalMs: 3_600_000 });
     stops.push(() => api.server.close());
-    for (const member of [...federation.sites, federation.requester]) {
-      await api.admin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
-    }
-    const { id: collaborationId } = await api.admin.createCollaboration({ name: `${options.prefix}-${randomInt(1e9)}`, members: [...sites, requester] });
+    const { collaborationId, credentials } = await registerFederation(api.admin, federation, `${options.prefix}-${randomInt(1e9)}`);
     const coordinator: TestCoordinator = await startTestCoordinator(options.temporalAddress, options.namespace);
     stops.push(() => coordinator.stop());
     const allowedImages = [...exampleAllowList(options.images), ...(options.moreImages ?? [])];
     const processes: SiteProcess[] = [];
     for (const site of federation.sites) {
-      const { credential } = await api.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
+      const credential = credentials.get(site.org)!;
       const started = await startSiteProcess({
         temporalAddress: options.temporalAddress, namespace: options.namespace, org: site.org,
         memberDir: site.stateDir, directoryDir: federation.directoryDir, datasets: site.datasets, allowedImages,

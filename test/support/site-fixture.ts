@@ -10,11 +10,11 @@ import { stringify } from 'yaml';
 import type { ApiClient } from '../../activities/api-client.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { OrgId } from '../../common/ids.ts';
-import { publicKeysOf, signSiteEnrolment } from '../../crypto/index.ts';
 import { createFederation, federationSigner, type Federation } from '../../demo/federation.ts';
 import { ImageRole } from '../../activities/site-policy.ts';
 import type { RunSigner } from '../../researcher/runs.ts';
 import { repositoryOf } from '../../common/image-name.ts';
+import { registerFederation } from './register-federation.ts';
 
 export interface FixtureSites {
   federation: Federation;
@@ -44,16 +44,10 @@ export async function setUpSites(options: {
   extra?: Record<string, unknown>;
 }): Promise<FixtureSites> {
   const federation = await createFederation({ stateDir: options.root, counts: options.counts, requester: options.requester });
-  for (const member of [...federation.sites, federation.requester]) {
-    await options.admin.createOrganisation({ id: member.org, name: member.org, keys: publicKeysOf(member.keys) });
-  }
-  const { id: collaborationId } = await options.admin.createCollaboration({
-    name: `fixture-${federation.sites.map((s) => s.org).join('-')}`,
-    members: [...federation.sites.map((s) => s.org), federation.requester.org],
-  });
+  const { collaborationId, credentials } = await registerFederation(options.admin, federation, `fixture-${federation.sites.map((s) => s.org).join('-')}`);
   const configFiles = new Map<OrgId, string>();
   for (const site of federation.sites) {
-    const { credential } = await options.admin.registerSite({ collaborationId, orgId: site.org, enrolment: await signSiteEnrolment(site.keys, collaborationId) });
+    const credential = credentials.get(site.org)!;
     const credentialFile = join(site.stateDir, 'site-credential');
     await writeFile(credentialFile, `${credential}\n`, { mode: 0o600 });
     const file = join(site.stateDir, 'site.yaml');
