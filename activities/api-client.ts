@@ -116,13 +116,24 @@ export interface ApiClient {
   runProgress(runId: string, options?: { waitSeconds?: number; after?: number }): Promise<RunProgressView>;
   /** A chain run's outputs, sealed for the caller's organisation; a ring run answers with its envelope. */
   chainRunResult(runId: string): Promise<{ runId: string; outputs: ChainOutput[] } | { runId: string; envelope: Envelope }>;
-  /** Stores a blob of the run under `digest` (SHA-256 of `bytes`, base64url); idempotent. Site credential. */
-  putBlob(runId: string, digest: string, bytes: Uint8Array): Promise<{ stored: boolean }>;
+  /**
+   * Stores a blob of the run under `digest` (SHA-256 of its bytes, base64url); idempotent. Site
+   * credential. A {@link BlobBody} streams: the blob is never in memory whole.
+   */
+  putBlob(runId: string, digest: string, bytes: Uint8Array | BlobBody): Promise<{ stored: boolean }>;
   /**
    * Reads a blob of the run, refusing (ApiClientError, status 0) an answer longer than `maxBytes`
    * without reading the rest. The caller checks the bytes against the digest it asked for.
    */
   getBlob(runId: string, digest: string, maxBytes: number): Promise<Uint8Array>;
+  /** {@link getBlob} as a stream: the refusal of a longer answer comes as the stream's error. */
+  getBlobStream(runId: string, digest: string, maxBytes: number): Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** A blob's bytes as a stream, and their length (sent ahead as Content-Length). */
+export interface BlobBody {
+  size: number;
+  stream: AsyncIterable<Uint8Array>;
 }
 
 /** Creates a client for the API at `baseUrl` (e.g. http://127.0.0.1:8620). */
@@ -173,6 +184,23 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     }
     return response;
   };
+  const getBlobStream = async (runId: string, digest: string, maxBytes: number): Promise<AsyncIterable<Uint8Array>> => {
+    const path = blobPath(runId, digest);
+    const response = await blobFetch('GET', path, { headers: { accept: 'application/octet-stream' } });
+    // Read up to the size the reference names and no further: a relay cannot make a site
+    // read more than the message it expects.
+    return (async function* () {
+      let size = 0;
+      for await (const chunk of response.body ?? []) {
+        size += chunk.byteLength;
+        if (size > maxBytes) {
+          await response.body?.cancel().catch(() => undefined);
+          throw new ApiClientError(0, `GET ${path}: the blob is longer than the ${maxBytes} bytes asked for.`, BLOB_TOO_LONG);
+        }
+        yield chunk;
+      }
+    })();
+  };
   return {
     baseUrl: base,
     withToken: (next) => createApiClient(base, next),
@@ -204,28 +232,19 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     },
     chainRunResult: (runId) => call('GET', `/v1/runs/${enc(runId)}/result`),
     async putBlob(runId, digest, bytes) {
+      const streamed = !(bytes instanceof Uint8Array);
       const response = await blobFetch('PUT', blobPath(runId, digest), {
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) },
-        body: bytes,
-      });
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(streamed ? bytes.size : bytes.byteLength) },
+        // A stream goes out as it is read (fetch's half-duplex upload), never gathered first.
+        ...(streamed ? { body: ReadableStream.from(bytes.stream), duplex: 'half' } : { body: bytes }),
+      } as RequestInit);
       return (await response.json()) as { stored: boolean };
     },
     async getBlob(runId, digest, maxBytes) {
-      const path = blobPath(runId, digest);
-      const response = await blobFetch('GET', path, { headers: { accept: 'application/octet-stream' } });
-      // Read up to the size the reference names and no further: a relay cannot make a site
-      // buffer more than the message it expects.
       const chunks: Uint8Array[] = [];
-      let size = 0;
-      for await (const chunk of response.body ?? []) {
-        size += chunk.byteLength;
-        if (size > maxBytes) {
-          await response.body?.cancel().catch(() => undefined);
-          throw new ApiClientError(0, `GET ${path}: the blob is longer than the ${maxBytes} bytes asked for.`, BLOB_TOO_LONG);
-        }
-        chunks.push(chunk);
-      }
+      for await (const chunk of await getBlobStream(runId, digest, maxBytes)) chunks.push(chunk);
       return Buffer.concat(chunks);
     },
+    getBlobStream,
   };
 }

@@ -3,6 +3,7 @@
  * seal what the algorithm sent, and clean up. The keys stay in this process; the container
  * sees only opened inputs, its datasets and its run volume.
  */
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -10,7 +11,7 @@ import type Docker from 'dockerode';
 import type { Envelope, SealedMessage } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import type { OrgId } from '../common/ids.ts';
-import { canonicalJson, envelopeDigest, openEnvelope, sealEnvelope, type OrgKeys } from '../crypto/index.ts';
+import { canonicalJson, envelopeDigest, openEnvelope, sealEnvelope, type OrgKeys, type SealedBlobBody, type SealInput } from '../crypto/index.ts';
 import { resolveAllowedImage } from './allow-list.ts';
 import { attestStep } from './attest-step.ts';
 import { checkStep, type PrivacyBill, type PrivacyRelease, type StepPermit } from './check-step.ts';
@@ -26,7 +27,7 @@ import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './relea
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
 import { createStepWorkspace, makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
 import { discardPrepared, PreparedSteps, type PreparedStep } from './prepared-steps.ts';
-import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, messageFor } from './blob-messages.ts';
+import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, sealMessage, writeDetachedBody } from './blob-messages.ts';
 import type { BlobStore } from './blob-store.ts';
 import { DEFAULT_STEP_SEND_LIMITS, stepLimitError, type StepSendLimits } from './step-limits.ts';
 import type { RunCleanup, SiteActivities, StepOutcome, StepPreparation, StepRequest } from './types.ts';
@@ -356,11 +357,14 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   // One message at a time: sealed, stored as a blob when large (before the outcome names it),
   // and let go, so the worker never holds all of a step's sealed messages.
   for await (const message of socket.messagesAsJson()) {
-    const sealed = await messageFor(await sealFor(deps, request, [message.to], seq++, message.json), blobOptions);
+    const messageSeq = seq++;
+    const sealed = await sealMessage(message, (body) => sealFor(deps, request, [message.to], messageSeq, body), {
+      ...blobOptions, runId, scratchFile: join(workspace.outboxDir, `${messageSeq}.blob`),
+    });
     sealedDigests.push(sealed.digest);
     envelopes.push(sealed.message);
   }
-  const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, new TextEncoder().encode(JSON.stringify(outputContent)));
+  const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, { body: new TextEncoder().encode(JSON.stringify(outputContent)) });
   if (output) sealedDigests.push(envelopeDigest(output));
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
@@ -399,28 +403,36 @@ async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator
   for (const input of request.inputs) {
     // A blob is fetched and checked against its reference (digest, size, binding), then opened
     // exactly as an inline envelope: signatures, binding to this step, replay.
-    const envelope = await envelopeOf(input.envelope, deps.blobs).catch((err: unknown) => {
-      // The refusal another party sees is vague; the site's own log says which check failed.
+    // The refusal another party sees is vague; the site's own log says which check failed.
+    const logBlobRefusal = (err: unknown): never => {
       const reason = err instanceof ParleyError ? err.details.reason : undefined;
       if (reason) Context.current().log.warn('input blob refused', { runId: request.runId, step: request.step, org: deps.org, from: input.from, reason });
       throw err;
-    });
-    const { binding, body } = await openEnvelope(envelope, {
+    };
+    const envelope = await envelopeOf(input.envelope, deps.blobs).catch(logBlobRefusal);
+    const opened = await openEnvelope(envelope, {
       expect: { runId: request.runId, step: input.fromStep, recipient: deps.org },
       receiveKey: deps.keys.receive.privateJwk,
       senderSigningKey: async (org) => (await deps.directory.publicKeys(org))?.sign.jwk,
       replayGuard,
     });
+    const { binding } = opened;
     if (binding.from !== input.from) {
       throw new ParleyError(ErrorCode.EnvelopeBinding, `An input of step "${request.step}" was not sent by the organisation the run says it came from.`, { runId: request.runId, step: request.step });
     }
-    yield { from: binding.from, step: binding.step, seq: binding.seq, body };
+    const place = { from: binding.from, step: binding.step, seq: binding.seq };
+    if (opened.detached === undefined) {
+      yield { ...place, body: opened.body };
+    } else {
+      const { detached } = opened;
+      yield { ...place, write: (file: string) => writeDetachedBody(deps.blobs, request.runId, detached, file).catch(logBlobRefusal) };
+    }
   }
   await replayGuard.commit();
 }
 
-/** Seals `json` (a message's content as JSON text) for `to`. */
-async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: number, json: Uint8Array): Promise<Envelope> {
+/** Seals a message's content as JSON text (or the blob it was sealed into) for `to`. */
+async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: number, content: { body: Uint8Array } | { detached: SealedBlobBody }): Promise<Envelope> {
   const recipients = [];
   for (const org of to) {
     const keys = await deps.directory.publicKeys(org);
@@ -431,10 +443,10 @@ async function sealFor(deps: SiteDeps, request: StepRequest, to: OrgId[], seq: n
   }
   return sealEnvelope({
     binding: { runId: request.runId, step: request.step, from: deps.org, to: [...to].sort(), seq },
-    body: json,
+    ...content,
     sender: deps.keys,
     recipients,
-  });
+  } as SealInput);
 }
 
 async function endRun(deps: SiteDeps, memo: SiteMemo, runId: string): Promise<RunCleanup> {

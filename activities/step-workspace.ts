@@ -3,16 +3,15 @@
  * /run/parley/input) and the node socket's directory. Removed when the step ends, whatever
  * happened, because the inputs are plaintext.
  */
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OrgId } from '../common/ids.ts';
 
-export interface OpenedInput {
-  from: OrgId;
-  step: string;
-  seq: number;
-  body: Uint8Array;
-}
+/**
+ * An opened input: its body, or (a large one, which travels as a blob) what writes its body to a
+ * file, checked, and removes the file when a check fails.
+ */
+export type OpenedInput = { from: OrgId; step: string; seq: number } & ({ body: Uint8Array; write?: never } | { write(file: string): Promise<void>; body?: never });
 
 export interface StepWorkspace {
   inputDir: string;
@@ -86,7 +85,15 @@ export async function writeStepInputs(workspace: StepWorkspace, inputs: Iterable
   const index: Array<{ file: string; from: OrgId; step: string; seq: number }> = [];
   for await (const input of inputs) {
     const entry = { file: `${input.from}-${input.seq}.json`, from: input.from, step: input.step, seq: input.seq };
-    await writeFile(join(workspace.inputDir, entry.file), input.body, { mode: 0o644 });
+    const file = join(workspace.inputDir, entry.file);
+    if (input.body !== undefined) {
+      await writeFile(file, input.body, { mode: 0o644 });
+    } else {
+      // Under a name no container looks for until the body has streamed in and passed its checks.
+      const partial = join(workspace.inputDir, `.${entry.file}.part`);
+      await input.write(partial);
+      await rename(partial, file);
+    }
     index.push(entry);
   }
   await writeFile(join(workspace.inputDir, 'index.json'), JSON.stringify(index), { mode: 0o644 });

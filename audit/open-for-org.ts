@@ -77,7 +77,7 @@ export async function openForOrg(histories: HistoryToVerify[], keys: OrgKeys, pu
           replayGuard,
         });
         entry.status = 'opened';
-        entry.content = contentOf(opened.body);
+        entry.content = contentOf(opened.body!);
       } catch (err) {
         if (!isParleyError(err)) throw err;
         entry.status = 'refused';

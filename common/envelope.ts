@@ -29,15 +29,31 @@ export interface GeneralJwe {
   aad?: string;
 }
 
+/**
+ * A large body that travels beside its envelope as a blob, encrypted as a stream
+ * (crypto/body-stream.ts) under a key that only the envelope's signed claims carry. The blob's
+ * SHA-256 and length are in the clear here, under the outer signature, so anyone with the
+ * sender's public key can check a blob against its envelope; a recipient also finds them in the
+ * signed claims.
+ */
+export interface DetachedBodyRef {
+  /** SHA-256 (base64url) of the blob's bytes. */
+  digest: string;
+  /** The blob's length in bytes. */
+  size: number;
+}
+
 /** A sealed message: a compact JWS by the sender nested in a JWE for the recipients. */
 export interface Envelope {
   /** 2: with the outer signature `sig` (version 1 had none, and is no longer accepted). */
   v: 2;
   binding: EnvelopeBinding;
+  /** Present when the body travels beside the envelope as a blob; then the JWE holds its key, not the body. */
+  detached?: DetachedBodyRef;
   jwe: GeneralJwe;
   /**
    * The sender's detached compact JWS (RFC 7515 Appendix F, `<header>..<signature>`) over the
-   * canonical JSON of `{ v, binding, jwe }`: every byte of the envelope but this one.
+   * canonical JSON of `{ v, binding, detached, jwe }`: every byte of the envelope but this one.
    */
   sig: string;
 }

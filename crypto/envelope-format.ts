@@ -39,13 +39,31 @@ export interface EnvelopeProtectedHeader {
   parley: EnvelopeBinding;
 }
 
-/** What the sender signs: the binding, when, and the body. */
-export interface SignedClaims extends EnvelopeBinding {
+/** What the sender signs: the binding, when, and the body (or, for a large one, how to read its blob). */
+export type SignedClaims = EnvelopeBinding & {
   /** Seconds since the epoch at sealing. Informational: histories are replayed long after. */
   iat: number;
-  /** The body, base64url. */
-  body: string;
+} & ({ body: string; detached?: never } | { detached: SignedDetachedBody; body?: never });
+
+/** A detached body as the sender signs it: the blob's digest and size, and its file key (base64url). */
+export interface SignedDetachedBody {
+  key: string;
+  digest: string;
+  size: number;
 }
+
+/** What is wrong with `value` as the clear reference to a detached body, or undefined when it is one. */
+export function detachedProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object';
+  const { digest, size, ...rest } = value as Record<string, unknown>;
+  if (Object.values(rest).some((v) => v !== undefined)) return 'has an unexpected member';
+  if (!isBase64url(digest, 32)) return 'digest must be a SHA-256, base64url';
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < MIN_DETACHED_BYTES) return `size must be an integer of at least ${MIN_DETACHED_BYTES}`;
+  return undefined;
+}
+
+// The shortest blob: its nonce and one empty chunk's tag (crypto/body-stream.ts).
+const MIN_DETACHED_BYTES = 16 + 16;
 
 const BINDING_MEMBERS = new Set(['runId', 'step', 'from', 'to', 'seq']);
 
@@ -97,7 +115,8 @@ export type TamperReason =
   | 'signature-invalid'
   | 'signer-key-mismatch'
   | 'claims-malformed'
-  | 'signed-binding-mismatch';
+  | 'signed-binding-mismatch'
+  | 'detached-mismatch';
 
 /**
  * The one message for every tampered envelope: like jose's "decryption operation failed", it does

@@ -21,16 +21,18 @@ import { signJws, verifyJws, type SignAlg } from './node-jose.ts';
 
 const encoder = new TextEncoder();
 
-/** What the outer signature covers: the canonical JSON of the envelope without `sig`, base64url. */
-function signedContent(envelope: Pick<Envelope, 'v' | 'binding' | 'jwe'>): Uint8Array {
-  return encoder.encode(canonicalJson({ v: envelope.v, binding: envelope.binding, jwe: envelope.jwe }));
+/** What the outer signature covers: the canonical JSON of the envelope without `sig` (a detached body's reference included). */
+function signedContent(envelope: Unsigned): Uint8Array {
+  return encoder.encode(canonicalJson({ v: envelope.v, binding: envelope.binding, detached: envelope.detached, jwe: envelope.jwe }));
 }
+
+type Unsigned = Pick<Envelope, 'v' | 'binding' | 'jwe' | 'detached'>;
 
 /**
  * Signs a sealed envelope as its sender; returns the detached compact JWS for `sig`. Over
  * synchronous node:crypto (node-jose.ts), the same JWS as jose's FlattenedSign.
  */
-export function signEnvelope(unsigned: Pick<Envelope, 'v' | 'binding' | 'jwe'>, signKey: JWK, skid: string): string {
+export function signEnvelope(unsigned: Unsigned, signKey: JWK, skid: string): string {
   const jws = signJws({ alg: kindOf(signKey, 'sign').alg as SignAlg, kid: skid, typ: ENVELOPE_SIG_TYPE }, signedContent(unsigned), signKey);
   return `${jws.protected}..${jws.signature}`;
 }

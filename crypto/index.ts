@@ -7,9 +7,10 @@ export { generateOrgKeys, parseOrgKeys, parseOrgPublicKeys, publicKeysOf } from 
 export type { KeyPair, OrgKeys, OrgPublicKeys, PrivateJwk, PublicJwk, PublishedKey } from './org-keys.ts';
 export { fingerprint, isThumbprint, jwkThumbprint, jwkThumbprintSync } from './thumbprint.ts';
 export { sealEnvelope } from './seal-envelope.ts';
-export type { SealInput, SealRecipient, SealSender } from './seal-envelope.ts';
+export type { SealInput, SealRecipient, SealSender, SealedBlobBody } from './seal-envelope.ts';
 export { openEnvelope } from './open-envelope.ts';
-export type { OpenExpectation, OpenOptions, OpenedEnvelope } from './open-envelope.ts';
+export type { OpenExpectation, OpenOptions, OpenedDetachedBody, OpenedEnvelope } from './open-envelope.ts';
+export { BodyStreamError, newFileKey, openBodyStream, sealBodyStream, sealedBodyLength } from './body-stream.ts';
 export { inspectEnvelope } from './inspect-envelope.ts';
 export { verifyEnvelopeSignature } from './verify-envelope.ts';
 export type { EnvelopeInfo } from './inspect-envelope.ts';

@@ -3,9 +3,9 @@
  * and as the first, cheap stage of opening. Validates the whole wire shape strictly (one
  * canonical spelling, no unexpected members) so that everything later stages rely on is there.
  */
-import type { Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
+import type { DetachedBodyRef, Envelope, EnvelopeBinding, GeneralJwe } from '../common/envelope.ts';
 import { decodedLength, isBase64url } from './base64url.ts';
-import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, sameBinding, sigParts, tampered } from './envelope-format.ts';
+import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, detachedProblem, sameBinding, sigParts, tampered } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader } from './envelope-format.ts';
 import { RECEIVE_ALG, epkProblem } from './jwk-kinds.ts';
 import { isThumbprint } from './thumbprint.ts';
@@ -17,6 +17,8 @@ export interface EnvelopeInfo {
   recipientKids: string[];
   /** The thumbprint of the sender's signing key, from the protected header. */
   senderKid: string;
+  /** The blob of a body that travels beside the envelope, when it does (its digest and length). */
+  detached?: DetachedBodyRef;
   /** Sizes in bytes: decoded ciphertext and protected header, the wrapped keys, the whole JSON. */
   sizes: { ciphertext: number; protectedHeader: number; encryptedKeys: number; envelope: number };
 }
@@ -47,6 +49,7 @@ export function inspectEnvelope(envelope: unknown): EnvelopeInfo {
     binding: copyBinding(checked.binding),
     recipientKids,
     senderKid: header.skid,
+    ...(checked.detached ? { detached: { ...checked.detached } } : {}),
     sizes: {
       ciphertext: decodedLength(checked.jwe.ciphertext),
       protectedHeader: decodedLength(checked.jwe.protected),
@@ -62,7 +65,9 @@ export function checkEnvelope(value: unknown): CheckedEnvelope {
     throw tampered('malformed', { field });
   };
   const envelope = record(value) ?? malformed('envelope');
-  if (!onlyMembers(envelope, ['v', 'binding', 'jwe', 'sig'])) malformed('envelope');
+  if (!onlyMembers(envelope, ['v', 'binding', 'detached', 'jwe', 'sig'])) malformed('envelope');
+  if (envelope.detached !== undefined && detachedProblem(envelope.detached) !== undefined) malformed('detached');
+  const detached = envelope.detached as DetachedBodyRef | undefined;
   if (envelope.v !== ENVELOPE_VERSION) malformed('v');
   const sig = sigParts(envelope.sig) ?? malformed('sig');
   if (bindingProblem(envelope.binding) !== undefined) malformed('binding');
@@ -107,7 +112,10 @@ export function checkEnvelope(value: unknown): CheckedEnvelope {
   if (!sameBinding(header.parley as EnvelopeBinding, binding)) throw tampered('clear-binding-mismatch');
 
   return {
-    envelope: { v: ENVELOPE_VERSION, binding, jwe: jwe as unknown as GeneralJwe, sig: envelope.sig as string },
+    envelope: {
+      v: ENVELOPE_VERSION, binding, ...(detached ? { detached: { digest: detached.digest, size: detached.size } } : {}),
+      jwe: jwe as unknown as GeneralJwe, sig: envelope.sig as string,
+    },
     header: header as unknown as EnvelopeProtectedHeader,
     recipientKids,
     sig,

@@ -30,7 +30,8 @@ import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { isOrgId, isRunId, isStepId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { decodeBase64url, isBase64url } from './base64url.ts';
-import { SIGNED_TYPE, bindingProblem, replayedError, sameBinding, tampered } from './envelope-format.ts';
+import { FILE_KEY_BYTES } from './body-stream.ts';
+import { SIGNED_TYPE, bindingProblem, detachedProblem, replayedError, sameBinding, tampered, type SignedDetachedBody } from './envelope-format.ts';
 import { verifyCheckedSignature } from './envelope-signature.ts';
 import { checkEnvelope } from './inspect-envelope.ts';
 import { jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
@@ -59,13 +60,21 @@ export interface OpenOptions {
   replayGuard: ReplayGuard;
 }
 
-/** An opened envelope: its signed binding and the verified body. */
-export interface OpenedEnvelope {
-  binding: EnvelopeBinding;
-  body: Uint8Array;
+/**
+ * An opened envelope: its signed binding and the verified body — or, for a body that travels
+ * beside it as a blob, what opens that blob (body-stream.ts's openBodyStream with `fileKey`) and
+ * the digest and length the blob must have, as the sender signed them.
+ */
+export type OpenedEnvelope = { binding: EnvelopeBinding } & ({ body: Uint8Array; detached?: never } | { detached: OpenedDetachedBody; body?: never });
+
+export interface OpenedDetachedBody {
+  fileKey: Uint8Array;
+  digest: string;
+  size: number;
 }
 
-const CLAIM_MEMBERS = new Set(['runId', 'step', 'from', 'to', 'seq', 'iat', 'body']);
+const CLAIM_MEMBERS = new Set(['runId', 'step', 'from', 'to', 'seq', 'iat', 'body', 'detached']);
+const DETACHED_CLAIM_MEMBERS = ['key', 'digest', 'size'];
 const JWS_HEADER_MEMBERS = new Set(['alg', 'kid', 'typ']);
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -128,6 +137,12 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   if (!sameBinding(signed, clear)) throw tampered('signed-binding-mismatch', ids);
   if (!signed.to.includes(expect.recipient)) throw notAddressed(signed, expect.recipient);
   if (signed.runId !== expect.runId || signed.step !== expect.step) throw wrongPlace(signed, expect);
+  // A detached body: the blob the sender signed is the one the clear reference names.
+  const clearDetached = checked.envelope.detached;
+  if ((claims.detached === undefined) !== (clearDetached === undefined)) throw tampered('detached-mismatch', ids);
+  if (claims.detached !== undefined && (claims.detached.digest !== clearDetached!.digest || claims.detached.size !== clearDetached!.size)) {
+    throw tampered('detached-mismatch', ids);
+  }
 
   // 8. replay
   await nextTurnIfLarge(size);
@@ -135,13 +150,14 @@ export async function openEnvelope(envelope: unknown, options: OpenOptions): Pro
   await nextTurnIfLarge(size);
   if (!(await replayGuard.admit(signed, digest))) throw replayedError(signed, 'already opened');
 
-  return { binding: signed, body: decodeBase64url(claims.body) };
+  if (claims.detached !== undefined) {
+    const { key, digest, size: blobSize } = claims.detached;
+    return { binding: signed, detached: { fileKey: decodeBase64url(key), digest, size: blobSize } };
+  }
+  return { binding: signed, body: decodeBase64url(claims.body!) };
 }
 
-interface Claims extends EnvelopeBinding {
-  iat: number;
-  body: string;
-}
+type Claims = EnvelopeBinding & { iat: number; body?: string; detached?: SignedDetachedBody };
 
 function parseClaims(payload: Uint8Array): Claims | undefined {
   let value: unknown;
@@ -153,10 +169,19 @@ function parseClaims(payload: Uint8Array): Claims | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const claims = value as Record<string, unknown>;
   if (Object.keys(claims).some((m) => !CLAIM_MEMBERS.has(m))) return undefined;
-  const { iat, body, ...binding } = claims;
+  const { iat, body, detached, ...binding } = claims;
   if (bindingProblem(binding) !== undefined) return undefined;
   if (typeof iat !== 'number' || !Number.isSafeInteger(iat) || iat < 0) return undefined;
-  if (!isBase64url(body)) return undefined;
+  // Exactly one of the two: the body itself, or what reads its blob.
+  if (detached === undefined) {
+    if (!isBase64url(body)) return undefined;
+  } else {
+    if (body !== undefined || typeof detached !== 'object' || detached === null) return undefined;
+    const members = Object.keys(detached);
+    if (members.length !== DETACHED_CLAIM_MEMBERS.length || !DETACHED_CLAIM_MEMBERS.every((m) => members.includes(m))) return undefined;
+    const { key, digest, size } = detached as Record<string, unknown>;
+    if (!isBase64url(key, FILE_KEY_BYTES) || detachedProblem({ digest, size }) !== undefined) return undefined;
+  }
   return claims as unknown as Claims;
 }
 

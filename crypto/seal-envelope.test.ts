@@ -26,7 +26,7 @@ function input(overrides: Partial<SealInput> = {}): SealInput {
       { org: 'east', receiveJwk: publicKeysOf(east).receive.jwk },
     ],
     ...overrides,
-  };
+  } as SealInput;
 }
 
 function decodeProtected(value: string): Record<string, unknown> {

@@ -16,7 +16,8 @@ import { isOrgId } from '../common/ids.ts';
 import type { OrgId } from '../common/ids.ts';
 import { encodeBase64url } from './base64url.ts';
 import { signEnvelope } from './envelope-signature.ts';
-import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, isSeq } from './envelope-format.ts';
+import { FILE_KEY_BYTES } from './body-stream.ts';
+import { CONTENT_ENC, ENVELOPE_VERSION, SIGNED_TYPE, bindingProblem, copyBinding, detachedProblem, isSeq } from './envelope-format.ts';
 import type { EnvelopeProtectedHeader, SignedClaims } from './envelope-format.ts';
 import { RECEIVE_ALG, jwkProblem, keyThumbprint, kindOf } from './jwk-kinds.ts';
 import { sealJwe, signCompactJws, type SignAlg } from './node-jose.ts';
@@ -34,13 +35,22 @@ export interface SealRecipient {
   receiveJwk: JWK;
 }
 
-export interface SealInput {
+/**
+ * A large body sealed beforehand as a blob (body-stream.ts): its file key and the blob's SHA-256
+ * and length. The envelope then carries these in place of the body.
+ */
+export interface SealedBlobBody {
+  fileKey: Uint8Array;
+  digest: string;
+  size: number;
+}
+
+export type SealInput = {
   /** Where the message belongs. `to` must name exactly the recipients' orgs (any order; sealed sorted). */
   binding: EnvelopeBinding;
-  body: Uint8Array;
   sender: SealSender;
   recipients: SealRecipient[];
-}
+} & ({ body: Uint8Array; detached?: never } | { detached: SealedBlobBody; body?: never });
 
 const encoder = new TextEncoder();
 
@@ -56,36 +66,50 @@ const encoder = new TextEncoder();
  * });
  */
 export async function sealEnvelope(input: SealInput): Promise<Envelope> {
-  const { binding, body, sender, recipients } = checkInput(input);
+  const { binding, sender, recipients } = checkInput(input);
+  const { body, detached } = input;
   const senderKind = kindOf(sender.sign.privateJwk, 'sign');
   const skid = keyThumbprint(sender.sign.privateJwk);
 
-  const claims: SignedClaims = { ...binding, iat: Math.floor(Date.now() / 1000), body: encodeBase64url(body) };
+  const iat = Math.floor(Date.now() / 1000);
+  const claims: SignedClaims = detached === undefined
+    ? { ...binding, iat, body: encodeBase64url(body!) }
+    : { ...binding, iat, detached: { key: encodeBase64url(detached.fileKey), digest: detached.digest, size: detached.size } };
+  const size = body?.length ?? 0;
   // Synchronous node:crypto (node-jose.ts), laid out exactly as jose's CompactSign and
   // GeneralEncrypt lay it out; old envelopes and jose open these alike (seal-envelope.test.ts).
   // Between the long synchronous stages of a large envelope, the event loop gets a turn, so the
   // activity's heartbeats keep going (next-turn.ts).
-  await nextTurnIfLarge(body.length);
+  await nextTurnIfLarge(size);
   const jws = signCompactJws({ alg: senderKind.alg as SignAlg, kid: skid, typ: SIGNED_TYPE }, encoder.encode(JSON.stringify(claims)), sender.sign.privateJwk);
-  await nextTurnIfLarge(body.length);
+  await nextTurnIfLarge(size);
 
   const header: EnvelopeProtectedHeader = { enc: CONTENT_ENC, cty: SIGNED_TYPE, skid, parley: binding };
   const jwe = sealJwe({ ...header }, encoder.encode(jws), recipients.map((recipient) => ({
     receiveJwk: recipient.receiveJwk,
     header: { alg: RECEIVE_ALG, kid: keyThumbprint(recipient.receiveJwk) },
   })));
-  await nextTurnIfLarge(body.length);
-  const unsigned = { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe } as const;
+  await nextTurnIfLarge(size);
+  const unsigned: Omit<Envelope, 'sig'> = detached === undefined
+    ? { v: ENVELOPE_VERSION, binding: copyBinding(binding), jwe }
+    : { v: ENVELOPE_VERSION, binding: copyBinding(binding), detached: { digest: detached.digest, size: detached.size }, jwe };
   return { ...unsigned, sig: signEnvelope(unsigned, sender.sign.privateJwk, skid) };
 }
 
 // Programmer errors surface here, before any key is used, as TypeErrors (STYLE.md).
-function checkInput(input: SealInput): SealInput {
+function checkInput(input: SealInput): Pick<SealInput, 'binding' | 'sender' | 'recipients'> {
   if (typeof input !== 'object' || input === null) throw new TypeError('sealEnvelope(input): input must be an object');
-  const { binding, body, sender, recipients } = input;
+  const { binding, body, detached, sender, recipients } = input;
   if (typeof binding !== 'object' || binding === null) throw new TypeError('sealEnvelope: binding must be an object');
   if (!isSeq(binding.seq)) throw new TypeError('sealEnvelope: binding.seq must be a non-negative safe integer');
-  if (!(body instanceof Uint8Array)) throw new TypeError('sealEnvelope: body must be a Uint8Array');
+  if (detached === undefined) {
+    if (!(body instanceof Uint8Array)) throw new TypeError('sealEnvelope: body must be a Uint8Array');
+  } else {
+    if (body !== undefined) throw new TypeError('sealEnvelope: give a body or a detached body, not both');
+    if (!(detached.fileKey instanceof Uint8Array) || detached.fileKey.length !== FILE_KEY_BYTES) throw new TypeError(`sealEnvelope: detached.fileKey must be ${FILE_KEY_BYTES} bytes`);
+    const problem = detachedProblem({ digest: detached.digest, size: detached.size });
+    if (problem !== undefined) throw new TypeError(`sealEnvelope: detached ${problem}`);
+  }
   if (typeof sender !== 'object' || sender === null || !isOrgId(sender.org)) throw new TypeError('sealEnvelope: sender.org must be an organisation id');
   if (binding.from !== sender.org) throw new TypeError(`sealEnvelope: binding.from must be the sender "${sender.org}"`);
   const signProblem = jwkProblem(sender.sign?.privateJwk, { role: 'sign', visibility: 'private', strict: false });
@@ -110,5 +134,5 @@ function checkInput(input: SealInput): SealInput {
   const sealed: EnvelopeBinding = { runId: binding.runId, step: binding.step, from: binding.from, to, seq: binding.seq };
   const problem = bindingProblem(sealed);
   if (problem !== undefined) throw new TypeError(`sealEnvelope: binding.${problem}`);
-  return { binding: sealed, body, sender, recipients: sorted };
+  return { binding: sealed, sender, recipients: sorted };
 }

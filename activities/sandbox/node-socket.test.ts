@@ -46,7 +46,7 @@ describe('node socket', () => {
     expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: [1] }))).status).toBe(200);
     expect((await readdir(spillDir)).sort()).toEqual(['0.json', '1.json']);
     const read = [];
-    for await (const m of socket.messagesAsJson()) read.push({ to: m.to, content: JSON.parse(Buffer.from(m.json).toString('utf8')) as unknown });
+    for await (const m of socket.messagesAsJson()) read.push({ to: m.to, content: JSON.parse(Buffer.from(await m.bytes()).toString('utf8')) as unknown });
     expect(read).toEqual([{ to: 'east', content: { big } }, { to: 'east', content: [1] }]);
     // An output is held to its own, smaller limit: it stays inline in the history.
     expect((await call(socket, 'POST', '/v1/output', JSON.stringify({ content: big }))).status).toBe(413);

@@ -15,8 +15,8 @@
  * worker puts violations only on the sealed lines of a failure, never on its readable first line.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isOrgId, type OrgId } from '../../common/ids.ts';
 
@@ -56,10 +56,15 @@ export interface RequestedMessage {
   content: unknown;
 }
 
-/** A message the algorithm asked to send, with its content as JSON text (UTF-8). */
+/**
+ * A message the algorithm asked to send, with its content as JSON text (UTF-8): its length, and
+ * the text whole or as a stream (read from the spill file, never whole in memory).
+ */
 export interface RequestedMessageJson {
   to: OrgId;
-  json: Uint8Array;
+  size: number;
+  bytes(): Promise<Uint8Array>;
+  stream(): AsyncIterable<Uint8Array>;
 }
 
 /** Which of a step's sending limits a refused message went past. */
@@ -70,7 +75,7 @@ export interface NodeSocket {
   readonly socketPath: string;
   /** Accepted messages, in arrival order (read back from spillDir when spilled). */
   messages(): RequestedMessage[];
-  /** Accepted messages one at a time, in arrival order, as JSON text: one in memory at once when spilled. */
+  /** Accepted messages one at a time, in arrival order, as JSON text: when spilled, none in memory until read. */
   messagesAsJson(): AsyncIterable<RequestedMessageJson>;
   /** The first sending limit a message went past, if any (that message and all after it were refused). */
   limitExceeded(): SendLimit | undefined;
@@ -248,7 +253,13 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
     messages: () => messages.map((m) => ('file' in m ? { to: m.to, content: JSON.parse(readFileSync(m.file, 'utf8')) as unknown } : { ...m })),
     async *messagesAsJson() {
       for (const m of messages) {
-        yield { to: m.to, json: 'file' in m ? await readFile(m.file) : Buffer.from(JSON.stringify(m.content), 'utf8') };
+        if ('file' in m) {
+          const { file } = m;
+          yield { to: m.to, size: (await stat(file)).size, bytes: () => readFile(file), stream: () => createReadStream(file) };
+        } else {
+          const json = Buffer.from(JSON.stringify(m.content), 'utf8');
+          yield { to: m.to, size: json.length, bytes: async () => json, stream: async function* () { yield json; } };
+        }
       }
     },
     limitExceeded: () => exceeded,
