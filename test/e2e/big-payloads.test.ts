@@ -18,7 +18,7 @@ import { asAnalysisImage } from '../../activities/site-policy.ts';
 import type { ImageRef } from '../../activities/types.ts';
 import type { ChainResult, ChainStep, ContainerStep } from '../../common/chain.ts';
 import { ErrorCode } from '../../common/errors.ts';
-import { isEnvelopeRef, type EnvelopeRef } from '../../common/envelope.ts';
+import type { EnvelopeRef } from '../../common/envelope.ts';
 import { canonicalJson, createMemoryReplayGuard, openEnvelope, sealEnvelope, signSiteEnrolment, TAMPERED_MESSAGE } from '../../crypto/index.ts';
 import { createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from '../../demo/federation.ts';
 import { startLocalCluster, type LocalCluster } from '../../demo/local-cluster.ts';
