@@ -36,8 +36,14 @@ export interface PayloadResult {
   receiverPeakRssMiB: number;
 }
 
+/** A size whose run failed: what it failed with, so the report says so rather than the bench stopping. */
+export interface PayloadFailure {
+  mib: number;
+  failed: string;
+}
+
 export interface PayloadsBench {
-  results: PayloadResult[];
+  results: Array<PayloadResult | PayloadFailure>;
   /** Each worker's RSS before the first run. */
   idleRssMiB: number[];
   goals: { wallMs: number; historyBytesPerStep: number };
@@ -53,7 +59,7 @@ export async function benchPayloads(options: { temporalAddress: string; namespac
   try {
     const [sender, , receiver] = load.sites as [string, string, string];
     const idle = await Promise.all(load.processes.map((p) => p.sample(false)));
-    const results: PayloadResult[] = [];
+    const results: Array<PayloadResult | PayloadFailure> = [];
     // Smallest first: each process's peak RSS is a high-water mark, so the peak after a size is that size's.
     for (const mib of [...options.sizesMiB].sort((a, b) => a - b)) {
       const step = (id: string, args: ContainerStep['args'], at: string, inputs: string[] = []): ContainerStep => ({ kind: 'container', id, image, datasets: [], args, after: [], inputs, at: [at] });
@@ -61,7 +67,15 @@ export async function benchPayloads(options: { temporalAddress: string; namespac
       const runId = `bench-payload-${mib}-${process.pid}-${Date.now()}`;
       const t0 = performance.now();
       const handle = await load.startChainRun(runId, chain);
-      const result = (await handle.result()) as ChainResult;
+      let result: ChainResult;
+      try {
+        result = (await handle.result()) as ChainResult;
+      } catch (err) {
+        const failed = err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
+        options.log(`  ${mib} MiB: the run failed (${failed})`);
+        results.push({ mib, failed });
+        continue;
+      }
       const wallMs = performance.now() - t0;
       const read = (await openChainOutputs(result, load.federation.requester, load.federation.directory)).find((o) => o.step === 'read');
       const got = (read?.content as { inputs?: Array<{ length: number }> } | undefined)?.inputs?.[0]?.length;
@@ -90,6 +104,7 @@ export async function benchPayloads(options: { temporalAddress: string; namespac
 export function payloadsRows(bench: PayloadsBench, mark: string): string[] {
   const goal = (ok: boolean) => (ok ? '✓' : '✗');
   return bench.results.map((r) => {
+    if ('failed' in r) return `| a step sending ${r.mib} MiB to another site, which reads it${mark} | failed: ${r.failed.replace(/\|/g, '/')} | — | — | ${r.mib === 100 ? `< ${bench.goals.wallMs / 1000} s ✗` : '—'} |`;
     const ok = r.mib < 100 || (r.wallMs <= bench.goals.wallMs && r.historyBytesPerStep <= bench.goals.historyBytesPerStep);
     // Results kept from before the split was measured have none.
     const send = r.split ? `: container ${r.split.sendContainerMs} ms, seal and store ${r.split.sealMs} ms` : '';

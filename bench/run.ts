@@ -6,6 +6,7 @@
  * payloads, load, linkage, vertical, model; default all). `model` runs no containers: it calibrates the scale model from the report's
  * other results (this run's or the kept ones) and predicts N sites on separate machines. The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
+ * PARLEY_BENCH_PAYLOAD_MIB sets the payloads benchmark's sizes (default 1,10,100).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -147,7 +148,7 @@ if (selected.includes('payloads') || selected.includes('load')) {
   try {
     if (selected.includes('payloads')) {
       log('a step sending 1, 10 and 100 MiB…');
-      report.payloads = await benchPayloads({ ...temporal, sizesMiB: [1, 10, 100] });
+      report.payloads = await benchPayloads({ ...temporal, sizesMiB: (process.env.PARLEY_BENCH_PAYLOAD_MIB ?? '1,10,100').split(',').map(Number) });
     }
     if (selected.includes('load')) {
       log('50 ring secure sums and 10 chains at once…');

@@ -114,17 +114,23 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<unknown
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new Refusal(413, `Request body of ${declared} bytes exceeds the limit of ${maxBytes}.`);
   // Listeners rather than for-await: leaving a for-await early destroys the request, and with it
-  // the connection the 413 answer has to go out on.
+  // the connection the 413 answer has to go out on. With a declared length the body is read into
+  // one buffer of that size: a large message is not held twice (its pieces, then their concatenation).
   const body = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
+    const whole = declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
     let size = 0;
     const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= maxBytes) return void chunks.push(chunk);
+      if (size + chunk.length <= maxBytes && (whole === undefined || size + chunk.length <= whole.length)) {
+        if (whole) chunk.copy(whole, size);
+        else chunks.push(chunk);
+        size += chunk.length;
+        return;
+      }
       req.off('data', onData).pause();
       reject(new Refusal(413, `Request body exceeds the limit of ${maxBytes} bytes.`));
     };
-    req.on('data', onData).once('error', reject).once('end', () => resolve(Buffer.concat(chunks)));
+    req.on('data', onData).once('error', reject).once('end', () => resolve(whole ? whole.subarray(0, size) : Buffer.concat(chunks)));
   });
   try {
     return JSON.parse(body.toString('utf8'));
