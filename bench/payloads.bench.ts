@@ -55,6 +55,10 @@ export async function benchPayloads(options: { temporalAddress: string; namespac
   const load = await startLoadFederation({
     temporalAddress: options.temporalAddress, namespace: options.namespace, docker: options.docker, images: options.images,
     prefix: `bench-payloads-${process.pid}`, moreImages: [asAnalysisImage(image, true)],
+    // The probe builds its message as a JavaScript string and JSON-encodes it to send: a 100 MiB
+    // message is ~300 MiB inside its container, which the default 512 MiB limit fits only at times
+    // (one run in three failed at once, killed by V8's heap limit). The worker is what is measured.
+    containerLimits: { memoryBytes: 1024 * MiB },
   });
   try {
     const [sender, , receiver] = load.sites as [string, string, string];

@@ -27,6 +27,7 @@ import type { SecureSumResult } from '../../workflows/index.ts';
 import { startTestApi, startTestCoordinator, type TestApi, type TestCoordinator } from './central-parts.ts';
 import { columnValues, plainMoments, referenceCohort, registryPath, type Condition } from './statistics-steps.ts';
 import { startSiteProcess, type SiteProcess } from './site-worker-processes.ts';
+import type { SiteProcessSetup } from './site-worker-process.ts';
 import { registerFederation } from './register-federation.ts';
 
 const LETTERS = ['a', 'b', 'c'] as const;
@@ -43,6 +44,8 @@ export interface LoadFederationOptions {
   /** Envelopes larger than this travel as blobs (default the sites' own, 256 KiB). */
   blobThresholdBytes?: number;
   stepLimits?: { sendBytes?: number; messages?: number };
+  /** The sites' container limits (site.yaml `limits:`), where a benchmark's containers need more than the defaults. */
+  containerLimits?: SiteProcessSetup['containerLimits'];
 }
 
 export interface LoadFederation {
@@ -97,6 +100,7 @@ export async function startLoadFederation(options: LoadFederationOptions): Promi
         collaboration: collaborationId, requester,
         blobs: { apiUrl: api.server.url, credential, ...(options.blobThresholdBytes !== undefined ? { thresholdBytes: options.blobThresholdBytes } : {}) },
         ...(options.stepLimits ? { stepLimits: options.stepLimits } : {}),
+        ...(options.containerLimits ? { containerLimits: options.containerLimits } : {}),
       });
       processes.push(started);
       stops.push(() => started.stop());

@@ -40,6 +40,7 @@ export interface SiteProcessSetup {
   requester: string;
   blobs?: { apiUrl: string; credential: string; thresholdBytes?: number };
   stepLimits?: { sendBytes?: number; messages?: number };
+  containerLimits?: { memoryBytes?: number };
   maxConcurrentSteps?: number;
 }
 
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
       ...(setup.blobs ? { blobs: apiBlobStore(createApiClient(setup.blobs.apiUrl, setup.blobs.credential)) } : {}),
       ...(setup.blobs?.thresholdBytes !== undefined ? { blobThresholdBytes: setup.blobs.thresholdBytes } : {}),
       ...(setup.stepLimits ? { stepLimits: setup.stepLimits } : {}),
+      ...(setup.containerLimits ? { limits: setup.containerLimits } : {}),
     },
   });
   const running = worker.run();
