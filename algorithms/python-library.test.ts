@@ -163,7 +163,7 @@ parley.send("elsewhere", {"n": 1})
     const ran = await runAlgorithmLocally(docker, { image: refused, org: 'north', participants: ['north', 'south'] });
     expect(ran.exitCode).toBe(1);
     expect(ran.messages).toEqual([]);
-    expect(ran.violations).toEqual(['POST /v1/messages: Recipient "elsewhere" is not one this step may send to (allowed: south).']);
-    expect(ran.logTail.at(-1)).toBe('parley.SiteWorkerRefusal: The site worker refused POST /v1/messages (400): Recipient "elsewhere" is not one this step may send to (allowed: south).');
+    expect(ran.violations).toEqual(['POST /v1/messages/elsewhere: Recipient "elsewhere" is not one this step may send to (allowed: south).']);
+    expect(ran.logTail.at(-1)).toBe('parley.SiteWorkerRefusal: The site worker refused POST /v1/messages/elsewhere (400): Recipient "elsewhere" is not one this step may send to (allowed: south).');
   });
 });

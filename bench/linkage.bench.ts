@@ -131,7 +131,12 @@ async function sealedBytes(handle: { fetchHistory(): Promise<unknown> }): Promis
       } catch {
         continue; // not a step outcome
       }
-      for (const e of outcome.envelopes ?? []) bytes += e.kind === 'blob' && typeof e.size === 'number' ? e.size : JSON.stringify(e).length;
+      for (const e of outcome.envelopes ?? []) {
+        // A body beside its envelope (or, in older histories, a whole envelope as a blob) counts at its blob's size.
+        const detached = e.detached as { size?: unknown } | undefined;
+        bytes += JSON.stringify(e).length + (typeof detached?.size === 'number' ? detached.size : 0);
+        if (e.kind === 'blob' && typeof e.size === 'number') bytes += e.size - JSON.stringify(e).length;
+      }
     }
   }
   return bytes;

@@ -52,6 +52,33 @@ describe('node socket', () => {
     expect((await call(socket, 'POST', '/v1/output', JSON.stringify({ content: big }))).status).toBe(413);
   });
 
+  it('streams a message posted as its own JSON to /v1/messages/{to} into the spill file, checked as JSON on its way', async () => {
+    const spillDir = join(scratch.dir, 'streamed-out');
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'streamed', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 64, maxMessageBytes: 1 << 20, maxTotalBytes: 1 << 20, spillDir });
+    const content = { i: 0, text: 'z'.repeat(200_000) };
+    expect(await call(socket, 'POST', '/v1/messages/east', JSON.stringify(content))).toEqual({ status: 200, json: { ok: true } });
+    // Not JSON, cut short, or two values: refused, recorded, and nothing of it kept.
+    for (const body of ['{"i":1,"text":"unterminated', 'not json', '{} {}']) {
+      expect((await call(socket, 'POST', '/v1/messages/east', body)).json.error).toBe('Request body is not JSON.');
+    }
+    expect((await call(socket, 'POST', '/v1/messages/west', '1')).status).toBe(400);
+    expect(await readdir(spillDir)).toEqual(['0.json']);
+    const read = [];
+    for await (const m of socket.messagesAsJson()) read.push({ to: m.to, size: m.size, content: JSON.parse(Buffer.from(await m.bytes()).toString('utf8')) as unknown });
+    expect(read).toEqual([{ to: 'east', size: JSON.stringify(content).length, content }]);
+    expect(socket.violations()).toHaveLength(4);
+  });
+
+  it('holds a streamed message to the step\'s byte limit, answering 413 rather than dropping the connection', async () => {
+    const spillDir = join(scratch.dir, 'streamed-limit-out');
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'streamed-limit', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 64, maxMessageBytes: 1 << 20, maxTotalBytes: 100_000, spillDir });
+    expect((await call(socket, 'POST', '/v1/messages/east', JSON.stringify('a'.repeat(60_000)))).status).toBe(200);
+    const second = await call(socket, 'POST', '/v1/messages/east', JSON.stringify('b'.repeat(60_000)));
+    expect(second).toEqual({ status: 413, json: { error: 'A step may send at most 100000 bytes of messages in all.' } });
+    expect(socket.limitExceeded()).toEqual({ limit: 'bytes', max: 100_000 });
+    expect(await readdir(spillDir)).toEqual(['0.json']);
+  });
+
   it('names the message limit a step went past, and keeps nothing after it', async () => {
     socket = await startNodeSocket({ socketPath: join(scratch.dir, 'count', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 1024, maxMessages: 2 });
     for (const i of [1, 2]) expect((await call(socket, 'POST', '/v1/messages', JSON.stringify({ to: 'east', content: i }))).status).toBe(200);

@@ -4,6 +4,9 @@
  * it outputs; the worker seals those afterwards, so the container never holds or reaches a key.
  *
  *   POST /v1/messages {to, content}   a message for `to` (one of the step's allowed recipients)
+ *   POST /v1/messages/{to}  content   the same, the body being the content's JSON itself: streamed
+ *                                       to the spill file and checked as JSON on its way, so the
+ *                                       worker never holds a large message whole
  *   POST /v1/output   {content}       the step's result for the run's requester (at most one)
  *   POST /v1/cohort   {dataset, rows}   the row ids of the cohort the step formed from one of its
  *                                       datasets (at most one per dataset), for the site's release
@@ -15,10 +18,11 @@
  * worker puts violations only on the sealed lines of a failure, never on its readable first line.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isOrgId, type OrgId } from '../../common/ids.ts';
+import { jsonSyntaxCheck } from './json-syntax.ts';
 
 export interface NodeSocketOptions {
   /** Where to listen on the host. Its directory is created 0700, or must already be private. */
@@ -110,7 +114,10 @@ function describeRecipient(to: unknown): string {
   return isOrgId(to) ? `"${to}"` : 'a value that is not an organisation id';
 }
 
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+/** Where a message's content is posted as JSON of its own: `/v1/messages/{to}`. */
+const STREAMED_MESSAGES = '/v1/messages/';
+
+async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new Refusal(413, `Request body of ${declared} bytes exceeds the limit of ${maxBytes}.`);
   // Listeners rather than for-await: leaving a for-await early destroys the request, and with it
@@ -185,12 +192,9 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
         throw new Refusal(400, `Recipient ${describeRecipient(to)} is not one this step may send to (allowed: ${[...allowed].join(', ') || 'none'}).`);
       }
       if (content === undefined) throw new Refusal(400, 'A message needs "content".');
-      if (exceeded === undefined && messages.length >= maxMessages) exceeded = { limit: 'messages', max: maxMessages };
       const json = Buffer.from(JSON.stringify(content), 'utf8');
-      if (exceeded === undefined && sentBytes + json.length > maxTotalBytes) exceeded = { limit: 'bytes', max: maxTotalBytes };
       // Once past a limit the step has failed: nothing more of it is kept.
-      if (exceeded?.limit === 'messages') throw new Refusal(429, `A step may send at most ${maxMessages} messages.`);
-      if (exceeded?.limit === 'bytes') throw new Refusal(413, `A step may send at most ${maxTotalBytes} bytes of messages in all.`);
+      admit(json.length);
       sentBytes += json.length;
       if (spillDir === undefined) return void messages.push({ to, content });
       const file = join(spillDir, `${messages.length}.json`);
@@ -211,6 +215,65 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       cohorts.push({ dataset, rows: rows as string[] });
     },
   };
+  /** Admits one more message of `size` bytes (more may follow when unknown), or says which limit it passes. */
+  const admit = (size: number): void => {
+    if (exceeded === undefined && messages.length >= maxMessages) exceeded = { limit: 'messages', max: maxMessages };
+    if (exceeded === undefined && sentBytes + size > maxTotalBytes) exceeded = { limit: 'bytes', max: maxTotalBytes };
+    if (exceeded?.limit === 'messages') throw new Refusal(429, `A step may send at most ${maxMessages} messages.`);
+    if (exceeded?.limit === 'bytes') throw new Refusal(413, `A step may send at most ${maxTotalBytes} bytes of messages in all.`);
+  };
+
+  /** POST /v1/messages/{to}: the content's JSON streamed into the spill file, checked as it comes. */
+  const streamMessage = async (req: IncomingMessage, to: string): Promise<void> => {
+    if (!allowed.has(to)) throw new Refusal(400, `Recipient ${describeRecipient(to)} is not one this step may send to (allowed: ${[...allowed].join(', ') || 'none'}).`);
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > maxMessageBytes) throw new Refusal(413, `Request body of ${declared} bytes exceeds the limit of ${maxMessageBytes}.`);
+    admit(Number.isSafeInteger(declared) ? declared : 0);
+    if (spillDir === undefined) {
+      // Without a spill directory messages are kept in memory anyway: parsed as the JSON route does.
+      const content = await readJson(req, maxMessageBytes);
+      sentBytes += Buffer.byteLength(JSON.stringify(content));
+      return void messages.push({ to, content });
+    }
+    const file = join(spillDir, `${messages.length}.json`);
+    const check = jsonSyntaxCheck();
+    let size = 0;
+    const out = createWriteStream(file, { mode: 0o600 });
+    try {
+      // Listeners, as readJson: a refusal pauses the request rather than destroying it, so the
+      // answer still goes out on its connection.
+      await new Promise<void>((resolve, reject) => {
+        const refuse = (refusal: Refusal): void => {
+          req.off('data', onData).pause();
+          reject(refusal);
+        };
+        const onData = (chunk: Buffer): void => {
+          size += chunk.length;
+          if (size > maxMessageBytes) return refuse(new Refusal(413, `Request body exceeds the limit of ${maxMessageBytes} bytes.`));
+          if (sentBytes + size > maxTotalBytes) {
+            exceeded ??= { limit: 'bytes', max: maxTotalBytes };
+            return refuse(new Refusal(413, `A step may send at most ${maxTotalBytes} bytes of messages in all.`));
+          }
+          if (!check.write(chunk)) return refuse(new Refusal(400, 'Request body is not JSON.'));
+          // Back-pressure: the container waits while the disk catches up.
+          if (!out.write(chunk)) {
+            req.pause();
+            out.once('drain', () => req.resume());
+          }
+        };
+        out.once('error', reject);
+        req.on('data', onData).once('error', reject).once('end', () => out.end(() => resolve()));
+      });
+      if (!check.end()) throw new Refusal(400, 'Request body is not JSON.');
+    } catch (err) {
+      out.destroy();
+      await unlink(file).catch(() => undefined);
+      throw err;
+    }
+    sentBytes += size;
+    messages.push({ to, file });
+  };
+
   const bodyLimit = (path: string): number => (path === '/v1/cohort' ? maxCohortBytes : path === '/v1/messages' ? maxMessageBytes : maxBodyBytes);
 
   const reply = (res: ServerResponse, status: number, body: object): void => {
@@ -220,20 +283,26 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0] ?? '';
     const route = routes[path];
+    const streamedTo = path.startsWith(STREAMED_MESSAGES) ? path.slice(STREAMED_MESSAGES.length) : undefined;
     void (async () => {
-      if (!route) throw new Refusal(404, `No such endpoint: ${req.method} ${path}.`);
+      if (!route && streamedTo === undefined) throw new Refusal(404, `No such endpoint: ${req.method} ${path}.`);
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST');
         throw new Refusal(405, `${path} accepts POST only.`);
       }
-      const body = await readBody(req, bodyLimit(path));
+      if (streamedTo !== undefined) {
+        await streamMessage(req, decodeURIComponent(streamedTo));
+        return reply(res, 200, { ok: true });
+      }
+      if (!route) throw new Refusal(404, `No such endpoint: ${req.method} ${path}.`);
+      const body = await readJson(req, bodyLimit(path));
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Refusal(400, 'Request body must be a JSON object.');
       route(body as Record<string, unknown>);
       reply(res, 200, { ok: true });
     })().catch((err: unknown) => {
       const refusal = err instanceof Refusal ? err : new Refusal(400, 'Request could not be read.');
       // One message larger than the step may send in all is past the step's byte limit too.
-      if (path === '/v1/messages' && refusal.status === 413 && maxMessageBytes >= maxTotalBytes) exceeded ??= { limit: 'bytes', max: maxTotalBytes };
+      if ((path === '/v1/messages' || streamedTo !== undefined) && refusal.status === 413 && maxMessageBytes >= maxTotalBytes) exceeded ??= { limit: 'bytes', max: maxTotalBytes };
       violations.push(`${req.method} ${path}: ${refusal.message}`);
       // After a refused body the rest of it is not worth reading: answer and drop the connection.
       res.setHeader('connection', 'close');

@@ -216,7 +216,10 @@ function post(path, body) {
  * @returns {Promise<void>}
  */
 export async function send(to, content) {
-  await post('/v1/messages', { to, content });
+  if (content === undefined) throw new TypeError('send(to, content): a message needs content (any JSON value).');
+  // The content's JSON is the whole body, which the worker streams to disk as it comes: a large
+  // message is never held whole by the worker (the older POST /v1/messages {to, content} still works).
+  await post(`/v1/messages/${encodeURIComponent(to)}`, content);
 }
 
 /**

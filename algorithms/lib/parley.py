@@ -207,7 +207,16 @@ def send(to, content):
     """Sends `content` (any JSON value) to organisation `to`; the site worker seals it for them
     after the step. Raises SiteWorkerRefusal when the worker refuses (for example, `to` is not a
     recipient this step may address)."""
-    _post("/v1/messages", {"to": to, "content": content})
+    # The content's JSON is the whole body, which the worker streams to disk as it comes: a large
+    # message is never held whole by the worker (the older POST /v1/messages {to, content} still works).
+    _post("/v1/messages/" + _path_segment(str(to)), content)
+
+
+def _path_segment(text):
+    # Percent-encoded as a URL path segment (RFC 3986 §2.1); by hand, as the minimal Python of
+    # the base image may lack urllib.
+    unreserved = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    return "".join(chr(b) if b in unreserved else "%%%02X" % b for b in text.encode("utf-8"))
 
 
 def report_cohort(dataset, rows):
