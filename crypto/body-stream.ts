@@ -90,7 +90,10 @@ function openChunk(key: Buffer, counter: number, last: boolean, sealed: Buffer):
 
 /**
  * Gathers `source` into pieces of exactly `sizeOf(i)` bytes for the i-th piece (the last one
- * shorter), copying only across the source's own boundaries.
+ * shorter). Every piece yielded is a copy of its own: a source may reuse its buffer once asked
+ * for the next piece (a file reader filling one buffer does), while the callers hold a piece
+ * across that ask (the last chunk is known only when the next one comes). One copy of 64 KiB
+ * costs microseconds beside its ChaCha20-Poly1305.
  */
 async function* rechunk(source: AsyncIterable<Uint8Array>, sizeOf: (index: number) => number): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
@@ -100,14 +103,13 @@ async function* rechunk(source: AsyncIterable<Uint8Array>, sizeOf: (index: numbe
     let buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     while (pendingBytes + buffer.length >= sizeOf(index)) {
       const take = sizeOf(index++) - pendingBytes;
-      yield pending.length === 0 ? buffer.subarray(0, take) : Buffer.concat([...pending, buffer.subarray(0, take)]);
+      yield Buffer.concat([...pending, buffer.subarray(0, take)]);
       pending = [];
       pendingBytes = 0;
       buffer = buffer.subarray(take);
     }
     if (buffer.length > 0) {
-      // Kept by reference: Node's streams hand out a fresh buffer for every piece.
-      pending.push(buffer);
+      pending.push(Buffer.from(buffer)); // a copy: the source may refill its buffer
       pendingBytes += buffer.length;
     }
   }
