@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       status: 413, code: ErrorCode.PayloadTooLarge,
       detail: `The request body is larger than ${services.maxBodyBytes} bytes, the most this API reads for any request, so it was not read. Send a smaller body: no Parley request needs more.`,
       // The rest of the body is never read: the connection cannot carry another request, and the
-      // server closes it after a lingering close (api/lingering-close.ts) so the answer arrives.
+      // server closes it after a lingering close (common/lingering-close.ts) so the answer arrives.
       headers: { connection: 'close' },
     }),
   });

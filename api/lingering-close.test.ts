@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeConnectionsGently } from './lingering-close.ts';
+import { closeConnectionsGently } from '../common/lingering-close.ts';
 import { rawConnect } from './testing/raw-http.ts';
 
 let server: Server | undefined;

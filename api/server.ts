@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { closeConnectionsGently } from './lingering-close.ts';
+import { closeConnectionsGently } from '../common/lingering-close.ts';
 
 /** Where to listen. */
 export interface ServeOptions {

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,30 @@ function call(s: NodeSocket, method: string, path: string, body?: string): Promi
 }
 
 describe('node socket', () => {
+  it('answers a refused message whose body is still coming, rather than dropping the connection on it', async () => {
+    const spillDir = join(scratch.dir, 'refused-spill');
+    socket = await startNodeSocket({ socketPath: join(scratch.dir, 'refused', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 1024, maxMessageBytes: 64 * 1024 * 1024, spillDir });
+    // As parley.py sends: the headers, then the whole body, and only then reads the answer. The
+    // worker refuses the recipient at once; were it to close as soon as it answered, the body
+    // still arriving would reset the connection and the answer with it.
+    const body = Buffer.alloc(4 * 1024 * 1024, 0x31);
+    const sendWhole = (): Promise<string> =>
+      new Promise((resolve) => {
+        const connection = connect(socket!.socketPath);
+        let answer = '';
+        connection.on('data', (b: Buffer) => (answer += b.toString('latin1')));
+        connection.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        connection.on('end', () => resolve(answer.split('\r\n')[0]!));
+        connection.pause(); // nothing read until the body is all written
+        connection.write(`POST /v1/messages/west HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+        connection.end(body, () => connection.resume());
+      });
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(await sendWhole());
+    expect(answers).toEqual(Array(10).fill('HTTP/1.1 400 Bad Request'));
+    expect(await readdir(spillDir)).toEqual([]);
+  });
+
   it('spills each message to its spill directory and hands them back one at a time, in order, as JSON', async () => {
     const spillDir = join(scratch.dir, 'spill-out');
     socket = await startNodeSocket({ socketPath: join(scratch.dir, 'spill', 'node.sock'), allowedRecipients: ['east'], maxBodyBytes: 64, maxMessageBytes: 4096, spillDir });

@@ -22,6 +22,7 @@ import { createReadStream, createWriteStream, readFileSync, writeFileSync } from
 import { chmod, lstat, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isOrgId, type OrgId } from '../../common/ids.ts';
+import { closeConnectionsGently } from '../../common/lingering-close.ts';
 import { jsonSyntaxCheck } from './json-syntax.ts';
 
 export interface NodeSocketOptions {
@@ -304,12 +305,14 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       // One message larger than the step may send in all is past the step's byte limit too.
       if ((path === '/v1/messages' || streamedTo !== undefined) && refusal.status === 413 && maxMessageBytes >= maxTotalBytes) exceeded ??= { limit: 'bytes', max: maxTotalBytes };
       violations.push(`${req.method} ${path}: ${refusal.message}`);
-      // After a refused body the rest of it is not worth reading: answer and drop the connection.
+      // After a refused body the rest of it is not worth keeping: answer with Connection: close,
+      // and the lingering close below reads and drops what the algorithm is still sending, so
+      // that the answer reaches it instead of a broken pipe (RFC 9112 §9.6).
       res.setHeader('connection', 'close');
       reply(res, refusal.status, { error: refusal.message });
-      res.once('finish', () => req.socket.destroy());
     });
   });
+  closeConnectionsGently(server);
 
   await prepareDirectory(socketPath);
   if (spillDir !== undefined) await mkdir(spillDir, { recursive: true, mode: 0o700 });

@@ -185,7 +185,12 @@ def _post(path, body):
     # A fresh connection per call, closed after: an idle one would only delay the exit.
     connection = _UnixConnection(SOCKET_PATH)
     try:
-        connection.request("POST", path, body=payload, headers={"content-type": "application/json", "content-length": str(len(payload))})
+        try:
+            connection.request("POST", path, body=payload, headers={"content-type": "application/json", "content-length": str(len(payload))})
+        except (BrokenPipeError, ConnectionResetError):
+            # The worker answers a refusal before it has read the body; should it close before
+            # the body is all written, its answer is still there to be read.
+            pass
         response = connection.getresponse()
         raw = response.read()
         status = response.status
