@@ -35,8 +35,8 @@ export async function runAuditOpen(argv: string[], io: CommandIo): Promise<numbe
   const { readAuditFile } = await import('../../audit/read-audit-file.ts');
   const { openForOrg } = await import('../../audit/open-for-org.ts');
   const keys = await readKeyFile(options.key);
-  const { histories, publicKeys, blobs } = await readAuditFile(options.file, { keysDir: options.keysDir });
-  const entries = await openForOrg(histories, keys, publicKeys, blobs);
+  const { histories, publicKeys, blobs, bodies } = await readAuditFile(options.file, { keysDir: options.keysDir });
+  const entries = await openForOrg(histories, keys, publicKeys, { blobs, bodies });
   const width = Math.max(4, ...entries.map((e) => e.step.length));
   for (const e of entries) {
     if (options.json) {
