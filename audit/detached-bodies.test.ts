@@ -28,28 +28,38 @@ let east: OrgKeys;
 let publicKeys: Record<string, OrgPublicKeys>;
 let dir: string;
 /** Two large messages from north: to south (seq 0), and to south and east (seq 1). */
-const messages: Array<{ envelope: Envelope; sealed: Buffer; text: string }> = [];
+const messages: Array<{ envelope: Envelope; sealed: Buffer; text: string; fileKey: Buffer }> = [];
 
 const BODY_BYTES = 200_000; // four chunks of the stream: truncation at a chunk boundary is possible
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('base64url');
 
-async function sealLarge(seq: number, to: OrgKeys[], text: string) {
-  const fileKey = newFileKey();
+async function sealBody(text: string, fileKey: Uint8Array): Promise<Buffer> {
   const pieces: Buffer[] = [];
   for await (const piece of sealBodyStream((async function* () { yield Buffer.from(JSON.stringify({ text })); })(), fileKey)) pieces.push(piece);
-  const sealed = Buffer.concat(pieces);
+  return Buffer.concat(pieces);
+}
+
+async function sealLarge(seq: number, to: OrgKeys[], text: string) {
+  const fileKey = newFileKey();
+  const sealed = await sealBody(text, fileKey);
   const envelope = await sealEnvelope({
     binding: { runId: RUN, step: 'send', from: north.org, to: to.map((k) => k.org).sort(), seq },
     detached: { fileKey, digest: sha256(sealed), size: sealed.length },
     sender: north,
     recipients: to.map((k) => ({ org: k.org, receiveJwk: publicKeysOf(k).receive.jwk })),
   });
-  return { envelope, sealed, text };
+  // A copy: what a recipient learns on opening, kept for the co-recipient's attack.
+  return { envelope, sealed, text, fileKey: Buffer.from(fileKey) };
 }
 
 /** A history that carries the envelopes as a workflow's result does: in a JSON payload. */
 function historyOf(envelopes: Envelope[]): HistoryJson {
-  return { events: [{ eventId: '1', eventType: 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED', workflowExecutionCompletedEventAttributes: { result: { payloads: [jsonPayload({ envelopes })] } } }] };
+  return {
+    events: [
+      { eventId: '1', eventType: 'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED', workflowExecutionStartedEventAttributes: { workflowType: { name: 'test' } } },
+      { eventId: '2', eventType: 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED', workflowExecutionCompletedEventAttributes: { result: { payloads: [jsonPayload({ envelopes })] } } },
+    ],
+  };
 }
 const histories = () => [{ workflowId: RUN, history: historyOf(messages.map((m) => m.envelope)) }];
 const bodies = (entries: Array<[string, Uint8Array]>) => memoryBodies(new Map(entries));
@@ -129,6 +139,20 @@ describe('audit open, with a detached body', () => {
     expect(await entriesAt(south, swapped)).toEqual([
       { seq: 0, status: 'refused', problem: `${ErrorCode.EnvelopeTampered} (body-digest)` },
       { seq: 1, status: 'opened', text: 'bbb' },
+    ]);
+  });
+
+  it('refuses a body a co-recipient sealed anew under the key it learnt, which decrypts chunk by chunk: the signed digest tells', async () => {
+    // East is a recipient of seq 1 with south, so it knows seq 1's file key: it seals a body of
+    // its own, of the same length, under that key, and puts it in place for south.
+    const [first, second] = messages as [typeof messages[0], typeof messages[0]];
+    const forged = await sealBody('c'.repeat(BODY_BYTES), second.fileKey);
+    expect(forged.length).toBe(second.sealed.length);
+    const source = bodies([[first.envelope.detached!.digest, first.sealed], [second.envelope.detached!.digest, forged]]);
+    expect(await bodyFindings(source)).toEqual([expect.stringContaining(`envelope seq 1 from "det-north" (${second.envelope.detached!.digest}, ${second.sealed.length} bytes) is not the one its sender signed (its SHA-256 differs)`)]);
+    expect(await entriesAt(south, source)).toEqual([
+      { seq: 0, status: 'opened', text: 'aaa' },
+      { seq: 1, status: 'refused', problem: `${ErrorCode.EnvelopeTampered} (body-digest)` },
     ]);
   });
 

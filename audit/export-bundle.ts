@@ -79,3 +79,8 @@ async function writeBodies(histories: HistoryJson[], options: ExportOptions, cou
   await writeBundleBodies(detachedBodiesInHistories(histories), options.bodies.directory, { stream: options.blobs.stream, source: options.blobs.source });
   return basename(options.bodies.directory);
 }
+
+/** The bundle as the file's text. */
+export function bundleText(bundle: AuditBundle): string {
+  return `${JSON.stringify(bundle, null, 2)}\n`;
+}

@@ -509,13 +509,16 @@ describe('big payloads', () => {
       await expect(api.admin.getBlob(runId, ref.digest, ref.size)).resolves.toHaveLength(ref.size);
     });
 
+    async function sealedBody(text: string, fileKey: Uint8Array): Promise<Buffer> {
+      const pieces: Buffer[] = [];
+      for await (const piece of sealBodyStream((async function* () { yield Buffer.from(JSON.stringify({ text })); })(), fileKey)) pieces.push(piece);
+      return Buffer.concat(pieces);
+    }
     /** A large message from north to east as north's worker sends it now: its sealed body stored, its envelope naming it. */
     async function detachedMessage(seq: number, text: string) {
       const north = federation.sites[0]!;
       const fileKey = newFileKey();
-      const pieces: Buffer[] = [];
-      for await (const piece of sealBodyStream((async function* () { yield Buffer.from(JSON.stringify({ text })); })(), fileKey)) pieces.push(piece);
-      const sealed = Buffer.concat(pieces);
+      const sealed = await sealedBody(text, fileKey);
       const digest = createHash('sha256').update(sealed).digest('base64url');
       await stores.get(NORTH)!.put(runId, digest, bodyOf(sealed));
       const envelope = await sealEnvelope({
@@ -524,10 +527,11 @@ describe('big payloads', () => {
         sender: north.keys,
         recipients: [{ org: EAST, receiveJwk: east().keys.receive.publicJwk }],
       });
-      return { envelope, sealed, digest };
+      // The key kept: what every recipient learns on opening, for the co-recipient's attack.
+      return { envelope, sealed, digest, fileKey: Buffer.from(fileKey) };
     }
 
-    it('refuses at the receiving site a detached body the store swapped for another genuine sealed body, or cut short, vaguely, and leaves no input file', async () => {
+    it('refuses at the receiving site a detached body the store swapped for another genuine sealed body, cut short, or sealed anew by a co-recipient, vaguely, and leaves no input file', async () => {
       const [a, b] = [await detachedMessage(9, 'x'.repeat(400_000)), await detachedMessage(10, 'y'.repeat(400_000))];
       const stored = join(blobDirOf(runId), `${a.digest}.blob`);
       const input = join(stateDir, `east-input-${randomInt(1e9)}`);
@@ -536,8 +540,11 @@ describe('big payloads', () => {
       await writeDetachedBody(stores.get(EAST), runId, opened.detached!, input);
       expect(JSON.parse(await readFile(input, 'utf8'))).toEqual({ text: 'x'.repeat(400_000) });
       await rm(input);
-      // The store's operator (or a co-recipient with write access to it) puts b's body, of the same length, in a's place; then a's, cut short.
-      for (const changed of [b.sealed, a.sealed.subarray(0, a.sealed.length - 100)]) {
+      // The store's operator puts b's body, of the same length, in a's place; then a's, cut short;
+      // then a body a co-recipient sealed anew under a's key, which decrypts chunk by chunk.
+      const forged = await sealedBody('z'.repeat(400_000), a.fileKey);
+      expect(forged.length).toBe(a.sealed.length);
+      for (const changed of [b.sealed, a.sealed.subarray(0, a.sealed.length - 100), forged]) {
         await writeFile(stored, changed);
         const again = await openAtEast(a.envelope);
         const refusal = await refusalOf(writeDetachedBody(stores.get(EAST), runId, again.detached!, input));
