@@ -321,7 +321,9 @@ describe('big payloads', () => {
           expect.stringContaining(`(${b}, ${refs.get(b)} bytes) is not in the bodies directory ${join(auditDir, 'tamper.audit.bodies')}: copy the bundle's bodies directory beside it`),
         ].sort((x, y) => String(x).localeCompare(String(y))));
         const opened = await openFile(file, east());
-        expect(opened.entries.map((e) => e.problem?.split(':')[0]).sort()).toEqual([ErrorCode.BlobMissing, `${ErrorCode.EnvelopeTampered} (body-size)`].sort());
+        expect(opened.code).toBe(1);
+        expect(opened.entries.filter((e) => e.status === 'refused').map((e) => e.problem!.split(':')[0]).sort()).toEqual([ErrorCode.BlobMissing, `${ErrorCode.EnvelopeTampered} (body-size)`].sort());
+        expect(opened.entries.filter((e) => e.status === 'opened' && e.detached !== undefined)).toEqual([]);
       });
     });
 
@@ -544,8 +546,13 @@ describe('big payloads', () => {
       // then a body a co-recipient sealed anew under a's key, which decrypts chunk by chunk.
       const forged = await sealedBody('z'.repeat(400_000), a.fileKey);
       expect(forged.length).toBe(a.sealed.length);
+      // The operator keeps the blob's note (the length the API declares) in step with what it serves:
+      // a body the API itself cut short in transfer is a fault to retry, not a refusal.
+      const note = join(blobDirOf(runId), `${a.digest}.json`);
+      const declared = JSON.parse(await readFile(note, 'utf8')) as Record<string, unknown>;
       for (const changed of [b.sealed, a.sealed.subarray(0, a.sealed.length - 100), forged]) {
         await writeFile(stored, changed);
+        await writeFile(note, JSON.stringify({ ...declared, size: changed.length }));
         const again = await openAtEast(a.envelope);
         const refusal = await refusalOf(writeDetachedBody(stores.get(EAST), runId, again.detached!, input));
         expect(refusal).toMatchObject({ code: ErrorCode.EnvelopeTampered, message: TAMPERED_MESSAGE });
