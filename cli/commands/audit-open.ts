@@ -7,6 +7,8 @@ export const openUsage = [
   'Opens, with your organisation\'s private key, only the envelopes in the run sealed for it, each',
   'verified against its sender\'s published key and the run it was found in; lists the others as',
   '"not for you". Prints each envelope\'s step, sender, sequence number and, when opened, its JSON.',
+  'A large message\'s body is read from the bundle\'s bodies directory (run.audit.bodies/ beside',
+  'run.audit.json), checked against its signed length and SHA-256, then decrypted.',
   'Exit 1 when an envelope sealed for you does not open.',
   '',
   '  --key FILE      your organisation\'s key file (mode 0600; never leaves this machine)',
