@@ -176,7 +176,8 @@ async function detachedBodyOf(runId: string, detached: OpenedDetachedBody, optio
     sealed = await options.blobs(runId, detached.digest, detached.size);
   } catch (err) {
     detached.fileKey.fill(0);
-    return { notOpened: `${named}, and it could not be fetched (${isParleyError(err) ? err.code : String((err as { status?: unknown }).status === 404 ? 'not in the blob store: removed with the run\'s retention' : 'unavailable')})` };
+    const why = isParleyError(err) ? err.code : (err as { status?: unknown }).status === 404 ? 'not in the blob store: removed with the run\'s retention' : 'unavailable';
+    return { notOpened: `${named}, and it could not be fetched (${why})` };
   }
   try {
     return { body: await readDetachedBody(memoryBodies(new Map([[detached.digest, sealed]]), 'the blob store'), runId, detached) };

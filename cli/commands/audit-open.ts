@@ -45,7 +45,8 @@ export async function runAuditOpen(argv: string[], io: CommandIo): Promise<numbe
       io.out(JSON.stringify(e));
       continue;
     }
-    const head = `${e.step.padEnd(width)}  from ${e.from} #${e.seq} → ${e.to.join(',')}`;
+    const body = e.detached ? `  (body detached: ${e.detached.size} bytes, SHA-256 ${e.detached.digest})` : '';
+    const head = `${e.step.padEnd(width)}  from ${e.from} #${e.seq} → ${e.to.join(',')}${body}`;
     if (e.status === 'opened') io.out(`${head}\n    ${JSON.stringify(e.content)}`);
     else if (e.status === 'refused') io.out(`${head}\n    REFUSED: ${e.problem}`);
     else io.out(`${head}  (not for you)`);
