@@ -4,6 +4,8 @@
  * needs nothing else, and no private key, to replay or check the run.
  */
 import type { OrgPublicKeys } from '../crypto/index.ts';
+import type { BundleBlobs } from './bundle-blobs.ts';
+import type { BodySource } from './detached-bodies.ts';
 
 /** The bundle's format marker; a reader refuses any other. */
 export const AUDIT_BUNDLE_FORMAT = 'parley-audit-bundle/1';
@@ -35,6 +37,18 @@ export interface AuditBundle {
    * envelopes too large for the history, ciphertext only. Absent when the run had none.
    */
   blobs?: Record<string, string>;
+  /**
+   * The directory beside the bundle file holding the sealed bodies of its detached messages
+   * (./bundle-bodies.ts), one file per body named by its digest. Absent when the run had none,
+   * or the bundle was exported without them.
+   */
+  bodiesDirectory?: string;
+}
+
+/** What verify and open read beside the histories: older runs' blobs, and detached bodies. */
+export interface BundlePayloads {
+  blobs?: BundleBlobs;
+  bodies?: BodySource;
 }
 
 /** The short event type of a proto JSON event: "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" → "ActivityTaskScheduled". */

@@ -13,8 +13,10 @@ export interface EnvelopeCensus {
   orgs: string[];
   /** Distinct envelopes that passed inspection (one sent, then received as an input, counts once). */
   envelopes: number;
-  /** Distinct blob references: envelopes too large for the history, stored as blobs. */
+  /** Distinct blob references (older runs): envelopes too large for the history, stored as blobs. */
   blobs: number;
+  /** Distinct detached bodies: large messages' sealed bodies, stored beside the history as blobs. */
+  bodies: number;
   /** Envelope-shaped values that did not: malformed or altered (`audit verify`'s business). */
   unreadable: number;
 }
@@ -23,10 +25,12 @@ export interface EnvelopeCensus {
 export function envelopeCensus(histories: HistoryJson[]): EnvelopeCensus {
   const orgs = new Set<string>();
   const distinct = new Set<string>();
+  const bodies = new Set<string>();
   let unreadable = 0;
   for (const value of envelopesInHistories(histories)) {
     try {
-      const { binding } = inspectEnvelope(value);
+      const { binding, detached } = inspectEnvelope(value);
+      if (detached) bodies.add(detached.digest);
       orgs.add(binding.from);
       binding.to.forEach((org) => orgs.add(org));
       const jwe = value.jwe as { iv: string; tag: string };
@@ -42,5 +46,5 @@ export function envelopeCensus(histories: HistoryJson[]): EnvelopeCensus {
     if (Array.isArray(ref.binding.to)) ref.binding.to.forEach((org) => typeof org === 'string' && orgs.add(org));
     blobs.add(ref.digest);
   }
-  return { orgs: [...orgs].sort(), envelopes: distinct.size, blobs: blobs.size, unreadable };
+  return { orgs: [...orgs].sort(), envelopes: distinct.size, blobs: blobs.size, bodies: bodies.size, unreadable };
 }

@@ -15,6 +15,8 @@ export const FindingKind = {
   Image: 'image',
   /** A step's attestation is missing, does not verify, or lists other envelopes than it returned. */
   Attestation: 'attestation',
+  /** A message's detached body is not the one its envelope names (length or SHA-256): altered or swapped. */
+  Body: 'body',
   /** An envelope was consumed that no step of the run produced (or before it was produced). */
   Provenance: 'provenance',
   /** A completed run never delivered an envelope to one of its recipients. */
@@ -43,6 +45,8 @@ export interface SentEnvelope {
   to: string[];
   /** The envelope's JSON size in bytes. */
   bytes: number;
+  /** For a message whose body travels detached (beside the history): the sealed body's length. */
+  bodyBytes?: number;
   /** True for the step's output (sealed for the requester). */
   output: boolean;
 }

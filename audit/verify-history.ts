@@ -6,8 +6,9 @@
 import type { JWK } from 'jose';
 import type { EnvelopeInfo } from '../crypto/index.ts';
 import { envelopeDigest, inspectEnvelope, verifyEnvelopeSignature, type OrgPublicKeys } from '../crypto/index.ts';
-import type { HistoryJson } from './audit-bundle.ts';
-import { envelopeOfBlobRef, looksLikeBlobRef, type BundleBlobs } from './bundle-blobs.ts';
+import type { BundlePayloads, HistoryJson } from './audit-bundle.ts';
+import { envelopeOfBlobRef, looksLikeBlobRef } from './bundle-blobs.ts';
+import { checkDetachedBody, NO_BODIES, type BodyProblem } from './detached-bodies.ts';
 import { readHistorySteps, type StepRecord } from './history-steps.ts';
 import { envelopesIn, envelopesInHistories } from './history-envelopes.ts';
 import { isRecord } from './proto-payloads.ts';
@@ -26,6 +27,8 @@ interface Checked {
   digest: string;
   info?: EnvelopeInfo;
   bytes: number;
+  /** The sealed body's length, for a message whose body travels detached. */
+  bodyBytes?: number;
 }
 
 interface Produced {
@@ -60,10 +63,13 @@ function readRequest(value: unknown): Request | undefined {
 const msBetween = (from?: string, to?: string) => (from && to ? Math.round(Date.parse(to) - Date.parse(from)) : undefined);
 
 /**
- * Verifies one history against the organisations' published keys; a blob reference is checked
- * against its blob in `blobs` (./bundle-blobs.ts), then as the envelope it stands for.
+ * Verifies one history against the organisations' published keys; a blob reference (older runs)
+ * is checked against its blob in `payloads.blobs` (./bundle-blobs.ts), then as the envelope it
+ * stands for; a detached body against its envelope's clear reference (./detached-bodies.ts).
  */
-export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonly<Record<string, OrgPublicKeys>>, blobs: BundleBlobs = {}): Promise<{ verified: VerifiedHistory; findings: Finding[] }> {
+export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonly<Record<string, OrgPublicKeys>>, payloads: BundlePayloads = {}): Promise<{ verified: VerifiedHistory; findings: Finding[] }> {
+  const blobs = payloads.blobs ?? {};
+  const bodies = payloads.bodies ?? NO_BODIES;
   const { workflowId } = source;
   const parsed = readHistorySteps(source.history);
   const findings: Finding[] = parsed.problems.map((p) => ({ kind: FindingKind.MissingEvent, workflowId, ...(p.eventId ? { eventId: p.eventId } : {}), message: p.message }));
@@ -129,7 +135,25 @@ export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonl
       }
     }
     if (b.runId !== workflowId) add(FindingKind.Binding, `envelope seq ${b.seq} from "${b.from}" is bound to run "${b.runId}", not this run`, at);
-    return { digest, info, bytes };
+    if (!info.detached) return { digest, info, bytes };
+    // The body named in the clear, under the outer signature just checked: its length and
+    // SHA-256 are public, so a swapped or cut body shows without any key.
+    const problem = await checkBody(info.detached);
+    const what = `the sealed body of envelope seq ${b.seq} from "${b.from}" (${info.detached.digest}, ${info.detached.size} bytes)`;
+    if (problem === 'body-missing') add(FindingKind.Unverifiable, `${what} is not in ${bodies.where}: copy the bundle's bodies directory beside it, or export the bundle again with --api before the run's retention removes the body`, at);
+    else if (problem !== undefined) add(FindingKind.Body, `${what} is not the one its sender signed (${problem === 'body-size' ? 'its length differs' : 'its SHA-256 differs'}): the blob store or the bundle's copy was altered or swapped`, at);
+    return { digest, info, bytes, bodyBytes: info.detached.size };
+  };
+  // Each body is read once, however many envelopes name it.
+  const bodyChecks = new Map<string, Promise<BodyProblem | undefined>>();
+  const checkBody = (ref: { digest: string; size: number }): Promise<BodyProblem | undefined> => {
+    const key = `${ref.digest}|${ref.size}`;
+    let found = bodyChecks.get(key);
+    if (!found) {
+      found = checkDetachedBody(ref, bodies).then((r) => (r.ok ? undefined : r.problem));
+      bodyChecks.set(key, found);
+    }
+    return found;
   };
 
   const produced = new Map<string, Produced>();
@@ -180,7 +204,7 @@ export async function verifyHistory(source: HistoryToVerify, publicKeys: Readonl
       returned.push(checked.digest);
       const b = checked.info?.binding;
       if (!b) continue;
-      entry.sent.push({ seq: b.seq, from: b.from, to: b.to, bytes: checked.bytes, output });
+      entry.sent.push({ seq: b.seq, from: b.from, to: b.to, bytes: checked.bytes, ...(checked.bodyBytes !== undefined ? { bodyBytes: checked.bodyBytes } : {}), output });
       if (b.step !== request.step || b.from !== request.org) {
         add(FindingKind.Binding, `envelope seq ${b.seq} returned by step "${request.step}" at "${request.org}" is bound to step "${b.step}" from "${b.from}"`, at);
       }

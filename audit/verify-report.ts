@@ -6,12 +6,12 @@ import type { Finding, TimelineStep, VerifiedHistory, VerifyReport } from './ver
 
 const shortDigest = (digest: string) => digest.replace(/^(sha256:[0-9a-f]{12})[0-9a-f]*$/, '$1');
 const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(2)}s`);
-const kib = (bytes: number) => (bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`);
+const bytesText = (bytes: number) => (bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
 
 function stepLine(s: TimelineStep, width: { step: number; org: number }): string {
   const image = s.image.ran !== undefined && s.image.ran !== s.image.digest ? `${shortDigest(s.image.digest)} (ran ${shortDigest(s.image.ran)})` : shortDigest(s.image.digest);
   const got = s.received.map((r) => `${r.from}#${r.seq}`);
-  const sent = s.sent.map((e) => `${e.from} → ${e.to.join(',')} #${e.seq}${e.output ? ' (output)' : ''} ${kib(e.bytes)}`);
+  const sent = s.sent.map((e) => `${e.from} → ${e.to.join(',')} #${e.seq}${e.output ? ' (output)' : ''} ${bytesText(e.bytes)}${e.bodyBytes !== undefined ? ` + body ${bytesText(e.bodyBytes)}` : ''}`);
   const what = [got.length ? `got ${got.join(', ')}` : '', sent.length ? `sent ${sent.join('; ')}` : ''].filter(Boolean).join(' · ');
   const status = s.status === 'completed' ? '' : ` [${s.status}]`;
   return `  ${`+${seconds(s.atMs)}`.padStart(8)} ${seconds(s.durationMs).padStart(6)}  ${s.step.padEnd(width.step)}  ${s.org.padEnd(width.org)}  ${image}  ${what}${status}`;

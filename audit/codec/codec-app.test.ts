@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { KeyDirectory } from '../../activities/key-directory.ts';
-import { generateOrgKeys, publicKeysOf, sealEnvelope, type OrgKeys } from '../../crypto/index.ts';
+import { createHash } from 'node:crypto';
+import { generateOrgKeys, newFileKey, publicKeysOf, sealBodyStream, sealEnvelope, type OrgKeys } from '../../crypto/index.ts';
+import type { Envelope } from '../../common/envelope.ts';
+import { CODEC_MAX_BODY_BYTES } from './describe-envelope.ts';
 import type { AuditBundle } from '../audit-bundle.ts';
 import { createCodecApp } from './codec-app.ts';
 import { newCodecToken } from './codec-guard.ts';
@@ -137,6 +140,80 @@ describe('codec server', () => {
     expect(await response.json()).toEqual({ payloads: [payload, other] });
     expect(await decoded(createCodecApp({ token: TOKEN }), [other])).toEqual([{ hello: 'world' }]);
     expect((await post(createCodecApp({ token: TOKEN }), '/decode', { nope: [] })).status).toBe(400);
+  });
+
+  describe('a large message, its body detached', () => {
+    const DETACHED_SECRET = `${SECRET}-detached`;
+    let detached: { envelope: Envelope; sealed: Buffer; fileKey: string };
+    const fetched: string[] = [];
+    // The blob store as an auditor reads it (GET /v1/blobs/{run}/{digest}), or an altered one.
+    const store = (bodies: Map<string, Uint8Array>) => async (_run: string, digest: string) => {
+      fetched.push(digest);
+      const bytes = bodies.get(digest);
+      if (bytes === undefined) throw Object.assign(new Error('not found'), { status: 404 });
+      return bytes;
+    };
+    beforeAll(async () => {
+      const fileKey = newFileKey();
+      const keyText = fileKey.toString('base64url');
+      const pieces: Buffer[] = [];
+      for await (const piece of sealBodyStream((async function* () { yield Buffer.from(JSON.stringify({ partial: DETACHED_SECRET, pad: 'x'.repeat(100_000) })); })(), fileKey)) pieces.push(piece);
+      const sealed = Buffer.concat(pieces);
+      const envelope = await sealEnvelope({
+        binding: { runId: 'run-1', step: 'ring.0.start', from: 'codec-north', to: ['codec-south'], seq: 1 },
+        detached: { fileKey, digest: createHash('sha256').update(sealed).digest('base64url'), size: sealed.length },
+        sender: north,
+        recipients: [{ org: 'codec-south', receiveJwk: publicKeysOf(south).receive.jwk }],
+      });
+      detached = { envelope, sealed, fileKey: keyText };
+    });
+    const viewOf = async (app: ReturnType<typeof createCodecApp>) => {
+      const [value] = await decoded(app, [jsonPayload({ envelopes: [detached.envelope] })]);
+      return (value as { envelopes: Array<{ parleyEnvelope: Record<string, unknown> }> }).envelopes[0]!.parleyEnvelope;
+    };
+
+    it('is shown as detached, with its digest and size, and never its key or content without a recipient\'s key', async () => {
+      for (const app of [createCodecApp({ token: TOKEN }), createCodecApp({ token: TOKEN, directory, keys: north, blobs: store(new Map([[detached.envelope.detached!.digest, detached.sealed]])) })]) {
+        const view = await viewOf(app);
+        expect(view).toMatchObject({ detached: detached.envelope.detached, seq: 1 });
+        expect(view.opened).toBeUndefined();
+        const text = JSON.stringify(view);
+        expect(text).not.toContain(DETACHED_SECRET);
+        expect(text).not.toContain(detached.fileKey);
+      }
+    });
+
+    it('opens for a recipient once the body fetched from the blob store is the signed one', async () => {
+      const view = await viewOf(createCodecApp({ token: TOKEN, directory, keys: south, blobs: store(new Map([[detached.envelope.detached!.digest, detached.sealed]])) }));
+      expect(view).toMatchObject({ signature: 'verified', detached: detached.envelope.detached, opened: { by: 'codec-south', content: { partial: DETACHED_SECRET } } });
+      expect(JSON.stringify(view)).not.toContain(detached.fileKey);
+    });
+
+    it('refuses a body the store altered or swapped, and says why one is not fetched', async () => {
+      const flipped = Buffer.from(detached.sealed);
+      flipped[50]! ^= 1;
+      const altered = await viewOf(createCodecApp({ token: TOKEN, directory, keys: south, blobs: store(new Map([[detached.envelope.detached!.digest, flipped]])) }));
+      expect(altered).toMatchObject({ signature: 'verified', notOpened: 'ERR_ENVELOPE_TAMPERED (body-digest)' });
+      expect(altered.opened).toBeUndefined();
+      const gone = await viewOf(createCodecApp({ token: TOKEN, directory, keys: south, blobs: store(new Map()) }));
+      expect(gone.notOpened).toMatch(/its body travels beside the history \(\d+ bytes, SHA-256 [\w-]{43}\), and it could not be fetched \(not in the blob store: removed with the run's retention\)/);
+      const noApi = await viewOf(createCodecApp({ token: TOKEN, directory, keys: south }));
+      expect(noApi.notOpened).toMatch(/start the codec server with --api URL to fetch it, or read it with `parley audit open`/);
+      expect(JSON.stringify([altered, gone, noApi])).not.toContain(DETACHED_SECRET);
+    });
+
+    it('does not fetch a body larger than a page can show', async () => {
+      fetched.length = 0;
+      const big = await sealEnvelope({
+        binding: { runId: 'run-1', step: 'ring.0.start', from: 'codec-north', to: ['codec-south'], seq: 2 },
+        detached: { fileKey: newFileKey(), digest: detached.envelope.detached!.digest, size: CODEC_MAX_BODY_BYTES + 1 },
+        sender: north,
+        recipients: [{ org: 'codec-south', receiveJwk: publicKeysOf(south).receive.jwk }],
+      });
+      const [value] = await decoded(createCodecApp({ token: TOKEN, directory, keys: south, blobs: store(new Map()) }), [jsonPayload({ envelopes: [big] })]);
+      expect((value as { envelopes: Array<{ parleyEnvelope: { notOpened: string } }> }).envelopes[0]!.parleyEnvelope.notOpened).toMatch(/more than the 4\.0 MiB this server shows; read it with `parley audit export` then `parley audit open`/);
+      expect(fetched).toEqual([]);
+    });
   });
 
   describe('refuses whoever lacks its token, names another host or calls from another origin', () => {

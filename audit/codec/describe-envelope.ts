@@ -2,12 +2,23 @@
  * What the codec server shows in place of an envelope: its clear metadata (sender, recipients,
  * run, step, sequence, key thumbprints, sizes) and whether its sender's signature verifies —
  * never its content, unless the codec server holds the key of an organisation it was sealed for,
- * and then only after the envelope opened and verified as a site would open it.
+ * and then only after the envelope opened and verified as a site would open it. A large message's
+ * body travels detached: shown as its clear reference (digest, size), and its content only when
+ * opened here and fetched from the blob store and checked like a site checks it.
  */
-import { createMemoryReplayGuard, inspectEnvelope, openEnvelope, verifyEnvelopeSignature, verifyStepAttestation, type OrgKeys } from '../../crypto/index.ts';
+import { createMemoryReplayGuard, inspectEnvelope, openEnvelope, verifyEnvelopeSignature, verifyStepAttestation, type OpenedDetachedBody, type OrgKeys } from '../../crypto/index.ts';
 import type { KeyDirectory } from '../../activities/key-directory.ts';
-import type { EnvelopeRef } from '../../common/envelope.ts';
+import type { DetachedBodyRef, EnvelopeRef } from '../../common/envelope.ts';
+import { isParleyError } from '../../common/errors.ts';
 import { envelopeOfBlobRef, type FetchBlob } from '../bundle-blobs.ts';
+import { memoryBodies } from '../detached-bodies.ts';
+import { readDetachedBody } from '../open-detached-body.ts';
+
+/**
+ * The largest detached body the codec server fetches and shows: what a Web UI page can hold. A
+ * larger one is named, with where to read it (`parley audit open`), and never fetched.
+ */
+export const CODEC_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface EnvelopeView {
   parleyEnvelope: {
@@ -19,6 +30,8 @@ export interface EnvelopeView {
     senderKid: string;
     recipientKids: string[];
     sizes: { ciphertext: number; envelope: number };
+    /** For a large message: its body travels beside the history; this is its clear reference (never its key). */
+    detached?: DetachedBodyRef;
     /** verified / invalid against the sender's published key; unknown without a key directory. */
     signature: 'verified' | 'invalid' | 'unknown';
     /** Present only when opened with the codec server's own organisation key. */
@@ -33,7 +46,10 @@ export interface DescribeOptions {
   keys?: OrgKeys;
   /** Published public keys, to check signatures (and required to open). */
   directory?: KeyDirectory;
-  /** Reads a run's blobs (the API's, as an auditor), to show a blob reference as its envelope. */
+  /**
+   * Reads a run's blobs (the API's, as an auditor): to show a blob reference as its envelope, and
+   * a detached body (up to CODEC_MAX_BODY_BYTES) of an envelope opened here.
+   */
   blobs?: FetchBlob;
 }
 
@@ -91,6 +107,7 @@ export async function describeEnvelope(value: unknown, options: DescribeOptions)
       runId: b.runId, step: b.step, from: b.from, to: b.to, seq: b.seq,
       senderKid: info.senderKid, recipientKids: info.recipientKids,
       sizes: { ciphertext: info.sizes.ciphertext, envelope: info.sizes.envelope },
+      ...(info.detached ? { detached: { ...info.detached } } : {}),
       signature: 'unknown',
     },
   };
@@ -111,7 +128,18 @@ export async function describeEnvelope(value: unknown, options: DescribeOptions)
         senderSigningKey: async () => senderKey,
         replayGuard: createMemoryReplayGuard(),
       });
-      const text = decoder.decode(opened.body);
+      let body: Uint8Array;
+      if (opened.detached) {
+        const fetched = await detachedBodyOf(b.runId, opened.detached, options);
+        if ('notOpened' in fetched) {
+          view.parleyEnvelope.notOpened = fetched.notOpened;
+          return view;
+        }
+        body = fetched.body;
+      } else {
+        body = opened.body;
+      }
+      const text = decoder.decode(body);
       let content: unknown = text;
       try {
         content = JSON.parse(text);
@@ -124,6 +152,39 @@ export async function describeEnvelope(value: unknown, options: DescribeOptions)
     }
   }
   return view;
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/**
+ * The body of an opened detached envelope, fetched from the blob store and checked (length,
+ * SHA-256, then each chunk as it decrypts) — or why it is not shown. The file key is wiped
+ * whichever way this ends, and appears in no answer.
+ */
+async function detachedBodyOf(runId: string, detached: OpenedDetachedBody, options: DescribeOptions): Promise<{ body: Uint8Array } | { notOpened: string }> {
+  const named = `its body travels beside the history (${detached.size} bytes, SHA-256 ${detached.digest})`;
+  if (!options.blobs || detached.size > CODEC_MAX_BODY_BYTES) {
+    detached.fileKey.fill(0);
+    return {
+      notOpened: options.blobs
+        ? `${named}, more than the ${mib(CODEC_MAX_BODY_BYTES)} this server shows; read it with \`parley audit export\` then \`parley audit open\``
+        : `${named}; start the codec server with --api URL to fetch it, or read it with \`parley audit open\``,
+    };
+  }
+  let sealed: Uint8Array;
+  try {
+    sealed = await options.blobs(runId, detached.digest, detached.size);
+  } catch (err) {
+    detached.fileKey.fill(0);
+    const why = isParleyError(err) ? err.code : (err as { status?: unknown }).status === 404 ? 'not in the blob store: removed with the run\'s retention' : 'unavailable';
+    return { notOpened: `${named}, and it could not be fetched (${why})` };
+  }
+  try {
+    return { body: await readDetachedBody(memoryBodies(new Map([[detached.digest, sealed]]), 'the blob store'), runId, detached) };
+  } catch (err) {
+    if (!isParleyError(err)) throw err;
+    return { notOpened: `${err.code}${typeof err.details.reason === 'string' ? ` (${err.details.reason})` : ''}` };
+  }
 }
 
 /**

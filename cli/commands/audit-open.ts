@@ -7,6 +7,8 @@ export const openUsage = [
   'Opens, with your organisation\'s private key, only the envelopes in the run sealed for it, each',
   'verified against its sender\'s published key and the run it was found in; lists the others as',
   '"not for you". Prints each envelope\'s step, sender, sequence number and, when opened, its JSON.',
+  'A large message\'s body is read from the bundle\'s bodies directory (run.audit.bodies/ beside',
+  'run.audit.json), checked against its signed length and SHA-256, then decrypted.',
   'Exit 1 when an envelope sealed for you does not open.',
   '',
   '  --key FILE      your organisation\'s key file (mode 0600; never leaves this machine)',
@@ -35,15 +37,16 @@ export async function runAuditOpen(argv: string[], io: CommandIo): Promise<numbe
   const { readAuditFile } = await import('../../audit/read-audit-file.ts');
   const { openForOrg } = await import('../../audit/open-for-org.ts');
   const keys = await readKeyFile(options.key);
-  const { histories, publicKeys, blobs } = await readAuditFile(options.file, { keysDir: options.keysDir });
-  const entries = await openForOrg(histories, keys, publicKeys, blobs);
+  const { histories, publicKeys, blobs, bodies } = await readAuditFile(options.file, { keysDir: options.keysDir });
+  const entries = await openForOrg(histories, keys, publicKeys, { blobs, bodies });
   const width = Math.max(4, ...entries.map((e) => e.step.length));
   for (const e of entries) {
     if (options.json) {
       io.out(JSON.stringify(e));
       continue;
     }
-    const head = `${e.step.padEnd(width)}  from ${e.from} #${e.seq} → ${e.to.join(',')}`;
+    const body = e.detached ? `  (body detached: ${e.detached.size} bytes, SHA-256 ${e.detached.digest})` : '';
+    const head = `${e.step.padEnd(width)}  from ${e.from} #${e.seq} → ${e.to.join(',')}${body}`;
     if (e.status === 'opened') io.out(`${head}\n    ${JSON.stringify(e.content)}`);
     else if (e.status === 'refused') io.out(`${head}\n    REFUSED: ${e.problem}`);
     else io.out(`${head}  (not for you)`);

@@ -37,9 +37,9 @@ export async function runAuditVerify(argv: string[], io: CommandIo): Promise<num
   const { readAuditFile } = await import('../../audit/read-audit-file.ts');
   const { verifyHistories } = await import('../../audit/verify-bundle.ts');
   const { formatVerifyReport } = await import('../../audit/verify-report.ts');
-  const { histories, publicKeys, blobs } = await readAuditFile(options.file, { keysDir: options.keysDir, workflowId: options.workflowId });
+  const { histories, publicKeys, blobs, bodies } = await readAuditFile(options.file, { keysDir: options.keysDir, workflowId: options.workflowId });
   const started = performance.now();
-  const report = await verifyHistories(histories, publicKeys, blobs);
+  const report = await verifyHistories(histories, publicKeys, { blobs, bodies });
   const ms = Math.round(performance.now() - started);
   if (options.json) io.out(JSON.stringify({ file: options.file, ...report }));
   else for (const line of formatVerifyReport(options.file, report)) io.out(line);
