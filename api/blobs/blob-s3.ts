@@ -20,7 +20,7 @@
  * upload is retried whole, by the site, which streams the body again anyway.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { BLOB_DIGEST, MeasureError, measure, type BlobBackend } from './blob-backend.ts';
 import type { S3Client } from './s3/s3-client.ts';

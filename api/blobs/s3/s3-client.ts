@@ -101,7 +101,7 @@ export function createS3Client(config: S3ClientConfig): S3Client {
         timeout: config.idleTimeoutMs ?? 60_000,
       }, resolve);
       // A body shorter or longer than its Content-Length fails here rather than hanging the store.
-      req.strictContentLength = true;
+      (req as typeof req & { strictContentLength: boolean }).strictContentLength = true;
       req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', (err: Error) => reject(bodyErrors.get(req) ?? unreachable(err, c.operation)));
       if (c.body === undefined || Buffer.isBuffer(c.body)) {
