@@ -44,7 +44,7 @@ started=$(date +%s)
   cd "$staging"
   export GOFLAGS=-buildvcs=false
   go get "$MODULE/weed@$VERSION"
-  go build -trimpath -ldflags=-s -o "$staging/weed" "$MODULE/weed"
+  go build -ldflags=-s -o "$staging/weed" "$MODULE/weed"
 )
 mv "$staging/weed" "$WEED"
 echo "$VERSION" >"$STAMP"
