@@ -39,6 +39,12 @@ export function createS3BlobBackend(client: S3Client, prefix: string): BlobBacke
   const runPrefix = (runId: string) => `${root}${runId}/`;
   const blobKey = (runId: string, digest: string) => `${runPrefix(runId)}${digest}`;
 
+  async function holdsObjects(prefix: string): Promise<boolean> {
+    // A key ending in "/" is such a folder's own marker, not a blob or a marker of ours.
+    for await (const page of client.list(prefix, { maxKeys: 2 })) return page.keys.some((k) => !k.endsWith('/'));
+    return false;
+  }
+
   async function keysOf(runId: string): Promise<string[]> {
     const keys: string[] = [];
     for await (const page of client.list(runPrefix(runId))) keys.push(...page.keys);
@@ -88,10 +94,13 @@ export function createS3BlobBackend(client: S3Client, prefix: string): BlobBacke
     },
     async runs() {
       const runs: string[] = [];
-      for await (const page of client.list(root, '/')) {
+      for await (const page of client.list(root, { delimiter: '/' })) {
         for (const p of page.prefixes) {
           const runId = p.slice(root.length, -1);
-          if (RUN_ID.test(runId)) runs.push(runId);
+          // Stores built on a file system (SeaweedFS) list a run's emptied "folder" for a while
+          // after its objects went: a run counts only while it holds an object. Else a sweep
+          // would see the removed run again and write its markers anew, every retention period.
+          if (RUN_ID.test(runId) && await holdsObjects(runPrefix(runId))) runs.push(runId);
         }
       }
       return runs;
@@ -139,7 +148,7 @@ export function createS3BlobBackend(client: S3Client, prefix: string): BlobBacke
  */
 export async function checkS3BlobStore(client: S3Client, prefix: string): Promise<void> {
   const root = prefix === '' ? '' : `${prefix}/`;
-  for await (const _ of client.list(root, '/')) break;
+  for await (const _ of client.list(root, { delimiter: '/', maxKeys: 1 })) break;
   const probe = Buffer.from('parley blob store probe\n');
   const key = `${root}.probe-${randomBytes(6).toString('hex')}`;
   await client.put(key, probe, probe.length, sha256Hex(probe));

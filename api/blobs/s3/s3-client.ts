@@ -54,8 +54,8 @@ export interface S3Client {
   put(key: string, body: Readable | Buffer, size: number, sha256: string, metadata?: Record<string, string>): Promise<void>;
   /** Removes the object; no error when it is absent. */
   delete(key: string): Promise<void>;
-  /** The keys (and, with a delimiter, common prefixes) under `prefix`, page by page. */
-  list(prefix: string, delimiter?: string): AsyncGenerator<S3ListPage>;
+  /** The keys (and, with a delimiter, common prefixes) under `prefix`, page by page (of at most `maxKeys`). */
+  list(prefix: string, options?: { delimiter?: string; maxKeys?: number }): AsyncGenerator<S3ListPage>;
   createBucket(): Promise<void>;
   deleteBucket(): Promise<void>;
 }
@@ -167,11 +167,12 @@ export function createS3Client(config: S3ClientConfig): S3Client {
       if (!ok(res) && res.statusCode !== 404) throw await failed(res, `delete the object ${key}`);
       discard(res);
     },
-    async *list(prefix, delimiter) {
+    async *list(prefix, options = {}) {
       let token: string | undefined;
       do {
         const query: Array<[string, string]> = [['list-type', '2'], ['prefix', prefix]];
-        if (delimiter !== undefined) query.push(['delimiter', delimiter]);
+        if (options.delimiter !== undefined) query.push(['delimiter', options.delimiter]);
+        if (options.maxKeys !== undefined) query.push(['max-keys', String(options.maxKeys)]);
         if (token !== undefined) query.push(['continuation-token', token]);
         const res = await call({ operation: `list the objects under ${prefix}`, method: 'GET', query });
         if (!ok(res)) throw await failed(res, `list the objects under ${prefix}`);
