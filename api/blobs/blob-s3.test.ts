@@ -108,9 +108,10 @@ describe('the S3 blob backend', () => {
     const readSeconds = (Date.now() - readStarted) / 1000;
     expect(got.value).toEqual({ bytes: size, digest });
     console.log(`100 MiB through the S3 backend: PUT ${putSeconds.toFixed(1)} s, peak RSS +${put.growthMiB.toFixed(1)} MiB; GET ${readSeconds.toFixed(1)} s, peak RSS +${got.growthMiB.toFixed(1)} MiB`);
-    // Loose: a backend that held the blob would grow by at least its 100 MiB.
-    expect(put.growthMiB).toBeLessThan(64);
-    expect(got.growthMiB).toBeLessThan(64);
+    // Loose: a backend that held the blob would grow by at least its 100 MiB. What it does grow by
+    // is garbage not yet collected (here: PUT +1 to +7 MiB, GET +2 to +42 MiB, from run to run).
+    expect(put.growthMiB).toBeLessThan(80);
+    expect(got.growthMiB).toBeLessThan(80);
     await store.removeRun(runId);
     expect(await held(runId)).toEqual([]);
   });
