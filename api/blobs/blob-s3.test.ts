@@ -7,7 +7,7 @@
  * The routes and retention on this backend: blobs.s3.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +17,8 @@ import { freePort } from '../../provision/free-port.ts';
 import { parley } from '../../test/support/parley-cli.ts';
 import { startTestS3Server, type TestS3Server } from '../../test/support/s3-server.ts';
 import { testNamespace } from '../../test/support/test-namespace.ts';
+import { startCentralServer } from '../central-server.ts';
+import { TEST_PASSWORD_COST } from '../testing/harness.ts';
 import type { BlobBackend } from './blob-backend.ts';
 import { checkS3BlobStore, createS3BlobBackend } from './blob-s3.ts';
 import { createS3Client, type S3Client } from './s3/s3-client.ts';
@@ -219,6 +221,28 @@ describe('the S3 store\'s start-up check', () => {
     expect(err.failure).toBe(S3Failure.Unreachable);
     expect(err.message).toContain(`The S3 blob store at ${endpoint} did not answer (ECONNREFUSED)`);
     expect(err.message).toContain('PARLEY_S3_ENDPOINT');
+  });
+
+  it('lets the central server start on the S3 store: the probe removed, no blob directory made', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'parley-s3-central-'));
+    const s3Bucket = await server.createBucket();
+    // Temporal is never needed here: no run is started.
+    const central = await startCentralServer({
+      stateDir, inMemory: true, temporal: new Promise<never>(() => {}), quiet: true, adminPassword: 'an-admin-password-for-tests', passwordCost: TEST_PASSWORD_COST,
+      s3: { endpoint: server.endpoint, bucket: s3Bucket, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, prefix: 'central' },
+    });
+    try {
+      expect((await fetch(`${central.url}/healthz`)).status).toBe(200);
+      // The start-up probe is gone, and the store holds nothing yet; the files' place is unused.
+      const keys: string[] = [];
+      for await (const page of server.client(s3Bucket).list('')) keys.push(...page.keys);
+      expect(keys).toEqual([]);
+      expect(await central.sweepBlobs()).toEqual([]);
+      await expect(readdir(join(stateDir, 'blobs'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await central.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 
   it('keeps `parley server start` from starting when the store refuses its credentials, and prints why without the secret', async () => {
