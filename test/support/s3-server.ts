@@ -84,6 +84,9 @@ export async function startTestS3Server(): Promise<TestS3Server> {
     process.off('exit', killOnExit);
     await stopChild(child);
     await rm(dir, { recursive: true, force: true });
+    // weed puts each part's local gRPC socket in /tmp whatever -dir says, and leaves it there.
+    const sockets = [['master', masterGrpc], ['volume', volumeGrpc], ['filer', filerGrpc], ['s3', s3Grpc]] as const;
+    await Promise.all(sockets.map(([part, port]) => rm(`/tmp/seaweedfs-${part}-grpc-${port}.sock`, { force: true })));
   };
   try {
     await waitUntilReady(child, client(`ready-${randomBytes(4).toString('hex')}`), output);
