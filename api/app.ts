@@ -13,7 +13,6 @@ import { ErrorCode } from '../common/errors.ts';
 import { createAuditApp } from './audit/routes.ts';
 import { authenticate } from './auth/authenticate.ts';
 import { createAuthApp } from './auth/routes.ts';
-import { createBlobDir } from './blobs/blob-dir.ts';
 import { createBlobsApp } from './blobs/routes.ts';
 import { createCollaborationsApp } from './collaborations/routes.ts';
 import { resolveServices } from './deps.ts';
@@ -71,8 +70,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       headers: { connection: 'close' },
     }),
   });
-  // Blobs stream to disk under their own limit (api/blobs/routes.ts); every other body is small.
-  app.use('*', (c, next) => (services.blobDir !== undefined && c.req.path.startsWith('/v1/blobs/') ? next() : limitBody(c, next)));
+  // Blobs stream to their store under their own limit (api/blobs/routes.ts); every other body is small.
+  app.use('*', (c, next) => (services.blobs !== undefined && c.req.path.startsWith('/v1/blobs/') ? next() : limitBody(c, next)));
 
   const auth = authenticate(services);
   app.use('/v1/*', (c, next) => (c.req.path === '/v1/login' ? next() : auth(c, next)));
@@ -93,7 +92,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/v1/sites', createSitesApp(services));
   app.route('/v1/runs', createRunsApp(services));
   app.route('/v1/audit', createAuditApp(services));
-  if (services.blobDir !== undefined) app.route('/v1/blobs', createBlobsApp(services, createBlobDir(services.blobDir), services.maxBlobBytes));
+  if (services.blobs !== undefined) app.route('/v1/blobs', createBlobsApp(services, services.blobs, services.maxBlobBytes));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http', scheme: 'bearer',

@@ -10,6 +10,10 @@ import type { Client } from '@temporalio/client';
 import { createApp, createJsonLogger, ensureAdmin, silentLogger, startServer, createTemporalRunLauncher, type ScryptCost } from './index.ts';
 import { openDatabase, type OpenedDatabase } from '../db/client.ts';
 import { createBlobDir } from './blobs/blob-dir.ts';
+import type { BlobBackend } from './blobs/blob-backend.ts';
+import { checkS3BlobStore, createS3BlobBackend } from './blobs/blob-s3.ts';
+import type { S3BlobConfig } from './blobs/s3-config.ts';
+import { createS3Client } from './blobs/s3/s3-client.ts';
 import { deferredRunLauncher } from './runs/launcher.ts';
 import { DEFAULT_BLOB_RETENTION_MS, startBlobSweeper, sweepRunBlobs } from './blobs/blob-retention.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
@@ -38,6 +42,11 @@ export interface CentralServerOptions {
   blobRetentionMs?: number;
   /** How often ended runs' blobs are looked for. Default 60 s. */
   blobSweepIntervalMs?: number;
+  /**
+   * Keep blobs in this S3-compatible store (api/blobs/s3-config.ts reads it from the
+   * environment) rather than under stateDir/blobs. Checked before the server listens.
+   */
+  s3?: S3BlobConfig;
 }
 
 export interface CentralServer {
@@ -116,10 +125,22 @@ export async function openCentralDatabase(options: CentralDatabaseOptions): Prom
   }
 }
 
+/**
+ * The blob store the options choose: the S3 store, once it answered a listing and let a probe
+ * object be written and removed; else files under the state directory.
+ * @throws S3StoreError naming the endpoint and bucket, what failed and what to do.
+ */
+async function openBlobStore(options: CentralServerOptions): Promise<BlobBackend> {
+  if (options.s3 === undefined) return createBlobDir(join(options.stateDir, 'blobs'));
+  const client = createS3Client(options.s3);
+  await checkS3BlobStore(client, options.s3.prefix);
+  return createS3BlobBackend(client, options.s3.prefix);
+}
+
 export async function startCentralServer(options: CentralServerOptions): Promise<CentralServer> {
   const { database, createdPassword } = await (options.database ?? openCentralDatabase(options));
   try {
-    const blobDir = join(options.stateDir, 'blobs');
+    const blobs = await openBlobStore(options);
     const logger = options.quiet ? silentLogger : createJsonLogger();
     const runs = options.temporal instanceof Promise ? deferredRunLauncher(options.temporal) : createTemporalRunLauncher(options.temporal);
     const app = createApp({
@@ -127,11 +148,11 @@ export async function startCentralServer(options: CentralServerOptions): Promise
       tokenSecret: await tokenSecret(options.stateDir),
       runs,
       logger,
-      blobDir,
+      blobStore: blobs,
       ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
     });
     const server = await startServer(app, { port: options.port ?? 0, hostname: options.hostname ?? '127.0.0.1' });
-    const sweepDeps = { blobs: createBlobDir(blobDir), runs, retentionMs: options.blobRetentionMs ?? DEFAULT_BLOB_RETENTION_MS, now: () => new Date(), logger };
+    const sweepDeps = { blobs, runs, retentionMs: options.blobRetentionMs ?? DEFAULT_BLOB_RETENTION_MS, now: () => new Date(), logger };
     const sweeper = startBlobSweeper(sweepDeps, options.blobSweepIntervalMs ?? 60_000);
     return {
       url: server.url,

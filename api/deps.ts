@@ -13,6 +13,8 @@ import { createTokenService } from './auth/tokens.ts';
 import type { Logger } from './logger.ts';
 import { createJsonLogger } from './logger.ts';
 import type { RunLauncher } from './runs/launcher.ts';
+import type { BlobBackend } from './blobs/blob-backend.ts';
+import { createBlobDir } from './blobs/blob-dir.ts';
 
 /** Everything createApp needs. Only db, tokenSecret and runs are required. */
 export interface AppDeps {
@@ -41,6 +43,11 @@ export interface AppDeps {
    * (api/blobs/). Without it there is no /v1/blobs, and steps that send large messages fail.
    */
   blobDir?: string;
+  /**
+   * The blob store itself, instead of blobDir: e.g. an S3-compatible store (blobs/blob-s3.ts).
+   * The caller keeps one instance for the app and its retention sweeps.
+   */
+  blobStore?: BlobBackend;
   /** Largest blob stored. Default 1 GiB, a site's default limit on what one step sends. */
   maxBlobBytes?: number;
 }
@@ -55,7 +62,8 @@ export interface Services {
   passwordCost: ScryptCost;
   loginThrottle: LoginThrottle;
   maxBodyBytes: number;
-  blobDir: string | undefined;
+  /** Where blobs are kept; undefined: no /v1/blobs. */
+  blobs: BlobBackend | undefined;
   maxBlobBytes: number;
 }
 
@@ -83,7 +91,7 @@ export function resolveServices(deps: AppDeps): Services {
     passwordCost: deps.passwordCost ?? DEFAULT_SCRYPT_COST,
     loginThrottle: loginThrottleOf(deps),
     maxBodyBytes: deps.maxBodyBytes ?? 64 * 1024,
-    blobDir: deps.blobDir,
+    blobs: deps.blobStore ?? (deps.blobDir !== undefined ? createBlobDir(deps.blobDir) : undefined),
     maxBlobBytes: deps.maxBlobBytes ?? 1024 ** 3,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The API's embedded blob store (DESIGN.md "Large payloads"): sealed envelopes too large for a
+ * The API's embedded blob store, its default backend (./blob-backend.ts): sealed envelopes too large for a
  * workflow history, one file per blob under `<stateDir>/blobs/<run id>/<digest>`, beside a small
  * JSON note of who stored it. Files, not the database: a blob streams to disk and back without
  * being held in memory (PGlite and postgres.js hand bytea values over whole), the database stays
@@ -7,69 +7,15 @@
  * when the bytes hash to the digest it is stored under, so storing again is a no-op and a reader
  * can check what it got against the name it asked for.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createWriteStream } from 'node:fs';
-
-/** A blob's name: SHA-256 of its bytes, base64url (43 characters). */
-export const BLOB_DIGEST = /^[A-Za-z0-9_-]{43}$/;
-
-/** Who stored a blob: only sites of that collaboration may read it. */
-export interface BlobNote {
-  org: string;
-  collaborationId: string;
-  size: number;
-}
-
-/** Why a write was refused. */
-export type BlobWriteRefusal = { refused: 'digest' | 'size' | 'too-large'; size: number };
-
-export interface BlobDir {
-  /**
-   * Streams `body` into the blob `runId/digest`, checking its SHA-256 and its length against
-   * `size`, and at most `maxBytes`. Nothing is kept of a refused write. Idempotent: the same
-   * bytes again are checked and answered `stored: false`.
-   */
-  put(runId: string, digest: string, size: number, note: Omit<BlobNote, 'size'>, body: Readable, maxBytes: number): Promise<{ stored: boolean } | BlobWriteRefusal>;
-  /** The blob's note, or undefined when there is no such blob. */
-  note(runId: string, digest: string): Promise<BlobNote | undefined>;
-  /** A stream of the blob's bytes. */
-  read(runId: string, digest: string): Readable;
-  /** The runs that have blobs. */
-  runs(): Promise<string[]>;
-  /** When the run was first seen ended (ms since the epoch), recording `now` if not yet. */
-  endedSince(runId: string, now: number): Promise<number>;
-  /** Removes every blob of the run. */
-  removeRun(runId: string): Promise<void>;
-  /** The digests of the run's blobs. */
-  digests(runId: string): Promise<string[]>;
-  /** Removes one blob of the run (and its note). */
-  remove(runId: string, digest: string): Promise<void>;
-  /** Records that the run's unreferenced blobs were removed; false when that was already recorded. */
-  markPruned(runId: string): Promise<boolean>;
-}
-
-/** Hashes and counts what passes through, refusing more than `max` bytes. */
-function measure(max: number) {
-  const hash = createHash('sha256');
-  let size = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length;
-      if (size > max) return done(new RangeError('too-large'));
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  return { stream, result: () => ({ size, digest: hash.digest('base64url') }) };
-}
+import { MeasureError, measure, type BlobBackend, type BlobNote } from './blob-backend.ts';
 
 /** The blob store under `root` (created 0700 on first write). Run ids and digests are checked by the routes. */
-export function createBlobDir(root: string): BlobDir {
+export function createBlobDir(root: string): BlobBackend {
   const runDir = (runId: string) => join(root, runId);
   const blobFile = (runId: string, digest: string) => join(runDir(runId), `${digest}.blob`);
   const noteFile = (runId: string, digest: string) => join(runDir(runId), `${digest}.json`);
@@ -85,7 +31,7 @@ export function createBlobDir(root: string): BlobDir {
         await pipeline(body, measured.stream, createWriteStream(temp, { mode: 0o600 }));
       } catch (err) {
         await rm(temp, { force: true });
-        if (err instanceof RangeError && err.message === 'too-large') return { refused: size > maxBytes ? 'too-large' : 'size', size: maxBytes };
+        if (err instanceof MeasureError) return { refused: size > maxBytes ? 'too-large' : 'size', size: maxBytes };
         throw err;
       }
       const got = measured.result();
@@ -113,7 +59,7 @@ export function createBlobDir(root: string): BlobDir {
         return undefined;
       }
     },
-    read: (runId, digest) => createReadStream(blobFile(runId, digest)),
+    read: async (runId, digest) => createReadStream(blobFile(runId, digest)),
     async runs() {
       try {
         return (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);

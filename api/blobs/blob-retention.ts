@@ -16,13 +16,13 @@ import { RunStatus } from '../../common/run-status.ts';
 import { isParleyError, ErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RunLauncher } from '../runs/launcher.ts';
-import type { BlobDir } from './blob-dir.ts';
+import type { BlobBackend } from './blob-backend.ts';
 
 /** Default time a run's blobs outlive the run: a week, for audits soon after the run. */
 export const DEFAULT_BLOB_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export interface BlobSweepDeps {
-  blobs: BlobDir;
+  blobs: BlobBackend;
   runs: Pick<RunLauncher, 'status' | 'blobReferences'>;
   retentionMs: number;
   now: () => Date;

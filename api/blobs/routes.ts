@@ -6,7 +6,8 @@
  *   PUT /v1/blobs/{runId}/{digest}   a site of the run stores a blob (its site credential); idempotent
  *   GET /v1/blobs/{runId}/{digest}   a site of the same collaboration, an auditor or an admin reads it
  *
- * Bodies stream to and from disk (./blob-dir.ts): the API's memory does not grow with a blob.
+ * Bodies stream to and from the backend (./blob-backend.ts: files under the state directory, or an
+ * S3-compatible store): the API's memory does not grow with a blob.
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -19,7 +20,8 @@ import { ApiError, forbidden, notFound } from '../errors.ts';
 import { bearer, createRouter, problemResponses } from '../router.ts';
 import type { AppContext } from '../router.ts';
 import type { RunMembers } from '../runs/launcher.ts';
-import { BLOB_DIGEST, type BlobDir } from './blob-dir.ts';
+import { BLOB_DIGEST, type BlobBackend } from './blob-backend.ts';
+import { S3StoreError } from './s3/s3-error.ts';
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const Params = z.object({
@@ -52,7 +54,7 @@ const routes = {
 };
 
 /** The blob routes over the store `blobs`, accepting blobs of at most `maxBlobBytes`. */
-export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes: number) {
+export function createBlobsApp(services: Services, blobs: BlobBackend, maxBlobBytes: number) {
   const app = createRouter();
   const membersOf = runMembersCache(services);
 
@@ -74,7 +76,7 @@ export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes:
       throw forbidden(`Site "${principal.orgId}" does not take part in run ${runId} (in this collaboration), so it may not store the run's blobs. A site stores only the messages of runs it is a participant of.`);
     }
     const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as WebReadableStream<Uint8Array>) : Readable.from([]);
-    const result = await blobs.put(runId, digest, size, { org: principal.orgId, collaborationId: principal.collaborationId }, body, maxBlobBytes);
+    const result = await backend(services, runId, () => blobs.put(runId, digest, size, { org: principal.orgId, collaborationId: principal.collaborationId }, body, maxBlobBytes));
     if ('refused' in result) {
       if (result.refused === 'too-large') throw tooLarge(size, maxBlobBytes);
       const why = result.refused === 'digest' ? 'its bytes do not hash to the digest it was sent under' : `it was ${result.size} bytes, not the ${size} its Content-Length said`;
@@ -87,14 +89,32 @@ export function createBlobsApp(services: Services, blobs: BlobDir, maxBlobBytes:
 
   app.openapi(routes.get, async (c) => {
     const { runId, digest } = c.req.valid('param');
-    const note = await blobs.note(runId, digest);
+    const note = await backend(services, runId, () => blobs.note(runId, digest));
     if (note === undefined) throw notFound('blob', digest);
     mayRead(c, note.collaborationId);
-    const stream = Readable.toWeb(blobs.read(runId, digest)) as unknown as ReadableStream<Uint8Array>;
+    const source = await backend(services, runId, () => blobs.read(runId, digest));
+    // A failure once the answer has begun cuts it short (the reader sees a broken transfer); the
+    // API's log says why, e.g. a blob changed in the store (blob-s3.ts).
+    source.once('error', (err) => services.logger.warn('blob read failed', { runId, digest, error: (err as Error).name, reason: (err as { details?: { reason?: string } }).details?.reason }));
+    const stream = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
     return c.body(stream, 200, { 'content-type': 'application/octet-stream', 'content-length': String(note.size) }) as never;
   });
 
   return app;
+}
+
+/**
+ * Runs `op` on the backend; a store that fails becomes a plain 503 for the caller, with the
+ * store's detail (endpoint, bucket, what to do) in the API's log only: a site need not know it.
+ */
+async function backend<T>(services: Services, runId: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!(err instanceof S3StoreError)) throw err;
+    services.logger.error('blob store failed', { runId, failure: err.failure, operation: String(err.details.operation), status: err.status, s3Code: err.s3Code, detail: err.message });
+    throw new ApiError(ErrorCode.Unavailable, 'The API\'s blob store did not take the request. Try again later; if it goes on, ask the server admin to check the blob store (the API\'s log says what failed).', { cause: err });
+  }
 }
 
 /** Runs whose members the cache keeps: enough for every run in flight on a busy server. */

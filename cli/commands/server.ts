@@ -1,6 +1,7 @@
 /** `parley server start`: the central server — the API over its database, starting runs through Temporal. */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { describeS3BlobConfig, readS3BlobConfig } from '../../api/blobs/s3-config.ts';
 import { ErrorCode, ParleyError } from '../../common/errors.ts';
 import { parseUsage, UsageError, type Command, type CommandIo } from '../lib/command.ts';
 
@@ -26,6 +27,16 @@ const usage = [
   `  TEMPORAL_ADDRESS       the Temporal server that runs the workflows (default ${DEFAULT_TEMPORAL})`,
   '  TEMPORAL_NAMESPACE     its namespace, the coordinator\'s and the sites\' (default "default")',
   '  PARLEY_ADMIN_PASSWORD  the first admin\'s password, at least 12 characters (default: generated)',
+  '',
+  'Blobs (sealed messages too large for a workflow history) are kept under the state directory,',
+  'or, with PARLEY_S3_BUCKET set, in an S3-compatible store (checked at start):',
+  '  PARLEY_S3_BUCKET                  the bucket',
+  '  PARLEY_S3_ENDPOINT                the store\'s URL, e.g. https://s3.eu-central-1.amazonaws.com',
+  '  PARLEY_S3_REGION                  the signing region (default us-east-1)',
+  '  PARLEY_S3_PREFIX                  the key prefix (default parley/blobs)',
+  '  PARLEY_S3_ADDRESSING              path (default) or virtual',
+  '  PARLEY_S3_ACCESS_KEY_ID           the access key id',
+  '  PARLEY_S3_SECRET_ACCESS_KEY_FILE  a file holding the secret key (or PARLEY_S3_SECRET_ACCESS_KEY)',
 ].join('\n');
 
 interface Options {
@@ -98,6 +109,7 @@ export const serverCommand: Command = {
       throw new ParleyError(ErrorCode.InvalidInput, 'PARLEY_ADMIN_PASSWORD is shorter than 12 characters. Set a longer one (a passphrase of several words is easiest), or unset it to have one generated.');
     }
     const databaseUrl = io.env.DATABASE_URL || undefined;
+    const s3 = await readS3BlobConfig(io.env);
     const { address, connection } = await connectTemporal(io);
     try {
       const [{ Client }, { startCentralServer }] = await Promise.all([import('@temporalio/client'), import('../../api/central-server.ts')]);
@@ -108,6 +120,7 @@ export const serverCommand: Command = {
         hostname: options.host,
         ...(databaseUrl ? { databaseUrl } : {}),
         ...(adminPassword ? { adminPassword } : {}),
+        ...(s3 ? { s3 } : {}),
       });
       try {
         const created = server.admin.password !== undefined;
@@ -115,6 +128,7 @@ export const serverCommand: Command = {
         const generated = created && adminPassword === undefined ? server.admin.password : undefined;
         // DATABASE_URL may hold a password: name the variable, never print its value.
         io.err(`Database: ${databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(options.stateDir, 'db')}`}; Temporal: ${address}`);
+        io.err(`Blobs: ${s3 ? describeS3BlobConfig(s3) : `files in ${join(options.stateDir, 'blobs')}`}`);
         if (options.json) {
           io.out(JSON.stringify({
             url: server.url,
