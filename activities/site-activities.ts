@@ -25,7 +25,8 @@ import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
-import { createStepWorkspace, makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
+import { StepClock } from './step-clock.ts';
+import { makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
 import { discardPrepared, PreparedSteps, type PreparedStep } from './prepared-steps.ts';
 import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, sealMessage, writeDetachedBody } from './blob-messages.ts';
 import type { BlobStore } from './blob-store.ts';
@@ -128,10 +129,11 @@ interface SiteMemo {
 }
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
-  const started = performance.now();
+  const clock = new StepClock();
   const { runId } = request;
   const permit = await checkHere(deps, request);
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
+  clock.lap('check');
   const imageId = await imageIdOf(deps, memo, request);
   const datasets = datasetsOf(deps, request);
   // The volume is created while the inputs are opened: independent, and both on the critical path.
@@ -142,16 +144,23 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   let workspace: StepWorkspace;
   if (prepared) {
     workspace = prepared.workspace;
+    clock.lap('prepare');
     await writeStepInputs(workspace, openInputs(deps, request)).catch(async (err: unknown) => {
       await discardPrepared(prepared);
       throw err;
     });
   } else {
-    workspace = await createStepWorkspace(stepWorkspaceRoot(deps.stateDir), openInputs(deps, request));
+    workspace = await makeStepWorkspace(stepWorkspaceRoot(deps.stateDir));
+    clock.lap('prepare');
+    await writeStepInputs(workspace, openInputs(deps, request)).catch(async (err: unknown) => {
+      await workspace.dispose();
+      throw err;
+    });
   }
-  const openMs = performance.now() - started;
+  clock.lap('open');
+  const openMs = clock.since(clock.started);
   try {
-    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs, ...(prepared ? { prepared } : {}) });
+    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, clock, openMs, ...(prepared ? { prepared } : {}) });
   } finally {
     await workspace.dispose();
   }
@@ -299,7 +308,7 @@ interface Prepared {
   datasets: Record<string, string>;
   volume: Promise<string>;
   workspace: StepWorkspace;
-  started: number;
+  clock: StepClock;
   openMs: number;
   /** The step's container and socket, made ahead of the step. */
   prepared?: PreparedStep;
@@ -307,9 +316,10 @@ interface Prepared {
 
 async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepRequest, prepared: Prepared): Promise<StepOutcome> {
   const { runId, step, org } = request;
-  const { permit, imageId, datasets, volume, workspace, started, openMs } = prepared;
+  const { permit, imageId, datasets, volume, workspace, clock, openMs } = prepared;
   const log = Context.current().log;
   const socket = prepared.prepared?.socket ?? (await startNodeSocket(socketOptions(deps, request, permit, workspace)));
+  clock.lap('socket');
   const threshold = deps.disclosureThreshold ?? DEFAULT_MIN_ROWS;
   let containerMs = 0;
   try {
@@ -332,7 +342,9 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
     const violations = socket.violations();
     if (violations.length > 0) throw socketContractError({ runId, step, org }, violations);
   } finally {
+    clock.lap('container');
     await socket.close();
+    clock.lap('close');
   }
 
   // Differencing control, before anything of this step is sealed: each cohort the step formed is
@@ -348,6 +360,7 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   }
   // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
   const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus, noisy: permit.privacy?.releasesNoisy === true });
+  clock.lap('control');
 
   const sealStarted = performance.now();
   let seq = request.seqStart;
@@ -366,14 +379,20 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   }
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, { body: new TextEncoder().encode(JSON.stringify(outputContent)) });
   if (output) sealedDigests.push(envelopeDigest(output));
+  clock.lap('seal');
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
-  const sealMs = performance.now() - sealStarted;
-  if (request.releaseAtEnd) await endRun(deps, memo, runId);
-  const totalMs = performance.now() - started;
-  log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
+  clock.lap('attest');
+  const sealMs = clock.since(sealStarted);
+  if (request.releaseAtEnd) {
+    await endRun(deps, memo, runId);
+    clock.lap('end');
+  }
+  const totalMs = clock.since(clock.started);
+  const { phases, cpuMs } = clock.report();
+  log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs), cpuMs, ...phases });
   // Whole milliseconds: enough for reports, and no stray digits in the history.
-  const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs) };
+  const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs), phases, cpuMs };
   return { step, org, envelopes, ...(output ? { output } : {}), timings, attestation };
 }
 

@@ -66,8 +66,11 @@ export async function benchSecureSumProtocols(options: {
   images: { ring: ImageRef; additive: ImageRef };
   siteCounts: number[];
   runs: number;
+  /** The protocols to measure (default both); with one, the other's figures and the ratios are absent. */
+  protocols?: readonly Protocol[];
   log: (line: string) => void;
 }): Promise<ProtocolsBench> {
+  const chosen = new Set<Protocol>(options.protocols ?? ['ring', 'additive']);
   const loadAtStart = loadavg()[0]!;
   const orgs = siteNames(Math.max(...options.siteCounts));
   // Six-digit counts, so a wrong total cannot pass by chance.
@@ -102,6 +105,7 @@ export async function benchSecureSumProtocols(options: {
         // A protocol that keeps failing at this size is given up on here (its failures are in
         // failedRuns) while the other is still measured: one size's failure keeps the rest.
         const gaveUp = new Set<Protocol>();
+        for (const protocol of Object.keys(PROTOCOLS) as Protocol[]) if (!chosen.has(protocol)) gaveUp.add(protocol);
         const measure = async (protocol: Protocol, timed: boolean) => {
           if (gaveUp.has(protocol)) return;
           try {
@@ -117,7 +121,7 @@ export async function benchSecureSumProtocols(options: {
         await measure('additive', false);
         for (let i = 0; i < options.runs; i++) {
           for (const protocol of (i % 2 === 0 ? ['ring', 'additive'] : ['additive', 'ring']) as Protocol[]) await measure(protocol, true);
-          const line = (p: Protocol) => (gaveUp.has(p) ? `${p} given up` : `${p} ${Math.round(measured[p].at(-1)!.wallMs)} ms (critical path ${Math.round(measured[p].at(-1)!.criticalPathMs)})`);
+          const line = (p: Protocol) => (!chosen.has(p) ? `${p} not measured` : gaveUp.has(p) ? `${p} given up` : `${p} ${Math.round(measured[p].at(-1)!.wallMs)} ms (critical path ${Math.round(measured[p].at(-1)!.criticalPathMs)}, own work ${Math.round(measured[p].at(-1)!.siteWorkSumMs / measured[p].at(-1)!.activities)} per step)`);
           options.log(`  ${n} sites, run ${i + 1}/${options.runs}: ${line('ring')}, ${line('additive')}`);
         }
         const ring = gaveUp.has('ring') ? undefined : summarise(measured.ring);
@@ -151,11 +155,13 @@ async function runOnce(
 ): Promise<TimedRun> {
   const input = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image, signer: federationSigner(federation) };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const handle = await PROTOCOLS[run.protocol](client, input, run.runId);
   const result = (await handle.result()) as SecureSumResult;
   const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   // Both protocols' first participant seals the total (the ring's initiator, the additive aggregator).
   const total = await openSecureSumResult(result, federation.requester, federation.directory, run.participants[0]!);
   if (total !== run.expected) throw new Error(`The ${run.protocol} secure sum over ${run.participants.length} sites gave ${total}, expected ${run.expected}.`);
-  return timedRun(wallMs, result.steps);
+  return timedRun(wallMs, result.steps, (cpu.user + cpu.system) / 1000);
 }
