@@ -26,6 +26,7 @@ import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
 import { StepClock } from './step-clock.ts';
+import { VerifiedManifests } from './verified-manifests.ts';
 import { makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
 import { discardPrepared, PreparedSteps, type PreparedStep } from './prepared-steps.ts';
 import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, sealMessage, writeDetachedBody } from './blob-messages.ts';
@@ -79,7 +80,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const memo: SiteMemo = {
     imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)),
     budget: openPrivacyBudget(privacyBudgetDir(deps.stateDir), deps.policy.privacy.budgets),
-    prepared: deps.prepared ?? new PreparedSteps(),
+    prepared: deps.prepared ?? new PreparedSteps(), manifests: new VerifiedManifests(),
   };
   return {
     async runStep(request) {
@@ -117,7 +118,8 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
 
 /**
  * What a worker remembers between steps to keep its own cost per step to milliseconds: image ids
- * already resolved (a digest names one content forever) and run volumes already created.
+ * already resolved (a digest names one content forever), run volumes already created and run
+ * manifests already verified.
  */
 interface SiteMemo {
   imageIds: Map<string, string>;
@@ -126,12 +128,14 @@ interface SiteMemo {
   budget: PrivacyBudget;
   /** Steps prepared ahead of their turn, and container removals still under way. */
   prepared: PreparedSteps;
+  /** Run manifests whose signature verified (keyed by the manifest's digest and the key). */
+  manifests: VerifiedManifests;
 }
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const clock = new StepClock();
   const { runId } = request;
-  const permit = await checkHere(deps, request);
+  const permit = await checkHere(deps, memo, request);
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
   clock.lap('check');
   const imageId = await imageIdOf(deps, memo, request);
@@ -174,7 +178,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
  */
 async function prepareStep(deps: SiteDeps, memo: SiteMemo, request: StepPreparation): Promise<void> {
   const { runId, step } = request;
-  const permit = await checkHere(deps, request);
+  const permit = await checkHere(deps, memo, request);
   await memo.prepared.prepare(runId, step, async (): Promise<PreparedStep> => {
     const imageId = await imageIdOf(deps, memo, request);
     const datasets = datasetsOf(deps, request);
@@ -221,13 +225,14 @@ async function takePrepared(
  * the requester signed this run, the site's policy admits it, and the step is one the signed
  * manifest implies here. Temporal's word is never enough.
  */
-async function checkHere(deps: SiteDeps, request: StepRequest | StepPreparation): Promise<StepPermit> {
+async function checkHere(deps: SiteDeps, memo: SiteMemo, request: StepRequest | StepPreparation): Promise<StepPermit> {
   const { runId, step, org } = request;
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
   return checkStep(request, {
     org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
+    manifests: memo.manifests,
   });
 }
 
