@@ -18,7 +18,7 @@ import { checkStep, type PrivacyBill, type PrivacyRelease, type StepPermit } fro
 import { openPrivacyBudget, privacyBudgetDir, type PrivacyBudget } from './privacy-budget.ts';
 import type { AllowedImage, SitePolicy } from './site-policy.ts';
 import type { KeyDirectory } from './key-directory.ts';
-import type { RunLedger } from './run-ledger.ts';
+import type { ReplayBatch, RunLedger } from './run-ledger.ts';
 import { startNodeSocket, type NodeSocketOptions } from './sandbox/node-socket.ts';
 import { containerConfig, createSandbox, DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits, type SandboxSpec } from './sandbox/run-container.ts';
 import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
@@ -144,27 +144,33 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   const volume = volumeOf(deps, memo, runId);
   const prepared = await takePrepared(deps, memo, request, permit, { imageId, datasets, volume });
   // Opened and written to the step's workspace one at a time (a large input is a blob fetched
-  // and checked first): the worker holds one opened input at a time.
+  // and checked first): the worker holds one opened input at a time. Each is admitted to the
+  // run's replay ledger as it is opened, all of them written with one fsync (run-ledger.ts).
+  const replayGuard = deps.ledger.batch();
   let workspace: StepWorkspace;
   if (prepared) {
     workspace = prepared.workspace;
     clock.lap('prepare');
-    await writeStepInputs(workspace, openInputs(deps, request)).catch(async (err: unknown) => {
+    await writeStepInputs(workspace, openInputs(deps, request, replayGuard)).catch(async (err: unknown) => {
       await discardPrepared(prepared);
       throw err;
     });
   } else {
     workspace = await makeStepWorkspace(stepWorkspaceRoot(deps.stateDir));
     clock.lap('prepare');
-    await writeStepInputs(workspace, openInputs(deps, request)).catch(async (err: unknown) => {
+    await writeStepInputs(workspace, openInputs(deps, request, replayGuard)).catch(async (err: unknown) => {
       await workspace.dispose();
       throw err;
     });
   }
+  // The admissions' fsync goes on while the container is created; it starts only once they are
+  // durable (createAlongside), the first use of anything opened here.
+  const admitted = replayGuard.commit();
+  admitted.catch(() => undefined); // awaited by createAlongside; this only keeps an early failure handled
   clock.lap('open');
   const openMs = clock.since(clock.started);
   try {
-    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, clock, openMs, ...(prepared ? { prepared } : {}) });
+    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, admitted, clock, openMs, ...(prepared ? { prepared } : {}) });
   } finally {
     await workspace.dispose();
   }
@@ -313,6 +319,8 @@ interface Prepared {
   datasets: Record<string, string>;
   volume: Promise<string>;
   workspace: StepWorkspace;
+  /** The step's inputs admitted to the replay ledger, durably: the container starts only after. */
+  admitted: Promise<void>;
   clock: StepClock;
   openMs: number;
   /** The step's container and socket, made ahead of the step. */
@@ -321,7 +329,7 @@ interface Prepared {
 
 async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepRequest, prepared: Prepared): Promise<StepOutcome> {
   const { runId, step, org } = request;
-  const { permit, imageId, datasets, volume, workspace, clock, openMs } = prepared;
+  const { permit, imageId, datasets, volume, workspace, admitted, clock, openMs } = prepared;
   const log = Context.current().log;
   const socket = prepared.prepared?.socket ?? (await startNodeSocket(socketOptions(deps, request, permit, workspace)));
   clock.lap('socket');
@@ -329,14 +337,19 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   let containerMs = 0;
   try {
     const volumeName = await volume;
+    clock.lap('volume');
+    const spec = sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace });
+    const { container, createMs } = await createAlongside(deps.docker, spec, prepared.prepared?.container, admitted);
+    clock.lap('create');
     log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
-    const ran = await runSandboxed(deps.docker, sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace }), {
+    const ran = await runSandboxed(deps.docker, spec, {
       signal: Context.current().cancellationSignal,
-      ...(prepared.prepared ? { created: prepared.prepared.container } : {}),
+      created: container,
       // The exited container goes while the step seals and returns; the run's end waits for it.
       deferRemoval: (removal) => memo.prepared.deferRemoval(runId, removal),
     });
-    containerMs = ran.durationMs;
+    // Create to removal, as when runSandboxed creates it (a prepared container's creation was ahead of the step).
+    containerMs = createMs + ran.durationMs;
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
     // A limit first: the algorithm may have failed only because its send was refused.
@@ -420,10 +433,11 @@ async function chargePrivacy(budget: PrivacyBudget, request: StepRequest, bill: 
   else if (bill.releases.length > 0) await budget.check(bill.releases.map(charge));
 }
 
-async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator<OpenedInput> {
-  // Admitted as one batch, written with one fsync once all are open (run-ledger.ts): before the
-  // container starts, which is the first use of anything opened here.
-  const replayGuard = deps.ledger.batch();
+/**
+ * Opens the step's inputs one at a time, each admitted to `replayGuard` as it is opened; the
+ * caller commits the batch (one fsync) before the container starts, the first use of any of them.
+ */
+async function* openInputs(deps: SiteDeps, request: StepRequest, replayGuard: ReplayBatch): AsyncGenerator<OpenedInput> {
   for (const input of request.inputs) {
     // A blob is fetched and checked against its reference (digest, size, binding), then opened
     // exactly as an inline envelope: signatures, binding to this step, replay.
@@ -452,7 +466,24 @@ async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator
       yield { ...place, write: (file: string) => writeDetachedBody(deps.blobs, request.runId, detached, file).catch(logBlobRefusal) };
     }
   }
-  await replayGuard.commit();
+}
+
+/**
+ * The step's container — its prepared one, or created now while the replay ledger writes the
+ * step's admitted inputs (both wait on I/O: the engine, an fsync) — once the inputs are durable,
+ * and how long creating it took (0 when prepared). A container whose inputs failed to commit is
+ * removed, and the commit's refusal thrown.
+ */
+async function createAlongside(docker: Docker, spec: SandboxSpec, prepared: Docker.Container | undefined, admitted: Promise<void>): Promise<{ container: Docker.Container; createMs: number }> {
+  const started = performance.now();
+  const creating = prepared ? Promise.resolve({ container: prepared, createMs: 0 }) : createSandbox(docker, spec).then((container) => ({ container, createMs: performance.now() - started }));
+  const [made, durable] = await Promise.allSettled([creating, admitted]);
+  if (durable.status === 'rejected') {
+    if (made.status === 'fulfilled') await made.value.container.remove({ force: true }).catch(() => undefined);
+    throw durable.reason;
+  }
+  if (made.status === 'rejected') throw made.reason;
+  return made.value;
 }
 
 /** Seals a message's content as JSON text (or the blob it was sealed into) for `to`. */

@@ -89,11 +89,12 @@ export interface StepTimings {
 
 /**
  * A step's phases at its site: checking the request against its signed manifest and the site's
- * policy (and privacy budget); preparing (image id, run volume, workspace); opening the inputs;
- * starting the node socket; the container (create to exit, with waiting for the volume);
- * closing the socket; disclosure control; sealing; the attestation; the run's end at this site.
+ * policy (and privacy budget); preparing (image id, workspace); opening the inputs; starting the
+ * node socket; waiting for the run volume; creating the container while the replay ledger's fsync
+ * makes the opened inputs' admission durable (the longer of the two); the container, start to
+ * exit; closing the socket; disclosure control; sealing; the attestation; the run's end at this site.
  */
-export type StepPhase = 'check' | 'prepare' | 'open' | 'socket' | 'container' | 'close' | 'control' | 'seal' | 'attest' | 'end';
+export type StepPhase = 'check' | 'prepare' | 'open' | 'socket' | 'volume' | 'create' | 'container' | 'close' | 'control' | 'seal' | 'attest' | 'end';
 export type StepPhases = Partial<Record<StepPhase, number>>;
 
 export interface StepOutcome {
