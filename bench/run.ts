@@ -17,7 +17,7 @@ import { ensureTemporalCli } from '../provision/temporal-cli.ts';
 import { algorithmsRows, benchAlgorithms, type AlgorithmsBench } from './algorithms.bench.ts';
 import { benchApiLatency, type ApiLatencyBench, type LatencyResult } from './api-latency.bench.ts';
 import { benchChain, type ChainBench } from './chain.bench.ts';
-import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './critical-path-report.ts';
+import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows, siteWorkRow } from './critical-path-report.ts';
 import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
 import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
 import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
@@ -254,6 +254,7 @@ function markdown(report: Report): string {
         ]
       : []),
     ...(report.protocols ? protocolsRows(report.protocols, mark('protocols')) : []),
+    ...(report.protocols ? siteWorkRow(report.protocols, mark('protocols')) : []),
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),

@@ -96,8 +96,11 @@ export interface RunsSummary {
   overheadPerRoundMs: number;
   /** Median over runs of the mean site-side work per activity beyond its container (wall time). */
   siteWorkPerActivityMs: number;
-  /** Per phase of a step (activities/types.ts StepPhase), the median over runs of its mean wall time per activity. */
-  phasesPerActivityMs: Record<string, number>;
+  /**
+   * Per phase of a step (activities/types.ts StepPhase), the median over runs of its mean wall
+   * time per activity. Absent in reports kept from before steps measured their phases.
+   */
+  phasesPerActivityMs?: Record<string, number>;
   /**
    * Median over runs of the process's CPU time per activity, when measured: every thread of the
    * process that holds the sites (their own work, the Temporal SDK's, the coordinator's, the
