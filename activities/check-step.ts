@@ -20,6 +20,7 @@ import { secureSumArgs } from '../common/secure-sum-args.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, type RunManifest } from '../common/run-manifest.ts';
 import { canonicalJson, verifyRunManifest, readRunManifest } from '../crypto/index.ts';
 import type { KeyDirectory } from './key-directory.ts';
+import type { VerifiedManifests } from './verified-manifests.ts';
 import { ImageRole, type AllowedImage, type SitePolicy } from './site-policy.ts';
 import type { JsonValue, StepPreparation, StepRequest } from './types.ts';
 
@@ -71,6 +72,8 @@ export interface CheckContext {
   allowedImages: readonly AllowedImage[];
   /** Where the requester's signing key comes from: the site's pinned directory. */
   directory: KeyDirectory;
+  /** Manifests this worker already verified (the run's earlier steps); without it each step verifies afresh. */
+  manifests?: VerifiedManifests;
   now?: Date;
 }
 
@@ -104,13 +107,14 @@ export async function checkStep(request: StepRequest | StepPreparation, ctx: Che
   const { org } = ctx;
   const ids = { runId: request.runId, step: request.step, org };
 
-  // 1. The manifest is signed by the requester it names, with the key this site pinned for it.
+  // 1. The manifest is signed by the requester it names, with the key this site pinned for it
+  //    (verified once per manifest and key: the cache holds only what verified).
   const claimed = readRunManifest(request.manifest);
   const requesterKeys = await ctx.directory.publicKeys(claimed.requester);
   if (!requesterKeys) {
     throw new ParleyError(ErrorCode.ManifestInvalid, `Step "${request.step}" did not run: site "${org}" knows no signing key for the run's requester "${claimed.requester}", so it cannot check who asked.`, { ...ids, requester: claimed.requester });
   }
-  const manifest = await verifyRunManifest(request.manifest, requesterKeys.sign.jwk);
+  const manifest = await (ctx.manifests ? ctx.manifests.verify(request.manifest, requesterKeys.sign.jwk) : verifyRunManifest(request.manifest, requesterKeys.sign.jwk));
 
   // 2. It is this run's manifest: the workflow id, the request's run id and the signed one agree.
   if (manifest.runId !== request.runId || request.runId !== ctx.workflowId) {

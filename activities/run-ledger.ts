@@ -8,7 +8,7 @@
  * sum step of an additive secure sum at 10 sites spend 0.3–1 s in fsyncs on a busy machine
  * (issue 17); the guarantee is the same, since nothing opened is used before the batch is durable.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvelopeBinding } from '../common/envelope.ts';
 import { writeFileAtomically } from '../common/write-file-atomically.ts';
@@ -51,16 +51,27 @@ export function createRunLedger(dir: string): RunLedger {
   };
   const dirOf = (runId: string) => join(dir, encodeURIComponent(runId));
   const fileOf = (runId: string) => join(dirOf(runId), 'ledger.json');
+  // What each run's file holds, as this ledger last read or wrote it (issue 17: a step's batch
+  // read the file again; the file stays the record, written with its fsync before any use).
+  // Reads hand out copies, so an admission whose write fails leaves the cache as the file is.
+  const written = new Map<string, Entries>();
   const read = async (runId: string): Promise<Entries> => {
-    try {
-      return JSON.parse(await readFile(fileOf(runId), 'utf8')) as Entries;
-    } catch {
-      return {}; // first envelope of this run at this site
+    let entries = written.get(runId);
+    if (entries === undefined) {
+      try {
+        // Synchronous: a small file, and the thread pool is where the process's fsyncs wait.
+        entries = JSON.parse(readFileSync(fileOf(runId), 'utf8')) as Entries;
+      } catch {
+        entries = {}; // first envelope of this run at this site
+      }
+      written.set(runId, entries);
     }
+    return { ...entries };
   };
   const write = async (runId: string, entries: Entries) => {
-    await mkdir(dirOf(runId), { recursive: true, mode: 0o700 });
+    mkdirSync(dirOf(runId), { recursive: true, mode: 0o700 });
     await writeFileAtomically(fileOf(runId), JSON.stringify(entries));
+    written.set(runId, { ...entries });
   };
 
   return {
@@ -115,7 +126,11 @@ export function createRunLedger(dir: string): RunLedger {
       };
     },
     forget(runId: string) {
-      return serialised(() => rm(dirOf(runId), { recursive: true, force: true }));
+      return serialised(async () => {
+        written.delete(runId);
+        // Synchronous: one small file, where an asynchronous rm waits in the thread pool.
+        rmSync(dirOf(runId), { recursive: true, force: true });
+      });
     },
   };
 }

@@ -18,14 +18,16 @@ import { checkStep, type PrivacyBill, type PrivacyRelease, type StepPermit } fro
 import { openPrivacyBudget, privacyBudgetDir, type PrivacyBudget } from './privacy-budget.ts';
 import type { AllowedImage, SitePolicy } from './site-policy.ts';
 import type { KeyDirectory } from './key-directory.ts';
-import type { RunLedger } from './run-ledger.ts';
+import type { ReplayBatch, RunLedger } from './run-ledger.ts';
 import { startNodeSocket, type NodeSocketOptions } from './sandbox/node-socket.ts';
 import { containerConfig, createSandbox, DEFAULT_MIN_ROWS, runSandboxed, type ContainerLimits, type SandboxSpec } from './sandbox/run-container.ts';
 import { ensureRunVolume, removeRunVolumes } from './sandbox/run-volume.ts';
 import { controlRelease } from './disclosure-control.ts';
 import { openReleaseLedger, releaseLedgerDir, type ReleaseLedger } from './release-ledger.ts';
 import { socketContractError, stepFailedError, stepOutOfMemoryError } from './step-failure.ts';
-import { createStepWorkspace, makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
+import { StepClock } from './step-clock.ts';
+import { VerifiedManifests } from './verified-manifests.ts';
+import { makeStepWorkspace, stepWorkspaceRoot, writeStepInputs, type OpenedInput, type StepWorkspace } from './step-workspace.ts';
 import { discardPrepared, PreparedSteps, type PreparedStep } from './prepared-steps.ts';
 import { DEFAULT_BLOB_THRESHOLD_BYTES, envelopeOf, sealMessage, writeDetachedBody } from './blob-messages.ts';
 import type { BlobStore } from './blob-store.ts';
@@ -78,7 +80,7 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
   const memo: SiteMemo = {
     imageIds: new Map(), volumes: new Map(), releases: openReleaseLedger(releaseLedgerDir(deps.stateDir)),
     budget: openPrivacyBudget(privacyBudgetDir(deps.stateDir), deps.policy.privacy.budgets),
-    prepared: deps.prepared ?? new PreparedSteps(),
+    prepared: deps.prepared ?? new PreparedSteps(), manifests: new VerifiedManifests(),
   };
   return {
     async runStep(request) {
@@ -116,7 +118,8 @@ export function createSiteActivities(deps: SiteDeps): SiteActivities {
 
 /**
  * What a worker remembers between steps to keep its own cost per step to milliseconds: image ids
- * already resolved (a digest names one content forever) and run volumes already created.
+ * already resolved (a digest names one content forever), run volumes already created and run
+ * manifests already verified.
  */
 interface SiteMemo {
   imageIds: Map<string, string>;
@@ -125,33 +128,49 @@ interface SiteMemo {
   budget: PrivacyBudget;
   /** Steps prepared ahead of their turn, and container removals still under way. */
   prepared: PreparedSteps;
+  /** Run manifests whose signature verified (keyed by the manifest's digest and the key). */
+  manifests: VerifiedManifests;
 }
 
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
-  const started = performance.now();
+  const clock = new StepClock();
   const { runId } = request;
-  const permit = await checkHere(deps, request);
+  const permit = await checkHere(deps, memo, request);
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
+  clock.lap('check');
   const imageId = await imageIdOf(deps, memo, request);
   const datasets = datasetsOf(deps, request);
   // The volume is created while the inputs are opened: independent, and both on the critical path.
   const volume = volumeOf(deps, memo, runId);
   const prepared = await takePrepared(deps, memo, request, permit, { imageId, datasets, volume });
   // Opened and written to the step's workspace one at a time (a large input is a blob fetched
-  // and checked first): the worker holds one opened input at a time.
+  // and checked first): the worker holds one opened input at a time. Each is admitted to the
+  // run's replay ledger as it is opened, all of them written with one fsync (run-ledger.ts).
+  const replayGuard = deps.ledger.batch();
   let workspace: StepWorkspace;
   if (prepared) {
     workspace = prepared.workspace;
-    await writeStepInputs(workspace, openInputs(deps, request)).catch(async (err: unknown) => {
+    clock.lap('prepare');
+    await writeStepInputs(workspace, openInputs(deps, request, replayGuard)).catch(async (err: unknown) => {
       await discardPrepared(prepared);
       throw err;
     });
   } else {
-    workspace = await createStepWorkspace(stepWorkspaceRoot(deps.stateDir), openInputs(deps, request));
+    workspace = await makeStepWorkspace(stepWorkspaceRoot(deps.stateDir));
+    clock.lap('prepare');
+    await writeStepInputs(workspace, openInputs(deps, request, replayGuard)).catch(async (err: unknown) => {
+      await workspace.dispose();
+      throw err;
+    });
   }
-  const openMs = performance.now() - started;
+  // The admissions' fsync goes on while the container is created; it starts only once they are
+  // durable (createAlongside), the first use of anything opened here.
+  const admitted = replayGuard.commit();
+  admitted.catch(() => undefined); // awaited by createAlongside; this only keeps an early failure handled
+  clock.lap('open');
+  const openMs = clock.since(clock.started);
   try {
-    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs, ...(prepared ? { prepared } : {}) });
+    return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, admitted, clock, openMs, ...(prepared ? { prepared } : {}) });
   } finally {
     await workspace.dispose();
   }
@@ -165,7 +184,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
  */
 async function prepareStep(deps: SiteDeps, memo: SiteMemo, request: StepPreparation): Promise<void> {
   const { runId, step } = request;
-  const permit = await checkHere(deps, request);
+  const permit = await checkHere(deps, memo, request);
   await memo.prepared.prepare(runId, step, async (): Promise<PreparedStep> => {
     const imageId = await imageIdOf(deps, memo, request);
     const datasets = datasetsOf(deps, request);
@@ -212,13 +231,14 @@ async function takePrepared(
  * the requester signed this run, the site's policy admits it, and the step is one the signed
  * manifest implies here. Temporal's word is never enough.
  */
-async function checkHere(deps: SiteDeps, request: StepRequest | StepPreparation): Promise<StepPermit> {
+async function checkHere(deps: SiteDeps, memo: SiteMemo, request: StepRequest | StepPreparation): Promise<StepPermit> {
   const { runId, step, org } = request;
   if (org !== deps.org) {
     throw new ParleyError(ErrorCode.InvalidInput, `Step "${step}" is addressed to "${org}" but reached the worker of "${deps.org}". Check the task-queue routing.`, { runId, step, org });
   }
   return checkStep(request, {
     org, workflowId: Context.current().info.workflowExecution?.workflowId ?? '', policy: deps.policy, allowedImages: deps.allowedImages, directory: deps.directory,
+    manifests: memo.manifests,
   });
 }
 
@@ -299,7 +319,9 @@ interface Prepared {
   datasets: Record<string, string>;
   volume: Promise<string>;
   workspace: StepWorkspace;
-  started: number;
+  /** The step's inputs admitted to the replay ledger, durably: the container starts only after. */
+  admitted: Promise<void>;
+  clock: StepClock;
   openMs: number;
   /** The step's container and socket, made ahead of the step. */
   prepared?: PreparedStep;
@@ -307,21 +329,27 @@ interface Prepared {
 
 async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepRequest, prepared: Prepared): Promise<StepOutcome> {
   const { runId, step, org } = request;
-  const { permit, imageId, datasets, volume, workspace, started, openMs } = prepared;
+  const { permit, imageId, datasets, volume, workspace, admitted, clock, openMs } = prepared;
   const log = Context.current().log;
   const socket = prepared.prepared?.socket ?? (await startNodeSocket(socketOptions(deps, request, permit, workspace)));
+  clock.lap('socket');
   const threshold = deps.disclosureThreshold ?? DEFAULT_MIN_ROWS;
   let containerMs = 0;
   try {
     const volumeName = await volume;
+    clock.lap('volume');
+    const spec = sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace });
+    const { container, createMs } = await createAlongside(deps.docker, spec, prepared.prepared?.container, admitted);
+    clock.lap('create');
     log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
-    const ran = await runSandboxed(deps.docker, sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace }), {
+    const ran = await runSandboxed(deps.docker, spec, {
       signal: Context.current().cancellationSignal,
-      ...(prepared.prepared ? { created: prepared.prepared.container } : {}),
+      created: container,
       // The exited container goes while the step seals and returns; the run's end waits for it.
       deferRemoval: (removal) => memo.prepared.deferRemoval(runId, removal),
     });
-    containerMs = ran.durationMs;
+    // Create to removal, as when runSandboxed creates it (a prepared container's creation was ahead of the step).
+    containerMs = createMs + ran.durationMs;
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
     // A limit first: the algorithm may have failed only because its send was refused.
@@ -332,7 +360,9 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
     const violations = socket.violations();
     if (violations.length > 0) throw socketContractError({ runId, step, org }, violations);
   } finally {
+    clock.lap('container');
     await socket.close();
+    clock.lap('close');
   }
 
   // Differencing control, before anything of this step is sealed: each cohort the step formed is
@@ -348,6 +378,7 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   }
   // Small-cell control: a released total below the threshold is refused, small histogram cells suppressed.
   const outputContent = controlRelease(socket.output(), { runId, step, org, threshold, modulus: request.args.modulus, noisy: permit.privacy?.releasesNoisy === true });
+  clock.lap('control');
 
   const sealStarted = performance.now();
   let seq = request.seqStart;
@@ -366,14 +397,20 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   }
   const output = outputContent === undefined ? undefined : await sealFor(deps, request, [request.requester], seq++, { body: new TextEncoder().encode(JSON.stringify(outputContent)) });
   if (output) sealedDigests.push(envelopeDigest(output));
+  clock.lap('seal');
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
-  const sealMs = performance.now() - sealStarted;
-  if (request.releaseAtEnd) await endRun(deps, memo, runId);
-  const totalMs = performance.now() - started;
-  log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
+  clock.lap('attest');
+  const sealMs = clock.since(sealStarted);
+  if (request.releaseAtEnd) {
+    await endRun(deps, memo, runId);
+    clock.lap('end');
+  }
+  const totalMs = clock.since(clock.started);
+  const { phases, cpuMs } = clock.report();
+  log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs), cpuMs, ...phases });
   // Whole milliseconds: enough for reports, and no stray digits in the history.
-  const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs) };
+  const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs), phases, cpuMs };
   return { step, org, envelopes, ...(output ? { output } : {}), timings, attestation };
 }
 
@@ -396,10 +433,11 @@ async function chargePrivacy(budget: PrivacyBudget, request: StepRequest, bill: 
   else if (bill.releases.length > 0) await budget.check(bill.releases.map(charge));
 }
 
-async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator<OpenedInput> {
-  // Admitted as one batch, written with one fsync once all are open (run-ledger.ts): before the
-  // container starts, which is the first use of anything opened here.
-  const replayGuard = deps.ledger.batch();
+/**
+ * Opens the step's inputs one at a time, each admitted to `replayGuard` as it is opened; the
+ * caller commits the batch (one fsync) before the container starts, the first use of any of them.
+ */
+async function* openInputs(deps: SiteDeps, request: StepRequest, replayGuard: ReplayBatch): AsyncGenerator<OpenedInput> {
   for (const input of request.inputs) {
     // A blob is fetched and checked against its reference (digest, size, binding), then opened
     // exactly as an inline envelope: signatures, binding to this step, replay.
@@ -428,7 +466,24 @@ async function* openInputs(deps: SiteDeps, request: StepRequest): AsyncGenerator
       yield { ...place, write: (file: string) => writeDetachedBody(deps.blobs, request.runId, detached, file).catch(logBlobRefusal) };
     }
   }
-  await replayGuard.commit();
+}
+
+/**
+ * The step's container — its prepared one, or created now while the replay ledger writes the
+ * step's admitted inputs (both wait on I/O: the engine, an fsync) — once the inputs are durable,
+ * and how long creating it took (0 when prepared). A container whose inputs failed to commit is
+ * removed, and the commit's refusal thrown.
+ */
+async function createAlongside(docker: Docker, spec: SandboxSpec, prepared: Docker.Container | undefined, admitted: Promise<void>): Promise<{ container: Docker.Container; createMs: number }> {
+  const started = performance.now();
+  const creating = prepared ? Promise.resolve({ container: prepared, createMs: 0 }) : createSandbox(docker, spec).then((container) => ({ container, createMs: performance.now() - started }));
+  const [made, durable] = await Promise.allSettled([creating, admitted]);
+  if (durable.status === 'rejected') {
+    if (made.status === 'fulfilled') await made.value.container.remove({ force: true }).catch(() => undefined);
+    throw durable.reason;
+  }
+  if (made.status === 'rejected') throw made.reason;
+  return made.value;
 }
 
 /** Seals a message's content as JSON text (or the blob it was sealed into) for `to`. */

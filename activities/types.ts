@@ -74,7 +74,28 @@ export interface StepTimings {
   sealMs: number;
   /** The whole activity at the site. */
   totalMs: number;
+  /**
+   * Where the activity's time went, phase by phase, back to back (wall ms; they add up to
+   * totalMs). Absent in histories recorded before issue 17 measured them.
+   */
+  phases?: StepPhases;
+  /**
+   * The site worker process's CPU time over the activity (ms). In a process of its own the site's
+   * own work (its container runs elsewhere); where several sites share a process (the one-machine
+   * setup) it includes theirs, so it is an upper bound.
+   */
+  cpuMs?: number;
 }
+
+/**
+ * A step's phases at its site: checking the request against its signed manifest and the site's
+ * policy (and privacy budget); preparing (image id, workspace); opening the inputs; starting the
+ * node socket; waiting for the run volume; creating the container while the replay ledger's fsync
+ * makes the opened inputs' admission durable (the longer of the two); the container, start to
+ * exit; closing the socket; disclosure control; sealing; the attestation; the run's end at this site.
+ */
+export type StepPhase = 'check' | 'prepare' | 'open' | 'socket' | 'volume' | 'create' | 'container' | 'close' | 'control' | 'seal' | 'attest' | 'end';
+export type StepPhases = Partial<Record<StepPhase, number>>;
 
 export interface StepOutcome {
   step: string;

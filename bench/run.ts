@@ -7,6 +7,7 @@
  * other results (this run's or the kept ones) and predicts N sites on separate machines. The results of benchmarks not run this time are kept from the previous
  * latest.json, marked with the date they were measured, so a partial run never drops the others.
  * PARLEY_BENCH_PAYLOAD_MIB sets the payloads benchmark's sizes (default 1,10,100).
+ * PARLEY_BENCH_SITES and PARLEY_BENCH_PROTOCOLS narrow `protocols` (default 3,5,10 sites; ring,additive).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -16,7 +17,7 @@ import { ensureTemporalCli } from '../provision/temporal-cli.ts';
 import { algorithmsRows, benchAlgorithms, type AlgorithmsBench } from './algorithms.bench.ts';
 import { benchApiLatency, type ApiLatencyBench, type LatencyResult } from './api-latency.bench.ts';
 import { benchChain, type ChainBench } from './chain.bench.ts';
-import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows } from './critical-path-report.ts';
+import { chainMarkdown, chainRow, protocolsMarkdown, protocolsRows, siteWorkRow } from './critical-path-report.ts';
 import { benchDemoApi, type DemoApiBench } from './demo-api.bench.ts';
 import { benchEnvelope, type EnvelopeBench } from './envelope.bench.ts';
 import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
@@ -120,7 +121,10 @@ if (selected.includes('protocols') || selected.includes('chain') || selected.inc
     // Three timed runs, not five: 3 sizes × 2 protocols × (runs + warm-up) on a shared 2-core
     // machine, kept to a few minutes.
     const protocolRuns = Number(process.env.PARLEY_BENCH_RUNS ?? 3);
-    report.protocols = await benchSecureSumProtocols({ ...cluster, images: { ring: machine.images.secureSum, additive: machine.images.additiveSum }, siteCounts: [3, 5, 10], runs: protocolRuns, log });
+    // PARLEY_BENCH_SITES (e.g. 10) and PARLEY_BENCH_PROTOCOLS (ring, additive) narrow it for a targeted comparison.
+    const siteCounts = (process.env.PARLEY_BENCH_SITES ?? '3,5,10').split(',').map(Number);
+    const protocols = (process.env.PARLEY_BENCH_PROTOCOLS ?? 'ring,additive').split(',').filter((p): p is 'ring' | 'additive' => p === 'ring' || p === 'additive');
+    report.protocols = await benchSecureSumProtocols({ ...cluster, images: { ring: machine.images.secureSum, additive: machine.images.additiveSum }, siteCounts, protocols, runs: protocolRuns, log });
     for (const r of report.protocols.results) log(`  ${r.sites} sites: additive/ring ${r.wallRatio ?? 'not measured'} measured, ${r.criticalPathRatio ?? 'not measured'} on the critical path`);
   }
   if (selected.includes('chain')) {
@@ -250,6 +254,7 @@ function markdown(report: Report): string {
         ]
       : []),
     ...(report.protocols ? protocolsRows(report.protocols, mark('protocols')) : []),
+    ...(report.protocols ? siteWorkRow(report.protocols, mark('protocols')) : []),
     ...(report.chain ? [chainRow(report.chain, mark('chain'))] : []),
     ...(report.privacy?.cost ? [`| private example chain: sites' own work per activity (median)${mark('privacy')} | ${report.privacy.cost.privateSiteWorkMs} ms | ${report.privacy.cost.exactSiteWorkMs} ms (the exact chain) | +${report.privacy.cost.addedMs} ms | no measurable change beside containers |`] : []),
     ...(report.algorithms ? algorithmsRows(report.algorithms, mark('algorithms')) : []),

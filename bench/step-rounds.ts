@@ -12,7 +12,7 @@ import { median, round } from './stats.ts';
 /** The part of a step report (workflows' StepReport, common/chain's ChainStepReport) used here. */
 export interface TimedStep {
   step: string;
-  timings: { containerMs: number; totalMs: number };
+  timings: { containerMs: number; totalMs: number; phases?: Partial<Record<string, number>> };
 }
 
 export interface Round {
@@ -43,17 +43,27 @@ export interface TimedRun {
   containerSumMs: number;
   /** Σ of every activity's own time at its site minus its container: opening, sealing, bookkeeping. */
   siteWorkSumMs: number;
+  /** Σ over activities of each phase's wall time (the steps' `timings.phases`; empty for steps without). */
+  phaseSumsMs: Record<string, number>;
+  /** CPU time of the process holding the sites over the run, when measured (all its threads: the sites, the SDK, the coordinator). */
+  cpuMs?: number;
   activities: number;
   rounds: Round[];
 }
 
-export function timedRun(wallMs: number, steps: readonly TimedStep[]): TimedRun {
+export function timedRun(wallMs: number, steps: readonly TimedStep[], cpuMs?: number): TimedRun {
   const rounds = roundsOf(steps);
+  const phaseSumsMs: Record<string, number> = {};
+  for (const { timings } of steps) {
+    for (const [phase, ms] of Object.entries(timings.phases ?? {})) phaseSumsMs[phase] = (phaseSumsMs[phase] ?? 0) + (ms ?? 0);
+  }
   return {
     wallMs,
     criticalPathMs: rounds.reduce((sum, r) => sum + r.slowestContainerMs, 0),
     containerSumMs: steps.reduce((sum, s) => sum + s.timings.containerMs, 0),
     siteWorkSumMs: steps.reduce((sum, s) => sum + (s.timings.totalMs - s.timings.containerMs), 0),
+    phaseSumsMs,
+    ...(cpuMs === undefined ? {} : { cpuMs }),
     activities: steps.length,
     rounds,
   };
@@ -84,8 +94,19 @@ export interface RunsSummary {
    * (when a round has several sites) the skew between its containers' starts.
    */
   overheadPerRoundMs: number;
-  /** Median over runs of the mean site-side work per activity beyond its container. */
+  /** Median over runs of the mean site-side work per activity beyond its container (wall time). */
   siteWorkPerActivityMs: number;
+  /**
+   * Per phase of a step (activities/types.ts StepPhase), the median over runs of its mean wall
+   * time per activity. Absent in reports kept from before steps measured their phases.
+   */
+  phasesPerActivityMs?: Record<string, number>;
+  /**
+   * Median over runs of the process's CPU time per activity, when measured: every thread of the
+   * process that holds the sites (their own work, the Temporal SDK's, the coordinator's, the
+   * benchmark's), so an upper bound on the sites' own CPU time per activity.
+   */
+  cpuPerActivityMs?: number;
   wallRunsMs: number[];
   criticalPathRunsMs: number[];
 }
@@ -106,6 +127,8 @@ export function summarise(runs: readonly TimedRun[]): RunsSummary {
     containerSum: spreadOf(runs.map((r) => r.containerSumMs)),
     overheadPerRoundMs: round(median(runs.map((r) => (r.wallMs - r.criticalPathMs) / r.rounds.length)), 1),
     siteWorkPerActivityMs: round(median(runs.map((r) => r.siteWorkSumMs / r.activities)), 1),
+    phasesPerActivityMs: Object.fromEntries([...new Set(runs.flatMap((r) => Object.keys(r.phaseSumsMs)))].map((phase) => [phase, round(median(runs.map((r) => (r.phaseSumsMs[phase] ?? 0) / r.activities)), 1)])),
+    ...(runs.every((r) => r.cpuMs !== undefined) ? { cpuPerActivityMs: round(median(runs.map((r) => r.cpuMs! / r.activities)), 1) } : {}),
     wallRunsMs: runs.map((r) => round(r.wallMs, 1)),
     criticalPathRunsMs: runs.map((r) => round(r.criticalPathMs, 1)),
   };

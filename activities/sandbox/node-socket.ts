@@ -18,8 +18,8 @@
  * worker puts violations only on the sealed lines of a failure, never on its readable first line.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { chmodSync, createReadStream, createWriteStream, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isOrgId, type OrgId } from '../../common/ids.ts';
 import { closeConnectionsGently } from '../../common/lingering-close.ts';
@@ -147,20 +147,23 @@ async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown
   }
 }
 
-async function prepareDirectory(socketPath: string): Promise<void> {
+// Synchronous file calls for the socket's directory and the small spilled messages (issue 17):
+// microseconds each in the page cache, where asynchronous ones wait in libuv's thread pool behind
+// the process's fsyncs. Streams (a message's body, large payloads) stay asynchronous.
+function prepareDirectory(socketPath: string): void {
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     throw new TypeError(`Socket path ${socketPath} is longer than the ${MAX_SOCKET_PATH_BYTES} bytes a Unix socket allows.`);
   }
   const dir = dirname(socketPath);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The socket itself is 0666 (the container's uid must connect), so the directory is what keeps
   // other local users from talking to it as if they were the algorithm.
-  const info = await lstat(dir);
+  const info = lstatSync(dir);
   if (!info.isDirectory() || (info.mode & 0o077) !== 0) {
     throw new TypeError(`Socket directory ${dir} must be a private directory (mode 0700); it is ${(info.mode & 0o777).toString(8)}.`);
   }
   try {
-    if ((await lstat(socketPath)).isSocket()) await unlink(socketPath); // left over from a crashed worker
+    if (lstatSync(socketPath).isSocket()) unlinkSync(socketPath); // left over from a crashed worker
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -314,8 +317,8 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
   });
   closeConnectionsGently(server);
 
-  await prepareDirectory(socketPath);
-  if (spillDir !== undefined) await mkdir(spillDir, { recursive: true, mode: 0o700 });
+  prepareDirectory(socketPath);
+  if (spillDir !== undefined) mkdirSync(spillDir, { recursive: true, mode: 0o700 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => {
@@ -323,7 +326,7 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       resolve();
     });
   });
-  await chmod(socketPath, 0o666);
+  chmodSync(socketPath, 0o666);
 
   let closed: Promise<void> | undefined;
   return {
@@ -333,7 +336,7 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
       for (const m of messages) {
         if ('file' in m) {
           const { file } = m;
-          yield { to: m.to, size: (await stat(file)).size, bytes: () => readFile(file), stream: () => createReadStream(file) };
+          yield { to: m.to, size: statSync(file).size, bytes: async () => readFileSync(file), stream: () => createReadStream(file) };
         } else {
           const json = Buffer.from(JSON.stringify(m.content), 'utf8');
           yield { to: m.to, size: json.length, bytes: async () => json, stream: async function* () { yield json; } };
@@ -349,7 +352,11 @@ export async function startNodeSocket(options: NodeSocketOptions): Promise<NodeS
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await stopped;
-        await unlink(socketPath).catch(() => undefined);
+        try {
+          unlinkSync(socketPath);
+        } catch {
+          // already gone
+        }
       })()),
   };
 }
