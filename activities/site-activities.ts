@@ -60,7 +60,13 @@ export interface SiteDeps {
    * worker discards them as it stops (workers/site/process.ts); a set of its own otherwise.
    */
   prepared?: PreparedSteps;
+  /** Told each moment of a step on its critical path (bench/ring-timeline.ts); ids only, never data. */
+  trace?: StepTrace;
 }
+
+/** The moments a step's trace marks, in order; `prepared` is its preparation's end. */
+export type StepMark = 'enter' | 'checked' | 'inputs' | 'start' | 'started' | 'exited' | 'sealed' | 'return' | 'prepared';
+export type StepTrace = (mark: StepMark, at: { runId: string; step: string; org: OrgId }) => void;
 
 /** How often a running step tells Temporal it is alive (the workflow allows 5 s of silence). */
 const HEARTBEAT_MS = 1000;
@@ -130,7 +136,9 @@ interface SiteMemo {
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const started = performance.now();
   const { runId } = request;
+  deps.trace?.('enter', request);
   const permit = await checkHere(deps, request);
+  deps.trace?.('checked', request);
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
   const imageId = await imageIdOf(deps, memo, request);
   const datasets = datasetsOf(deps, request);
@@ -150,6 +158,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
     workspace = await createStepWorkspace(stepWorkspaceRoot(deps.stateDir), openInputs(deps, request));
   }
   const openMs = performance.now() - started;
+  deps.trace?.('inputs', request);
   try {
     return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, started, openMs, ...(prepared ? { prepared } : {}) });
   } finally {
@@ -187,6 +196,7 @@ async function prepareStep(deps: SiteDeps, memo: SiteMemo, request: StepPreparat
       throw err;
     }
   });
+  deps.trace?.('prepared', request);
   Context.current().log.info('step prepared', { runId, step, org: deps.org });
 }
 
@@ -315,13 +325,16 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   try {
     const volumeName = await volume;
     log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
+    deps.trace?.('start', request);
     const ran = await runSandboxed(deps.docker, sandboxSpec(deps, request, { imageId, datasets, volumeName, workspace }), {
       signal: Context.current().cancellationSignal,
+      ...(deps.trace ? { onStart: () => deps.trace?.('started', request) } : {}),
       ...(prepared.prepared ? { created: prepared.prepared.container } : {}),
       // The exited container goes while the step seals and returns; the run's end waits for it.
       deferRemoval: (removal) => memo.prepared.deferRemoval(runId, removal),
     });
     containerMs = ran.durationMs;
+    deps.trace?.('exited', request);
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
     // A limit first: the algorithm may have failed only because its send was refused.
@@ -369,10 +382,12 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   // What ran and what was sealed, signed: the history then records it for auditors.
   const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
   const sealMs = performance.now() - sealStarted;
+  deps.trace?.('sealed', request);
   if (request.releaseAtEnd) await endRun(deps, memo, runId);
   const totalMs = performance.now() - started;
   log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs) });
   // Whole milliseconds: enough for reports, and no stray digits in the history.
+  deps.trace?.('return', request);
   const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs) };
   return { step, org, envelopes, ...(output ? { output } : {}), timings, attestation };
 }
