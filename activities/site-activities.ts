@@ -62,7 +62,13 @@ export interface SiteDeps {
    * worker discards them as it stops (workers/site/process.ts); a set of its own otherwise.
    */
   prepared?: PreparedSteps;
+  /** Told each moment of a step on its critical path (bench/ring-timeline.ts); ids only, never data. */
+  trace?: StepTrace;
 }
+
+/** The moments a step's trace marks, in order; `prepared` is its preparation's end. */
+export type StepMark = 'enter' | 'checked' | 'inputs' | 'start' | 'started' | 'exited' | 'sealed' | 'return' | 'prepared';
+export type StepTrace = (mark: StepMark, at: { runId: string; step: string; org: OrgId }) => void;
 
 /** How often a running step tells Temporal it is alive (the workflow allows 5 s of silence). */
 const HEARTBEAT_MS = 1000;
@@ -135,7 +141,9 @@ interface SiteMemo {
 async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Promise<StepOutcome> {
   const clock = new StepClock();
   const { runId } = request;
+  deps.trace?.('enter', request);
   const permit = await checkHere(deps, memo, request);
+  deps.trace?.('checked', request);
   if (permit.privacy) await chargePrivacy(memo.budget, request, permit.privacy);
   clock.lap('check');
   const imageId = await imageIdOf(deps, memo, request);
@@ -169,6 +177,7 @@ async function runStep(deps: SiteDeps, memo: SiteMemo, request: StepRequest): Pr
   admitted.catch(() => undefined); // awaited by createAlongside; this only keeps an early failure handled
   clock.lap('open');
   const openMs = clock.since(clock.started);
+  deps.trace?.('inputs', request);
   try {
     return await runInWorkspace(deps, memo, request, { permit, imageId, datasets, volume, workspace, admitted, clock, openMs, ...(prepared ? { prepared } : {}) });
   } finally {
@@ -206,6 +215,7 @@ async function prepareStep(deps: SiteDeps, memo: SiteMemo, request: StepPreparat
       throw err;
     }
   });
+  deps.trace?.('prepared', request);
   Context.current().log.info('step prepared', { runId, step, org: deps.org });
 }
 
@@ -342,14 +352,17 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
     const { container, createMs } = await createAlongside(deps.docker, spec, prepared.prepared?.container, admitted);
     clock.lap('create');
     log.info('step starting', { runId, step, org, image: request.image.name, digest: request.image.digest });
+    deps.trace?.('start', request);
     const ran = await runSandboxed(deps.docker, spec, {
       signal: Context.current().cancellationSignal,
       created: container,
+      ...(deps.trace ? { onStart: () => deps.trace?.('started', request) } : {}),
       // The exited container goes while the step seals and returns; the run's end waits for it.
       deferRemoval: (removal) => memo.prepared.deferRemoval(runId, removal),
     });
     // Create to removal, as when runSandboxed creates it (a prepared container's creation was ahead of the step).
     containerMs = createMs + ran.durationMs;
+    deps.trace?.('exited', request);
     // The exit code, log lines and socket requests are the container's: step-failure.ts keeps
     // them off the failure's readable first line (the site seals the rest).
     // A limit first: the algorithm may have failed only because its send was refused.
@@ -402,6 +415,7 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   const attestation = await attestStep(deps.keys, request, request.image, imageId, sealedDigests);
   clock.lap('attest');
   const sealMs = clock.since(sealStarted);
+  deps.trace?.('sealed', request);
   if (request.releaseAtEnd) {
     await endRun(deps, memo, runId);
     clock.lap('end');
@@ -409,6 +423,7 @@ async function runInWorkspace(deps: SiteDeps, memo: SiteMemo, request: StepReque
   const totalMs = clock.since(clock.started);
   const { phases, cpuMs } = clock.report();
   log.info('step done', { runId, step, org, envelopes: envelopes.length + (output ? 1 : 0), containerMs: Math.round(containerMs), totalMs: Math.round(totalMs), cpuMs, ...phases });
+  deps.trace?.('return', request);
   // Whole milliseconds: enough for reports, and no stray digits in the history.
   const timings = { openMs: Math.round(openMs), containerMs: Math.round(containerMs), sealMs: Math.round(sealMs), totalMs: Math.round(totalMs), phases, cpuMs };
   return { step, org, envelopes, ...(output ? { output } : {}), timings, attestation };

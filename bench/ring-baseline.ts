@@ -48,8 +48,10 @@ export async function ringByHand(docker: Docker, image: string, sites: Site[], m
         let body = '';
         req.on('data', (c: Buffer) => (body += c.toString('utf8')));
         req.on('end', () => {
+          // POST /v1/messages/{to} carries the content's JSON as the whole body (how the
+          // libraries send); /v1/messages and /v1/output wrap it as { content }.
           const parsed = JSON.parse(body) as { content: unknown };
-          sent.push(parsed.content);
+          sent.push(req.url?.startsWith('/v1/messages/') ? parsed : parsed.content);
           res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
         });
       });

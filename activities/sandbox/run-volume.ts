@@ -62,7 +62,11 @@ export async function removeRunVolumes(docker: Docker, selector: { runId?: strin
       .getVolume(runVolumeName(runId, org))
       .remove()
       .then(() => 1, (err: unknown) => ((err as { statusCode?: number }).statusCode === 404 ? 0 : -1));
-    if (removed >= 0) {
+    // Every container of a run mounts its volume, and the engine removes no volume a container
+    // (running, exited or only created) still refers to: once it went, no container of the run is
+    // left, and the run's end (the ring's last step waits for it) need not ask the engine again.
+    if (removed === 1) return { containersRemoved: 0, volumesRemoved: 1 };
+    if (removed === 0) {
       const leftover = await docker.listContainers({ all: true, filters: labelFilters(runId, org) });
       if (leftover.length === 0) return { containersRemoved: 0, volumesRemoved: removed };
     }
