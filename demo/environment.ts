@@ -30,6 +30,7 @@ import { LOCAL_COLLABORATION, createFederation, federationPolicyOf, federationSi
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { parleyBinDir } from '../provision/temporal-cli.ts';
 import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
+import { createPhaseTimings, type PhaseTimings } from './phase-timings.ts';
 import type { ExampleImages } from '../provision/images.ts';
 import { prepareMachine, type PreparedMachine } from '../provision/prepare-machine.ts';
 
@@ -42,6 +43,8 @@ export interface DemoRunOptions {
   signal?: AbortSignal;
   progress?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where the phases' times are recorded (the benchmark's breakdown); none kept when absent. */
+  timings?: PhaseTimings;
 }
 
 export interface DemoEnvironmentOptions extends DemoRunOptions {
@@ -123,9 +126,10 @@ async function demoNamespace(connection: Connection, shared: boolean, env: NodeJ
 export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
   const progress = options.progress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
+  const timings = options.timings ?? createPhaseTimings();
   // A foreign or damaged state directory stops the demo before anything is provisioned.
   const kept = options.stateDir ? await openDemoState(options.stateDir) : undefined;
-  const machine = options.machine ?? await prepareMachine(progress, options.env ?? process.env);
+  const machine = options.machine ?? await timings.span('machine', () => prepareMachine(progress, options.env ?? process.env));
   signal.throwIfAborted();
 
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'parley-demo-')));
@@ -145,7 +149,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     // hashing their passwords: each first sign-in reuses that hash's work (api/auth/password.ts).
     if (viaApi) rememberFreshHashes();
     const apiDatabase = viaApi
-      ? openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword })
+      ? timings.span('api.database', () => openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword }))
       : undefined;
     // Closed here if the API never takes it over (a failure before it starts).
     let apiStarted = false;
@@ -158,26 +162,26 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       let address = machine.temporalAddress;
       if (!address) {
         progress('Starting a Temporal dev server…');
-        const server = await startTemporalDevServer({ executable: machine.temporalCli! });
+        const server = await timings.span('temporal.server', () => startTemporalDevServer({ executable: machine.temporalCli! }));
         cleanups.unshift(() => server.stop());
         address = server.address;
         progress(`Temporal dev server at ${address}`);
       }
-      const connection = await Connection.connect({ address });
+      const connection = await timings.span('temporal.connect', () => Connection.connect({ address }));
       cleanups.unshift(() => connection.close());
-      const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
+      const namespace = await timings.span('temporal.namespace', () => demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups));
       if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
       return { address, namespace, temporal: new Client({ connection, namespace }) };
     })();
     // Awaited below (and before any cleanup, so that a server still starting is stopped too).
     pendingTemporal = temporalReady.catch(() => undefined);
 
-    const federation = await createFederation({
+    const federation = await timings.span('federation', () => createFederation({
       stateDir,
       counts: new Map(options.sites.map((org) => [org, options.counts?.get(org) ?? 0n])),
       requester: options.requester,
       ...(options.files ? { files: options.files } : {}),
-    });
+    }));
     const fingerprints = [...federation.sites, federation.requester].map((m) => ({ org: m.org, sign: fingerprint(m.keys.sign.publicJwk.kid), receive: fingerprint(m.keys.receive.publicJwk.kid) }));
     progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys ${store.reused ? 'kept from an earlier demo ' : ''}in ${stateDir}, private keys 0600)`);
     for (const f of fingerprints) progress(`  ${f.org.padEnd(12)}  sign ${f.sign}  receive ${f.receive}`);
@@ -187,12 +191,12 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
       apiStarted = true;
-      const central = await startCentralServer({
+      const central = await timings.span('api.server', () => startCentralServer({
         stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal: temporalReady.then((t) => t.temporal), quiet: true, adminPassword: store.state.adminPassword, database: apiDatabase,
-      });
+      }));
       cleanups.unshift(() => central.close());
       progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
-      const registered = await registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store);
+      const registered = await timings.span('api.register', () => registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store));
       api = { ...registered, url: central.url };
       progress(store.reused
         ? 'Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered'
@@ -203,7 +207,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const allowed = options.allowed(machine.images);
     // Each site admits the demo's one collaboration and requester: the API's when there is one.
     const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
-    const cluster = await startLocalCluster({
+    const cluster = await timings.span('cluster', () => startLocalCluster({
       temporalAddress: address,
       namespace,
       sites: federation.sites.map((site) => {
@@ -214,7 +218,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
         };
       }),
       progress,
-    });
+    }));
     cleanups.unshift(() => cluster.shutdown());
     signal.throwIfAborted();
     return {
