@@ -39,10 +39,30 @@ async function pgliteVersion(): Promise<string> {
   }
 }
 
+/**
+ * A Blob over bytes already in memory whose arrayBuffer() hands them over at once. PGlite reads a
+ * data directory with arrayBuffer(), which for an ordinary Blob streams the bytes through in
+ * small chunks and joins them: a fifth of the snapshot's load (issue 17). Every other method is
+ * the ordinary Blob's, over the same bytes.
+ */
+class LoadedBlob extends Blob {
+  readonly #bytes: Buffer;
+
+  constructor(bytes: Buffer) {
+    super([bytes]);
+    this.#bytes = bytes;
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = this.#bytes;
+    return Promise.resolve(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  }
+}
+
 /** The snapshot's bytes, or undefined when there is none (or it cannot be read). */
 export async function readSnapshot(file: string): Promise<Blob | undefined> {
   try {
-    return new Blob([await readFile(file)]);
+    return new LoadedBlob(await readFile(file));
   } catch {
     return undefined;
   }
