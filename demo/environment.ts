@@ -23,7 +23,7 @@ import type { AllowedImage } from '../activities/site-policy.ts';
 import type { RunSigner } from '../researcher/runs.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import { openCentralDatabase, startCentralServer } from '../api/central-server.ts';
-import { rememberFreshHashes } from '../api/auth/password.ts';
+import { hashAhead, rememberFreshHashes } from '../api/auth/password.ts';
 import { registerFederation } from './api-setup.ts';
 import { openDemoState } from './demo-state.ts';
 import { LOCAL_COLLABORATION, createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from './federation.ts';
@@ -129,8 +129,6 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   const timings = options.timings ?? createPhaseTimings();
   // A foreign or damaged state directory stops the demo before anything is provisioned.
   const kept = options.stateDir ? await openDemoState(options.stateDir) : undefined;
-  const machine = options.machine ?? await timings.span('machine', () => prepareMachine(progress, options.env ?? process.env));
-  signal.throwIfAborted();
 
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'parley-demo-')));
   // Undone in reverse order of creation: the run's resources, workers, API, server, state.
@@ -143,11 +141,16 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   try {
     const store = kept ?? await openDemoState(stateDir);
     const viaApi = options.viaApi ?? true;
-    // The API's database needs no Temporal: it opens (from a cached snapshot of the migrated
-    // schema, for a temporary demo) and hashes the admin's password while the dev server starts.
-    // The demo signs in as the admin it bootstraps and the researcher it creates right after
-    // hashing their passwords: each first sign-in reuses that hash's work (api/auth/password.ts).
-    if (viaApi) rememberFreshHashes();
+    // The API's start-up needs neither the machine's checks nor Temporal: its database opens (from
+    // a cached snapshot of the migrated schema, for a temporary demo) while Docker and the images
+    // are checked and the dev server starts. The two passwords the demo sets are hashed from the
+    // start, beside it, rather than when the admin is bootstrapped and the researcher created
+    // (at the full cost; api/auth/password.ts), and each first sign-in reuses its hash's work.
+    if (viaApi) {
+      rememberFreshHashes();
+      // A kept database has both users already: nothing of theirs is hashed again.
+      if (!store.reused) for (const password of [store.state.adminPassword, store.state.researcherPassword]) hashAhead(password);
+    }
     const apiDatabase = viaApi
       ? timings.span('api.database', () => openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword }))
       : undefined;
@@ -156,6 +159,9 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     cleanups.unshift(async () => {
       if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
     });
+    const machine = options.machine ?? await timings.span('machine', () => prepareMachine(progress, options.env ?? process.env));
+    signal.throwIfAborted();
+
     // Temporal comes up while the organisations, the API and the registrations are made, none of
     // which needs it; only the workers (and a run through the API) wait for it.
     const temporalReady = (async () => {
