@@ -141,24 +141,14 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   try {
     const store = kept ?? await openDemoState(stateDir);
     const viaApi = options.viaApi ?? true;
-    // The API's start-up needs neither the machine's checks nor Temporal: its database opens (from
-    // a cached snapshot of the migrated schema, for a temporary demo) while Docker and the images
-    // are checked and the dev server starts. The two passwords the demo sets are hashed from the
-    // start, beside it, rather than when the admin is bootstrapped and the researcher created
-    // (at the full cost; api/auth/password.ts), and each first sign-in reuses its hash's work.
+    // The two passwords the demo sets are hashed from the start, off the main thread, rather than
+    // when the admin is bootstrapped and the researcher created (at the full cost, each with its
+    // own salt; api/auth/password.ts), and each first sign-in reuses its hash's work.
     if (viaApi) {
       rememberFreshHashes();
       // A kept database has both users already: nothing of theirs is hashed again.
       if (!store.reused) for (const password of [store.state.adminPassword, store.state.researcherPassword]) hashAhead(password);
     }
-    const apiDatabase = viaApi
-      ? timings.span('api.database', () => openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword }))
-      : undefined;
-    // Closed here if the API never takes it over (a failure before it starts).
-    let apiStarted = false;
-    cleanups.unshift(async () => {
-      if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
-    });
     const machine = options.machine ?? await timings.span('machine', () => prepareMachine(progress, options.env ?? process.env));
     signal.throwIfAborted();
 
@@ -181,6 +171,17 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     })();
     // Awaited below (and before any cleanup, so that a server still starting is stopped too).
     pendingTemporal = temporalReady.catch(() => undefined);
+    // The API's database needs no Temporal: it opens (from a cached snapshot of the migrated
+    // schema, for a temporary demo) while the dev server starts. Begun once the server's process
+    // is on its way: PGlite's start holds this thread for a while, the server's start does not.
+    const apiDatabase = viaApi
+      ? timings.span('api.database', () => openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword }))
+      : undefined;
+    // Closed here if the API never takes it over (a failure before it starts).
+    let apiStarted = false;
+    cleanups.unshift(async () => {
+      if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
+    });
 
     const federation = await timings.span('federation', () => createFederation({
       stateDir,
