@@ -135,6 +135,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   const cleanups: Array<() => Promise<unknown>> = [];
   if (!options.stateDir) cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
   let pendingTemporal: Promise<unknown> = Promise.resolve();
+  let pendingRegistration: Promise<unknown> = Promise.resolve();
   const close = async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
   };
@@ -193,7 +194,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys ${store.reused ? 'kept from an earlier demo ' : ''}in ${stateDir}, private keys 0600)`);
     for (const f of fingerprints) progress(`  ${f.org.padEnd(12)}  sign ${f.sign}  receive ${f.receive}`);
 
-    let api: DemoEnvironment['api'];
+    let registering: Promise<DemoEnvironment['api']> = Promise.resolve(undefined);
     if (apiDatabase) {
       // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
@@ -203,30 +204,41 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       }));
       cleanups.unshift(() => central.close());
       progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
-      const registered = await timings.span('api.register', () => registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store));
-      api = { ...registered, url: central.url };
-      progress(store.reused
-        ? 'Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered'
-        : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
+      // The registrations need no Temporal, and the cluster's connections and coordinator need no
+      // registration: they start together, and only the site workers wait for their credentials.
+      registering = timings.span('api.register', () => registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store)).then((registered) => {
+        progress(store.reused
+          ? 'Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered'
+          : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
+        return { ...registered, url: central.url };
+      });
+      // Awaited below (and before any cleanup, so that the API is not closed under it).
+      pendingRegistration = registering.catch(() => undefined);
     }
 
     const { address, namespace, temporal } = await temporalReady;
     const allowed = options.allowed(machine.images);
     // Each site admits the demo's one collaboration and requester: the API's when there is one.
-    const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
+    const collaborationOf = (registered: DemoEnvironment['api']) => registered?.collaborationId ?? LOCAL_COLLABORATION;
     const cluster = await timings.span('cluster', () => startLocalCluster({
       temporalAddress: address,
       namespace,
-      sites: federation.sites.map((site) => {
-        const blobs = api?.siteBlobs.get(site.org);
-        return {
-          ...siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration)),
-          ...(blobs ? { blobs } : {}),
-        };
+      sites: registering.then((api) => {
+        const collaboration = collaborationOf(api);
+        return federation.sites.map((site) => {
+          const blobs = api?.siteBlobs.get(site.org);
+          return {
+            ...siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration)),
+            ...(blobs ? { blobs } : {}),
+          };
+        });
       }),
       progress,
     }));
     cleanups.unshift(() => cluster.shutdown());
+    // Settled: the site workers were made from it.
+    const api = await registering;
+    const collaboration = collaborationOf(api);
     signal.throwIfAborted();
     return {
       machine, stateDir, reused: store.reused, fingerprints, temporal, federation, cluster,
@@ -238,6 +250,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     };
   } catch (err) {
     await pendingTemporal;
+    await pendingRegistration;
     await close();
     throw err;
   }
