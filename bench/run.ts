@@ -102,6 +102,8 @@ if (selected.includes('demo')) {
   log('demo with and without the API…');
   report.demo = await benchDemoApi({ runs, log });
   log(`  run median ${report.demo.viaApiRunMedianMs} ms via the API, ${report.demo.directRunMedianMs} ms without (ratio ${report.demo.ratio})`);
+  log(`  whole demo median ${report.demo.viaApiTotalMedianMs} ms via the API, ${report.demo.directTotalMedianMs} ms without (ratio ${report.demo.totalRatio}); as a process of its own ${report.demo.viaApiProcessMedianMs} ms / ${report.demo.directProcessMedianMs} ms (ratio ${report.demo.processRatio})`);
+  for (const [name, p] of Object.entries(report.demo.viaApiProcessPhases)) log(`    ${name.padEnd(20)} @${p.startMs} +${p.ms} ms${report.demo.directProcessPhases[name] ? ` (without the API @${report.demo.directProcessPhases[name].startMs} +${report.demo.directProcessPhases[name].ms} ms)` : ''}`);
 }
 if (selected.includes('privacy')) {
   log('differential privacy: accuracy against ε (simulated releases of the example chain)…');
@@ -250,7 +252,11 @@ function markdown(report: Report): string {
     ...(report.demo
       ? [
           `| ${report.demo.name}: run start to opened result (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiRunMedianMs} ms | ${report.demo.directRunMedianMs} ms (without the API) | ${report.demo.ratio} | ≤ ${report.demo.goalRatio} ${goal(report.demo.ratio <= report.demo.goalRatio)} |`,
-          `| ${report.demo.name}: whole demo (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiTotalMedianMs} ms | ${report.demo.directTotalMedianMs} ms (without the API) | ${report.demo.totalRatio} | — |`,
+          `| ${report.demo.name}: whole demo, in this process, to the opened result (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiTotalMedianMs} ms | ${report.demo.directTotalMedianMs} ms (without the API) | ${report.demo.totalRatio} | ≤ 1.5 ${goal(report.demo.totalRatio <= 1.5)} |`,
+          // Reports from before the process figure was measured have none.
+          ...(report.demo.viaApiProcessMedianMs !== undefined
+            ? [`| ${report.demo.name}: whole demo as a user runs it, a process from spawn to exit (median of ${report.demo.runs})${mark('demo')} | ${report.demo.viaApiProcessMedianMs} ms | ${report.demo.directProcessMedianMs} ms (without the API) | ${report.demo.processRatio} | ≤ ${report.demo.goalProcessRatio} ${goal(report.demo.processRatio <= report.demo.goalProcessRatio)} |`]
+            : []),
         ]
       : []),
     ...(report.protocols ? protocolsRows(report.protocols, mark('protocols')) : []),

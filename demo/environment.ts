@@ -23,13 +23,14 @@ import type { AllowedImage } from '../activities/site-policy.ts';
 import type { RunSigner } from '../researcher/runs.ts';
 import type { KeyDirectory } from '../activities/key-directory.ts';
 import { openCentralDatabase, startCentralServer } from '../api/central-server.ts';
-import { rememberFreshHashes } from '../api/auth/password.ts';
+import { hashAhead, rememberFreshHashes } from '../api/auth/password.ts';
 import { registerFederation } from './api-setup.ts';
 import { openDemoState } from './demo-state.ts';
 import { LOCAL_COLLABORATION, createFederation, federationPolicyOf, federationSigner, siteDepsOf, type Federation } from './federation.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { parleyBinDir } from '../provision/temporal-cli.ts';
 import { startLocalCluster, type LocalCluster } from './local-cluster.ts';
+import { createPhaseTimings, type PhaseTimings } from './phase-timings.ts';
 import type { ExampleImages } from '../provision/images.ts';
 import { prepareMachine, type PreparedMachine } from '../provision/prepare-machine.ts';
 
@@ -42,6 +43,8 @@ export interface DemoRunOptions {
   signal?: AbortSignal;
   progress?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where the phases' times are recorded (the benchmark's breakdown); none kept when absent. */
+  timings?: PhaseTimings;
 }
 
 export interface DemoEnvironmentOptions extends DemoRunOptions {
@@ -123,99 +126,119 @@ async function demoNamespace(connection: Connection, shared: boolean, env: NodeJ
 export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
   const progress = options.progress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
+  const timings = options.timings ?? createPhaseTimings();
   // A foreign or damaged state directory stops the demo before anything is provisioned.
   const kept = options.stateDir ? await openDemoState(options.stateDir) : undefined;
-  const machine = options.machine ?? await prepareMachine(progress, options.env ?? process.env);
-  signal.throwIfAborted();
 
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'parley-demo-')));
   // Undone in reverse order of creation: the run's resources, workers, API, server, state.
   const cleanups: Array<() => Promise<unknown>> = [];
   if (!options.stateDir) cleanups.unshift(() => rm(stateDir, { recursive: true, force: true }));
   let pendingTemporal: Promise<unknown> = Promise.resolve();
+  let pendingRegistration: Promise<unknown> = Promise.resolve();
   const close = async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup().catch((err) => progress(`cleanup: ${(err as Error).message}`));
   };
   try {
     const store = kept ?? await openDemoState(stateDir);
     const viaApi = options.viaApi ?? true;
-    // The API's database needs no Temporal: it opens (from a cached snapshot of the migrated
-    // schema, for a temporary demo) and hashes the admin's password while the dev server starts.
-    // The demo signs in as the admin it bootstraps and the researcher it creates right after
-    // hashing their passwords: each first sign-in reuses that hash's work (api/auth/password.ts).
-    if (viaApi) rememberFreshHashes();
-    const apiDatabase = viaApi
-      ? openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword })
-      : undefined;
-    // Closed here if the API never takes it over (a failure before it starts).
-    let apiStarted = false;
-    cleanups.unshift(async () => {
-      if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
-    });
+    // The two passwords the demo sets are hashed from the start, off the main thread, rather than
+    // when the admin is bootstrapped and the researcher created (at the full cost, each with its
+    // own salt; api/auth/password.ts), and each first sign-in reuses its hash's work.
+    if (viaApi) {
+      rememberFreshHashes();
+      // A kept database has both users already: nothing of theirs is hashed again.
+      if (!store.reused) for (const password of [store.state.adminPassword, store.state.researcherPassword]) hashAhead(password);
+    }
+    const machine = options.machine ?? await timings.span('machine', () => prepareMachine(progress, options.env ?? process.env));
+    signal.throwIfAborted();
+
     // Temporal comes up while the organisations, the API and the registrations are made, none of
     // which needs it; only the workers (and a run through the API) wait for it.
     const temporalReady = (async () => {
       let address = machine.temporalAddress;
       if (!address) {
         progress('Starting a Temporal dev server…');
-        const server = await startTemporalDevServer({ executable: machine.temporalCli! });
+        const server = await timings.span('temporal.server', () => startTemporalDevServer({ executable: machine.temporalCli! }));
         cleanups.unshift(() => server.stop());
         address = server.address;
         progress(`Temporal dev server at ${address}`);
       }
-      const connection = await Connection.connect({ address });
+      const connection = await timings.span('temporal.connect', () => Connection.connect({ address }));
       cleanups.unshift(() => connection.close());
-      const namespace = await demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups);
+      const namespace = await timings.span('temporal.namespace', () => demoNamespace(connection, machine.temporalAddress !== undefined, options.env ?? process.env, cleanups));
       if (namespace !== 'default') progress(`Temporal namespace ${namespace}`);
       return { address, namespace, temporal: new Client({ connection, namespace }) };
     })();
     // Awaited below (and before any cleanup, so that a server still starting is stopped too).
     pendingTemporal = temporalReady.catch(() => undefined);
+    // The API's database needs no Temporal: it opens (from a cached snapshot of the migrated
+    // schema, for a temporary demo) while the dev server starts. Begun once the server's process
+    // is on its way: PGlite's start holds this thread for a while, the server's start does not.
+    const apiDatabase = viaApi
+      ? timings.span('api.database', () => openCentralDatabase({ stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, snapshotCacheDir: join(dirname(parleyBinDir(options.env ?? process.env)), 'pglite'), adminPassword: store.state.adminPassword }))
+      : undefined;
+    // Closed here if the API never takes it over (a failure before it starts).
+    let apiStarted = false;
+    cleanups.unshift(async () => {
+      if (!apiStarted) await (await apiDatabase?.catch(() => undefined))?.database.close();
+    });
 
-    const federation = await createFederation({
+    const federation = await timings.span('federation', () => createFederation({
       stateDir,
       counts: new Map(options.sites.map((org) => [org, options.counts?.get(org) ?? 0n])),
       requester: options.requester,
       ...(options.files ? { files: options.files } : {}),
-    });
+    }));
     const fingerprints = [...federation.sites, federation.requester].map((m) => ({ org: m.org, sign: fingerprint(m.keys.sign.publicJwk.kid), receive: fingerprint(m.keys.receive.publicJwk.kid) }));
     progress(`Organisations: ${options.sites.join(', ')} and ${options.requester} (keys ${store.reused ? 'kept from an earlier demo ' : ''}in ${stateDir}, private keys 0600)`);
     for (const f of fingerprints) progress(`  ${f.org.padEnd(12)}  sign ${f.sign}  receive ${f.receive}`);
 
-    let api: DemoEnvironment['api'];
+    let registering: Promise<DemoEnvironment['api']> = Promise.resolve(undefined);
     if (apiDatabase) {
       // A temporary demo keeps its database in memory (PGlite's first start on disk costs seconds
       // more); with --state-dir it is kept there, as `parley server start` keeps it.
       apiStarted = true;
-      const central = await startCentralServer({
+      const central = await timings.span('api.server', () => startCentralServer({
         stateDir: join(stateDir, 'server'), inMemory: !options.stateDir, temporal: temporalReady.then((t) => t.temporal), quiet: true, adminPassword: store.state.adminPassword, database: apiDatabase,
-      });
+      }));
       cleanups.unshift(() => central.close());
       progress(`Parley API at ${central.url} (PGlite ${options.stateDir ? `in ${join(stateDir, 'server')}` : 'in memory'})`);
-      const registered = await registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store);
-      api = { ...registered, url: central.url };
-      progress(store.reused
-        ? 'Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered'
-        : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
+      // The registrations need no Temporal, and the cluster's connections and coordinator need no
+      // registration: they start together, and only the site workers wait for their credentials.
+      registering = timings.span('api.register', () => registerFederation(central.url, { username: central.admin.username, password: store.state.adminPassword }, federation, store)).then((registered) => {
+        progress(store.reused
+          ? 'Found the organisations, keys, researcher, collaboration and site credentials an earlier demo registered'
+          : 'Registered organisations, public keys, the researcher, a collaboration and one site credential per registry');
+        return { ...registered, url: central.url };
+      });
+      // Awaited below (and before any cleanup, so that the API is not closed under it).
+      pendingRegistration = registering.catch(() => undefined);
     }
 
     const { address, namespace, temporal } = await temporalReady;
     const allowed = options.allowed(machine.images);
     // Each site admits the demo's one collaboration and requester: the API's when there is one.
-    const collaboration = api?.collaborationId ?? LOCAL_COLLABORATION;
-    const cluster = await startLocalCluster({
+    const collaborationOf = (registered: DemoEnvironment['api']) => registered?.collaborationId ?? LOCAL_COLLABORATION;
+    const cluster = await timings.span('cluster', () => startLocalCluster({
       temporalAddress: address,
       namespace,
-      sites: federation.sites.map((site) => {
-        const blobs = api?.siteBlobs.get(site.org);
-        return {
-          ...siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration)),
-          ...(blobs ? { blobs } : {}),
-        };
+      sites: registering.then((api) => {
+        const collaboration = collaborationOf(api);
+        return federation.sites.map((site) => {
+          const blobs = api?.siteBlobs.get(site.org);
+          return {
+            ...siteDepsOf(site, federation, machine.docker, allowed, api?.siteDirectories.get(site.org), federationPolicyOf(site, federation, collaboration)),
+            ...(blobs ? { blobs } : {}),
+          };
+        });
       }),
       progress,
-    });
+    }));
     cleanups.unshift(() => cluster.shutdown());
+    // Settled: the site workers were made from it.
+    const api = await registering;
+    const collaboration = collaborationOf(api);
     signal.throwIfAborted();
     return {
       machine, stateDir, reused: store.reused, fingerprints, temporal, federation, cluster,
@@ -227,6 +250,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     };
   } catch (err) {
     await pendingTemporal;
+    await pendingRegistration;
     await close();
     throw err;
   }

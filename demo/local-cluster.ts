@@ -17,7 +17,11 @@ export interface LocalClusterOptions {
   /** The Temporal CLI used to start the dev server. */
   temporalCli?: string;
   namespace?: string;
-  sites: SiteDeps[];
+  /**
+   * One site worker each. May still be in the making (the demo's sites wait for their credentials
+   * from the API): the connections and the coordinator start meanwhile.
+   */
+  sites: SiteDeps[] | Promise<SiteDeps[]>;
   progress?: (line: string) => void;
 }
 
@@ -74,11 +78,13 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
     // This process holds every site's keys, so its client reads their sealed failures in full.
-    const keysOf = new Map(options.sites.map((site) => [site.org, site.keys]));
+    const keysOf = new Map<string, SiteDeps['keys']>();
     const client = new Client({ connection, namespace, dataConverter: parleyDataConverter({ openWith: (org) => keysOf.get(org) }) });
 
     const workers: Worker[] = [await createCoordinatorWorker({ connection: native, namespace })];
-    for (const deps of options.sites) {
+    const sites = await options.sites;
+    for (const site of sites) keysOf.set(site.org, site.keys);
+    for (const deps of sites) {
       // The worker `parley site start` runs, with the one-machine defaults for what site.yaml sets.
       workers.push(await buildSiteWorker({ connection: native, client, namespace, deps }));
     }
@@ -87,7 +93,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
       await Promise.allSettled(running);
     });
-    progress(`Coordinator and ${options.sites.length} site workers running`);
+    progress(`Coordinator and ${sites.length} site workers running`);
     return { client, address, namespace, shutdown: stopAll };
   } catch (err) {
     await stopAll();

@@ -14,6 +14,7 @@ import type { SecureSumResult, StepReport } from '../workflows/index.ts';
 import type { ApiClient } from '../activities/api-client.ts';
 import { COUNT_DATASET } from './federation.ts';
 import { startDemoEnvironment, type DemoRunOptions } from './environment.ts';
+import { createPhaseTimings, type PhaseSpan } from './phase-timings.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumThroughApi } from '../researcher/runs.ts';
 import { asProtocolImage } from '../activities/site-policy.ts';
 
@@ -32,8 +33,10 @@ export interface DemoReport {
   apiUrl?: string;
   /** From starting the run to the opened result. */
   runMs: number;
-  /** The whole demo, provisioning included. */
+  /** The whole demo, provisioning included, up to the opened result (not the clean-up after it). */
   totalMs: number;
+  /** When each phase began and how long it took (demo/phase-timings.ts); `close` is the clean-up. */
+  phases: PhaseSpan[];
 }
 
 /** Site names: registry-a, registry-b, … */
@@ -46,6 +49,7 @@ export const DEMO_REQUESTER = 'researcher';
 /** Runs the demo end to end; throws on any failure after cleaning up. */
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const started = performance.now();
+  const timings = options.timings ?? createPhaseTimings(started);
   const progress = options.progress ?? (() => {});
   const signal = options.signal ?? new AbortController().signal;
   const sites = demoSiteNames(options.counts.length);
@@ -57,7 +61,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     allowed: (images) => [asProtocolImage(images.secureSum)],
     signal,
     progress,
+    timings,
   });
+  let report: Omit<DemoReport, 'phases'>;
   try {
     const { machine, federation, cluster, api, temporal } = env;
     const runStarted = performance.now();
@@ -87,7 +93,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       total = await openSecureSumResult(outcome, federation.requester, federation.directory, sites[0]!);
     }
     const runMs = performance.now() - runStarted;
-    return {
+    timings.end('run', runStarted);
+    report = {
       result: total,
       plainSum: options.counts.reduce((a, b) => a + b, 0n),
       workflowId,
@@ -99,8 +106,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       totalMs: performance.now() - started,
     };
   } finally {
-    await env.close();
+    await timings.span('close', () => env.close());
   }
+  return { ...report, phases: timings.spans() };
 }
 
 /** The API's view of the run, waited on with its long poll until the run has ended. */

@@ -48,11 +48,54 @@ export function rememberFreshHashes(ttlMs = 60_000): void {
 
 const freshCheck = (key: Buffer, password: string) => createHmac('sha256', key).update(password.normalize('NFC')).digest();
 
-/** Hashes a password with a fresh salt; returns the self-describing stored form. */
-export async function hashPassword(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): Promise<string> {
+/**
+ * Hashes begun ahead of their use (hashAhead): an HMAC of the cost and password, under a key of
+ * this process's own, → the hash being made.
+ */
+let ahead: { key: Buffer; hashes: Map<string, Promise<string>> } | undefined;
+
+const aheadId = (key: Buffer, password: string, cost: ScryptCost) => createHmac('sha256', key).update(`${cost.log2N}$${cost.r}$${cost.p}$`).update(password.normalize('NFC')).digest('base64url');
+
+async function makeHash(password: string, cost: ScryptCost): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
   const key = await derive(password, salt, cost);
-  const stored = ['scrypt', cost.log2N, cost.r, cost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  return ['scrypt', cost.log2N, cost.r, cost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+/**
+ * Opt-in, for a process that knows a password it is about to set and has other work to do
+ * meanwhile (the demo: its admin's and researcher's passwords, known before the API it starts is
+ * up): begins hashing `password` now — a fresh salt, the full `cost` — so that the next
+ * hashPassword of that password at that cost, within `ttlMs`, takes this hash instead of deriving
+ * one only then. The stored form is the one hashPassword makes; only this process's memory holds
+ * the pending hash, under an HMAC of the password with a random key of its own, until it is taken
+ * or lapses.
+ */
+export function hashAhead(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST, ttlMs = 60_000): void {
+  ahead ??= { key: randomBytes(32), hashes: new Map() };
+  const { hashes } = ahead;
+  const id = aheadId(ahead.key, password, cost);
+  const pending = makeHash(password, cost);
+  // Taken or not, a failure here is not an unhandled rejection: hashPassword derives anew.
+  pending.catch(() => undefined);
+  hashes.set(id, pending);
+  setTimeout(() => {
+    if (hashes.get(id) === pending) hashes.delete(id);
+  }, ttlMs).unref();
+}
+
+/** The hash begun ahead for this password and cost, once; undefined when there is none. */
+function takeAhead(password: string, cost: ScryptCost): Promise<string> | undefined {
+  if (!ahead) return undefined;
+  const id = aheadId(ahead.key, password, cost);
+  const pending = ahead.hashes.get(id);
+  ahead.hashes.delete(id);
+  return pending?.catch(() => makeHash(password, cost));
+}
+
+/** Hashes a password with a fresh salt; returns the self-describing stored form. */
+export async function hashPassword(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): Promise<string> {
+  const stored = await (takeAhead(password, cost) ?? makeHash(password, cost));
   if (fresh) {
     const now = Date.now();
     for (const [hash, entry] of fresh.hashes) if (entry.until <= now) fresh.hashes.delete(hash);
