@@ -35,6 +35,17 @@ describe('checking that a stream is one JSON text, without building it', () => {
     for (let cut = 0; cut <= bytes.length; cut++) expect(checks(bytes, [cut])).toBe(true);
   });
 
+  it('checks UTF-8 across pieces of one byte each: characters of two, three and four bytes, cut anywhere', () => {
+    const everyByte = (bytes: Uint8Array) => checks(bytes, [...bytes.keys()]);
+    expect(everyByte(encoder.encode('["é", "∑", "😀😀", "a😀b"]'))).toBe(true);
+    const quoted = (...inner: number[]) => Uint8Array.from([0x22, ...inner, 0x22]);
+    for (const bad of [quoted(0xf0, 0x9f, 0x98), quoted(0xc0, 0x80), quoted(0x80), quoted(0xed, 0xa0, 0x80), quoted(0xf5, 0x80, 0x80, 0x80), Uint8Array.from([0x22, 0x61, 0x22, 0x20, 0xe2, 0x88])]) {
+      expect(parses(bad)).toBe(false);
+      expect(everyByte(bad)).toBe(false);
+      expect(checks(bad)).toBe(false);
+    }
+  });
+
   it.each(INVALID)('refuses %s, as JSON.parse does', (text) => {
     const bytes = encoder.encode(text);
     expect(parses(bytes)).toBe(false);

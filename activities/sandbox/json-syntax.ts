@@ -2,10 +2,13 @@
  * Checks that a stream of bytes is one JSON text (RFC 8259), piece by piece, without building
  * it: the node socket streams a large message's content straight to its spill file and needs to
  * know it is JSON — what the step contract promises the receiving container — without ever
- * holding it whole. Syntax only; UTF-8 is checked by a fatal decoder beside it.
+ * holding it whole. UTF-8 is checked beside it with node:buffer's isUtf8 (simdutf, no string
+ * made), the few bytes of a character cut between two pieces carried to the next.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8259 (the grammar followed state by state below)
  */
+
+import { isUtf8 } from 'node:buffer';
 
 /** Nesting deeper than this is refused, as a parser's stack would refuse it. */
 const MAX_DEPTH = 512;
@@ -23,13 +26,51 @@ type Expect =
   | 'number'
   | 'literal';
 
-const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+const isWhitespace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 const ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 const isHex = (c: number) => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-// The characters a number may hold; its exact shape is checked once it ends.
-const isNumberChar = (c: number) => isDigit(c) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
-const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+/**
+ * Where a number is in its grammar (RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`),
+ * one state per byte, so that nothing of it is kept: after '-', after a leading 0, in the integer
+ * digits, after '.', in the fraction, after 'e', after its sign, in the exponent.
+ */
+const enum Num { Minus, Zero, Int, Dot, Frac, E, ESign, Exp }
+/** The states a number may end in. */
+const numberMayEnd = (n: Num) => n === Num.Zero || n === Num.Int || n === Num.Frac || n === Num.Exp;
+/** The state after `c`, or undefined when `c` does not continue the number (it ends, or is an error). */
+function nextNumberState(n: Num, c: number): Num | undefined {
+  const digit = isDigit(c);
+  switch (n) {
+    case Num.Minus:
+      return c === 0x30 ? Num.Zero : digit ? Num.Int : undefined;
+    case Num.Zero:
+    case Num.Int:
+      if (digit) return n === Num.Int ? Num.Int : undefined;
+      return c === 0x2e ? Num.Dot : c === 0x65 || c === 0x45 ? Num.E : undefined;
+    case Num.Dot:
+      return digit ? Num.Frac : undefined;
+    case Num.Frac:
+      return digit ? Num.Frac : c === 0x65 || c === 0x45 ? Num.E : undefined;
+    case Num.E:
+      return c === 0x2b || c === 0x2d ? Num.ESign : digit ? Num.Exp : undefined;
+    case Num.ESign:
+    case Num.Exp:
+      return digit ? Num.Exp : undefined;
+  }
+}
+
+/** How many bytes at the end of `bytes` begin a UTF-8 character that the next piece completes. */
+function cutCharacterBytes(bytes: Uint8Array): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const c = bytes[bytes.length - back]!;
+    if ((c & 0xc0) === 0x80) continue; // a continuation byte: its lead is further back
+    const length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return length > back ? back : 0;
+  }
+  return 0; // three continuation bytes at the end: complete, or invalid, which isUtf8 tells
+}
 
 /** A checker fed piece by piece; `end()` says whether all it was fed is one JSON text. */
 export interface JsonSyntaxCheck {
@@ -44,12 +85,13 @@ export function jsonSyntaxCheck(): JsonSyntaxCheck {
   let expect: Expect = 'value';
   let inKey = false;
   let hexLeft = 0;
-  let number = '';
+  let number = Num.Minus;
   let literal = '';
   let literalAt = 0;
   let seenValue = false;
   let failed = false;
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  /** The start of a UTF-8 character cut at the end of the last piece. */
+  let carried: Uint8Array = new Uint8Array(0);
 
   const afterValue = () => {
     expect = 'after-value';
@@ -74,7 +116,7 @@ export function jsonSyntaxCheck(): JsonSyntaxCheck {
     }
     if (c === 0x2d || isDigit(c)) {
       expect = 'number';
-      number = String.fromCharCode(c);
+      number = c === 0x2d ? Num.Minus : c === 0x30 ? Num.Zero : Num.Int;
       return true;
     }
     for (const word of ['true', 'false', 'null']) {
@@ -112,14 +154,16 @@ export function jsonSyntaxCheck(): JsonSyntaxCheck {
         if (!isHex(c)) return fail();
         if (--hexLeft === 0) expect = 'string';
         return true;
-      case 'number':
-        if (isNumberChar(c)) {
-          number += String.fromCharCode(c);
-          return number.length <= 4096 || fail();
+      case 'number': {
+        const next = nextNumberState(number, c);
+        if (next !== undefined) {
+          number = next;
+          return true;
         }
-        if (!NUMBER.test(number)) return fail();
+        if (!numberMayEnd(number)) return fail();
         afterValue();
         return step(c);
+      }
       case 'literal':
         if (literalAt < literal.length) {
           if (c !== literal.charCodeAt(literalAt++)) return fail();
@@ -130,7 +174,7 @@ export function jsonSyntaxCheck(): JsonSyntaxCheck {
       default:
         break;
     }
-    if (WS.has(c)) return true;
+    if (isWhitespace(c)) return true;
     switch (expect) {
       case 'colon':
         if (c !== 0x3a) return fail();
@@ -180,11 +224,11 @@ export function jsonSyntaxCheck(): JsonSyntaxCheck {
   return {
     write(bytes) {
       if (failed) return false;
-      try {
-        decoder.decode(bytes, { stream: true });
-      } catch {
-        return fail();
-      }
+      // A character cut at the end of the last piece is checked with the bytes that complete it.
+      const piece = carried.length === 0 ? bytes : Buffer.concat([carried, bytes]);
+      const cut = cutCharacterBytes(piece);
+      if (!isUtf8(piece.subarray(0, piece.length - cut))) return fail();
+      carried = piece.slice(piece.length - cut);
       for (let i = 0; i < bytes.length; i++) {
         // Most of a large message is inside strings: skip their plain bytes without the switch.
         if (expect === 'string') {
@@ -192,19 +236,20 @@ export function jsonSyntaxCheck(): JsonSyntaxCheck {
           while (c >= 0x20 && c !== 0x22 && c !== 0x5c && i + 1 < bytes.length) c = bytes[++i]!;
           if (c >= 0x20 && c !== 0x22 && c !== 0x5c) continue;
         }
+        // And most of a vector of numbers is digits: skip those where only a digit can follow.
+        if (expect === 'number' && (number === Num.Int || number === Num.Frac || number === Num.Exp)) {
+          while (i + 1 < bytes.length && isDigit(bytes[i]!)) i++;
+          if (isDigit(bytes[i]!)) continue;
+        }
         if (!step(bytes[i]!)) return false;
       }
       return true;
     },
     end() {
       if (failed) return false;
-      try {
-        decoder.decode();
-      } catch {
-        return false;
-      }
+      if (carried.length > 0) return false; // the last character is cut short
       if (expect === 'number') {
-        if (!NUMBER.test(number)) return false;
+        if (!numberMayEnd(number)) return false;
         afterValue();
       }
       return seenValue && expect === 'after-value' && stack.length === 0;
