@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { stopChild } from './stop-child.ts';
 
 /** PostgreSQL 15's server binaries on Debian and Ubuntu. */
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
@@ -73,7 +74,8 @@ export async function startTestPostgres(options: TestPostgresOptions = { url: pr
     await waitForReady(child);
     return onServer(`postgres://postgres@127.0.0.1:${port}/postgres`, async () => {
       process.off('exit', killOnExit);
-      await stopChild(child);
+      // SIGINT is PostgreSQL's "fast shutdown": roll back open transactions and exit.
+      await stopChild(child, 'SIGINT');
       await rm(dir, { recursive: true, force: true });
     });
   } catch (err) {
@@ -137,19 +139,6 @@ function waitForReady(child: ChildProcess): Promise<void> {
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', onExit);
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    // SIGINT is PostgreSQL's "fast shutdown": roll back open transactions and exit.
-    child.kill('SIGINT');
   });
 }
 
