@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Envelope, SealedMessage } from '../common/envelope.ts';
 import { isEnvelopeRef } from '../common/envelope.ts';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import { BodyStreamError, canonicalJson, envelopeDigest, newFileKey, nextTurnIfLarge, openBodyStream, sealBodyStream, TAMPERED_MESSAGE } from '../crypto/index.ts';
+import { BodyStreamError, canonicalJson, envelopeDigest, newFileKey, nextTurnIfLarge, openDetachedBody, sealBodyStream, TAMPERED_MESSAGE } from '../crypto/index.ts';
 import type { OpenedDetachedBody, SealedBlobBody } from '../crypto/index.ts';
 import type { BlobStore } from './blob-store.ts';
 
@@ -93,20 +93,9 @@ async function writeBlob(source: AsyncIterable<Uint8Array>, file: string): Promi
  */
 export async function writeDetachedBody(store: BlobStore | undefined, runId: string, detached: OpenedDetachedBody, file: string): Promise<void> {
   if (store === undefined) throw noStore(runId);
-  const hash = createHash('sha256');
-  let size = 0;
   const source = await store.stream(runId, detached.digest, detached.size);
-  const measured = (async function* () {
-    for await (const piece of source) {
-      hash.update(piece);
-      size += piece.length;
-      yield piece;
-    }
-  })();
   try {
-    await pipeline(Readable.from(openBodyStream(measured, detached.fileKey)), createWriteStream(file, { mode: 0o644 }));
-    if (size !== detached.size) refuse(runId, 'blob-size');
-    if (hash.digest('base64url') !== detached.digest) refuse(runId, 'blob-digest');
+    await pipeline(Readable.from(openDetachedBody(source, detached)), createWriteStream(file, { mode: 0o644 }));
   } catch (err) {
     await rm(file, { force: true });
     if (err instanceof BodyStreamError) refuse(runId, `blob-${err.problem}`);

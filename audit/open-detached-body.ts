@@ -6,9 +6,8 @@
  * a receiving site makes (activities/blob-messages.ts). Two reads of a local file are cheap; in
  * exchange nothing is decrypted from bytes that are not the signed ones.
  */
-import { createHash } from 'node:crypto';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
-import { BodyStreamError, openBodyStream, TAMPERED_MESSAGE, type OpenedDetachedBody } from '../crypto/index.ts';
+import { BodyStreamError, openDetachedBody, TAMPERED_MESSAGE, type OpenedDetachedBody } from '../crypto/index.ts';
 import { checkDetachedBody, type BodySource } from './detached-bodies.ts';
 
 function refuse(runId: string, reason: string): never {
@@ -33,23 +32,16 @@ export async function readDetachedBody(source: BodySource, runId: string, detach
     if (!checked.ok) refuse(runId, checked.problem);
     const sealed = await source.read(detached.digest);
     if (sealed === undefined) refuse(runId, 'body-missing');
-    // Hashed again as it decrypts: the file could have changed between the two reads.
-    const hash = createHash('sha256');
-    const measured = (async function* () {
-      for await (const piece of sealed) {
-        hash.update(piece);
-        yield piece;
-      }
-    })();
+    // Hashed again as it decrypts (openDetachedBody): the file could have changed between the two reads.
     const parts: Buffer[] = [];
     try {
-      for await (const plaintext of openBodyStream(measured, detached.fileKey)) parts.push(plaintext);
+      for await (const plaintext of openDetachedBody(sealed, detached)) parts.push(plaintext);
     } catch (err) {
-      // The signed bytes, yet they do not decrypt: the sender sealed them wrong (or its key is not its own).
+      // The signed bytes that do not decrypt (the sender sealed them wrong, or its key is not its
+      // own), or bytes changed since the check above.
       if (err instanceof BodyStreamError) refuse(runId, `body-${err.problem}`);
       throw err;
     }
-    if (hash.digest('base64url') !== detached.digest) refuse(runId, 'body-digest');
     return Buffer.concat(parts);
   } finally {
     detached.fileKey.fill(0);

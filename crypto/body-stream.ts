@@ -34,8 +34,11 @@ const SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
 // 11 bytes of counter: far beyond any blob, but checked rather than wrapped.
 const MAX_CHUNKS = 2 ** 48;
 
-/** Why a stream was refused; for the site's log only (as envelope-format.ts's TamperReason). */
-export type BodyStreamProblem = 'too-short' | 'chunk-invalid' | 'truncated' | 'empty-last-chunk';
+/**
+ * Why a stream was refused; for the site's log only (as envelope-format.ts's TamperReason). The
+ * last two are a detached body's (./open-detached-body.ts): not the length or SHA-256 signed.
+ */
+export type BodyStreamProblem = 'too-short' | 'chunk-invalid' | 'truncated' | 'empty-last-chunk' | 'size' | 'digest';
 
 /** A stream that did not decrypt as sealed. */
 export class BodyStreamError extends Error {

@@ -11,6 +11,7 @@ export type { SealInput, SealRecipient, SealSender, SealedBlobBody } from './sea
 export { openEnvelope } from './open-envelope.ts';
 export type { OpenExpectation, OpenOptions, OpenedDetachedBody, OpenedEnvelope } from './open-envelope.ts';
 export { BodyStreamError, newFileKey, openBodyStream, sealBodyStream, sealedBodyLength } from './body-stream.ts';
+export { openDetachedBody } from './open-detached-body.ts';
 export { inspectEnvelope } from './inspect-envelope.ts';
 export { verifyEnvelopeSignature } from './verify-envelope.ts';
 export type { EnvelopeInfo } from './inspect-envelope.ts';
