@@ -2,9 +2,10 @@
  * Starts `temporal server start-dev` as a child process on free loopback ports, for the
  * one-machine setup and for tests. Readiness is the CLI's own "Server:" line, not a poll.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { ErrorCode, ParleyError } from '../common/errors.ts';
 import { freePort } from './free-port.ts';
+import { stopChild } from './stop-child.ts';
 
 export interface TemporalDevServer {
   /** host:port of the frontend gRPC service. */
@@ -84,7 +85,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   return {
     address: `127.0.0.1:${port}`,
     uiUrl: options.ui ? `http://127.0.0.1:${uiPort}` : undefined,
-    stop: () => stopChild(child),
+    stop: () => stopChild(child, 'SIGTERM', 5_000),
     kill: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
@@ -99,16 +100,4 @@ function failure(what: string, output: string[]): ParleyError {
     ErrorCode.Prerequisite,
     `The Temporal dev server ${what}.\n${tail}\nCheck the Temporal CLI with \`temporal server start-dev\`, or set TEMPORAL_ADDRESS to a running server.`,
   );
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }

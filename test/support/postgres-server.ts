@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { stopChild } from './stop-child.ts';
+import { stopChild } from '../../provision/stop-child.ts';
 
 /** PostgreSQL 15's server binaries on Debian and Ubuntu. */
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';

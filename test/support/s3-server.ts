@@ -13,7 +13,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createS3Client, type S3Client } from '../../api/blobs/s3/s3-client.ts';
 import { freePort } from '../../provision/free-port.ts';
-import { stopChild } from './stop-child.ts';
+import { stopChild } from '../../provision/stop-child.ts';
 
 const START_TIMEOUT_MS = 120_000;
 
