@@ -61,7 +61,9 @@ export function siteWorkRow(bench: ProtocolsBench, mark: string): string[] {
   if (!g || !r?.additive) return [];
   const a = r.additive;
   const { engineMs, restMs } = ownWork(a);
-  const cpu = a.cpuPerActivityMs === undefined ? '' : `; the process's CPU ${a.cpuPerActivityMs} ms per step (all sites, the SDK, the coordinator)`;
+  const cpu = a.cpuPerActivityMs === undefined ? '' : bench.sitesIn === 'a process each'
+    ? `; the site's process's CPU ${a.cpuPerActivityMs} ms per step (its own work, the SDK's threads, answering its container)`
+    : `; the process's CPU ${a.cpuPerActivityMs} ms per step (all sites, the SDK, the coordinator)`;
   return [`| the sites' own work per step beyond the container, additive secure sum, ${g.sites} sites (wall, median of ${a.runs})${mark} | ${a.siteWorkPerActivityMs} ms (Docker engine calls ${engineMs} ms, the rest ${restMs} ms${cpu}) | — | — | ≤ ${g.ms} ms ${goal(a.siteWorkPerActivityMs <= g.ms)} |`];
 }
 
@@ -71,7 +73,9 @@ function phasesTable(bench: ProtocolsBench): string[] {
   const phases = [...new Set(rows.flatMap((r) => Object.keys(r.s.phasesPerActivityMs ?? {})))].filter((p) => p !== 'container');
   if (rows.length === 0 || phases.length === 0) return [];
   return [
-    `Where a step's own time goes (wall ms per step, mean over the run's steps, median over runs; \`steps[].timings.phases\`). Own work is each step's total less its container (create to exit); the phases \`${ENGINE_PHASES.join('` and `')}\` wait for the Docker engine, which every site shares here. Wall time on a shared 2-core machine includes the other sites' work meanwhile; the process's CPU per step (every thread of the one process holding all the sites, the SDK and the coordinator) bounds the sites' own CPU from above.`,
+    `Where a step's own time goes (wall ms per step, mean over the run's steps, median over runs; \`steps[].timings.phases\`). Own work is each step's total less its container (create to exit); the phases \`${ENGINE_PHASES.join('` and `')}\` wait for the Docker engine, which every site shares here. Wall time on a shared 2-core machine includes the other sites' work meanwhile. ${bench.sitesIn === 'a process each'
+      ? 'Each site worker ran in a process of its own, as deployed; CPU per step is the site\'s process over the step (its own work, the SDK\'s threads, answering the container\'s socket).'
+      : 'All the sites ran in one process; its CPU per step (every thread of that process: all the sites, the SDK and the coordinator) bounds the sites\' own CPU from above.'}`,
     '',
     `| sites | protocol | own work | ${phases.join(' | ')} | CPU per step |`,
     `| --- | --- | --- | ${phases.map(() => '---').join(' | ')} | --- |`,

@@ -24,12 +24,16 @@ import type { OrgId } from '../common/ids.ts';
 import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../demo/federation.ts';
 import { asProtocolImage } from '../activities/site-policy.ts';
 import { startLocalCluster } from '../demo/local-cluster.ts';
+import { startSiteProcessCluster } from './site-process-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../researcher/runs.ts';
 import type { SecureSumResult } from '../workflows/index.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
+
+/** Where a benchmark's site workers run (bench/site-process-cluster.ts). */
+export type SitesIn = 'a process each' | 'this process';
 
 const PROTOCOLS = { ring: startSecureSum, additive: startSecureSumAdditive } as const;
 type Protocol = keyof typeof PROTOCOLS;
@@ -59,6 +63,8 @@ export interface ProtocolsBench {
    */
   siteWorkGoal?: { sites: number; ms: number };
   results: ProtocolsAtSites[];
+  /** Where the site workers ran (absent in reports from before they could run apart: this process). */
+  sitesIn?: SitesIn;
   /** The machine's 1-minute load average when the benchmark started and ended: others' work included. */
   loadAverage: { start: number; end: number };
   /** Runs that failed and were not timed (each was tried again). */
@@ -74,11 +80,17 @@ export async function benchSecureSumProtocols(options: {
   images: { ring: ImageRef; additive: ImageRef };
   siteCounts: number[];
   runs: number;
+  /**
+   * Where the site workers run: all in this process beside the coordinator, as the demo runs them
+   * (the default), or each in a process of its own, as deployed.
+   */
+  sitesIn?: SitesIn;
   /** The protocols to measure (default both); with one, the other's figures and the ratios are absent. */
   protocols?: readonly Protocol[];
   log: (line: string) => void;
 }): Promise<ProtocolsBench> {
   const chosen = new Set<Protocol>(options.protocols ?? ['ring', 'additive']);
+  const sitesIn = options.sitesIn ?? 'this process';
   const loadAtStart = loadavg()[0]!;
   const orgs = siteNames(Math.max(...options.siteCounts));
   // Six-digit counts, so a wrong total cannot pass by chance.
@@ -90,11 +102,14 @@ export async function benchSecureSumProtocols(options: {
   const failedRuns: FailedRun[] = [];
   try {
     const federation = await createFederation({ stateDir, counts, requester: REQUESTER });
-    const cluster = await startLocalCluster({
+    const allowedImages = [asProtocolImage(options.images.ring), asProtocolImage(options.images.additive)];
+    const temporal = {
       ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
       ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-      sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, [asProtocolImage(options.images.ring), asProtocolImage(options.images.additive)])),
-    });
+    };
+    const cluster = sitesIn === 'a process each'
+      ? await startSiteProcessCluster({ ...temporal, federation, allowedImages })
+      : await startLocalCluster({ ...temporal, sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, allowedImages)) });
     try {
       const once = (protocol: Protocol, participants: OrgId[]) => retryFailedRuns(
         `${protocol}, ${participants.length} sites`,
@@ -103,7 +118,7 @@ export async function benchSecureSumProtocols(options: {
           runIds.push(runId);
           return runId;
         },
-        (runId) => runOnce(cluster.client, federation, { protocol, participants, image: options.images[protocol], runId, expected: participants.reduce((sum, org) => sum + counts.get(org)!, 0n) }),
+        (runId) => runOnce(cluster.client, federation, sitesIn, { protocol, participants, image: options.images[protocol], runId, expected: participants.reduce((sum, org) => sum + counts.get(org)!, 0n) }),
         failedRuns,
         options.log,
       );
@@ -152,13 +167,14 @@ export async function benchSecureSumProtocols(options: {
   } finally {
     leftoversRemoved = await cleanUpAfterBench(options.docker, runIds, stateDir, options.log);
   }
-  return { name: 'secure sum, additive vs ring', goal: { sites: 10, ratio: 0.5 }, siteWorkGoal: { sites: 10, ms: 20 }, loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) }, results, failedRuns, leftoversRemoved };
+  return { name: 'secure sum, additive vs ring', sitesIn, goal: { sites: 10, ratio: 0.5 }, siteWorkGoal: { sites: 10, ms: 20 }, loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) }, results, failedRuns, leftoversRemoved };
 }
 
 /** One run, timed from the start to the sealed result; the total is then opened and checked. */
 async function runOnce(
   client: Client,
   federation: Federation,
+  sitesIn: SitesIn,
   run: { protocol: Protocol; participants: OrgId[]; image: ImageRef; runId: string; expected: bigint },
 ): Promise<TimedRun> {
   const input = { participants: run.participants, requester: REQUESTER, dataset: COUNT_DATASET, modulus: DEFAULT_MODULUS, image: run.image, signer: federationSigner(federation) };
@@ -171,5 +187,11 @@ async function runOnce(
   // Both protocols' first participant seals the total (the ring's initiator, the additive aggregator).
   const total = await openSecureSumResult(result, federation.requester, federation.directory, run.participants[0]!);
   if (total !== run.expected) throw new Error(`The ${run.protocol} secure sum over ${run.participants.length} sites gave ${total}, expected ${run.expected}.`);
-  return timedRun(wallMs, result.steps, (cpu.user + cpu.system) / 1000);
+  // With a process per site, each step's own CPU figure is its site's process alone (the step's
+  // work, the SDK's threads and the container's socket while it ran); in this process, only the
+  // process's whole CPU bounds the sites' from above.
+  const cpuMs = sitesIn === 'a process each'
+    ? result.steps.reduce((sum, s) => sum + (s.timings.cpuMs ?? 0), 0)
+    : (cpu.user + cpu.system) / 1000;
+  return timedRun(wallMs, result.steps, cpuMs);
 }
