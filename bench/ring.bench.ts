@@ -10,16 +10,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import type { ImageRef } from '../activities/types.ts';
-import { COUNT_DATASET, createFederation } from '../demo/federation.ts';
-import { federationSigner, siteDepsOf } from '../demo/federation.ts';
+import { COUNT_DATASET, createFederation, federationSigner } from '../demo/federation.ts';
 import { asProtocolImage } from '../activities/site-policy.ts';
-import { startLocalCluster } from '../demo/local-cluster.ts';
 import { demoSiteNames } from '../demo/run-demo.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum } from '../researcher/runs.ts';
 import type { SecureSumResult } from '../workflows/index.ts';
 import { ringByHand } from './ring-baseline.ts';
-import type { SitesIn } from './secure-sum-protocols.bench.ts';
-import { startSiteProcessCluster } from './site-process-cluster.ts';
+import { startBenchCluster, type SitesIn } from './site-process-cluster.ts';
 import { median, round } from './stats.ts';
 
 export interface RingBench {
@@ -47,15 +44,8 @@ export async function benchRing(options: {
   const counts = new Map(orgs.map((org) => [org, BigInt(randomInt(0, 1_000_000))]));
   const stateDir = await mkdtemp(join(tmpdir(), 'parley-bench-'));
   const federation = await createFederation({ stateDir, counts, requester: 'researcher' });
-  const temporal = {
-    ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
-    ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-  };
-  const allowedImages = [asProtocolImage(options.image)];
   const sitesIn = options.sitesIn ?? 'this process';
-  const cluster = sitesIn === 'a process each'
-    ? await startSiteProcessCluster({ ...temporal, federation, allowedImages })
-    : await startLocalCluster({ ...temporal, sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, allowedImages)) });
+  const cluster = await startBenchCluster({ ...options, sitesIn, federation, allowedImages: [asProtocolImage(options.image)] });
   const results: RingBench[] = [];
   try {
     for (const n of options.siteCounts) {

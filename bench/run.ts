@@ -26,7 +26,8 @@ import { benchSiteChecks, type SiteChecksBench } from './site-checks.bench.ts';
 import { benchBudgetLedger, benchPrivacyAccuracy, benchPrivacyCost, type PrivacyBench } from './privacy.bench.ts';
 import { benchRing, type RingBench } from './ring.bench.ts';
 import { benchModel, modelMarkdown, modelRow, type ModelBench } from './scale-model.bench.ts';
-import { benchSecureSumProtocols, type ProtocolsBench, type SitesIn } from './secure-sum-protocols.bench.ts';
+import { benchSecureSumProtocols, type ProtocolsBench } from './secure-sum-protocols.bench.ts';
+import type { SitesIn } from './site-process-cluster.ts';
 import { benchLinkage, linkageRows, type LinkageBench } from './linkage.bench.ts';
 import { benchVertical, type VerticalBench } from './vertical.bench.ts';
 import { benchLoad, loadRows, type LoadBench } from './load.bench.ts';
@@ -63,6 +64,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const runs = Number(process.env.PARLEY_BENCH_RUNS ?? 5);
 const selected = selection(process.env.PARLEY_BENCH);
 const temporalAddress = process.env.TEMPORAL_ADDRESS || undefined;
+const sitesIn = sitesInOf(process.env.PARLEY_BENCH_SITES_IN);
 
 const report: Report = {
   date: new Date().toISOString(),
@@ -88,7 +90,7 @@ if (selected.includes('ring')) {
     ...(machine.temporalCli ? { temporalCli: machine.temporalCli } : {}),
     image: machine.images.secureSum,
     siteCounts: [3, 10],
-    sitesIn: sitesInOf(process.env.PARLEY_BENCH_SITES_IN),
+    sitesIn,
     runs,
     log,
   });
@@ -129,7 +131,7 @@ if (selected.includes('protocols') || selected.includes('chain') || selected.inc
     // PARLEY_BENCH_SITES (e.g. 10) and PARLEY_BENCH_PROTOCOLS (ring, additive) narrow it for a targeted comparison.
     const siteCounts = (process.env.PARLEY_BENCH_SITES ?? '3,5,10').split(',').map(Number);
     const protocols = (process.env.PARLEY_BENCH_PROTOCOLS ?? 'ring,additive').split(',').filter((p): p is 'ring' | 'additive' => p === 'ring' || p === 'additive');
-    report.protocols = await benchSecureSumProtocols({ ...cluster, sitesIn: sitesInOf(process.env.PARLEY_BENCH_SITES_IN), images: { ring: machine.images.secureSum, additive: machine.images.additiveSum }, siteCounts, protocols, runs: protocolRuns, log });
+    report.protocols = await benchSecureSumProtocols({ ...cluster, sitesIn, images: { ring: machine.images.secureSum, additive: machine.images.additiveSum }, siteCounts, protocols, runs: protocolRuns, log });
     for (const r of report.protocols.results) log(`  ${r.sites} sites: additive/ring ${r.wallRatio ?? 'not measured'} measured, ${r.criticalPathRatio ?? 'not measured'} on the critical path`);
   }
   if (selected.includes('chain')) {

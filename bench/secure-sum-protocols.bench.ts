@@ -21,19 +21,15 @@ import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { ImageRef } from '../activities/types.ts';
 import type { OrgId } from '../common/ids.ts';
-import { COUNT_DATASET, createFederation, federationSigner, siteDepsOf, type Federation } from '../demo/federation.ts';
+import { COUNT_DATASET, createFederation, federationSigner, type Federation } from '../demo/federation.ts';
 import { asProtocolImage } from '../activities/site-policy.ts';
-import { startLocalCluster } from '../demo/local-cluster.ts';
-import { startSiteProcessCluster } from './site-process-cluster.ts';
+import { startBenchCluster, type SitesIn } from './site-process-cluster.ts';
 import { DEFAULT_MODULUS, openSecureSumResult, startSecureSum, startSecureSumAdditive } from '../researcher/runs.ts';
 import type { SecureSumResult } from '../workflows/index.ts';
 import { retryFailedRuns, type FailedRun } from './failed-runs.ts';
 import { cleanUpAfterBench, type Leftovers } from './run-leftovers.ts';
 import { round } from './stats.ts';
 import { summarise, timedRun, type RunsSummary, type TimedRun } from './step-rounds.ts';
-
-/** Where a benchmark's site workers run (bench/site-process-cluster.ts). */
-export type SitesIn = 'a process each' | 'this process';
 
 const PROTOCOLS = { ring: startSecureSum, additive: startSecureSumAdditive } as const;
 type Protocol = keyof typeof PROTOCOLS;
@@ -103,13 +99,7 @@ export async function benchSecureSumProtocols(options: {
   try {
     const federation = await createFederation({ stateDir, counts, requester: REQUESTER });
     const allowedImages = [asProtocolImage(options.images.ring), asProtocolImage(options.images.additive)];
-    const temporal = {
-      ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
-      ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
-    };
-    const cluster = sitesIn === 'a process each'
-      ? await startSiteProcessCluster({ ...temporal, federation, allowedImages })
-      : await startLocalCluster({ ...temporal, sites: federation.sites.map((site) => siteDepsOf(site, federation, options.docker, allowedImages)) });
+    const cluster = await startBenchCluster({ ...options, sitesIn, federation, allowedImages });
     try {
       const once = (protocol: Protocol, participants: OrgId[]) => retryFailedRuns(
         `${protocol}, ${participants.length} sites`,

@@ -1,33 +1,57 @@
 /**
- * A one-machine cluster for the benchmarks with every site worker in a process of its own, as
+ * The benchmarks' one-machine cluster, its site workers either all in this process beside the
+ * coordinator (demo/local-cluster.ts, as the demo runs them) or each in a process of its own, as
  * deployments run them (one worker per organisation, on its own machine): the coordinator and the
  * researcher's client here, each site through test/support/site-worker-processes.ts. In one
- * process (demo/local-cluster.ts) the sites share one event loop and libuv's four threads, so a
- * site's own work per step includes waiting behind the other sites' fsyncs and WebCrypto jobs;
- * here it waits only for the machine's cores and its one Docker engine.
+ * process the sites share one event loop and libuv's four threads; apart, each site has its own,
+ * but on one 2-core machine their ten runtimes then compete for the same cores (measured: the
+ * additive sites' own work per step 57 ms apart against 29 ms together, README).
  */
 import { Client, Connection } from '@temporalio/client';
+import type Docker from 'dockerode';
 import { parleyDataConverter } from '../activities/failure-codec.ts';
 import type { AllowedImage } from '../activities/site-policy.ts';
-import { LOCAL_COLLABORATION, type Federation } from '../demo/federation.ts';
+import { LOCAL_COLLABORATION, siteDepsOf, type Federation } from '../demo/federation.ts';
+import { startLocalCluster } from '../demo/local-cluster.ts';
 import { startTemporalDevServer } from '../provision/temporal-dev-server.ts';
 import { startTestCoordinator } from '../test/support/central-parts.ts';
 import { startSiteProcess, type SiteProcess } from '../test/support/site-worker-processes.ts';
 
-export interface SiteProcessCluster {
+/** Where a benchmark's site workers run. */
+export type SitesIn = 'a process each' | 'this process';
+
+export interface BenchCluster {
   client: Client;
-  processes: SiteProcess[];
   shutdown(): Promise<void>;
 }
 
-/** Starts the cluster (the sites' processes side by side); on failure, stops what it had started. */
-export async function startSiteProcessCluster(options: {
+/** Starts the federation's cluster with its sites where `sitesIn` says (default this process). */
+export function startBenchCluster(options: {
+  federation: Federation;
+  allowedImages: AllowedImage[];
+  docker: Docker;
+  sitesIn?: SitesIn;
+  temporalAddress?: string;
+  temporalCli?: string;
+}): Promise<BenchCluster> {
+  const { federation, allowedImages, docker, sitesIn = 'this process' } = options;
+  const temporal = {
+    ...(options.temporalAddress ? { temporalAddress: options.temporalAddress } : {}),
+    ...(options.temporalCli ? { temporalCli: options.temporalCli } : {}),
+  };
+  return sitesIn === 'a process each'
+    ? startSiteProcessCluster({ ...temporal, federation, allowedImages })
+    : startLocalCluster({ ...temporal, sites: federation.sites.map((site) => siteDepsOf(site, federation, docker, allowedImages)) });
+}
+
+/** Starts the cluster with a process per site (started side by side); on failure, stops what it had started. */
+async function startSiteProcessCluster(options: {
   federation: Federation;
   allowedImages: AllowedImage[];
   temporalAddress?: string;
   temporalCli?: string;
   namespace?: string;
-}): Promise<SiteProcessCluster> {
+}): Promise<BenchCluster> {
   const namespace = options.namespace ?? 'default';
   const stops: Array<() => Promise<unknown>> = [];
   const shutdown = async () => {
@@ -60,7 +84,7 @@ export async function startSiteProcessCluster(options: {
     // This process made every site's keys, so it reads their sealed failures in full.
     const keysOf = new Map(federation.sites.map((site) => [site.org, site.keys]));
     const client = new Client({ connection, namespace, dataConverter: parleyDataConverter({ openWith: (org) => keysOf.get(org) }) });
-    return { client, processes, shutdown };
+    return { client, shutdown };
   } catch (err) {
     await shutdown();
     throw err;
